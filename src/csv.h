@@ -1,0 +1,74 @@
+// CSV in the one dialect this project reads and writes: RFC 4180 with
+// minimal quoting (a field is quoted only when it holds a comma, a double
+// quote, CR or LF; quotes inside are doubled).
+//
+// Two uses share it: the bets file the server writes (docs/STORAGE.md, the
+// exercise's 6-column store_bets format, CRLF line ends) and the agency's
+// dataset (5 columns, LF or CRLF, optional UTF-8 BOM).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bet.h"
+#include "status.h"
+
+namespace lottery {
+
+// Appends one field with minimal quoting.
+void AppendCsvField(std::string& out, std::string_view field);
+
+// Appends one bets-file row: agency,first_name,last_name,document,birthdate,number\r\n
+void AppendBetRow(std::string& out, const BetView& bet);
+
+// One parsed record. The field views point into the reader's buffer and stay
+// valid only until the next call to Next().
+struct CsvRecord {
+  std::vector<std::string_view> fields;
+  std::uint64_t line = 0;          // 1-based line where the record starts
+  std::uint64_t offset = 0;        // byte offset of the record's first byte
+  std::uint64_t end_offset = 0;    // byte offset just past its line end
+  bool terminated = true;          // false: the input ended without a line end
+  std::optional<std::string> error;  // set when the record does not parse
+};
+
+// Reads records from a file descriptor, streaming: memory is bounded by the
+// longest record (at most max_record_bytes; longer ones are reported as an
+// error and skipped). The reader does not own the descriptor. A UTF-8 BOM at
+// the very start is skipped. Blank lines are skipped.
+class CsvReader {
+ public:
+  explicit CsvReader(int fd, std::size_t max_record_bytes = 64 * 1024);
+
+  // Returns the next record, std::nullopt at end of input, or an Error when
+  // the descriptor fails. A record that does not parse comes back with
+  // `error` set and the reader resumes at the following line.
+  Result<std::optional<CsvRecord*>> Next();
+
+ private:
+  // (private state is up to the implementation)
+  int fd_;
+  std::size_t max_record_bytes_;
+  std::string buffer_;
+  std::size_t pos_ = 0;
+  bool eof_ = false;
+  bool at_start_ = true;
+  std::uint64_t line_ = 1;
+  std::uint64_t consumed_ = 0;  // bytes of the input before buffer_[0]
+  std::string field_storage_;
+  CsvRecord record_;
+};
+
+// Turns a 5-column dataset record (first_name,last_name,document,birthdate,
+// number) into a bet view over the record's fields. Returns the reason when
+// the record has the wrong number of columns or the number is not 0..9999
+// digits; it does not apply ValidateBet.
+Result<BetView> DatasetRecordToBet(const CsvRecord& record, std::uint32_t agency);
+
+// Turns a 6-column bets-file record into a bet view (agency and number parsed).
+Result<BetView> StoredRecordToBet(const CsvRecord& record);
+
+}  // namespace lottery

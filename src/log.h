@@ -1,0 +1,55 @@
+// The log: one line per event on stderr, written with a single write() so
+// lines from the parent and its workers never interleave mid-line.
+//
+//   2026-11-22 13:45:52 INFO action: apuesta_recibida | result: success | cantidad: 64
+//
+// Every line that has an action has a result of exactly success, fail or
+// in_progress. Lines below the configured level are dropped before formatting.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace lottery {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+
+enum class Outcome { kSuccess, kFail, kInProgress };
+
+// "DEBUG", "INFO", "WARNING", "ERROR".
+const char* LogLevelName(LogLevel level);
+// Case-insensitive; also accepts "WARN". std::nullopt when unknown.
+std::optional<LogLevel> ParseLogLevel(std::string_view text);
+const char* OutcomeName(Outcome outcome);
+
+// Process-wide threshold; each process (parent, worker, agency) sets its own.
+void SetLogLevel(LogLevel level);
+LogLevel CurrentLogLevel();
+inline bool LogEnabled(LogLevel level) { return level >= CurrentLogLevel(); }
+
+// Formats one line ("<ts> <LEVEL> action: <a> | result: <r>[ | <fields>]\n").
+// Exposed for tests.
+std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                          std::string_view fields);
+
+// Writes one formatted line to stderr with a single write().
+void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                  std::string_view fields);
+
+// fields is a fmt format string for the "key: value | key: value" tail.
+template <typename... Args>
+void Log(LogLevel level, std::string_view action, Outcome outcome,
+         fmt::format_string<Args...> fields, Args&&... args) {
+  if (!LogEnabled(level)) return;
+  WriteLogLine(level, action, outcome, fmt::format(fields, std::forward<Args>(args)...));
+}
+
+inline void Log(LogLevel level, std::string_view action, Outcome outcome) {
+  if (!LogEnabled(level)) return;
+  WriteLogLine(level, action, outcome, {});
+}
+
+}  // namespace lottery

@@ -1,0 +1,11 @@
+#include "status.h"
+
+#include <cstring>
+
+namespace lottery {
+
+std::unexpected<Error> FailErrno(const std::string& what, int err) {
+  return std::unexpected<Error>(Error{what + ": " + std::strerror(err), err});
+}
+
+}  // namespace lottery
