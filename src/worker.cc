@@ -1,1 +1,342 @@
-// placeholder
+#include "worker.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "bet.h"
+#include "bet_store.h"
+#include "csv.h"
+#include "draw_barrier.h"
+#include "frame_io.h"
+#include "log.h"
+#include "net.h"
+#include "protocol.h"
+#include "signals.h"
+
+namespace lottery {
+namespace {
+
+class Worker {
+ public:
+  Worker(UniqueFd connection, const ServerConfig& config, SharedSegment& shared, int winners_fd,
+         SignalFd signals, BetStore store)
+      : conn_(std::move(connection)),
+        config_(config),
+        shared_(shared),
+        signals_(std::move(signals)),
+        store_(std::move(store)),
+        barrier_(shared_, store_, winners_fd, config.winning_number),
+        reader_(conn_.get(), signals_.fd()),
+        peer_(PeerAddress(conn_.get())),
+        stall_(std::chrono::duration_cast<Millis>(config.read_timeout)) {}
+
+  ~Worker() { ReleaseSlot(); }
+
+  int Serve();
+
+ private:
+  // Each handler returns false when the connection must end.
+  bool HandleHello(std::string_view payload);
+  bool HandleBets(std::string_view payload);
+  bool HandleFinished();
+  bool HandleWinnersQuery();
+  bool HandleEcho(std::string_view payload);
+
+  bool Send(const std::string& bytes);
+  // Sends an error reply; returns whether the connection stays open.
+  bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
+  void ReleaseSlot();
+  bool ShutdownRequested();
+
+  UniqueFd conn_;
+  const ServerConfig& config_;
+  SharedSegment& shared_;
+  SignalFd signals_;
+  BetStore store_;
+  DrawBarrier barrier_;
+  FrameReader reader_;
+  std::string peer_;
+  Millis stall_;
+  std::uint32_t agency_ = 0;  // 0 until HELLO
+  bool finished_ = false;
+  bool stopping_ = false;
+  std::string out_;   // reply frame buffer, reused
+  std::string rows_;  // CSV rows of the batch being stored, reused
+};
+
+bool Worker::ShutdownRequested() {
+  if (!stopping_ && signals_.TakePending()) stopping_ = true;
+  return stopping_;
+}
+
+bool Worker::Send(const std::string& bytes) {
+  // Replies go out even while stopping, so the cancel descriptor is not used.
+  IoStatus s = WriteAll(conn_.get(), bytes, -1, stall_);
+  if (s != IoStatus::kOk) {
+    Log(LogLevel::kWarning, "send_reply", Outcome::kFail, "ip: {} | agency: {} | error: {}", peer_,
+        agency_, IoStatusName(s));
+    return false;
+  }
+  return true;
+}
+
+bool Worker::SendError(ErrorCode code, std::string message, std::uint32_t bet_index) {
+  Log(LogLevel::kWarning, "protocol_error", Outcome::kFail, "ip: {} | agency: {} | code: {} | error: {}",
+      peer_, agency_, ErrorCodeName(code), message);
+  out_.clear();
+  EncodeError(out_, ErrorReply{code, bet_index, std::move(message)});
+  bool sent = Send(out_);
+  return sent && !ErrorClosesConnection(code);
+}
+
+void Worker::ReleaseSlot() {
+  if (agency_ == 0) return;
+  SharedState& s = shared_.state();
+  SharedLock lock(s);
+  if (s.slots[agency_].owner_pid == ::getpid()) s.slots[agency_].owner_pid = 0;
+}
+
+int Worker::Serve() {
+  while (true) {
+    Frame frame;
+    IoStatus s = reader_.Read(frame, std::nullopt, stall_);
+    switch (s) {
+      case IoStatus::kOk:
+        break;
+      case IoStatus::kClosed:
+        Log(LogLevel::kInfo, "connection_closed", Outcome::kSuccess, "ip: {} | agency: {}", peer_,
+            agency_);
+        return 0;
+      case IoStatus::kTruncated:
+        Log(LogLevel::kWarning, "connection_closed", Outcome::kFail,
+            "ip: {} | agency: {} | error: peer closed in the middle of a frame", peer_, agency_);
+        return 0;
+      case IoStatus::kTooLarge:
+        SendError(ErrorCode::kFrameTooLarge,
+                  fmt::format("frame of {} bytes exceeds the limit of {}",
+                              std::uint64_t{reader_.header().length} + kFrameHeaderSize,
+                              kMaxFrameSize));
+        return 0;
+      case IoStatus::kTimeout:
+        SendError(ErrorCode::kTimeout, fmt::format("frame stalled for more than {}",
+                                                   FormatDuration(config_.read_timeout)));
+        return 0;
+      case IoStatus::kCancelled:
+        ShutdownRequested();
+        SendError(ErrorCode::kShuttingDown, "server is shutting down");
+        return 0;
+      case IoStatus::kError:
+        Log(LogLevel::kWarning, "connection_closed", Outcome::kFail, "ip: {} | agency: {} | error: {}",
+            peer_, agency_, reader_.error());
+        return 0;
+    }
+    bool keep = true;
+    switch (static_cast<MessageType>(frame.type)) {
+      case MessageType::kHello: keep = HandleHello(frame.payload); break;
+      case MessageType::kBets: keep = HandleBets(frame.payload); break;
+      case MessageType::kFinished: keep = HandleFinished(); break;
+      case MessageType::kWinnersQuery: keep = HandleWinnersQuery(); break;
+      case MessageType::kEcho: keep = HandleEcho(frame.payload); break;
+      default:
+        if (IsKnownMessageType(frame.type)) {
+          keep = SendError(ErrorCode::kOutOfOrder,
+                           fmt::format("{} is sent by the server, not to it",
+                                       MessageTypeName(frame.type)));
+        } else {
+          keep = SendError(ErrorCode::kUnknownType,
+                           fmt::format("unknown message type 0x{:02x}", frame.type));
+        }
+    }
+    if (!keep || stopping_) return 0;
+  }
+}
+
+bool Worker::HandleHello(std::string_view payload) {
+  auto id = DecodeHello(payload);
+  if (!id) return SendError(ErrorCode::kMalformed, id.error().message);
+  if (agency_ != 0) return SendError(ErrorCode::kOutOfOrder, "HELLO was already sent");
+  if (*id < 1 || *id > shared_.agencies()) {
+    return SendError(ErrorCode::kBadAgency,
+                     fmt::format("agency {} is outside 1..{}", *id, shared_.agencies()));
+  }
+  Welcome welcome;
+  pid_t holder = 0;
+  {
+    SharedState& s = shared_.state();
+    SharedLock lock(s);
+    AgencySlot& slot = s.slots[*id];
+    // A holder that died but is not reaped yet must not lock the agency out.
+    if (slot.owner_pid != 0 && ::kill(slot.owner_pid, 0) != 0 && errno == ESRCH) slot.owner_pid = 0;
+    if (slot.owner_pid != 0) {
+      holder = slot.owner_pid;
+    } else {
+      slot.owner_pid = ::getpid();
+      welcome.last_seq = slot.last_seq;
+      welcome.finished = slot.finished;
+    }
+  }
+  if (holder != 0) {
+    return SendError(ErrorCode::kAgencyBusy,
+                     fmt::format("agency {} is already connected (worker {})", *id, holder));
+  }
+  agency_ = *id;
+  finished_ = welcome.finished;
+  Log(LogLevel::kInfo, "agency_connected", Outcome::kSuccess,
+      "agency: {} | ip: {} | last_seq: {} | finished: {}", agency_, peer_, welcome.last_seq,
+      welcome.finished);
+  out_.clear();
+  EncodeWelcome(out_, welcome);
+  return Send(out_);
+}
+
+bool Worker::HandleBets(std::string_view payload) {
+  if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "BETS before HELLO");
+  if (finished_) return SendError(ErrorCode::kOutOfOrder, "BETS after FINISHED");
+  BetBatchDecoder decoder(payload);
+  if (Status st = decoder.Start(); !st) return SendError(ErrorCode::kMalformed, st.error().message);
+  const std::uint64_t seq = decoder.seq();
+  const std::uint16_t count = decoder.count();
+  std::uint64_t last_seq = 0;
+  {
+    SharedState& s = shared_.state();
+    SharedLock lock(s);
+    last_seq = s.slots[agency_].last_seq;
+  }
+  if (seq <= last_seq) {
+    // A batch re-sent after a reconnect: it is stored already.
+    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
+        "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
+        agency_, seq);
+    out_.clear();
+    EncodeAck(out_, Ack{seq, count});
+    return Send(out_);
+  }
+  if (seq != last_seq + 1) {
+    Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
+        count, agency_, seq);
+    return SendError(ErrorCode::kSequenceGap,
+                     fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
+  }
+  const Date today = Today();
+  rows_.clear();
+  for (std::uint32_t index = 0;; ++index) {
+    auto next = decoder.Next();
+    if (!next) {
+      Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
+          agency_);
+      return SendError(ErrorCode::kMalformed, next.error().message);
+    }
+    if (!next->has_value()) break;
+    BetView bet = **next;
+    bet.agency = agency_;
+    if (auto reason = ValidateBet(bet, today)) {
+      Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
+          "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
+          *reason);
+      return SendError(ErrorCode::kInvalidBet,
+                       fmt::format("bet {} (document '{}'): {}", index, bet.document, *reason),
+                       index);
+    }
+    AppendBetRow(rows_, bet);
+  }
+  if (Status stored = store_.Append(rows_, shared_, agency_, seq, count); !stored) {
+    Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
+        count, agency_, stored.error().message);
+    return SendError(ErrorCode::kStorageFailed,
+                     fmt::format("batch {} not stored: {}", seq, stored.error().message));
+  }
+  if (count == 1 || LogEnabled(LogLevel::kDebug)) {
+    LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
+    BetBatchDecoder again(payload);
+    (void)again.Start();
+    while (auto next = again.Next()) {
+      if (!next->has_value()) break;
+      Log(level, "apuesta_almacenada", Outcome::kSuccess, "dni: {} | numero: {}", (*next)->document,
+          (*next)->number);
+    }
+  }
+  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
+      count, agency_, seq);
+  out_.clear();
+  EncodeAck(out_, Ack{seq, count});
+  return Send(out_);
+}
+
+bool Worker::HandleFinished() {
+  if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "FINISHED before HELLO");
+  std::uint64_t stored = 0;
+  if (Status marked = barrier_.MarkFinished(agency_); !marked) {
+    return SendError(ErrorCode::kStorageFailed, marked.error().message);
+  }
+  {
+    SharedState& s = shared_.state();
+    SharedLock lock(s);
+    stored = s.slots[agency_].bets_stored;
+  }
+  finished_ = true;
+  Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
+      agency_, stored);
+  out_.clear();
+  EncodeFinishedAck(out_, stored);
+  if (!Send(out_)) return false;
+  // The agency that completes the barrier runs the draw right away.
+  if (auto ran = barrier_.DrawIfDue(); !ran) {
+    Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", ran.error().message);
+  }
+  return true;
+}
+
+bool Worker::HandleWinnersQuery() {
+  if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "WINNERS_QUERY before HELLO");
+  if (!finished_) return SendError(ErrorCode::kOutOfOrder, "WINNERS_QUERY before FINISHED");
+  auto waited = barrier_.WaitForDraw([this] { return ShutdownRequested(); });
+  if (waited == DrawBarrier::WaitResult::kCancelled) {
+    SendError(ErrorCode::kDrawCancelled, "the server is shutting down before the draw");
+    stopping_ = true;
+    return false;
+  }
+  if (waited == DrawBarrier::WaitResult::kFailed) {
+    SendError(ErrorCode::kStorageFailed, "the draw failed; see the server log");
+    return false;
+  }
+  auto winners = barrier_.Winners(agency_);
+  if (!winners) return SendError(ErrorCode::kStorageFailed, winners.error().message);
+  std::vector<std::string_view> views(winners->begin(), winners->end());
+  out_.clear();
+  EncodeWinnersFrames(out_, views);
+  Log(LogLevel::kInfo, "winners_sent", Outcome::kSuccess, "agency: {} | cant_ganadores: {}",
+      agency_, views.size());
+  return Send(out_);
+}
+
+bool Worker::HandleEcho(std::string_view payload) {
+  Log(LogLevel::kInfo, "receive_message", Outcome::kSuccess, "ip: {} | msg: {}", peer_, payload);
+  out_.clear();
+  EncodeEchoReply(out_, payload);
+  return Send(out_);
+}
+
+}  // namespace
+
+int RunWorker(UniqueFd connection, const ServerConfig& config, SharedSegment& shared,
+              int winners_fd) {
+  SetLogLevel(config.log_level);
+  auto signals = SignalFd::Create({SIGTERM, SIGINT});
+  if (!signals) {
+    Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);
+    return 1;
+  }
+  auto store = BetStore::Open(config.storage_path);
+  if (!store) {
+    Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", store.error().message);
+    return 1;
+  }
+  Worker worker(std::move(connection), config, shared, winners_fd, std::move(*signals),
+                std::move(*store));
+  return worker.Serve();
+}
+
+}  // namespace lottery

@@ -1,0 +1,116 @@
+// The one shared segment of a server: every piece of state that the parent
+// and its workers share lives in struct SharedState, mapped MAP_SHARED before
+// the first fork() so every worker inherits the same pages.
+//
+// Lock discipline:
+//  - `mutex` (process-shared, robust) guards every field of SharedState
+//    below it. Hold it only for short, non-blocking bookkeeping: never across
+//    socket I/O, file I/O or the draw.
+//  - The bets file has its own exclusive flock() (see BetStore); when both
+//    are needed, take the flock first, then the mutex.
+//  - A process that dies holding the mutex leaves it EOWNERDEAD; the next
+//    locker marks it consistent. Every update below is written so that a
+//    half-done one is harmless or repaired by the next owner (see
+//    PendingAppend).
+//
+// The parent creates and finally destroys the segment; workers only use it.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+
+#include "status.h"
+
+namespace lottery {
+
+inline constexpr int kMaxAgencies = 1000;
+
+enum class DrawState : std::uint32_t { kNotYet = 0, kRunning = 1, kDone = 2 };
+
+struct AgencySlot {
+  pid_t owner_pid = 0;          // worker serving this agency, 0 when free
+  std::uint64_t last_seq = 0;   // last stored batch sequence number
+  std::uint64_t bets_stored = 0;
+  bool finished = false;        // the agency said FINISHED
+  // Where this agency's winners are in the winners file, after the draw.
+  std::uint64_t winners_offset = 0;
+  std::uint64_t winners_bytes = 0;
+  std::uint32_t winners_count = 0;
+};
+
+// A bets-file append in flight. Set before the write and cleared after the
+// bookkeeping, so that if its writer dies the next writer can tell whether the
+// batch reached the file whole (commit it) or torn (cut it off).
+struct PendingAppend {
+  bool active = false;
+  std::uint32_t agency = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t count = 0;
+  std::uint64_t start = 0;   // file offset where the batch begins
+  std::uint64_t length = 0;  // bytes in the batch
+};
+
+struct SharedState {
+  pthread_mutex_t mutex;   // guards everything below
+  pthread_cond_t changed;  // broadcast on FINISHED, draw progress and shutdown
+
+  std::uint32_t agencies = 0;
+  bool shutting_down = false;
+  std::uint32_t finished_count = 0;
+  DrawState draw_state = DrawState::kNotYet;
+  pid_t drawer_pid = 0;
+  std::uint64_t total_bets = 0;
+  PendingAppend pending;
+  AgencySlot slots[kMaxAgencies + 1];  // index 1..agencies; 0 unused
+};
+
+// Owns the mapping. Moving is allowed; copying is not.
+class SharedSegment {
+ public:
+  // Maps and initialises a fresh segment for `agencies` agencies.
+  static Result<SharedSegment> Create(std::uint32_t agencies);
+
+  SharedSegment(SharedSegment&& other) noexcept;
+  SharedSegment& operator=(SharedSegment&&) = delete;
+  SharedSegment(const SharedSegment&) = delete;
+  ~SharedSegment();
+
+  SharedState& state() { return *state_; }
+  std::uint32_t agencies() const { return state_->agencies; }
+
+  // In the creating process, destroys the mutex and condvar before unmapping.
+  // Forked workers must not call it; their destructor only unmaps.
+  void MarkOwner() { owner_pid_ = ::getpid(); }
+
+ private:
+  explicit SharedSegment(SharedState* state) : state_(state) {}
+  SharedState* state_ = nullptr;
+  pid_t owner_pid_ = 0;
+};
+
+// RAII lock on SharedState::mutex that repairs a lock left by a dead owner.
+class SharedLock {
+ public:
+  explicit SharedLock(SharedState& state);
+  ~SharedLock();
+  SharedLock(const SharedLock&) = delete;
+  SharedLock& operator=(const SharedLock&) = delete;
+
+  // Whether the previous owner died holding the mutex.
+  bool recovered() const { return recovered_; }
+
+  // Waits on `changed` for at most `timeout` (CLOCK_MONOTONIC). Returns false
+  // on timeout. Re-acquires the mutex (repairing it if needed) either way.
+  bool Wait(std::chrono::milliseconds timeout);
+  void Broadcast();
+
+ private:
+  SharedState& state_;
+  bool recovered_ = false;
+};
+
+}  // namespace lottery
