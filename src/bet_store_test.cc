@@ -1,2 +1,200 @@
+#include "bet_store.h"
+
 #include <doctest/doctest.h>
-TEST_CASE("placeholder") { CHECK(true); }
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <vector>
+
+#include "csv.h"
+#include "test_util.h"
+
+namespace lottery {
+namespace {
+
+std::string Rows(std::uint32_t agency, int first, int count) {
+  std::string rows;
+  for (int i = first; i < first + count; ++i) {
+    std::string doc = std::to_string(10000000 + i);
+    AppendBetRow(rows, BetView{agency, "Ana, \"la\" María", "Núñez", doc, "1980-05-17",
+                               static_cast<std::uint32_t>(i % 10000)});
+  }
+  return rows;
+}
+
+std::vector<BetView> ReadAll(const BetStore& store, std::uint64_t& skipped,
+                             std::vector<std::string>& docs) {
+  std::vector<BetView> bets;
+  REQUIRE(store.ForEachBet(
+      [&](const BetView& b) {
+        docs.emplace_back(b.document);
+        bets.push_back(b);
+      },
+      skipped));
+  return bets;
+}
+
+TEST_CASE("append stores a batch and records its sequence in the shared segment") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(3);
+  REQUIRE(shared);
+  auto store = BetStore::Open(dir.File("bets.csv"));
+  REQUIRE(store);
+  std::string rows = Rows(2, 0, 5);
+  REQUIRE(store->Append(rows, *shared, 2, 1, 5));
+  REQUIRE(store->Append(Rows(2, 5, 3), *shared, 2, 2, 3));
+  CHECK(shared->state().slots[2].last_seq == 2);
+  CHECK(shared->state().slots[2].bets_stored == 8);
+  CHECK(shared->state().total_bets == 8);
+  CHECK_FALSE(shared->state().pending.active);
+  CHECK(testing::ReadFile(dir.File("bets.csv")) == rows + Rows(2, 5, 3));
+  std::uint64_t skipped = 0;
+  std::vector<std::string> docs;
+  auto bets = ReadAll(*store, skipped, docs);
+  CHECK(bets.size() == 8);
+  CHECK(skipped == 0);
+  CHECK(docs.front() == "10000000");
+  CHECK(docs.back() == "10000007");
+}
+
+TEST_CASE("concurrent appends from many processes never interleave a batch") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(4);
+  REQUIRE(shared);
+  const std::string path = dir.File("bets.csv");
+  constexpr int kBatches = 40;
+  constexpr int kPerBatch = 25;
+  std::vector<pid_t> children;
+  for (std::uint32_t agency = 1; agency <= 4; ++agency) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      // Each worker opens its own descriptor, as the server's workers do.
+      auto store = BetStore::Open(path);
+      int code = 0;
+      for (int b = 0; b < kBatches && store; ++b) {
+        std::string rows = Rows(agency, static_cast<int>(agency) * 100000 + b * kPerBatch, kPerBatch);
+        if (!store->Append(rows, *shared, agency, static_cast<std::uint64_t>(b + 1), kPerBatch)) code = 1;
+      }
+      ::_exit(store ? code : 2);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  auto store = BetStore::Open(path);
+  REQUIRE(store);
+  std::uint64_t skipped = 0;
+  std::vector<std::string> docs;
+  auto bets = ReadAll(*store, skipped, docs);
+  CHECK(skipped == 0);
+  REQUIRE(bets.size() == 4 * kBatches * kPerBatch);
+  // Rows come in whole batches: each run of kPerBatch rows has one agency and
+  // consecutive documents.
+  for (std::size_t i = 0; i < bets.size(); i += kPerBatch) {
+    for (std::size_t j = 1; j < kPerBatch; ++j) {
+      CHECK(bets[i + j].agency == bets[i].agency);
+      CHECK(std::stoll(docs[i + j]) == std::stoll(docs[i]) + static_cast<long long>(j));
+    }
+  }
+  for (std::uint32_t a = 1; a <= 4; ++a) {
+    CHECK(shared->state().slots[a].last_seq == kBatches);
+    CHECK(shared->state().slots[a].bets_stored == kBatches * kPerBatch);
+  }
+}
+
+TEST_CASE("a batch of a writer that died is committed when whole, cut when torn") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(2);
+  REQUIRE(shared);
+  auto store = BetStore::Open(dir.File("bets.csv"));
+  REQUIRE(store);
+  std::string first = Rows(1, 0, 2);
+  REQUIRE(store->Append(first, *shared, 1, 1, 2));
+  SharedState& s = shared->state();
+
+  SUBCASE("whole batch reached the file") {
+    std::string rows = Rows(1, 2, 3);
+    s.pending = PendingAppend{true, 1, 2, 3, first.size(), rows.size()};
+    std::ofstream(dir.File("bets.csv"), std::ios::app | std::ios::binary) << rows;
+    REQUIRE(store->Append(Rows(2, 100, 1), *shared, 2, 1, 1));
+    CHECK(s.slots[1].last_seq == 2);
+    CHECK(s.slots[1].bets_stored == 5);
+    CHECK(testing::ReadFile(dir.File("bets.csv")) == first + rows + Rows(2, 100, 1));
+  }
+  SUBCASE("torn batch is cut off") {
+    std::string rows = Rows(1, 2, 3);
+    s.pending = PendingAppend{true, 1, 2, 3, first.size(), rows.size()};
+    std::ofstream(dir.File("bets.csv"), std::ios::app | std::ios::binary) << rows.substr(0, 17);
+    REQUIRE(store->Append(Rows(2, 100, 1), *shared, 2, 1, 1));
+    CHECK(s.slots[1].last_seq == 1);
+    CHECK(s.slots[1].bets_stored == 2);
+    CHECK(testing::ReadFile(dir.File("bets.csv")) == first + Rows(2, 100, 1));
+  }
+  SUBCASE("nothing was written") {
+    s.pending = PendingAppend{true, 1, 2, 3, first.size(), 300};
+    REQUIRE(store->Append(Rows(2, 100, 1), *shared, 2, 1, 1));
+    CHECK(s.slots[1].last_seq == 1);
+    CHECK(testing::ReadFile(dir.File("bets.csv")) == first + Rows(2, 100, 1));
+  }
+  CHECK_FALSE(s.pending.active);
+}
+
+TEST_CASE("a failed write leaves the file as it was and records nothing") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(1);
+  REQUIRE(shared);
+  const std::string path = dir.File("bets.csv");
+  auto store = BetStore::Open(path);
+  REQUIRE(store);
+  std::string first = Rows(1, 0, 2);
+  REQUIRE(store->Append(first, *shared, 1, 1, 2));
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The file may grow only a few bytes: the next batch is cut short by EFBIG.
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{first.size() + 10, first.size() + 10};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    auto child_store = BetStore::Open(path);
+    bool failed = child_store && !child_store->Append(Rows(1, 2, 5), *shared, 1, 2, 5);
+    ::_exit(failed ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(testing::ReadFile(path) == first);
+  CHECK(shared->state().slots[1].last_seq == 1);
+  CHECK(shared->state().slots[1].bets_stored == 2);
+  CHECK_FALSE(shared->state().pending.active);
+  // And the store keeps working afterwards.
+  REQUIRE(store->Append(Rows(1, 2, 5), *shared, 1, 2, 5));
+  CHECK(shared->state().slots[1].bets_stored == 7);
+}
+
+TEST_CASE("reading skips a torn last line and lines that do not parse") {
+  testing::TempDir dir;
+  const std::string path = dir.File("bets.csv");
+  std::string rows = Rows(1, 0, 3);
+  std::ofstream(path, std::ios::binary) << rows << "garbage line\r\n" << Rows(1, 3, 1)
+                                        << "1,Ana,Paz,123,1990-0";
+  auto store = BetStore::Open(path);
+  REQUIRE(store);
+  std::uint64_t skipped = 0;
+  std::vector<std::string> docs;
+  auto bets = ReadAll(*store, skipped, docs);
+  CHECK(bets.size() == 4);
+  CHECK(skipped == 2);
+}
+
+}  // namespace
+}  // namespace lottery
