@@ -198,3 +198,28 @@ TEST_CASE("reading skips a torn last line and lines that do not parse") {
 
 }  // namespace
 }  // namespace lottery
+
+namespace lottery {
+namespace {
+
+TEST_CASE("rows are written exactly as docs/STORAGE.md shows") {
+  std::string doc = testing::ReadFile(testing::SourceRoot() / "docs" / "STORAGE.md");
+  auto start = doc.find("```\n", doc.find("## Format"));
+  REQUIRE(start != std::string::npos);
+  start += 4;
+  auto end = doc.find("```", start);
+  REQUIRE(end != std::string::npos);
+  std::string expected;
+  std::istringstream lines(doc.substr(start, end - start));
+  for (std::string line; std::getline(lines, line);) {
+    REQUIRE(line.ends_with("\\r\\n"));
+    expected += line.substr(0, line.size() - 4) + "\r\n";
+  }
+  std::string rows;
+  AppendBetRow(rows, BetView{2, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 2201});
+  AppendBetRow(rows, BetView{2, "Ana \"la\" María, hija", "Núñez", "00012345", "1980-05-17", 7574});
+  CHECK(rows == expected);
+}
+
+}  // namespace
+}  // namespace lottery
