@@ -416,8 +416,9 @@ int Agency::RunLottery() {
     return s;
   };
 
-  while (true) {
-    if (signals_.Pending()) return Stop(Step::kCancelled);
+  for (std::uint64_t records = 0;; ++records) {
+    // Sending notices signals; this covers long runs of skipped lines.
+    if (records % 4096 == 4095 && signals_.Pending()) return Stop(Step::kCancelled);
     auto next = reader.Next();
     if (!next) {
       Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",

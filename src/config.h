@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,8 @@
 namespace lottery {
 
 using Seconds = std::chrono::duration<double>;
+
+inline constexpr int kMaxAgencyCount = 1000;  // agencies in one round, ids 1..1000
 
 enum class ConfigErrorKind {
   kUsage,   // bad command-line flag: exit 64 (EX_USAGE)

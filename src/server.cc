@@ -127,6 +127,7 @@ void Postmaster::Accept() {
     // Worker: drop what belongs to the parent, serve, and never return into
     // the parent's stack (no exception crosses the fork either).
     listener_.Reset();
+    signals_.Close();
     int code = kExitSoftware;
     try {
       code = RunWorker(std::move(connection), config_, shared_, winners_.get());

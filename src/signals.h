@@ -23,6 +23,8 @@ class SignalFd {
   std::optional<int> TakePending();
   // Whether a signal is pending (does not consume it).
   bool Pending() const;
+  // Closes the descriptor (a forked child drops its parent's).
+  void Close() { fd_.Reset(); }
 
  private:
   explicit SignalFd(UniqueFd fd) : fd_(std::move(fd)) {}
