@@ -1,1 +1,294 @@
-// placeholder
+#include "csv.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace lottery {
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+bool NeedsQuotes(std::string_view field) {
+  return field.find_first_of(",\"\r\n") != std::string_view::npos;
+}
+
+// 1..4 ASCII digits, value 0..9999.
+std::optional<std::uint32_t> ParseBetNumber(std::string_view text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  std::uint32_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+void AppendCsvField(std::string& out, std::string_view field) {
+  if (!NeedsQuotes(field)) {
+    out.append(field);
+    return;
+  }
+  out.push_back('"');
+  for (char c : field) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+void AppendBetRow(std::string& out, const BetView& bet) {
+  fmt::format_to(std::back_inserter(out), "{},", bet.agency);
+  AppendCsvField(out, bet.first_name);
+  out.push_back(',');
+  AppendCsvField(out, bet.last_name);
+  out.push_back(',');
+  AppendCsvField(out, bet.document);
+  out.push_back(',');
+  AppendCsvField(out, bet.birthdate);
+  fmt::format_to(std::back_inserter(out), ",{}\r\n", bet.number);
+}
+
+CsvReader::CsvReader(int fd, std::size_t max_record_bytes)
+    : fd_(fd), max_record_bytes_(max_record_bytes) {
+  buffer_.resize(kReadChunk);
+}
+
+Result<bool> CsvReader::ReadMore() {
+  if (eof_) return false;
+  // Keep the unread part, drop the rest, then make room for a chunk.
+  if (pos_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + pos_, end_ - pos_);
+    consumed_ += pos_;
+    end_ -= pos_;
+    pos_ = 0;
+  }
+  if (buffer_.size() - end_ < kReadChunk / 2) buffer_.resize(buffer_.size() + kReadChunk);
+  while (true) {
+    ssize_t n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("read");
+    }
+    if (n == 0) {
+      eof_ = true;
+      return false;
+    }
+    end_ += static_cast<std::size_t>(n);
+    return true;
+  }
+}
+
+Result<void> CsvReader::SkipLine() {
+  while (true) {
+    const char* nl = static_cast<const char*>(std::memchr(buffer_.data() + pos_, '\n', end_ - pos_));
+    if (nl != nullptr) {
+      pos_ = static_cast<std::size_t>(nl - buffer_.data()) + 1;
+      ++line_;
+      return {};
+    }
+    pos_ = end_;  // drop what we have; keeps memory bounded
+    auto more = ReadMore();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) return {};
+  }
+}
+
+CsvReader::Parse CsvReader::ParseRecord(std::size_t start, std::size_t& end, std::uint64_t& lines,
+                                        std::string& error) {
+  storage_.clear();
+  spans_.clear();
+  lines = 0;
+  std::size_t i = start;
+  const char* b = buffer_.data();
+  auto finish_field = [&](std::size_t from) { spans_.emplace_back(from, storage_.size() - from); };
+  while (true) {
+    std::size_t field_start = storage_.size();
+    if (i < end_ && b[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= end_) {
+          if (eof_) {
+            error = "unterminated quoted field";
+            return Parse::kError;
+          }
+          return Parse::kNeedMore;
+        }
+        char c = b[i];
+        if (c != '"') {
+          if (c == '\n') ++lines;
+          storage_.push_back(c);
+          ++i;
+          continue;
+        }
+        if (i + 1 >= end_ && !eof_) return Parse::kNeedMore;
+        if (i + 1 < end_ && b[i + 1] == '"') {
+          storage_.push_back('"');
+          i += 2;
+          continue;
+        }
+        ++i;  // the closing quote
+        break;
+      }
+      finish_field(field_start);
+      if (i >= end_) {
+        if (!eof_) return Parse::kNeedMore;
+        end = i;
+        record_.terminated = false;
+        return Parse::kComplete;
+      }
+      char c = b[i];
+      if (c == ',') {
+        ++i;
+        continue;
+      }
+      if (c != '\r' && c != '\n') {
+        error = "text after a closing quote";
+        return Parse::kError;
+      }
+    } else {
+      while (i < end_ && b[i] != ',' && b[i] != '\r' && b[i] != '\n') {
+        if (b[i] == '"') {
+          error = "quote inside an unquoted field";
+          return Parse::kError;
+        }
+        storage_.push_back(b[i]);
+        ++i;
+      }
+      if (i >= end_) {
+        if (!eof_) return Parse::kNeedMore;
+        finish_field(field_start);
+        end = i;
+        record_.terminated = false;
+        return Parse::kComplete;
+      }
+      finish_field(field_start);
+      if (b[i] == ',') {
+        ++i;
+        continue;
+      }
+    }
+    // At a line end: CRLF, LF, or a lone CR.
+    if (b[i] == '\r') {
+      if (i + 1 >= end_) {
+        if (!eof_) return Parse::kNeedMore;
+        // "\r" at the very end: the CRLF was cut, the line is torn.
+        end = i + 1;
+        record_.terminated = false;
+        return Parse::kComplete;
+      }
+      i += b[i + 1] == '\n' ? 2 : 1;
+    } else {
+      ++i;
+    }
+    ++lines;
+    end = i;
+    record_.terminated = true;
+    return Parse::kComplete;
+  }
+}
+
+Result<std::optional<CsvRecord*>> CsvReader::Next() {
+  if (at_start_) {
+    while (end_ - pos_ < 3 && !eof_) {
+      auto more = ReadMore();
+      if (!more) return std::unexpected(more.error());
+    }
+    if (end_ - pos_ >= 3 && std::memcmp(buffer_.data() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+    at_start_ = false;
+  }
+  while (true) {
+    // Skip blank lines.
+    while (true) {
+      if (pos_ >= end_) {
+        auto more = ReadMore();
+        if (!more) return std::unexpected(more.error());
+        if (!*more) return std::optional<CsvRecord*>();
+        continue;
+      }
+      char c = buffer_[pos_];
+      if (c == '\n') {
+        ++pos_;
+        ++line_;
+      } else if (c == '\r') {
+        if (pos_ + 1 >= end_ && !eof_) {
+          auto more = ReadMore();
+          if (!more) return std::unexpected(more.error());
+          continue;
+        }
+        pos_ += (pos_ + 1 < end_ && buffer_[pos_ + 1] == '\n') ? 2 : 1;
+        ++line_;
+      } else {
+        break;
+      }
+    }
+    std::size_t end = 0;
+    std::uint64_t lines = 0;
+    std::string error;
+    record_.error.reset();
+    record_.terminated = true;
+    Parse p = ParseRecord(pos_, end, lines, error);
+    if (p == Parse::kNeedMore) {
+      if (end_ - pos_ > max_record_bytes_) {
+        record_.fields.clear();
+        record_.line = line_;
+        record_.offset = consumed_ + pos_;
+        record_.error = fmt::format("record longer than {} bytes", max_record_bytes_);
+        if (auto s = SkipLine(); !s) return std::unexpected(s.error());
+        record_.end_offset = consumed_ + pos_;
+        return std::optional<CsvRecord*>(&record_);
+      }
+      auto more = ReadMore();
+      if (!more) return std::unexpected(more.error());
+      continue;  // parse the same record again with more bytes
+    }
+    record_.line = line_;
+    record_.offset = consumed_ + pos_;
+    record_.fields.clear();
+    if (p == Parse::kError) {
+      record_.error = std::move(error);
+      if (auto s = SkipLine(); !s) return std::unexpected(s.error());
+      record_.end_offset = consumed_ + pos_;
+      return std::optional<CsvRecord*>(&record_);
+    }
+    for (auto [from, len] : spans_) record_.fields.emplace_back(storage_.data() + from, len);
+    pos_ = end;
+    line_ += lines;
+    record_.end_offset = consumed_ + pos_;
+    return std::optional<CsvRecord*>(&record_);
+  }
+}
+
+Result<BetView> DatasetRecordToBet(const CsvRecord& record, std::uint32_t agency) {
+  if (record.fields.size() != 5) {
+    return Fail(fmt::format("expected 5 columns, got {}", record.fields.size()));
+  }
+  auto number = ParseBetNumber(record.fields[4]);
+  if (!number) return Fail("number: not an integer 0..9999");
+  return BetView{agency, record.fields[0], record.fields[1], record.fields[2], record.fields[3],
+                 *number};
+}
+
+Result<BetView> StoredRecordToBet(const CsvRecord& record) {
+  if (record.fields.size() != 6) {
+    return Fail(fmt::format("expected 6 columns, got {}", record.fields.size()));
+  }
+  std::string_view a = record.fields[0];
+  std::uint32_t agency = 0;
+  auto [end, ec] = std::from_chars(a.data(), a.data() + a.size(), agency);
+  if (a.empty() || ec != std::errc() || end != a.data() + a.size() || agency == 0) {
+    return Fail("agency: not a positive integer");
+  }
+  auto number = ParseBetNumber(record.fields[5]);
+  if (!number) return Fail("number: not an integer 0..9999");
+  return BetView{agency, record.fields[1], record.fields[2], record.fields[3], record.fields[4],
+                 *number};
+}
+
+}  // namespace lottery

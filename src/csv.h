@@ -49,16 +49,27 @@ class CsvReader {
   Result<std::optional<CsvRecord*>> Next();
 
  private:
-  // (private state is up to the implementation)
+  enum class Parse { kComplete, kNeedMore, kError };
+  // Parses the record starting at buffer_[start] into record_; sets `end` to
+  // the position after it and `lines` to the line ends it consumed.
+  Parse ParseRecord(std::size_t start, std::size_t& end, std::uint64_t& lines, std::string& error);
+  // Reads more input after end_. Returns false at end of input.
+  Result<bool> ReadMore();
+  // Skips to just past the next LF (reading as needed); for records that do
+  // not parse or are too long.
+  Result<void> SkipLine();
+
   int fd_;
   std::size_t max_record_bytes_;
   std::string buffer_;
-  std::size_t pos_ = 0;
+  std::size_t pos_ = 0;         // next unread byte in buffer_
+  std::size_t end_ = 0;         // end of valid bytes in buffer_
   bool eof_ = false;
-  bool at_start_ = true;
-  std::uint64_t line_ = 1;
-  std::uint64_t consumed_ = 0;  // bytes of the input before buffer_[0]
-  std::string field_storage_;
+  bool at_start_ = true;        // BOM not checked yet
+  std::uint64_t line_ = 1;      // line of buffer_[pos_]
+  std::uint64_t consumed_ = 0;  // input bytes before buffer_[0]
+  std::string storage_;         // unescaped field bytes of the current record
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // fields in storage_
   CsvRecord record_;
 };
 

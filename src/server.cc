@@ -220,6 +220,8 @@ void Postmaster::Shutdown(int signal) {
 
 }  // namespace
 
+static_assert(kMaxAgencyCount == kMaxAgencies, "config and shared segment disagree on the agency limit");
+
 int RunServer(const ServerConfig& config) {
   SetLogLevel(config.log_level);
   ::signal(SIGPIPE, SIG_IGN);
