@@ -51,7 +51,10 @@ class ServerLink {
   // Retries with exponential backoff until connect_timeout has passed since
   // the last time the link worked.
   Step Ensure(bool hello);
+  // Closes a broken connection (logged as a failure) ...
   void Drop(std::string_view why);
+  // ... or ends one whose work is done.
+  void Close(std::string_view why);
   bool connected() const { return fd_.valid(); }
 
   // Sends a frame and reads one reply frame into `reply`. `idle` bounds the
@@ -61,6 +64,8 @@ class ServerLink {
   Step ReadMore(Frame& reply);
 
   const Welcome& welcome() const { return welcome_; }
+  // FINISHED was acked on this connection.
+  void MarkFinished() { welcome_.finished = true; }
   void MarkProgress() { last_ok_ = Clock::now(); }
   bool cancelled() const { return cancelled_; }
   // Sleeps, waking early on SIGTERM/SIGINT. Returns false when cancelled.
@@ -86,6 +91,13 @@ bool ServerLink::Sleep(Millis duration) {
   int rc = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, duration.count())));
   if (rc > 0) cancelled_ = true;
   return !cancelled_;
+}
+
+void ServerLink::Close(std::string_view why) {
+  if (!fd_.valid()) return;
+  Log(LogLevel::kInfo, "disconnect", Outcome::kSuccess, "client_id: {} | reason: {}", config_.id, why);
+  reader_.reset();
+  fd_.Reset();
 }
 
 void ServerLink::Drop(std::string_view why) {
@@ -265,7 +277,7 @@ int Agency::Stop(Step s) {
   if (s == Step::kCancelled) {
     Log(LogLevel::kInfo, "shutdown", Outcome::kSuccess, "client_id: {} | detail: signal received",
         config_.id);
-    link_.Drop("shutting down");
+    link_.Close("shutting down");
     Log(LogLevel::kInfo, "close", Outcome::kSuccess, "client_id: {} | resource: socket", config_.id);
   }
   return ExitCodeFor(s);
@@ -319,6 +331,7 @@ Step Agency::SendFinished(std::uint64_t& stored) {
         return Step::kFatal;
       }
       stored = *n;
+      link_.MarkFinished();
       link_.MarkProgress();
       return Step::kDone;
     }
@@ -480,7 +493,7 @@ int Agency::RunLottery() {
   }
   Log(LogLevel::kInfo, "consulta_ganadores", Outcome::kSuccess, "cant_ganadores: {}",
       winners.size());
-  link_.Drop("round complete");
+  link_.Close("round complete");
   if (bets_rejected > 0) {
     Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,
         "client_id: {} | error: the server rejected {} bets", config_.id, bets_rejected);
@@ -516,7 +529,7 @@ int Agency::RunEcho() {
     }
   }
   Log(LogLevel::kInfo, "loop_finished", Outcome::kSuccess, "client_id: {}", config_.id);
-  link_.Drop("loop finished");
+  link_.Close("loop finished");
   return kExitOk;
 }
 
@@ -553,7 +566,7 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
   if (s != Step::kDone) return Stop(s);
   Log(LogLevel::kInfo, "apuesta_enviada", Outcome::kSuccess, "dni: {} | numero: {}", bet->document,
       bet->number);
-  link_.Drop("bet sent");
+  link_.Close("bet sent");
   return kExitOk;
 }
 
