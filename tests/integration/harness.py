@@ -1,0 +1,319 @@
+"""Shared machinery for the integration tests: real binaries on 127.0.0.1.
+
+Every process is started in its own session and killed (SIGKILL to its
+group) in tearDown if it is still alive, and each test checks that the
+server left no worker behind.
+"""
+import collections
+import csv
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+SERVER = os.environ.get("LOTTERY_SERVER", "build/src/lottery-server")
+AGENCY = os.environ.get("LOTTERY_AGENCY", "build/src/lottery-agency")
+ROOT = os.environ.get("LOTTERY_SOURCE_ROOT",
+                      os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (DEBUG|INFO|WARNING|ERROR) "
+                      r"action: (\S+) \| result: (success|fail|in_progress)(?: \| (.*))?$")
+
+# Message types and error codes of docs/PROTOCOL.md.
+HELLO, BETS, FINISHED, WINNERS_QUERY, ECHO = 0x01, 0x02, 0x03, 0x04, 0x05
+WELCOME, ACK, FINISHED_ACK, WINNERS, ECHO_REPLY, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 0x7F
+E_MALFORMED, E_TOO_LARGE, E_UNKNOWN, E_ORDER, E_BAD_AGENCY, E_BUSY = 1, 2, 3, 4, 5, 6
+E_INVALID_BET, E_GAP, E_CANCELLED, E_STORAGE, E_TIMEOUT, E_SHUTDOWN = 7, 8, 9, 10, 11, 12
+
+
+class LogEntry(collections.namedtuple("LogEntry", "level action result fields raw")):
+    pass
+
+
+def parse_log(text):
+    entries = []
+    for line in text.splitlines():
+        m = LOG_LINE.match(line)
+        if not m:
+            continue
+        fields = {}
+        for part in (m.group(4) or "").split(" | "):
+            if ": " in part:
+                k, v = part.split(": ", 1)
+                fields.setdefault(k, v)
+        entries.append(LogEntry(m.group(1), m.group(2), m.group(3), fields, line))
+    return entries
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_agency_file(path, bets):
+    """bets: iterable of (first, last, document, birthdate, number)."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        for b in bets:
+            w.writerow([b[0], b[1], b[2], b[3], str(b[4])])
+
+
+def read_bets_file(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        return [tuple(r) for r in csv.reader(f)]
+
+
+def make_bets(agency, count, winners=0, start_doc=None, number=7574):
+    """count bets of which exactly `winners` carry the winning number."""
+    base = start_doc if start_doc is not None else 10_000_000 + agency * 1_000_000
+    names = ["José", "María José", "Núñez, hijo", 'Ana "la" Rubia', "D'Alessandro", "Pipe|Name"]
+    bets = []
+    for i in range(count):
+        n = number if i < winners else (i * 37 + agency) % 10000
+        if n == number and i >= winners:
+            n = (n + 1) % 10000
+        bets.append((names[i % len(names)], f"Apellido{agency}-{i}", str(base + i),
+                     f"{1950 + i % 50}-0{1 + i % 9}-1{i % 9}", n))
+    return bets
+
+
+# --- raw protocol client ---------------------------------------------------
+
+def frame(kind, payload=b""):
+    return struct.pack(">BI", kind, len(payload)) + payload
+
+
+def s16(text):
+    b = text.encode("utf-8") if isinstance(text, str) else text
+    return struct.pack(">H", len(b)) + b
+
+
+def hello(agency):
+    return frame(HELLO, struct.pack(">I", agency))
+
+
+def bets_frame(seq, bets):
+    payload = struct.pack(">QH", seq, len(bets))
+    for first, last, doc, birth, number in bets:
+        payload += s16(first) + s16(last) + s16(doc) + s16(birth) + struct.pack(">H", number)
+    return frame(BETS, payload)
+
+
+class RawClient:
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read(self):
+        kind, length = struct.unpack(">BI", self._read_exact(5))
+        return kind, self._read_exact(length)
+
+    def closed(self, timeout=5.0):
+        """True when the server closes the connection within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def decode_error(payload):
+    code, index, length = struct.unpack(">HIH", payload[:8])
+    return code, index, payload[8:8 + length].decode("utf-8", "replace")
+
+
+def decode_welcome(payload):
+    seq, finished = struct.unpack(">QB", payload)
+    return seq, bool(finished)
+
+
+def decode_ack(payload):
+    return struct.unpack(">QH", payload)
+
+
+def decode_winners(payload):
+    last, count = struct.unpack(">BH", payload[:3])
+    pos, docs = 3, []
+    for _ in range(count):
+        (n,) = struct.unpack(">H", payload[pos:pos + 2])
+        docs.append(payload[pos + 2:pos + 2 + n].decode())
+        pos += 2 + n
+    return bool(last), docs
+
+
+# --- processes -------------------------------------------------------------
+
+def children_of(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(entry))
+    return kids
+
+
+class Proc:
+    def __init__(self, argv, workdir, name, env=None):
+        self.name = name
+        self.out_path = os.path.join(workdir, f"{name}.out")
+        self.err_path = os.path.join(workdir, f"{name}.log")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.popen = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                          env=full_env, start_new_session=True)
+        self.pid = self.popen.pid
+
+    def log(self):
+        with open(self.err_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def entries(self):
+        return parse_log(self.log())
+
+    def stdout(self):
+        with open(self.out_path, encoding="utf-8") as f:
+            return f.read()
+
+    def wait(self, timeout=60):
+        return self.popen.wait(timeout=timeout)
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def signal(self, sig):
+        self.popen.send_signal(sig)
+
+    def kill(self):
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait()
+
+
+class LotteryTest(unittest.TestCase):
+    """Base class: a temp dir, process bookkeeping, server and agency starters."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="lottery-it-")
+        self.dir = self._tmp.name
+        self.procs = []
+        self.server = None
+
+    def tearDown(self):
+        leftovers = []
+        if self.server is not None:
+            self.server.kill()
+            leftovers = children_of(self.server.pid)
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs:
+            p.kill()
+        self._tmp.cleanup()
+        self.assertEqual(leftovers, [], "server workers left behind")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def start_server(self, agencies=3, extra=(), env=None, name="server"):
+        for _ in range(5):
+            self.port = free_port()
+            argv = [SERVER, "--address", "127.0.0.1", "--port", str(self.port),
+                    "--agencies", str(agencies), "--storage", self.path("bets.csv"), *extra]
+            p = Proc(argv, self.dir, name, env)
+            self.procs.append(p)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if "action: listen | result: success" in p.log():
+                    self.server = p
+                    return p
+                if not p.alive():
+                    break
+                time.sleep(0.02)
+            if p.alive() or p.popen.returncode != 71:
+                self.fail(f"server did not start:\n{p.log()}")
+        self.fail("no free port")
+
+    def start_agency(self, agency, dataset=None, batch=100, mode=None, env=None, extra=(),
+                     name=None):
+        argv = [AGENCY, "--id", str(agency), "--server", f"127.0.0.1:{self.port}",
+                "--batch", str(batch), *extra]
+        if dataset is not None:
+            argv += ["--dataset", dataset]
+        if mode:
+            argv += ["--mode", mode]
+        p = Proc(argv, self.dir, name or f"agency-{agency}", env)
+        self.procs.append(p)
+        return p
+
+    def agency_file(self, agency, bets):
+        path = self.path(f"agency-{agency}.csv")
+        write_agency_file(path, bets)
+        return path
+
+    def wait_log(self, proc, predicate, timeout=30, what="log line"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entries = proc.entries()
+            if predicate(entries):
+                return entries
+            time.sleep(0.02)
+        self.fail(f"timed out waiting for {what} in {proc.name}:\n{proc.log()[-4000:]}")
+
+    def count(self, entries, action, result="success"):
+        return sum(1 for e in entries if e.action == action and e.result == result)
+
+    def raw(self):
+        c = RawClient(self.port)
+        self.addCleanup(c.close)
+        return c
+
+    def bets_file(self):
+        return read_bets_file(self.path("bets.csv"))
+
+    def expected_rows(self, per_agency):
+        rows = collections.Counter()
+        for agency, bets in per_agency.items():
+            for b in bets:
+                rows[(str(agency), b[0], b[1], b[2], b[3], str(b[4]))] += 1
+        return rows
