@@ -115,6 +115,12 @@ int Worker::Serve() {
             "ip: {} | agency: {} | error: peer closed in the middle of a frame", peer_, agency_);
         return 0;
       case IoStatus::kTooLarge:
+        if (!IsKnownMessageType(reader_.header().type)) {
+          // Garbage, most likely: say what is wrong with its first byte.
+          SendError(ErrorCode::kUnknownType,
+                    fmt::format("unknown message type 0x{:02x}", reader_.header().type));
+          return 0;
+        }
         SendError(ErrorCode::kFrameTooLarge,
                   fmt::format("frame of {} bytes exceeds the limit of {}",
                               std::uint64_t{reader_.header().length} + kFrameHeaderSize,
