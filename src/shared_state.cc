@@ -1,9 +1,12 @@
 #include "shared_state.h"
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <ctime>
 #include <new>
 #include <utility>
@@ -30,17 +33,6 @@ Result<SharedSegment> SharedSegment::Create(std::uint32_t agencies) {
     ::munmap(mem, sizeof(SharedState));
     return FailErrno("pthread_mutex_init", rc);
   }
-  pthread_condattr_t cattr;
-  pthread_condattr_init(&cattr);
-  pthread_condattr_setpshared(&cattr, PTHREAD_PROCESS_SHARED);
-  pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-  rc = pthread_cond_init(&state->changed, &cattr);
-  pthread_condattr_destroy(&cattr);
-  if (rc != 0) {
-    pthread_mutex_destroy(&state->mutex);
-    ::munmap(mem, sizeof(SharedState));
-    return FailErrno("pthread_cond_init", rc);
-  }
   SharedSegment segment(state);
   segment.MarkOwner();
   return segment;
@@ -51,14 +43,13 @@ SharedSegment::SharedSegment(SharedSegment&& other) noexcept
 
 SharedSegment::~SharedSegment() {
   if (state_ == nullptr) return;
-  if (owner_pid_ == ::getpid()) {
-    pthread_cond_destroy(&state_->changed);
-    pthread_mutex_destroy(&state_->mutex);
-  }
+  if (owner_pid_ == ::getpid()) pthread_mutex_destroy(&state_->mutex);
   ::munmap(state_, sizeof(SharedState));
 }
 
-SharedLock::SharedLock(SharedState& state) : state_(state) {
+SharedLock::SharedLock(SharedState& state) : state_(state) { Lock(); }
+
+void SharedLock::Lock() {
   int rc = pthread_mutex_lock(&state_.mutex);
   if (rc == EOWNERDEAD) {
     // The fields are kept consistent step by step; see PendingAppend.
@@ -72,20 +63,23 @@ SharedLock::SharedLock(SharedState& state) : state_(state) {
 SharedLock::~SharedLock() { pthread_mutex_unlock(&state_.mutex); }
 
 bool SharedLock::Wait(std::chrono::milliseconds timeout) {
+  const std::uint32_t seen = state_.changed.load(std::memory_order_acquire);
+  pthread_mutex_unlock(&state_.mutex);
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  auto ns = static_cast<long long>(ts.tv_nsec) +
-            std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-  ts.tv_sec += static_cast<time_t>(ns / 1000000000LL);
-  ts.tv_nsec = static_cast<long>(ns % 1000000000LL);
-  int rc = pthread_cond_timedwait(&state_.changed, &state_.mutex, &ts);
-  if (rc == EOWNERDEAD) {
-    pthread_mutex_consistent(&state_.mutex);
-    recovered_ = true;
-  }
-  return rc != ETIMEDOUT;
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  ts.tv_nsec = static_cast<long>((timeout.count() % 1000) * 1000000);
+  // Shared (not FUTEX_PRIVATE) so waiters in other processes are woken.
+  long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_.changed), FUTEX_WAIT,
+                      seen, &ts, nullptr, 0);
+  bool timed_out = rc != 0 && errno == ETIMEDOUT;
+  Lock();
+  return !timed_out;
 }
 
-void SharedLock::Broadcast() { pthread_cond_broadcast(&state_.changed); }
+void SharedLock::Broadcast() {
+  state_.changed.fetch_add(1, std::memory_order_release);
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_.changed), FUTEX_WAKE, INT_MAX,
+            nullptr, nullptr, 0);
+}
 
 }  // namespace lottery

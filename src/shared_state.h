@@ -20,6 +20,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -55,8 +56,12 @@ struct PendingAppend {
 };
 
 struct SharedState {
-  pthread_mutex_t mutex;   // guards everything below
-  pthread_cond_t changed;  // broadcast on FINISHED, draw progress and shutdown
+  pthread_mutex_t mutex;  // guards everything below
+  // Bumped on FINISHED, draw progress and shutdown; waiters sleep on it with
+  // a futex. Not a pthread_cond_t: a process killed while waiting on a
+  // process-shared condvar leaves it in a state where the next broadcast can
+  // block for ever, and workers do get killed.
+  std::atomic<std::uint32_t> changed{0};
 
   std::uint32_t agencies = 0;
   bool shutting_down = false;
@@ -67,6 +72,10 @@ struct SharedState {
   PendingAppend pending;
   AgencySlot slots[kMaxAgencies + 1];  // index 1..agencies; 0 unused
 };
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+                  sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t),
+              "SharedState::changed must be a plain 32-bit word for futex()");
 
 // Owns the mapping. Moving is allowed; copying is not.
 class SharedSegment {
@@ -103,12 +112,16 @@ class SharedLock {
   // Whether the previous owner died holding the mutex.
   bool recovered() const { return recovered_; }
 
-  // Waits on `changed` for at most `timeout` (CLOCK_MONOTONIC). Returns false
-  // on timeout. Re-acquires the mutex (repairing it if needed) either way.
+  // Releases the mutex, sleeps until `changed` moves or `timeout` passes,
+  // and re-acquires the mutex (repairing it if needed). Returns false on
+  // timeout. A wake-up between the release and the sleep is not lost.
   bool Wait(std::chrono::milliseconds timeout);
+  // Bumps `changed` and wakes every waiter, in any process.
   void Broadcast();
 
  private:
+  void Lock();
+
   SharedState& state_;
   bool recovered_ = false;
 };

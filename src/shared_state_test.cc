@@ -1,6 +1,7 @@
 #include "shared_state.h"
 
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +56,38 @@ TEST_CASE("a lock left by a dead process is recovered, not deadlocked") {
   }
   SharedLock again(shared->state());
   CHECK_FALSE(again.recovered());
+}
+
+TEST_CASE("a waiter killed while waiting does not block the next broadcast") {
+  auto shared = SharedSegment::Create(1);
+  REQUIRE(shared);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    SharedLock lock(shared->state());
+    lock.Wait(std::chrono::milliseconds(60000));
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  // A second waiter is woken by a broadcast from a third process.
+  pid_t waiter = ::fork();
+  REQUIRE(waiter >= 0);
+  if (waiter == 0) {
+    SharedLock lock(shared->state());
+    bool woken = lock.Wait(std::chrono::milliseconds(10000));
+    ::_exit(woken ? 0 : 1);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto start = std::chrono::steady_clock::now();
+  {
+    SharedLock lock(shared->state());
+    lock.Broadcast();
+  }
+  CHECK(WaitExit(waiter) == 0);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
 
 TEST_CASE("a timed wait returns after its timeout") {

@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -298,7 +299,18 @@ bool Worker::HandleFinished() {
 bool Worker::HandleWinnersQuery() {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "WINNERS_QUERY before HELLO");
   if (!finished_) return SendError(ErrorCode::kOutOfOrder, "WINNERS_QUERY before FINISHED");
-  auto waited = barrier_.WaitForDraw([this] { return ShutdownRequested(); });
+  bool peer_gone = false;
+  auto waited = barrier_.WaitForDraw([this, &peer_gone] {
+    // An agency that hung up must not keep its slot until the draw.
+    pollfd p{conn_.get(), POLLRDHUP, 0};
+    peer_gone = ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    return peer_gone || ShutdownRequested();
+  });
+  if (peer_gone) {
+    Log(LogLevel::kInfo, "connection_closed", Outcome::kSuccess,
+        "ip: {} | agency: {} | detail: agency left while waiting for the draw", peer_, agency_);
+    return false;
+  }
   if (waited == DrawBarrier::WaitResult::kCancelled) {
     SendError(ErrorCode::kDrawCancelled, "the server is shutting down before the draw");
     stopping_ = true;
