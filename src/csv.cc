@@ -257,7 +257,11 @@ Result<std::optional<CsvRecord*>> CsvReader::Next() {
       record_.end_offset = consumed_ + pos_;
       return std::optional<CsvRecord*>(&record_);
     }
-    for (auto [from, len] : spans_) record_.fields.emplace_back(storage_.data() + from, len);
+    if (end - pos_ > max_record_bytes_) {
+      record_.error = fmt::format("record longer than {} bytes", max_record_bytes_);
+    } else {
+      for (auto [from, len] : spans_) record_.fields.emplace_back(storage_.data() + from, len);
+    }
     pos_ = end;
     line_ += lines;
     record_.end_offset = consumed_ + pos_;

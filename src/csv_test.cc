@@ -1,2 +1,215 @@
+#include "csv.h"
+
 #include <doctest/doctest.h>
-TEST_CASE("placeholder") { CHECK(true); }
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+#include "unique_fd.h"
+
+namespace lottery {
+namespace {
+
+struct Parsed {
+  std::vector<std::string> fields;
+  std::uint64_t line;
+  std::uint64_t offset;
+  std::uint64_t end_offset;
+  bool terminated;
+  std::string error;
+};
+
+// Reads every record of `text` through a pipe fed by a thread, `chunk` bytes
+// per write, so records straddle read() boundaries.
+std::vector<Parsed> ReadAll(const std::string& text, std::size_t chunk = 1 << 20,
+                            std::size_t max_record = 64 * 1024) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  std::thread writer([&] {
+    for (std::size_t i = 0; i < text.size(); i += chunk) {
+      std::size_t n = std::min(chunk, text.size() - i);
+      if (::write(write_end.get(), text.data() + i, n) != static_cast<ssize_t>(n)) break;
+    }
+    write_end.Reset();
+  });
+  std::vector<Parsed> out;
+  CsvReader reader(read_end.get(), max_record);
+  while (true) {
+    auto next = reader.Next();
+    REQUIRE(next);
+    if (!next->has_value()) break;
+    const CsvRecord& r = ***next;
+    Parsed p{{}, r.line, r.offset, r.end_offset, r.terminated, r.error.value_or("")};
+    for (auto f : r.fields) p.fields.emplace_back(f);
+    out.push_back(std::move(p));
+  }
+  writer.join();
+  return out;
+}
+
+using Fields = std::vector<std::string>;
+
+TEST_CASE("fields are quoted only when they must be") {
+  std::string out;
+  AppendCsvField(out, "plain");
+  out += '|';
+  AppendCsvField(out, "O'Brien|x");
+  out += '|';
+  AppendCsvField(out, "a,b");
+  out += '|';
+  AppendCsvField(out, "say \"hi\"");
+  out += '|';
+  AppendCsvField(out, "two\nlines");
+  out += '|';
+  AppendCsvField(out, "cr\r");
+  CHECK(out == "plain|O'Brien|x|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\"cr\r\"");
+}
+
+TEST_CASE("a bets-file row has six columns and CRLF") {
+  std::string row;
+  AppendBetRow(row, BetView{12, "José", "Pérez, Jr.", "00123", "1980-01-02", 42});
+  CHECK(row == "12,José,\"Pérez, Jr.\",00123,1980-01-02,42\r\n");
+}
+
+TEST_CASE("LF, CRLF, BOM and blank lines") {
+  auto r = ReadAll("\xEF\xBB\xBF" "a,b\r\n\r\nc,d\n\n\ne,f\r\n");
+  REQUIRE(r.size() == 3);
+  CHECK(r[0].fields == Fields{"a", "b"});
+  CHECK(r[0].line == 1);
+  CHECK(r[0].offset == 3);
+  CHECK(r[0].end_offset == 8);
+  CHECK(r[1].fields == Fields{"c", "d"});
+  CHECK(r[1].line == 3);
+  CHECK(r[2].fields == Fields{"e", "f"});
+  CHECK(r[2].line == 6);
+  for (auto& p : r) CHECK(p.terminated);
+}
+
+TEST_CASE("quoted fields hold commas, quotes and line breaks") {
+  auto r = ReadAll("\"a,b\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\nnext,row\r\n\"\",x\n");
+  REQUIRE(r.size() == 3);
+  CHECK(r[0].fields == Fields{"a,b", "say \"hi\"", "two\r\nlines"});
+  CHECK(r[0].line == 1);
+  CHECK(r[1].fields == Fields{"next", "row"});
+  CHECK(r[1].line == 3);  // the quoted line break counted
+  CHECK(r[2].fields == Fields{"", "x"});
+  CHECK(r[2].line == 4);
+}
+
+TEST_CASE("a torn last line comes back unterminated") {
+  auto r = ReadAll("a,b\r\nc,d");
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].terminated);
+  CHECK_FALSE(r[1].terminated);
+  CHECK(r[1].fields == Fields{"c", "d"});
+  auto cr = ReadAll("a,b\r\nc,d\r");
+  REQUIRE(cr.size() == 2);
+  CHECK_FALSE(cr[1].terminated);
+  auto quoted = ReadAll("a,\"b");
+  REQUIRE(quoted.size() == 1);
+  CHECK(quoted[0].error == "unterminated quoted field");
+}
+
+TEST_CASE("records that do not parse are reported and skipped") {
+  auto r = ReadAll("ok,1\nbad\"quote,2\n\"closed\"junk,3\nfine,4\n");
+  REQUIRE(r.size() == 4);
+  CHECK(r[0].error == "");
+  CHECK(r[1].error == "quote inside an unquoted field");
+  CHECK(r[1].line == 2);
+  CHECK(r[2].error == "text after a closing quote");
+  CHECK(r[2].line == 3);
+  CHECK(r[3].fields == Fields{"fine", "4"});
+  CHECK(r[3].line == 4);
+}
+
+TEST_CASE("a record longer than the limit is an error, and memory stays bounded") {
+  std::string text = "short,1\n" + std::string(5000, 'x') + ",2\nafter,3\n";
+  auto r = ReadAll(text, 1 << 20, 1024);
+  REQUIRE(r.size() == 3);
+  CHECK(r[1].error.find("longer than") != std::string::npos);
+  CHECK(r[2].fields == Fields{"after", "3"});
+  CHECK(r[2].line == 3);
+}
+
+TEST_CASE("streaming: the same records whatever the read boundaries") {
+  std::string text;
+  for (int i = 0; i < 300; ++i) {
+    BetView b{static_cast<std::uint32_t>(i % 7 + 1), "Ana \"la\", María", "Núñez\nDíaz",
+              std::to_string(i), "1990-01-01", static_cast<std::uint32_t>(i)};
+    AppendBetRow(text, b);
+  }
+  auto whole = ReadAll(text);
+  for (std::size_t chunk : {1, 2, 3, 7, 64, 4095}) {
+    auto pieces = ReadAll(text, chunk);
+    REQUIRE(pieces.size() == whole.size());
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      CHECK(pieces[i].fields == whole[i].fields);
+      CHECK(pieces[i].line == whole[i].line);
+      CHECK(pieces[i].offset == whole[i].offset);
+    }
+  }
+  REQUIRE(whole.size() == 300);
+  CHECK(whole[299].line == 599);  // each row spans two lines
+}
+
+TEST_CASE("write then read gives the same bet back") {
+  std::vector<std::string> names = {"José", "O'Brien, \"Jr.\"", "a|b", "日本語", "x\r\ny", ","};
+  std::string text;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    AppendBetRow(text, BetView{3, names[i], names[names.size() - 1 - i], "0001", "2000-02-29",
+                               static_cast<std::uint32_t>(i)});
+  }
+  testing::TempDir dir;
+  std::ofstream(dir.File("b.csv"), std::ios::binary) << text;
+  UniqueFd fd(::open(dir.File("b.csv").c_str(), O_RDONLY));
+  CsvReader reader(fd.get());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto next = reader.Next();
+    REQUIRE(next);
+    REQUIRE(next->has_value());
+    auto bet = StoredRecordToBet(***next);
+    REQUIRE(bet);
+    CHECK(bet->agency == 3);
+    CHECK(bet->first_name == names[i]);
+    CHECK(bet->last_name == names[names.size() - 1 - i]);
+    CHECK(bet->document == "0001");
+    CHECK(bet->number == i);
+  }
+}
+
+TEST_CASE("dataset and stored records become bets or say why not") {
+  CsvRecord r;
+  std::vector<std::string> fields = {"Ana", "Paz", "123", "1990-01-01", "42"};
+  for (auto& f : fields) r.fields.push_back(f);
+  auto bet = DatasetRecordToBet(r, 9);
+  REQUIRE(bet);
+  CHECK(bet->agency == 9);
+  CHECK(bet->number == 42);
+  r.fields[4] = "10000";
+  CHECK(DatasetRecordToBet(r, 9).error().message == "number: not an integer 0..9999");
+  r.fields[4] = "4x";
+  CHECK_FALSE(DatasetRecordToBet(r, 9));
+  r.fields[4] = "";
+  CHECK_FALSE(DatasetRecordToBet(r, 9));
+  r.fields.pop_back();
+  CHECK(DatasetRecordToBet(r, 9).error().message == "expected 5 columns, got 4");
+
+  CsvRecord s;
+  std::vector<std::string> stored = {"7", "Ana", "Paz", "123", "1990-01-01", "0"};
+  for (auto& f : stored) s.fields.push_back(f);
+  auto b = StoredRecordToBet(s);
+  REQUIRE(b);
+  CHECK(b->agency == 7);
+  s.fields[0] = "0";
+  CHECK_FALSE(StoredRecordToBet(s));
+  s.fields[0] = "x";
+  CHECK_FALSE(StoredRecordToBet(s));
+}
+
+}  // namespace
+}  // namespace lottery
