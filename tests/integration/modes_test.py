@@ -1,7 +1,10 @@
 """The agency's echo and bet modes, its exit codes, and both programs' CLI."""
 import os
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -82,6 +85,47 @@ class ModesTest(harness.LotteryTest):
         self.assertEqual(summary[0].fields["lineas_omitidas"], "2")
         self.assertEqual(len(self.bets_file()), 5)
         self.assertEqual(p.stdout().split(), [good[0][2]])
+
+    def test_bets_rejected_by_the_server_exit_65_after_the_round(self):
+        # A stand-in server that refuses every batch, as a server with stricter
+        # rules than the agency's would.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.addCleanup(listener.close)
+        self.port = listener.getsockname()[1]
+        seen = []
+
+        def serve():
+            conn, _ = listener.accept()
+            conn.settimeout(20)
+            client = harness.RawClient.__new__(harness.RawClient)
+            client.sock, client.buf = conn, b""
+            try:
+                while True:
+                    kind, payload = client.read()
+                    seen.append(kind)
+                    if kind == harness.HELLO:
+                        conn.sendall(harness.frame(harness.WELCOME, struct.pack(">QB", 0, 0)))
+                    elif kind == harness.BETS:
+                        conn.sendall(harness.frame(harness.ERROR, struct.pack(">HI", 7, 0) +
+                                                   harness.s16("first_name: not on our list")))
+                    elif kind == harness.FINISHED:
+                        conn.sendall(harness.frame(harness.FINISHED_ACK, struct.pack(">Q", 0)))
+                    elif kind == harness.WINNERS_QUERY:
+                        conn.sendall(harness.frame(harness.WINNERS, struct.pack(">BH", 1, 0)))
+            except (EOFError, OSError):
+                conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        p = self.start_agency(1, self.agency_file(1, harness.make_bets(1, 5)), batch=2)
+        self.assertEqual(p.wait(30), 65, p.log())
+        thread.join(10)
+        self.assertEqual(seen.count(harness.BETS), 3)
+        self.assertIn(harness.FINISHED, seen)
+        self.assertIn("INVALID_BET", p.log())
+        self.assertIn("the server rejected 5 bets", p.log())
 
     def run_cli(self, binary, *args, env=None):
         full = dict(os.environ)

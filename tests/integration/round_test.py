@@ -38,6 +38,10 @@ class RoundTest(harness.LotteryTest):
         self.assertEqual(sum(int(entries[i].fields["cantidad"]) for i in received),
                          n * bets_per_agency)
         self.assertEqual(collections.Counter(self.bets_file()), self.expected_rows(sent))
+        # Every log line of every process has the documented shape.
+        for p in [self.server, *agencies.values()]:
+            for line in p.log().splitlines():
+                self.assertRegex(line, harness.LOG_LINE, p.name)
         return sent
 
     def test_three_agencies_known_winners(self):
