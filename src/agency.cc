@@ -17,7 +17,7 @@
 #include "log.h"
 #include "net.h"
 #include "protocol.h"
-#include "server.h"
+#include "exit_codes.h"
 #include "signals.h"
 #include "unique_fd.h"
 
@@ -73,6 +73,8 @@ class ServerLink {
 
  private:
   Step Hello();
+  // Maps an I/O result to a step, dropping the connection when it broke.
+  Step Outcome(IoStatus status, std::string_view what);
 
   const AgencyConfig& config_;
   HostPort endpoint_;
@@ -178,39 +180,26 @@ Step ServerLink::Hello() {
   return Step::kFatal;
 }
 
+Step ServerLink::Outcome(IoStatus status, std::string_view what) {
+  if (status == IoStatus::kOk) return Step::kDone;
+  if (status == IoStatus::kCancelled) {
+    cancelled_ = true;
+    return Step::kCancelled;
+  }
+  Drop(fmt::format("{} failed: {}", what, IoStatusName(status)));
+  return Step::kRetry;
+}
+
 Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optional<Millis> idle) {
-  IoStatus w = WriteAll(fd_.get(), request, signals_.fd(), stall_);
-  if (w == IoStatus::kCancelled) {
-    cancelled_ = true;
-    return Step::kCancelled;
+  if (Step s = Outcome(WriteAll(fd_.get(), request, signals_.fd(), stall_), "send");
+      s != Step::kDone) {
+    return s;
   }
-  if (w != IoStatus::kOk) {
-    Drop(fmt::format("send failed: {}", IoStatusName(w)));
-    return Step::kRetry;
-  }
-  IoStatus r = reader_->Read(reply, idle, stall_);
-  if (r == IoStatus::kCancelled) {
-    cancelled_ = true;
-    return Step::kCancelled;
-  }
-  if (r != IoStatus::kOk) {
-    Drop(fmt::format("receive failed: {}", IoStatusName(r)));
-    return Step::kRetry;
-  }
-  return Step::kDone;
+  return Outcome(reader_->Read(reply, idle, stall_), "receive");
 }
 
 Step ServerLink::ReadMore(Frame& reply) {
-  IoStatus r = reader_->Read(reply, stall_, stall_);
-  if (r == IoStatus::kCancelled) {
-    cancelled_ = true;
-    return Step::kCancelled;
-  }
-  if (r != IoStatus::kOk) {
-    Drop(fmt::format("receive failed: {}", IoStatusName(r)));
-    return Step::kRetry;
-  }
-  return Step::kDone;
+  return Outcome(reader_->Read(reply, stall_, stall_), "receive");
 }
 
 // Interprets an ERROR reply; logs it. kRetry for transient server-side states.

@@ -1,30 +1,11 @@
 // lottery-agency: sends one agency's bets to the server and prints its winners.
-#include <cstdio>
-
 #include "agency.h"
 #include "config.h"
-#include "log.h"
-#include "server.h"
 
 int main(int argc, char** argv) {
   using namespace lottery;
-  std::vector<std::string> args(argv, argv + argc);
   auto env = CurrentEnvironment();
-  auto config = LoadAgencyConfig(args, env);
-  if (!config) {
-    switch (config.error().kind) {
-      case ConfigErrorKind::kHelp:
-      case ConfigErrorKind::kVersion:
-        std::fputs(config.error().message.c_str(), stdout);
-        std::fputs("\n", stdout);
-        return kExitOk;
-      case ConfigErrorKind::kUsage:
-        Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", config.error().message);
-        return kExitUsage;
-      case ConfigErrorKind::kConfig:
-        Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", config.error().message);
-        return kExitConfig;
-    }
-  }
+  auto config = LoadAgencyConfig({argv, argv + argc}, env);
+  if (!config) return ReportConfigError(config.error());
   return RunAgency(*config, env);
 }

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <cmath>
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "exit_codes.h"
 #include "net.h"
 
 extern char** environ;
@@ -392,6 +394,23 @@ std::string FormatDuration(Seconds d) {
   double s = d.count();
   if (s > 0 && s < 1) return fmt::format("{}ms", std::round(s * 1e6) / 1e3);
   return fmt::format("{}s", s);
+}
+
+int ReportConfigError(const ConfigError& error) {
+  switch (error.kind) {
+    case ConfigErrorKind::kHelp:
+    case ConfigErrorKind::kVersion:
+      std::fputs(error.message.c_str(), stdout);
+      std::fputs("\n", stdout);
+      return kExitOk;
+    case ConfigErrorKind::kUsage:
+      Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", error.message);
+      return kExitUsage;
+    case ConfigErrorKind::kConfig:
+      break;
+  }
+  Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", error.message);
+  return kExitConfig;
 }
 
 const char* AgencyModeName(AgencyMode mode) {

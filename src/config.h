@@ -89,4 +89,8 @@ std::string FormatDuration(Seconds d);
 
 const char* AgencyModeName(AgencyMode mode);
 
+// What main() does with a ConfigError: prints --help/--version to stdout, or
+// logs the one-line error; returns the exit code (0, 64 or 78).
+int ReportConfigError(const ConfigError& error);
+
 }  // namespace lottery
