@@ -210,6 +210,56 @@ TEST_CASE("truncated and garbage payloads are rejected, never over-read") {
   CHECK_FALSE(DecodeError("\x00"));
 }
 
+TEST_CASE("corrupted and random payloads never make a decoder read out of bounds") {
+  std::uint32_t state = 12345;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return state >> 16;
+  };
+  std::string valid;
+  BetBatchEncoder encoder(valid, 9);
+  for (int i = 0; i < 5; ++i) REQUIRE(encoder.Add(BetView{0, "Ana", "Paz", "123", "1990-01-01", 1}));
+  const std::string payload = valid.substr(kFrameHeaderSize);
+  int decoded = 0;
+  int refused = 0;
+  std::vector<std::string_view> docs;
+  for (int round = 0; round < 20000; ++round) {
+    std::string bytes = payload;
+    if (round % 2 == 0) {
+      bytes[next() % bytes.size()] = static_cast<char>(next());  // one corrupted byte
+    } else {
+      bytes.resize(next() % 64);
+      for (char& c : bytes) c = static_cast<char>(next());
+    }
+    (void)DecodeHello(bytes);
+    (void)DecodeWelcome(bytes);
+    (void)DecodeAck(bytes);
+    (void)DecodeFinishedAck(bytes);
+    (void)DecodeError(bytes);
+    docs.clear();
+    (void)DecodeWinners(bytes, docs);
+    for (std::string_view d : docs) CHECK(d.data() + d.size() <= bytes.data() + bytes.size());
+    BetBatchDecoder d(bytes);
+    if (!d.Start()) {
+      ++refused;
+      continue;
+    }
+    while (true) {
+      auto bet = d.Next();
+      if (!bet) {
+        ++refused;
+        break;
+      }
+      if (!bet->has_value()) break;
+      ++decoded;
+      CHECK((*bet)->first_name.data() >= bytes.data());
+      CHECK((*bet)->birthdate.data() + (*bet)->birthdate.size() <= bytes.data() + bytes.size());
+    }
+  }
+  CHECK(decoded > 1000);  // the corrupted frames exercised the bet decoder
+  CHECK(refused > 1000);
+}
+
 TEST_CASE("long winners lists split into frames within the limit") {
   std::vector<std::string> storage;
   for (int i = 0; i < 3000; ++i) storage.push_back(fmt::format("{:08d}", i));
