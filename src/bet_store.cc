@@ -90,8 +90,16 @@ void ResolvePendingAppend(int fd, SharedState& state) {
   p.active = false;
 }
 
-Status BetStore::Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
-                        std::uint64_t seq, std::uint64_t count) {
+Status BetStore::Recover(SharedSegment& shared) {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  SharedLock guard(shared.state());
+  ResolvePendingAppend(fd_.get(), shared.state());
+  return Ok();
+}
+
+Result<bool> BetStore::Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
+                              std::uint64_t seq, std::uint64_t count) {
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedState& state = shared.state();
@@ -99,6 +107,8 @@ Status BetStore::Append(std::string_view rows, SharedSegment& shared, std::uint3
   {
     SharedLock guard(state);
     ResolvePendingAppend(fd_.get(), state);
+    // The repair may just have committed this very batch from a dead writer.
+    if (state.slots[agency].last_seq >= seq) return false;
     auto size = FileSize(fd_.get());
     if (!size) return std::unexpected(size.error());
     start = *size;
@@ -109,14 +119,14 @@ Status BetStore::Append(std::string_view rows, SharedSegment& shared, std::uint3
   if (!written) {
     // All or nothing: cut back whatever part of the batch reached the file.
     if (::ftruncate(fd_.get(), static_cast<off_t>(start)) == 0) state.pending.active = false;
-    return written;
+    return std::unexpected(written.error());
   }
   AgencySlot& slot = state.slots[agency];
   slot.last_seq = seq;
   slot.bets_stored += count;
   state.total_bets += count;
   state.pending.active = false;
-  return Ok();
+  return true;
 }
 
 Status BetStore::ForEachBet(const std::function<void(const BetView&)>& fn,

@@ -27,10 +27,17 @@ class BetStore {
 
   // Appends one batch of complete CSV rows as a single write at the end of
   // the file, all or nothing, and records in the shared segment that batch
-  // `seq` of `agency` (with `count` bets) is stored. On a write failure the
-  // file is cut back to where it was and nothing is recorded.
-  Status Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
-                std::uint64_t seq, std::uint64_t count);
+  // `seq` of `agency` (with `count` bets) is stored. Returns false, writing
+  // nothing, when repairing a dead writer's append shows that batch `seq` is
+  // already stored. On a write failure the file is cut back to where it was
+  // and nothing is recorded.
+  Result<bool> Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
+                      std::uint64_t seq, std::uint64_t count);
+
+  // Repairs an append left behind by a dead writer (see
+  // ResolvePendingAppend), taking the flock. Call before trusting an
+  // agency's last sequence number, e.g. when it reconnects.
+  Status Recover(SharedSegment& shared);
 
   // Calls `fn` for every complete, well-formed bet in file order. Lines that
   // do not parse and a torn last line are skipped and counted in `skipped`.

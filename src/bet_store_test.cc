@@ -45,7 +45,7 @@ TEST_CASE("append stores a batch and records its sequence in the shared segment"
   auto store = BetStore::Open(dir.File("bets.csv"));
   REQUIRE(store);
   std::string rows = Rows(2, 0, 5);
-  REQUIRE(store->Append(rows, *shared, 2, 1, 5));
+  REQUIRE(store->Append(rows, *shared, 2, 1, 5).value());
   REQUIRE(store->Append(Rows(2, 5, 3), *shared, 2, 2, 3));
   CHECK(shared->state().slots[2].last_seq == 2);
   CHECK(shared->state().slots[2].bets_stored == 8);
@@ -146,6 +146,31 @@ TEST_CASE("a batch of a writer that died is committed when whole, cut when torn"
     CHECK(testing::ReadFile(dir.File("bets.csv")) == first + Rows(2, 100, 1));
   }
   CHECK_FALSE(s.pending.active);
+}
+
+TEST_CASE("a batch re-sent after its writer died between write and bookkeeping is not stored twice") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(1);
+  REQUIRE(shared);
+  auto store = BetStore::Open(dir.File("bets.csv"));
+  REQUIRE(store);
+  std::string first = Rows(1, 0, 2);
+  REQUIRE(store->Append(first, *shared, 1, 1, 2).value());
+  // The dead writer's batch 2 reached the file whole; its slot still says 1.
+  std::string second = Rows(1, 2, 3);
+  shared->state().pending = PendingAppend{true, 1, 2, 3, first.size(), second.size()};
+  std::ofstream(dir.File("bets.csv"), std::ios::app | std::ios::binary) << second;
+  SUBCASE("the agency re-sends it straight away") {
+    auto again = store->Append(second, *shared, 1, 2, 3);
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+  }
+  SUBCASE("the agency reconnects first") {
+    REQUIRE(store->Recover(*shared));
+    CHECK(shared->state().slots[1].last_seq == 2);
+  }
+  CHECK(testing::ReadFile(dir.File("bets.csv")) == first + second);
+  CHECK(shared->state().slots[1].bets_stored == 5);
 }
 
 TEST_CASE("a failed write leaves the file as it was and records nothing") {

@@ -169,6 +169,11 @@ bool Worker::HandleHello(std::string_view payload) {
     return SendError(ErrorCode::kBadAgency,
                      fmt::format("agency {} is outside 1..{}", *id, shared_.agencies()));
   }
+  // A previous worker of this agency may have died mid-append: settle that
+  // first, so WELCOME reports what is really stored.
+  if (Status recovered = store_.Recover(shared_); !recovered) {
+    return SendError(ErrorCode::kStorageFailed, recovered.error().message);
+  }
   Welcome welcome;
   pid_t holder = 0;
   {
@@ -249,11 +254,21 @@ bool Worker::HandleBets(std::string_view payload) {
     }
     AppendBetRow(rows_, bet);
   }
-  if (Status stored = store_.Append(rows_, shared_, agency_, seq, count); !stored) {
+  auto stored = store_.Append(rows_, shared_, agency_, seq, count);
+  if (!stored) {
     Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
         count, agency_, stored.error().message);
     return SendError(ErrorCode::kStorageFailed,
                      fmt::format("batch {} not stored: {}", seq, stored.error().message));
+  }
+  if (!*stored) {
+    // A worker that died after writing this batch had stored it already.
+    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
+        "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
+        agency_, seq);
+    out_.clear();
+    EncodeAck(out_, Ack{seq, count});
+    return Send(out_);
   }
   if (count == 1 || LogEnabled(LogLevel::kDebug)) {
     LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
