@@ -18,7 +18,7 @@ DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplu
                 doctest-dev python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-unit test-integration clean help
+.PHONY: all deps build run test test-unit test-integration test-sanitize clean help
 
 all: build
 
@@ -57,5 +57,16 @@ test-unit: build
 test-integration: build
 	meson test -C $(BUILD_DIR) --print-errorlogs --suite integration
 
+# Every suite again with AddressSanitizer and UndefinedBehaviorSanitizer; the
+# binaries' own reports (server, workers, agencies) go to build-asan/sanitizer/.
+test-sanitize: deps
+	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	@rm -rf build-asan/sanitizer && mkdir -p build-asan/sanitizer
+	ASAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer/asan \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer/ubsan:print_stacktrace=1 \
+	  meson test -C build-asan --print-errorlogs --no-suite slow
+	@if [ -n "$$(ls build-asan/sanitizer)" ]; then cat build-asan/sanitizer/*; exit 1; fi
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan
