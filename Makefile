@@ -1,7 +1,11 @@
 # lottery: a national lottery server and its betting agencies.
 #
 #   make run    a whole lottery round on the shipped dataset (server + 5 agencies)
-#   make test   builds, then runs every test suite (meson test)
+#   make test   builds, then runs the native test suites (meson test)
+#
+# Docker (an engine must be running): docker-image, compose (CLIENTS=5),
+# docker-compose-up, docker-compose-logs, docker-compose-down,
+# validate-echo-server, test-docker.
 #
 # Both install what is missing first (make deps: Debian packages via apt-get).
 
@@ -18,12 +22,14 @@ DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplu
                 doctest-dev python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-unit test-integration test-sanitize clean help
+.PHONY: all deps build run test test-unit test-integration test-sanitize clean help \
+        docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
+        validate-echo-server test-docker
 
 all: build
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,12p' Makefile
 
 deps:
 	@missing=""; \
@@ -48,7 +54,7 @@ run: build
 
 # Every suite but the slow one; prints "N passed, N failed" last.
 test: build
-	@set +e; meson test -C $(BUILD_DIR) --print-errorlogs --no-suite slow; rc=$$?; \
+	@set +e; meson test -C $(BUILD_DIR) --print-errorlogs --no-suite slow --no-suite docker; rc=$$?; \
 	$(PYTHON) tools/test_summary.py $(BUILD_DIR)/meson-logs/testlog.json; exit $$rc
 
 test-unit: build
@@ -65,8 +71,55 @@ test-sanitize: deps
 	@rm -rf build-asan/sanitizer && mkdir -p build-asan/sanitizer
 	ASAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer/asan \
 	UBSAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer/ubsan:print_stacktrace=1 \
-	  meson test -C build-asan --print-errorlogs --no-suite slow
+	  meson test -C build-asan --print-errorlogs --no-suite slow --no-suite docker
 	@if [ -n "$$(ls build-asan/sanitizer)" ]; then cat build-asan/sanitizer/*; exit 1; fi
+
+# --- Docker ------------------------------------------------------------------
+# Images are built here, not by compose. Where the engine's containers have no
+# route out (as on the CI machines), pass DOCKER_BUILD_FLAGS="--network host".
+DOCKER_BUILD_FLAGS ?=
+SERVER_IMAGE    ?= lottery-server:latest
+AGENCY_IMAGE    ?= lottery-agency:latest
+CLIENTS         ?= 5
+COMPOSE_FILE    ?= docker-compose-dev.yaml
+COMPOSE_PROJECT ?= lottery
+# Must match STOP_GRACE_SECONDS in tools/gen_compose.py.
+STOP_GRACE      ?= 10
+# Where docker-compose-down saves the round's bets file before removing the volume.
+BETS_OUT        ?= $(BUILD_DIR)/docker-bets/bets-$(shell date +%Y%m%d-%H%M%S).csv
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_CMD = $(COMPOSE) -p $(COMPOSE_PROJECT) -f $(COMPOSE_FILE)
+
+docker-image:
+	docker build $(DOCKER_BUILD_FLAGS) -f docker/server.Dockerfile -t $(SERVER_IMAGE) .
+	docker build $(DOCKER_BUILD_FLAGS) -f docker/agency.Dockerfile -t $(AGENCY_IMAGE) .
+
+compose:
+	$(PYTHON) tools/gen_compose.py $(COMPOSE_FILE) $(CLIENTS)
+
+docker-compose-up: docker-image
+	$(COMPOSE_CMD) up -d
+
+# Graceful stop (the server stops its workers and logs its exit), then the
+# round's bets file is copied out and the containers, network and volume go:
+# the next up starts a new round on an empty file.
+docker-compose-down:
+	$(COMPOSE_CMD) stop -t $(STOP_GRACE)
+	@mkdir -p $(dir $(BETS_OUT)); \
+	if docker cp server:/var/lib/lottery/bets.csv $(BETS_OUT) >/dev/null 2>&1; then \
+	  echo "bets file saved to $(BETS_OUT)"; fi
+	$(COMPOSE_CMD) down --volumes --remove-orphans
+
+docker-compose-logs:
+	$(COMPOSE_CMD) logs -f
+
+validate-echo-server:
+	@AGENCY_IMAGE=$(AGENCY_IMAGE) tools/validate-echo-server.sh
+
+# The docker suite (tests/docker/): skipped, not failed, without an engine.
+test-docker: build
+	@set +e; DOCKER_BUILD_FLAGS="$(DOCKER_BUILD_FLAGS)" meson test -C $(BUILD_DIR) --print-errorlogs --suite docker; rc=$$?; \
+	$(PYTHON) tools/test_summary.py $(BUILD_DIR)/meson-logs/testlog.json; exit $$rc
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan

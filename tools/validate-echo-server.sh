@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Checks that the lottery server of a running compose project answers an echo
+# request, from inside the compose network: no published port and no netcat on
+# the host. It runs docker/echo-check.sh (lottery-echo-check, which uses nc) in
+# a throwaway container of the agency image on the server's network.
+#
+#   tools/validate-echo-server.sh
+#
+# Prints exactly one line, `action: test_echo_server | result: success` or
+# `action: test_echo_server | result: fail`, and exits 0 or 1. Environment:
+#   SERVER_CONTAINER  the server's container, also its host name  (server)
+#   SERVER_PORT       its port                                    (12345)
+#   ECHO_NETWORK      the network (default: the server container's own)
+#   AGENCY_IMAGE      the image with lottery-echo-check          (lottery-agency:latest)
+#   DOCKER            the docker client                           (docker)
+# The check gives up after about 20 seconds: a dead or mute server is a fail.
+set -u
+container=${SERVER_CONTAINER:-server}
+port=${SERVER_PORT:-12345}
+image=${AGENCY_IMAGE:-lottery-agency:latest}
+docker=${DOCKER:-docker}
+
+result() {
+  echo "action: test_echo_server | result: $1"
+  [ "$1" = success ]
+  exit $?
+}
+
+network=${ECHO_NETWORK:-}
+if [ -z "$network" ]; then
+  network=$($docker inspect --format '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' \
+              "$container" 2>/dev/null | awk '{print $1}')
+fi
+[ -n "$network" ] || result fail
+
+if timeout 20 $docker run --rm --network "$network" --entrypoint /usr/local/bin/lottery-echo-check \
+     "$image" "$container" "$port" >/dev/null 2>&1; then
+  result success
+fi
+result fail
