@@ -1,0 +1,127 @@
+"""tools/gen_compose.py: the committed compose file, the file's shape for any
+N, argument validation and atomic writes. No Docker engine needed."""
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.environ.get("LOTTERY_SOURCE_ROOT",
+                      os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GEN = os.path.join(ROOT, "tools", "gen_compose.py")
+
+
+def gen(*args):
+    return subprocess.run([sys.executable, GEN, *args], capture_output=True, text=True, timeout=30)
+
+
+def services(text):
+    """{service: its block of lines} for the top-level services: mapping."""
+    block = text.split("\nservices:\n", 1)[1].split("\nnetworks:\n", 1)[0]
+    out, name = {}, None
+    for line in block.split("\n"):
+        m = re.match(r"^  (\S+):$", line)
+        if m:
+            name = m.group(1)
+            out[name] = []
+        elif name and line.strip():
+            out[name].append(line.strip())
+    return out
+
+
+class GenComposeTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.out = os.path.join(self.tmp.name, "compose.yaml")
+
+    def generate(self, *args):
+        r = gen(self.out, *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.out, encoding="utf-8") as f:
+            return f.read()
+
+    def test_committed_dev_file_is_the_generators_output_for_five(self):
+        with open(os.path.join(ROOT, "docker-compose-dev.yaml"), encoding="utf-8") as f:
+            committed = f.read()
+        self.assertEqual(self.generate("5"), committed,
+                         "docker-compose-dev.yaml is stale: run `make compose`")
+
+    def test_services_network_volumes_for_n_agencies(self):
+        for n in (1, 3, 12):
+            with self.subTest(n=n):
+                text = self.generate(str(n))
+                svc = services(text)
+                self.assertEqual(list(svc), ["server"] + [f"client{i}" for i in range(1, n + 1)])
+                self.assertIn("container_name: server", svc["server"])
+                self.assertIn("- ./conf/server.toml:/etc/lottery/server.toml:ro", svc["server"])
+                self.assertIn("- bets:/var/lib/lottery", svc["server"])
+                self.assertTrue(any(l.startswith("test:") and "lottery-echo-check" in l
+                                    for l in svc["server"]), svc["server"])
+                for i in range(1, n + 1):
+                    c = svc[f"client{i}"]
+                    self.assertIn(f"container_name: client{i}", c)
+                    self.assertIn(f"- CLI_ID={i}", c)
+                    self.assertIn("- ./conf/client.toml:/etc/lottery/client.toml:ro", c)
+                    self.assertIn(f"- ./dataset/agency-{i}.csv:/srv/lottery/dataset/agency-{i}.csv:ro", c)
+                    # Only its own dataset.
+                    self.assertEqual(len([l for l in c if "dataset/agency-" in l]), 1)
+                for name, block in svc.items():
+                    self.assertIn("- testing_net", block, name)
+                    self.assertTrue(any(l.startswith("stop_grace_period:") for l in block), name)
+                    self.assertFalse(any(l.startswith("build:") for l in block), name)
+                self.assertIn("\nnetworks:\n  testing_net:\n", text)
+                self.assertIn("- subnet: 172.25.125.0/24", text)
+                self.assertTrue(text.endswith("volumes:\n  bets:\n"))
+                # Compose v1 compatible: no top-level name:.
+                self.assertIsNone(re.search(r"^name:", text, re.M))
+
+    def test_zero_gives_the_server_alone(self):
+        svc = services(self.generate("0"))
+        self.assertEqual(list(svc), ["server"])
+
+    def test_grace_period_outlasts_the_servers_shutdown_timeout(self):
+        text = self.generate("1")
+        grace = int(re.search(r"stop_grace_period: (\d+)s", text).group(1))
+        with open(os.path.join(ROOT, "conf", "server.toml"), encoding="utf-8") as f:
+            shutdown = int(re.search(r'^shutdown_timeout = "(\d+)s"', f.read(), re.M).group(1))
+        self.assertGreater(grace, shutdown)
+        with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
+            self.assertRegex(f.read(), rf"STOP_GRACE\s*\?= {grace}\b")
+
+    def test_client_env_is_quoted_and_not_interpolated(self):
+        text = self.generate("2", "--client-env", 'NOMBRE=Ana "la" $HOME', "--client-env", "NUMERO=7574")
+        svc = services(text)
+        for i in (1, 2):
+            self.assertIn('- "NOMBRE=Ana \\"la\\" $$HOME"', svc[f"client{i}"])
+            self.assertIn('- "NUMERO=7574"', svc[f"client{i}"])
+
+    def test_bad_arguments_exit_2_and_write_nothing(self):
+        for args in (["-1"], ["abc"], ["2.5"], [""], [], ["1", "--client-env", "NOVALUE"],
+                     ["1", "--client-env", "1BAD=x"], ["1001"]):
+            with self.subTest(args=args):
+                r = gen(self.out, *args) if args != [] else gen(self.out)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("error", r.stderr)
+                self.assertFalse(os.path.exists(self.out))
+
+    def test_write_is_atomic_and_replaces(self):
+        with open(self.out, "w") as f:
+            f.write("old")
+        os.chmod(self.out, 0o600)
+        self.generate("1")
+        with open(self.out) as f:
+            self.assertTrue(f.read().startswith("# Generated by tools/gen_compose.py"))
+        self.assertEqual(os.listdir(self.tmp.name), ["compose.yaml"])   # no temp file left
+        self.assertEqual(stat.S_IMODE(os.stat(self.out).st_mode), 0o644)
+
+    def test_unwritable_destination_exits_1(self):
+        r = gen(os.path.join(self.tmp.name, "missing-dir", "compose.yaml"), "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot write", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
