@@ -197,6 +197,14 @@ class Deployment:
                     out.append(m.group(2))
         return "\n".join(out)
 
+    def wait_for_followed(self, container, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text not in self.followed(container):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"`logs -f` showed no {text!r} for {container}:\n"
+                                     f"{self.followed(container)[-2000:]}")
+            time.sleep(0.5)
+
     def down(self):
         if self.dir is None:
             return
@@ -282,9 +290,9 @@ class EchoTest(DockerTestCase):
                     self.assertEqual(len([e for e in server_msgs if e.fields.get("msg", "").startswith("[CLIENT")]),
                                      clients * amount)
                     self.assertEqual(state("server", ".State.Running"), "true")
-                    # `logs -f` showed the clients' lines too.
-                    d._stop_following()
-                    self.assertIn("loop_finished", d.followed("client1"))
+                    # `logs -f` shows the clients' lines too.
+                    for name in names:
+                        d.wait_for_followed(name, "action: loop_finished")
                     d.down()
 
 
@@ -306,6 +314,7 @@ class ConfigTest(DockerTestCase):
                          ("2", "100ms", "INFO"))
         self.assertEqual((server["listen_backlog"], server["logging_level"]), ("64", "INFO"))
         self.assertEqual(len(lines_of(logs("client1"), "receive_message", "success")), 2)
+        self.assertFalse(any(e.level == "DEBUG" for e in harness.parse_log(logs("server"))))
         d.compose("stop", "-t", "10")
         d.compose("down", "--volumes")
 
@@ -322,8 +331,8 @@ class ConfigTest(DockerTestCase):
                          ("4", "250ms", "DEBUG"))
         self.assertEqual((server["listen_backlog"], server["logging_level"]), ("17", "DEBUG"))
         self.assertEqual(len(lines_of(logs("client1"), "receive_message", "success")), 4)
-        # DEBUG really is in effect, not only printed.
-        self.assertTrue(any(e.level == "DEBUG" for e in harness.parse_log(logs("client1"))))
+        # The server's DEBUG really is in effect, not only printed.
+        self.assertTrue(any(e.level == "DEBUG" for e in harness.parse_log(logs("server"))))
         self.assertEqual((image_id(SERVER_IMAGE), image_id(AGENCY_IMAGE)), images,
                          "the images changed: the config must not need a rebuild")
 
