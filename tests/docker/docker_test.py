@@ -81,13 +81,20 @@ def image_id(tag):
 
 
 def remove_leftovers():
-    """Containers, network and volume of this suite from an earlier, killed run."""
-    names = [c for c in run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
-             if c == "server" or re.fullmatch(r"client\d+", c)]
-    if names:
-        run(["docker", "rm", "-f", *names], check=False)
+    """Containers, network and volume of this suite from an earlier, killed run.
+    Only what carries this suite's labels: a user's own deployment is left alone."""
+    for label in (f"com.docker.compose.project={PROJECT}", "lotterytest.standin=1"):
+        ids = run(["docker", "ps", "-aq", "--filter", f"label={label}"]).stdout.split()
+        if ids:
+            run(["docker", "rm", "-f", *ids], check=False)
     run(["docker", "network", "rm", NETWORK], check=False)
     run(["docker", "volume", "rm", f"{PROJECT}_bets"], check=False)
+
+
+def name_clashes():
+    """Containers of someone else that hold the fixed names the suite needs."""
+    return [c for c in run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
+            if c == "server" or re.fullmatch(r"client\d+", c)]
 
 
 def set_toml(path, section, key, value):
@@ -364,7 +371,8 @@ class HealthCheckTest(DockerTestCase):
         d = self.deploy(0)
         d.compose("up", "--no-start")       # the network only; the server is replaced
         run(["docker", "rm", "-f", "server"])
-        run(["docker", "run", "-d", "--name", STANDIN, "--network", NETWORK,
+        run(["docker", "run", "-d", "--name", STANDIN, "--label", "lotterytest.standin=1",
+             "--network", NETWORK,
              "--entrypoint", "sh", AGENCY_IMAGE, "-c",
              "while :; do printf 'not an echo' | nc -N -l 12345 | tr -cd '[:print:]'; echo; done"])
         self.addCleanup(lambda: run(["docker", "rm", "-f", STANDIN], check=False))
@@ -518,6 +526,12 @@ def main():
         print("SKIP: neither `docker compose` nor `docker-compose` is installed")
         return 77
     remove_leftovers()
+    clashes = name_clashes()
+    if clashes:
+        print(f"FAIL: containers {', '.join(clashes)} already exist (another compose project, "
+              "e.g. make docker-compose-up); the suite needs those names: "
+              "run make docker-compose-down first")
+        return 1
     build_images()
     try:
         prog = unittest.main(module=__name__, argv=[sys.argv[0], "-v", *sys.argv[1:]], exit=False)
