@@ -18,8 +18,8 @@ ifeq ($(WERROR),1)
 MESON_OPTS += -Dwerror=true
 endif
 
-DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplus-dev \
-                doctest-dev python3
+DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplus-dev libsystemd-dev \
+                doctest-dev python3 strace
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: all deps build run test test-unit test-integration test-sanitize clean help \

@@ -170,7 +170,8 @@ Step ServerLink::Hello() {
   if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
     auto e = DecodeError(reply.payload);
     std::string message = e ? e->message : e.error().message;
-    bool busy = e && (e->code == ErrorCode::kAgencyBusy || e->code == ErrorCode::kShuttingDown);
+    bool busy = e && (e->code == ErrorCode::kAgencyBusy || e->code == ErrorCode::kShuttingDown ||
+                      e->code == ErrorCode::kTooManyConnections);
     Drop(message);
     if (busy) return Step::kRetry;  // the old connection's worker is still going away
     Log(LogLevel::kError, "hello", Outcome::kFail, "client_id: {} | error: {}", config_.id, message);
@@ -220,6 +221,7 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
     case ErrorCode::kShuttingDown:
     case ErrorCode::kTimeout:
     case ErrorCode::kAgencyBusy:
+    case ErrorCode::kTooManyConnections:
       // Transient: the server may come back (restart, space freed).
       link.Drop(e->message);
       return Step::kRetry;

@@ -4,6 +4,7 @@
 
 int main(int argc, char** argv) {
   using namespace lottery;
+  ConfigureLogStyleFromEnvironment();
   auto env = CurrentEnvironment();
   auto config = LoadAgencyConfig({argv, argv + argc}, env);
   if (!config) return ReportConfigError(config.error());

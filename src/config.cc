@@ -107,6 +107,7 @@ struct ProgramSpec {
   std::string summary;      // first line of --help
   std::string config_env;   // "SERVER_CONFIG"
   std::vector<Setting> settings;
+  bool* check_only = nullptr;  // set: the program takes --check-config
 };
 
 std::string HelpText(const ProgramSpec& spec) {
@@ -116,10 +117,16 @@ std::string HelpText(const ProgramSpec& spec) {
   for (const Setting& s : spec.settings) {
     if (!s.flag.empty()) text += fmt::format("  {:<24} sets {}\n", s.flag + " VALUE", s.key);
   }
+  if (spec.check_only != nullptr) {
+    text += fmt::format("  {:<24} validate the configuration, print it, exit 0 (valid) or 78\n",
+                        "--check-config");
+  }
   text += fmt::format("  {:<24} this text\n  {:<24} the version\n\n", "--help", "--version");
   text += "keys (file < environment < flags):\n";
   for (const Setting& s : spec.settings) text += Describe(s);
-  text += "\nexit codes: 0 ok, 64 bad flag, 78 bad configuration (see README.md)";
+  text += "\nexit codes: 0 ok, 64 bad flag, 78 bad configuration";
+  if (spec.check_only != nullptr) text += ", 71 cannot bind or no shared memory, 73 bets file not writable";
+  text += " (see README.md)";
   return text;
 }
 
@@ -196,6 +203,10 @@ std::expected<void, ConfigError> Load(const std::vector<std::string>& argv,
       return std::unexpected(
           ConfigError{ConfigErrorKind::kVersion, fmt::format("{} {}", spec.name, kVersion)});
     }
+    if (arg == "--check-config" && spec.check_only != nullptr) {
+      *spec.check_only = true;
+      continue;
+    }
     if (arg.rfind("--", 0) != 0) return UsageFail(fmt::format("usage: unexpected argument '{}'", arg));
     std::string name = arg;
     std::optional<std::string> value;
@@ -251,13 +262,10 @@ std::expected<void, ConfigError> Load(const std::vector<std::string>& argv,
   return {};
 }
 
-}  // namespace
-
-std::expected<ServerConfig, ConfigError> LoadServerConfig(
-    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
-  ServerConfig c;
+// The server's keys, bound to the fields of `c`.
+ProgramSpec ServerSpec(ServerConfig& c) {
   ProgramSpec spec{"lottery-server", "Collects the agencies' bets and runs the lottery draw.",
-                   "SERVER_CONFIG", {}};
+                   "SERVER_CONFIG", {}, &c.check_only};
   auto& s = spec.settings;
   s.push_back(Text("server.address", "SERVER_ADDRESS", "--address", &c.address,
                    "address to listen on (0.0.0.0: every IPv4 interface, :: every interface)"));
@@ -271,15 +279,38 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
   s.push_back(Duration("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
                        &c.shutdown_timeout, false,
                        "on SIGTERM, how long workers get before SIGKILL"));
+  s.push_back(Integer("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
+                      &c.max_connections, 0, 100000,
+                      "connections served at once; more are refused (0: 2 x agencies + 16)"));
   s.push_back(Text("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
                    "the bets file (docs/STORAGE.md)"));
   s.push_back(Integer("draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
                       &c.winning_number, 0, 9999, "the number that wins"));
   s.push_back(Level("LOGGING_LEVEL", "--log-level", &c.log_level));
+  return spec;
+}
+
+}  // namespace
+
+std::expected<ServerConfig, ConfigError> LoadServerConfig(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  ServerConfig c;
+  ProgramSpec spec = ServerSpec(c);
   if (auto loaded = Load(argv, env, spec, c.config_file); !loaded) {
     return std::unexpected(loaded.error());
   }
   return c;
+}
+
+int ServerConfig::EffectiveMaxConnections() const {
+  return max_connections > 0 ? max_connections : 2 * agencies + 16;
+}
+
+std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config) {
+  ServerConfig copy = config;
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const Setting& s : ServerSpec(copy).settings) values.emplace_back(s.key, s.default_text);
+  return values;
 }
 
 std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(

@@ -44,9 +44,15 @@ struct ServerConfig {
   int agencies = 5;                   // server.agencies       SERVER_AGENCIES  --agencies
   Seconds read_timeout{60.0};         // server.read_timeout   SERVER_READ_TIMEOUT
   Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
+  int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
   LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level
+  bool check_only = false;                // --check-config: validate and exit
+
+  // Connections served at once: max_connections, or when 0, twice the
+  // agencies plus room for health checks and reconnects.
+  int EffectiveMaxConnections() const;
 };
 
 enum class AgencyMode { kLottery, kEcho, kBet };
@@ -74,6 +80,10 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
 std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+
+// Every key of a server configuration with its value as text, in --help
+// order ("server.port" -> "12345"). Used to report what a reload changed.
+std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config);
 
 // The current process environment as a map.
 std::map<std::string, std::string> CurrentEnvironment();

@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -49,6 +51,9 @@ TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   CHECK(s->storage_path == d.storage_path);
   CHECK(s->winning_number == d.winning_number);
   CHECK(s->log_level == d.log_level);
+  CHECK(s->max_connections == d.max_connections);
+  // Every key of the file is a documented key with the default value.
+  CHECK(ServerConfigValues(*s) == ServerConfigValues(d));
   auto a = LoadAgencyConfig({"lottery-agency", "--config", (root / "conf/client.toml").string()}, {});
   REQUIRE_MESSAGE(a, a.error().message);
   AgencyConfig e;
@@ -187,6 +192,80 @@ TEST_CASE("bad flags are usage errors; --help and --version answer") {
   REQUIRE_FALSE(version);
   CHECK(version.error().kind == ConfigErrorKind::kVersion);
   CHECK(version.error().message.starts_with("lottery-agency "));
+}
+
+// The keys a TOML file sets, as "table.key", in file order.
+std::vector<std::string> KeysOf(const std::string& toml_text) {
+  std::vector<std::string> keys;
+  std::istringstream in(toml_text);
+  std::string line;
+  std::string table;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      table = line.substr(1, line.find(']') - 1);
+      continue;
+    }
+    keys.push_back(table + "." + line.substr(0, line.find(' ')));
+  }
+  return keys;
+}
+
+TEST_CASE("--help and the shipped files cover every key, and every flag the help names works") {
+  auto help = LoadServerConfig({"s", "--help"}, {});
+  REQUIRE_FALSE(help);
+  std::string text = help.error().message;
+  auto file_keys = KeysOf(testing::ReadFile(testing::SourceRoot() / "conf" / "server.toml"));
+  std::vector<std::string> config_keys;
+  for (const auto& [key, value] : ServerConfigValues(ServerConfig{})) {
+    config_keys.push_back(key);
+    CHECK_MESSAGE(text.find(key) != std::string::npos, key);
+  }
+  std::sort(file_keys.begin(), file_keys.end());
+  std::sort(config_keys.begin(), config_keys.end());
+  CHECK(file_keys == config_keys);
+  CHECK(text.find("--check-config") != std::string::npos);
+  CHECK(text.find("--max-connections") != std::string::npos);
+  // Each "--flag VALUE" line of the help is accepted with a valid value.
+  std::istringstream in(text);
+  std::string line;
+  int flags = 0;
+  while (std::getline(in, line)) {
+    auto at = line.find("--");
+    auto sets = line.find(" sets ");
+    if (at == std::string::npos || sets == std::string::npos) continue;
+    std::string flag = line.substr(at, line.find(' ', at) - at);
+    std::string key = line.substr(sets + 6);
+    std::string value = "1";
+    if (key == "log.level") value = "DEBUG";
+    if (key == "server.address" || key == "storage.path") value = "x";
+    CAPTURE(flag);
+    auto r = LoadServerConfig({"s", flag, value}, {});
+    CHECK_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
+    ++flags;
+  }
+  CHECK(flags == static_cast<int>(config_keys.size()));
+}
+
+TEST_CASE("--check-config is a mode of the server, not a key") {
+  auto r = LoadServerConfig({"s", "--check-config", "--port", "7000"}, {});
+  REQUIRE(r);
+  CHECK(r->check_only);
+  CHECK(r->port == 7000);
+  CHECK_FALSE(LoadServerConfig({"s"}, {})->check_only);
+  auto a = LoadAgencyConfig({"a", "--check-config"}, {});
+  REQUIRE_FALSE(a);
+  CHECK(a.error().kind == ConfigErrorKind::kUsage);
+}
+
+TEST_CASE("max_connections: 0 means a multiple of the agencies") {
+  auto r = LoadServerConfig({"s", "--agencies", "10"}, {});
+  REQUIRE(r);
+  CHECK(r->EffectiveMaxConnections() == 36);
+  r = LoadServerConfig({"s", "--agencies", "10"}, {{"SERVER_MAX_CONNECTIONS", "3"}});
+  REQUIRE(r);
+  CHECK(r->EffectiveMaxConnections() == 3);
+  CHECK_FALSE(LoadServerConfig({"s", "--max-connections", "-1"}, {}));
 }
 
 TEST_CASE("durations") {

@@ -3,6 +3,12 @@
 //
 //   2026-11-22 13:45:52 INFO action: apuesta_recibida | result: success | cantidad: 64
 //
+// Under systemd, when stderr is the journal stream named by JOURNAL_STREAM,
+// the line starts with its syslog priority instead of a timestamp (journald
+// stamps it itself and files it under that priority):
+//
+//   <6>INFO action: apuesta_recibida | result: success | cantidad: 64
+//
 // Every line that has an action has a result of exactly success, fail or
 // in_progress. Lines below the configured level are dropped before formatting.
 #pragma once
@@ -25,15 +31,36 @@ const char* LogLevelName(LogLevel level);
 std::optional<LogLevel> ParseLogLevel(std::string_view text);
 const char* OutcomeName(Outcome outcome);
 
+// How a line starts: a local timestamp, or a syslog priority for journald.
+enum class LogStyle { kPlain, kJournal };
+
+// The syslog priority of a level: 7 debug, 6 info, 4 warning, 3 error.
+int SyslogPriority(LogLevel level);
+
+// Whether `journal_stream` ("<device>:<inode>", as systemd sets
+// JOURNAL_STREAM) names the file that descriptor `fd` is open on.
+bool IsJournalStream(int fd, std::string_view journal_stream);
+
+// Picks kJournal when JOURNAL_STREAM names stderr, else kPlain, and sets it.
+// Each program calls it once at start.
+void ConfigureLogStyleFromEnvironment();
+
+void SetLogStyle(LogStyle style);
+LogStyle CurrentLogStyle();
+
 // Process-wide threshold; each process (parent, worker, agency) sets its own.
 void SetLogLevel(LogLevel level);
 LogLevel CurrentLogLevel();
 inline bool LogEnabled(LogLevel level) { return level >= CurrentLogLevel(); }
 
-// Formats one line ("<ts> <LEVEL> action: <a> | result: <r>[ | <fields>]\n").
-// Exposed for tests.
+// Formats one line ("<ts> <LEVEL> action: <a> | result: <r>[ | <fields>]\n";
+// "<p>" instead of "<ts> " in the journal style). Exposed for tests.
 std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
-                          std::string_view fields);
+                          std::string_view fields, LogStyle style);
+inline std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                                 std::string_view fields) {
+  return FormatLogLine(level, action, outcome, fields, CurrentLogStyle());
+}
 
 // Writes one formatted line to stderr with a single write().
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,

@@ -131,6 +131,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kStorageFailed: return "STORAGE_FAILED";
     case ErrorCode::kTimeout: return "TIMEOUT";
     case ErrorCode::kShuttingDown: return "SHUTTING_DOWN";
+    case ErrorCode::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
   }
   return "UNKNOWN_ERROR";
 }

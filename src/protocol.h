@@ -51,6 +51,7 @@ enum class ErrorCode : std::uint16_t {
   kStorageFailed = 10,
   kTimeout = 11,
   kShuttingDown = 12,
+  kTooManyConnections = 13,
 };
 
 const char* MessageTypeName(std::uint8_t type);

@@ -302,5 +302,35 @@ TEST_CASE("error replies say whether the connection closes") {
   CHECK(IsKnownMessageType(0x02));
 }
 
+TEST_CASE("the error table of docs/PROTOCOL.md names every code and its effect") {
+  std::string doc = testing::ReadFile(testing::SourceRoot() / "docs" / "PROTOCOL.md");
+  std::istringstream in(doc.substr(doc.find("### Errors")));
+  std::string line;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    // "| 13 | TOO_MANY_CONNECTIONS | closed: ... |"
+    if (line.size() < 3 || line[0] != '|' || !std::isdigit(static_cast<unsigned char>(line[2]))) {
+      if (rows > 0 && line.empty()) break;
+      continue;
+    }
+    std::vector<std::string> cells;
+    std::istringstream row(line.substr(1));
+    std::string cell;
+    while (std::getline(row, cell, '|')) {
+      auto b = cell.find_first_not_of(' ');
+      auto e = cell.find_last_not_of(' ');
+      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+    }
+    REQUIRE(cells.size() >= 3);
+    auto code = static_cast<ErrorCode>(std::stoi(cells[0]));
+    CAPTURE(line);
+    CHECK(cells[1] == ErrorCodeName(code));
+    CHECK(ErrorClosesConnection(code) == cells[2].starts_with("closed"));
+    ++rows;
+  }
+  CHECK(rows == 13);
+  CHECK(std::string(ErrorCodeName(static_cast<ErrorCode>(14))) != "TOO_MANY_CONNECTIONS");
+}
+
 }  // namespace
 }  // namespace lottery

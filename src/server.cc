@@ -6,16 +6,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <set>
 
 #include "bet_store.h"
+#include "config_reload.h"
 #include "draw_barrier.h"
 #include "log.h"
 #include "net.h"
+#include "protocol.h"
+#include "round_status.h"
+#include "service_notifier.h"
 #include "shared_state.h"
 #include "signals.h"
+#include "socket_activation.h"
 #include "worker.h"
 
 namespace lottery {
@@ -55,34 +62,72 @@ class WorkerSet {
 
 class Postmaster {
  public:
-  Postmaster(const ServerConfig& config, SignalFd signals, SharedSegment shared,
-             UniqueFd winners, UniqueFd listener)
+  Postmaster(const ServerConfig& config, const ServerLaunch& launch, ServiceNotifier notifier,
+             SignalFd signals, SharedSegment shared, UniqueFd winners, UniqueFd listener,
+             std::string listening_on)
       : config_(config),
+        launch_(launch),
+        notifier_(std::move(notifier)),
         signals_(std::move(signals)),
         shared_(std::move(shared)),
         winners_(std::move(winners)),
-        listener_(std::move(listener)) {}
+        listener_(std::move(listener)),
+        listening_on_(std::move(listening_on)) {}
 
   int Run();
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   void Accept();
+  void Refuse(UniqueFd connection, const std::string& peer);
   void ReapWorkers();
   void OnWorkerExit(pid_t pid, int status);
+  void Reload();
+  void PublishSettings();
   void Shutdown(int signal);
+  // Service manager: STATUS= when the round moved, WATCHDOG=1 when due.
+  void ReportStatus(bool force);
+  void Tick();
+  int PollTimeoutMs() const;
+  void Notify(const Status& sent);
 
-  const ServerConfig& config_;
+  ServerConfig config_;  // the running configuration; a reload updates it
+  const ServerLaunch& launch_;
+  ServiceNotifier notifier_;
   SignalFd signals_;
   SharedSegment shared_;
   UniqueFd winners_;
   UniqueFd listener_;
+  std::string listening_on_;
   WorkerSet workers_;
+
+  std::string last_status_;
+  Clock::time_point next_status_{};
+  Clock::time_point next_watchdog_{};
+  bool notify_failed_ = false;
+  // Refused connections are logged at most once a second, with a count.
+  std::uint64_t refused_unlogged_ = 0;
+  Clock::time_point next_refusal_log_{};
 };
 
+constexpr auto kStatusRefresh = std::chrono::seconds(1);
+
 int Postmaster::Run() {
+  PublishSettings();
+  last_status_ = FormatRoundStatus(ReadRoundSummary(shared_.state()));
+  // Ready only now: the socket is listening and the shared state exists.
+  Notify(notifier_.Ready(fmt::format("listening on {}; {}", listening_on_, last_status_)));
+  next_status_ = Clock::now() + kStatusRefresh;
+  if (auto interval = notifier_.watchdog_interval()) {
+    Notify(notifier_.WatchdogPing());
+    next_watchdog_ = Clock::now() + *interval / 2;
+    Log(LogLevel::kInfo, "watchdog", Outcome::kSuccess, "interval: {} | ping_every: {}",
+        FormatDuration(*interval), FormatDuration(*interval / 2));
+  }
   while (true) {
     pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
-    int rc = ::poll(fds, 2, -1);
+    int rc = ::poll(fds, 2, PollTimeoutMs());
     if (rc < 0) {
       if (errno == EINTR) continue;
       Log(LogLevel::kError, "poll", Outcome::kFail, "error: {}", std::strerror(errno));
@@ -97,13 +142,103 @@ int Postmaster::Run() {
           Shutdown(*sig);
           return kExitOk;
         } else if (*sig == SIGHUP) {
-          Log(LogLevel::kWarning, "reload", Outcome::kFail,
-              "detail: configuration reload is not supported; restart to apply changes");
+          Reload();
         }
       }
     }
     if (fds[1].revents & POLLIN) Accept();
+    Tick();
   }
+}
+
+int Postmaster::PollTimeoutMs() const {
+  if (!notifier_.enabled()) return -1;
+  Clock::time_point wake = next_status_;
+  if (notifier_.watchdog_interval()) wake = std::min(wake, next_watchdog_);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left + 1, 0, 60000));
+}
+
+void Postmaster::Tick() {
+  if (!notifier_.enabled()) return;
+  auto now = Clock::now();
+  if (auto interval = notifier_.watchdog_interval(); interval && now >= next_watchdog_) {
+    Notify(notifier_.WatchdogPing());
+    next_watchdog_ = now + *interval / 2;
+  }
+  if (now >= next_status_) {
+    ReportStatus(false);
+    next_status_ = now + kStatusRefresh;
+  }
+}
+
+void Postmaster::ReportStatus(bool force) {
+  if (!notifier_.enabled()) return;
+  std::string status = FormatRoundStatus(ReadRoundSummary(shared_.state()));
+  if (!force && status == last_status_) return;
+  last_status_ = status;
+  Notify(notifier_.SetStatus(status));
+}
+
+void Postmaster::Notify(const Status& sent) {
+  if (sent) {
+    notify_failed_ = false;
+    return;
+  }
+  // Once per failure streak: a manager that went away must not flood the log.
+  if (!notify_failed_) {
+    Log(LogLevel::kWarning, "notify", Outcome::kFail, "backend: {} | error: {}",
+        NotifyBackendName(notifier_.backend()), sent.error().message);
+  }
+  notify_failed_ = true;
+}
+
+void Postmaster::PublishSettings() {
+  SharedState& s = shared_.state();
+  SharedLock lock(s);
+  s.settings.log_level = config_.log_level;
+  s.settings.read_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout).count();
+  s.settings_generation.fetch_add(1, std::memory_order_release);
+}
+
+void Postmaster::Reload() {
+  Notify(notifier_.Reloading("reloading the configuration"));
+  Log(LogLevel::kInfo, "reload", Outcome::kInProgress, "config: {}",
+      config_.config_file.empty() ? "none (flags and environment only)" : config_.config_file);
+  auto loaded = LoadServerConfig(launch_.argv, launch_.env);
+  if (!loaded) {
+    Log(LogLevel::kError, "reload", Outcome::kFail,
+        "error: {} | detail: keeping the running configuration", loaded.error().message);
+    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
+    return;
+  }
+  int applied = 0;
+  int ignored = 0;
+  for (const ConfigChange& c : DiffServerConfigs(config_, *loaded)) {
+    if (c.reloadable) {
+      ++applied;
+      Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "key: {} | old: {} | new: {}", c.key,
+          c.old_value, c.new_value);
+    } else {
+      ++ignored;
+      Log(LogLevel::kWarning, "reload", Outcome::kFail,
+          "key: {} | old: {} | new: {} | detail: ignored, needs a restart", c.key, c.old_value,
+          c.new_value);
+    }
+  }
+  ServerConfig next = ApplyReloadable(config_, *loaded);
+  if (next.listen_backlog != config_.listen_backlog &&
+      ::listen(listener_.get(), next.listen_backlog) != 0) {
+    // The old backlog stays in force; nothing else depends on it.
+    Log(LogLevel::kWarning, "reload", Outcome::kFail, "key: server.listen_backlog | error: {}",
+        std::strerror(errno));
+  }
+  Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
+  config_ = next;
+  SetLogLevel(config_.log_level);
+  PublishSettings();
+  Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
 }
 
 void Postmaster::Accept() {
@@ -118,6 +253,10 @@ void Postmaster::Accept() {
   }
   UniqueFd connection(fd);
   std::string peer = PeerAddress(connection.get());
+  if (workers_.size() >= static_cast<std::size_t>(config_.EffectiveMaxConnections())) {
+    Refuse(std::move(connection), peer);
+    return;
+  }
   pid_t pid = ::fork();
   if (pid < 0) {
     Log(LogLevel::kError, "fork", Outcome::kFail, "ip: {} | error: {}", peer, std::strerror(errno));
@@ -143,6 +282,25 @@ void Postmaster::Accept() {
       pid, workers_.size());
 }
 
+void Postmaster::Refuse(UniqueFd connection, const std::string& peer) {
+  // Answered by the parent itself, without a worker and without waiting:
+  // a peer that does not read the reply only loses the reply.
+  std::string frame;
+  EncodeError(frame, ErrorReply{ErrorCode::kTooManyConnections, kNoBetIndex,
+                                fmt::format("the server is serving its limit of {} connections "
+                                            "(server.max_connections); retry later",
+                                            config_.EffectiveMaxConnections())});
+  (void)::send(connection.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ++refused_unlogged_;
+  auto now = Clock::now();
+  if (now >= next_refusal_log_) {
+    Log(LogLevel::kWarning, "accept", Outcome::kFail,
+        "ip: {} | error: too many connections | limit: {} | refused: {}", peer,
+        config_.EffectiveMaxConnections(), refused_unlogged_);
+    refused_unlogged_ = 0;
+    next_refusal_log_ = now + std::chrono::seconds(1);
+  }
+}
 void Postmaster::ReapWorkers() {
   while (true) {
     int status = 0;
@@ -179,6 +337,9 @@ void Postmaster::OnWorkerExit(pid_t pid, int status) {
 }
 
 void Postmaster::Shutdown(int signal) {
+  Notify(notifier_.Stopping(fmt::format("shutting down on {}: stopping {} workers",
+                                        signal ? sigabbrev_np(signal) : "an error",
+                                        workers_.size())));
   Log(LogLevel::kInfo, "shutdown", Outcome::kInProgress, "signal: {} | workers: {}",
       signal ? sigabbrev_np(signal) : "none", workers_.size());
   listener_.Reset();
@@ -190,7 +351,6 @@ void Postmaster::Shutdown(int signal) {
     lock.Broadcast();
   }
   workers_.SignalAll(SIGTERM);
-  using Clock = std::chrono::steady_clock;
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.shutdown_timeout);
   while (!workers_.empty() && Clock::now() < deadline) {
@@ -222,9 +382,12 @@ void Postmaster::Shutdown(int signal) {
 
 static_assert(kMaxAgencyCount == kMaxAgencies, "config and shared segment disagree on the agency limit");
 
-int RunServer(const ServerConfig& config) {
+int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   SetLogLevel(config.log_level);
   ::signal(SIGPIPE, SIG_IGN);
+  // Taken first: descriptor 3 belongs to the manager's socket until then.
+  auto activated = TakeActivatedSocket(launch.env, ::getpid());
+  UnsetActivationEnvironment();
   auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGCHLD, SIGHUP});
   if (!signals) {
     Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
@@ -232,10 +395,28 @@ int RunServer(const ServerConfig& config) {
   }
   Log(LogLevel::kInfo, "config", Outcome::kSuccess,
       "port: {} | listen_backlog: {} | logging_level: {} | agencies: {} | address: {} | "
-      "storage: {} | read_timeout: {} | winning_number: {}",
+      "storage: {} | read_timeout: {} | max_connections: {} | winning_number: {}",
       config.port, config.listen_backlog, LogLevelName(config.log_level), config.agencies,
       config.address, config.storage_path, FormatDuration(config.read_timeout),
-      config.winning_number);
+      config.EffectiveMaxConnections(), config.winning_number);
+  auto notifier = ServiceNotifier::FromEnvironment(launch.env, ::getpid(),
+                                                   AvailableNotifyBackends().front());
+  if (notifier.enabled()) {
+    Log(LogLevel::kInfo, "notify", Outcome::kSuccess, "socket: {} | backend: {}",
+        launch.env.at("NOTIFY_SOCKET"), NotifyBackendName(notifier.backend()));
+  }
+  auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
+  if (!shared) {
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
+        shared.error().message);
+    return kExitOsErr;
+  }
+  auto winners = CreateWinnersFile();
+  if (!winners) {
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail,
+        "error: cannot create the shared winners file: {}", winners.error().message);
+    return kExitOsErr;
+  }
   {
     // Fail now, not in the first worker, when the bets file is not writable.
     auto store = BetStore::Open(config.storage_path);
@@ -247,28 +428,46 @@ int RunServer(const ServerConfig& config) {
     Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {}",
         config.storage_path, size ? *size : 0);
   }
-  auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
-  if (!shared) {
-    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: {}", shared.error().message);
+  UniqueFd listener;
+  std::string listening_on;
+  if (!activated) {
+    Log(LogLevel::kError, "listen", Outcome::kFail, "error: {}", activated.error().message);
     return kExitOsErr;
   }
-  auto winners = CreateWinnersFile();
-  if (!winners) {
-    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: {}", winners.error().message);
-    return kExitOsErr;
+  if (*activated) {
+    ActivatedSocket& socket = **activated;
+    listener = std::move(socket.listener);
+    auto port = LocalPort(listener.get());
+    listening_on = fmt::format("port {} (socket activation)", port ? *port : 0);
+    Log(LogLevel::kInfo, "listen", Outcome::kSuccess,
+        "port: {} | activation: socket | descriptor: {} | detail: server.address and server.port "
+        "are not used",
+        port ? *port : 0, kListenFdsStart);
+    if (socket.extra_descriptors > 0) {
+      Log(LogLevel::kWarning, "listen", Outcome::kInProgress,
+          "detail: {} more activated sockets closed; the server serves one", socket.extra_descriptors);
+    }
+    if (port && *port != config.port) {
+      Log(LogLevel::kWarning, "listen", Outcome::kInProgress,
+          "detail: the activated socket listens on port {}, server.port says {}", *port, config.port);
+    }
+  } else {
+    auto bound = ListenTcp(config.address, config.port, config.listen_backlog);
+    if (!bound) {
+      Log(LogLevel::kError, "listen", Outcome::kFail, "error: {}", bound.error().message);
+      return kExitOsErr;
+    }
+    listener = std::move(*bound);
+    auto port = LocalPort(listener.get());
+    listening_on = fmt::format("{}:{}", config.address, port ? *port : config.port);
+    Log(LogLevel::kInfo, "listen", Outcome::kSuccess, "address: {} | port: {}", config.address,
+        port ? *port : config.port);
   }
-  auto listener = ListenTcp(config.address, config.port, config.listen_backlog);
-  if (!listener) {
-    Log(LogLevel::kError, "listen", Outcome::kFail, "error: {}", listener.error().message);
-    return kExitOsErr;
-  }
-  auto port = LocalPort(listener->get());
-  Log(LogLevel::kInfo, "listen", Outcome::kSuccess, "address: {} | port: {}", config.address,
-      port ? *port : config.port);
   int code;
   {
-    Postmaster postmaster(config, std::move(*signals), std::move(*shared), std::move(*winners),
-                          std::move(*listener));
+    Postmaster postmaster(config, launch, std::move(notifier), std::move(*signals),
+                          std::move(*shared), std::move(*winners), std::move(listener),
+                          std::move(listening_on));
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,
@@ -276,6 +475,18 @@ int RunServer(const ServerConfig& config) {
   Log(LogLevel::kInfo, "exit", code == kExitOk ? Outcome::kSuccess : Outcome::kFail,
       "exit_code: {}", code);
   return code;
+}
+
+int ReportValidConfig(const ServerConfig& config) {
+  std::string text;
+  for (const auto& [key, value] : ServerConfigValues(config)) {
+    text += fmt::format("{} = {}\n", key, value);
+  }
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  Log(LogLevel::kInfo, "check_config", Outcome::kSuccess, "config: {}",
+      config.config_file.empty() ? "none (defaults, environment and flags)" : config.config_file);
+  return kExitOk;
 }
 
 }  // namespace lottery

@@ -4,7 +4,10 @@
 
 int main(int argc, char** argv) {
   using namespace lottery;
-  auto config = LoadServerConfig({argv, argv + argc}, CurrentEnvironment());
+  ConfigureLogStyleFromEnvironment();
+  ServerLaunch launch{{argv, argv + argc}, CurrentEnvironment()};
+  auto config = LoadServerConfig(launch.argv, launch.env);
   if (!config) return ReportConfigError(config.error());
-  return RunServer(*config);
+  if (config->check_only) return ReportValidConfig(*config);
+  return RunServer(*config, launch);
 }

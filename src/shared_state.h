@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "log.h"
 #include "status.h"
 
 namespace lottery {
@@ -55,6 +56,15 @@ struct PendingAppend {
   std::uint64_t length = 0;  // bytes in the batch
 };
 
+// The settings a reload (SIGHUP) may change while workers run. The parent
+// writes them under `mutex` and then bumps `settings_generation`; a worker
+// compares the generation (one atomic load, no lock) before each frame and
+// copies the settings under the mutex when it moved.
+struct RuntimeSettings {
+  LogLevel log_level = LogLevel::kInfo;
+  std::int64_t read_timeout_ms = 60000;
+};
+
 struct SharedState {
   pthread_mutex_t mutex;  // guards everything below
   // Bumped on FINISHED, draw progress and shutdown; waiters sleep on it with
@@ -62,6 +72,8 @@ struct SharedState {
   // process-shared condvar leaves it in a state where the next broadcast can
   // block for ever, and workers do get killed.
   std::atomic<std::uint32_t> changed{0};
+  std::atomic<std::uint32_t> settings_generation{0};
+  RuntimeSettings settings;
 
   std::uint32_t agencies = 0;
   bool shutting_down = false;

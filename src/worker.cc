@@ -51,6 +51,8 @@ class Worker {
   bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
   void ReleaseSlot();
   bool ShutdownRequested();
+  // Picks up settings a reload changed (log level, read timeout).
+  void RefreshSettings();
 
   UniqueFd conn_;
   const ServerConfig& config_;
@@ -61,6 +63,7 @@ class Worker {
   FrameReader reader_;
   std::string peer_;
   Millis stall_;
+  std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
   std::uint32_t agency_ = 0;  // 0 until HELLO
   bool finished_ = false;
   bool stopping_ = false;
@@ -93,6 +96,20 @@ bool Worker::SendError(ErrorCode code, std::string message, std::uint32_t bet_in
   return sent && !ErrorClosesConnection(code);
 }
 
+void Worker::RefreshSettings() {
+  SharedState& s = shared_.state();
+  std::uint32_t generation = s.settings_generation.load(std::memory_order_acquire);
+  if (generation == settings_seen_) return;
+  RuntimeSettings settings;
+  {
+    SharedLock lock(s);
+    settings = s.settings;
+    settings_seen_ = s.settings_generation.load(std::memory_order_relaxed);
+  }
+  SetLogLevel(settings.log_level);
+  stall_ = Millis(settings.read_timeout_ms);
+}
+
 void Worker::ReleaseSlot() {
   if (agency_ == 0) return;
   SharedState& s = shared_.state();
@@ -102,6 +119,7 @@ void Worker::ReleaseSlot() {
 
 int Worker::Serve() {
   while (true) {
+    RefreshSettings();
     Frame frame;
     IoStatus s = reader_.Read(frame, std::nullopt, stall_);
     switch (s) {
@@ -129,7 +147,7 @@ int Worker::Serve() {
         return 0;
       case IoStatus::kTimeout:
         SendError(ErrorCode::kTimeout, fmt::format("frame stalled for more than {}",
-                                                   FormatDuration(config_.read_timeout)));
+                                                   FormatDuration(Seconds(stall_))));
         return 0;
       case IoStatus::kCancelled:
         ShutdownRequested();
