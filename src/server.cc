@@ -338,7 +338,8 @@ void Postmaster::OnWorkerExit(pid_t pid, int status) {
 
 void Postmaster::Shutdown(int signal) {
   Notify(notifier_.Stopping(fmt::format("shutting down on {}: stopping {} workers",
-                                        signal ? sigabbrev_np(signal) : "an error",
+                                        signal ? fmt::format("SIG{}", sigabbrev_np(signal))
+                                               : std::string("an error"),
                                         workers_.size())));
   Log(LogLevel::kInfo, "shutdown", Outcome::kInProgress, "signal: {} | workers: {}",
       signal ? sigabbrev_np(signal) : "none", workers_.size());
