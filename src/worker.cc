@@ -158,6 +158,8 @@ int Worker::Serve() {
             peer_, agency_, reader_.error());
         return 0;
     }
+    // A reload may have come while this worker waited for the frame.
+    RefreshSettings();
     bool keep = true;
     switch (static_cast<MessageType>(frame.type)) {
       case MessageType::kHello: keep = HandleHello(frame.payload); break;

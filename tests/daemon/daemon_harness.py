@@ -123,7 +123,8 @@ class DaemonTest(LotteryTest):
         self.server = p
         if wait_listen:
             self.wait_log(p, lambda es: any(e.action == "listen" and e.result == "success"
-                                            for e in es), what="listen")
+                                            for e in es) or not p.alive(), what="listen")
+            self.assertTrue(p.alive(), f"server exited {p.popen.returncode}:\n{p.log()}")
         return p
 
     def start_with_config(self, config, server=SERVER, env=None, name="server", wait_listen=True):
