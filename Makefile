@@ -3,6 +3,9 @@
 #   make run    a whole lottery round on the shipped dataset (server + 5 agencies)
 #   make test   builds, then runs the native test suites (meson test)
 #
+# Also: test-unit, test-integration, test-daemon, test-sanitize, and
+# install (PREFIX=/usr/local, DESTDIR honoured).
+#
 # Docker (an engine must be running): docker-image, compose (CLIENTS=5),
 # docker-compose-up, docker-compose-logs, docker-compose-down,
 # validate-echo-server, test-docker.
@@ -22,7 +25,7 @@ DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplu
                 doctest-dev python3 strace
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-unit test-integration test-sanitize clean help \
+.PHONY: all deps build run test test-unit test-integration test-daemon test-sanitize install clean help \
         docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
         validate-echo-server test-docker
 
@@ -62,6 +65,19 @@ test-unit: build
 
 test-integration: build
 	meson test -C $(BUILD_DIR) --print-errorlogs --suite integration
+
+test-daemon: build
+	meson test -C $(BUILD_DIR) --print-errorlogs --suite daemon
+
+# Installs both programs, the configs (sysconfdir/lottery) and the systemd
+# units. PREFIX=/usr gives /usr/bin, /etc/lottery and the distribution's unit
+# directory; DESTDIR stages the tree for a package.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: deps $(BUILD_DIR)/build.ninja
+	meson configure $(BUILD_DIR) -Dprefix=$(PREFIX) $(MESON_OPTS) >/dev/null
+	ninja -C $(BUILD_DIR)
+	meson install -C $(BUILD_DIR) --no-rebuild $(if $(DESTDIR),--destdir $(abspath $(DESTDIR)))
 
 # Every suite again with AddressSanitizer and UndefinedBehaviorSanitizer; the
 # binaries' own reports (server, workers, agencies) go to build-asan/sanitizer/.

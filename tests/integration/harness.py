@@ -21,7 +21,8 @@ AGENCY = os.environ.get("LOTTERY_AGENCY", "build/src/lottery-agency")
 ROOT = os.environ.get("LOTTERY_SOURCE_ROOT",
                       os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (DEBUG|INFO|WARNING|ERROR) "
+# A local timestamp, or (under journald) the syslog priority, then the level.
+LOG_LINE = re.compile(r"^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} |<\d>)(DEBUG|INFO|WARNING|ERROR) "
                       r"action: (\S+) \| result: (success|fail|in_progress)(?: \| (.*))?$")
 
 # Message types and error codes of docs/PROTOCOL.md.

@@ -1,0 +1,89 @@
+"""`meson install` into a DESTDIR puts every file where the README says:
+binaries in bindir, both configs in sysconfdir/lottery, both units in the
+systemd unit directory, with paths in the units that match the install."""
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import daemon_harness as dh  # noqa: E402
+
+
+def build_options():
+    out = subprocess.run(["meson", "introspect", "--buildoptions", dh.BUILD_ROOT],
+                         capture_output=True, text=True, check=True).stdout
+    return {o["name"]: o["value"] for o in json.loads(out)}
+
+
+def expected_unit_dir(prefix, option):
+    """What conf/meson.build chooses, worked out independently."""
+    if option:
+        return os.path.join(prefix, option)
+    if shutil.which("pkg-config") and subprocess.run(["pkg-config", "--exists", "systemd"]).returncode == 0:
+        return subprocess.run(["pkg-config", f"--define-variable=rootprefix={prefix}",
+                               "--variable=systemdsystemunitdir", "systemd"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    return os.path.join(prefix, "lib", "systemd", "system")
+
+
+class InstallTest(unittest.TestCase):
+
+    def test_meson_install_into_destdir(self):
+        opts = build_options()
+        prefix = opts["prefix"]
+        bindir = os.path.join(prefix, opts["bindir"])
+        confdir = os.path.join(prefix, opts["sysconfdir"], "lottery")
+        unitdir = expected_unit_dir(prefix, opts.get("systemdunitdir", ""))
+        with tempfile.TemporaryDirectory(prefix="lottery-install-") as dest:
+            r = subprocess.run(["meson", "install", "-C", dh.BUILD_ROOT, "--no-rebuild",
+                                "--destdir", dest], capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+            def at(path):
+                return dest + path
+
+            expected = {
+                os.path.join(bindir, "lottery-server"),
+                os.path.join(bindir, "lottery-agency"),
+                os.path.join(confdir, "server.toml"),
+                os.path.join(confdir, "client.toml"),
+                os.path.join(unitdir, "lottery-server.service"),
+                os.path.join(unitdir, "lottery-server.socket"),
+            }
+            installed = set()
+            for root, _, files in os.walk(dest):
+                for name in files:
+                    installed.add(os.path.join(root, name)[len(dest):])
+            self.assertEqual(installed, expected)
+
+            for binary in ("lottery-server", "lottery-agency"):
+                self.assertTrue(os.access(at(os.path.join(bindir, binary)), os.X_OK))
+            for name in ("server.toml", "client.toml"):
+                self.assertTrue(filecmp.cmp(at(os.path.join(confdir, name)),
+                                            os.path.join(dh.harness.ROOT, "conf", name),
+                                            shallow=False))
+            with open(at(os.path.join(unitdir, "lottery-server.service"))) as f:
+                service = f.read()
+            server = os.path.join(bindir, "lottery-server")
+            config = os.path.join(confdir, "server.toml")
+            self.assertIn(f"\nExecStart={server} --config {config}\n", service)
+            self.assertIn(f"\nExecStartPre={server} --check-config --config {config}\n", service)
+
+            # The installed server validates the installed configuration.
+            check = subprocess.run([at(server), "--check-config", "--config", at(config)],
+                                   capture_output=True, text=True, timeout=20)
+            self.assertEqual(check.returncode, 0, check.stderr)
+            helptext = subprocess.run([at(server), "--help"], capture_output=True, text=True,
+                                      timeout=20).stdout
+            for key in ("server.port", "server.max_connections", "storage.path", "log.level",
+                        "--check-config"):
+                self.assertIn(key, helptext)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
