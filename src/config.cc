@@ -281,7 +281,7 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                        "on SIGTERM, how long workers get before SIGKILL"));
   s.push_back(Integer("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
                       &c.max_connections, 0, 100000,
-                      "connections served at once; more are refused (0: 2 x agencies + 16)"));
+                      "connections served at once, 0 or >= agencies; more are refused (0: 2 x agencies + 16)"));
   s.push_back(Text("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
                    "the bets file (docs/STORAGE.md)"));
   s.push_back(Integer("draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
@@ -299,7 +299,20 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
   if (auto loaded = Load(argv, env, spec, c.config_file); !loaded) {
     return std::unexpected(loaded.error());
   }
+  if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
   return c;
+}
+
+std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
+  // Every agency keeps its connection until the draw: fewer slots than
+  // agencies would deadlock the round.
+  if (c.max_connections != 0 && c.max_connections < c.agencies) {
+    return ConfigFail(fmt::format(
+        "config: server.max_connections ({}) must be 0 or at least server.agencies ({}), since "
+        "every agency stays connected until the draw",
+        c.max_connections, c.agencies));
+  }
+  return {};
 }
 
 int ServerConfig::EffectiveMaxConnections() const {

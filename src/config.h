@@ -81,6 +81,11 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
 std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
 
+// The rules between keys: server.max_connections is 0 or at least
+// server.agencies. LoadServerConfig applies it; a reload checks it again
+// against the running agencies.
+std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& config);
+
 // Every key of a server configuration with its value as text, in --help
 // order ("server.port" -> "12345"). Used to report what a reload changed.
 std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config);

@@ -239,6 +239,7 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     std::string value = "1";
     if (key == "log.level") value = "DEBUG";
     if (key == "server.address" || key == "storage.path") value = "x";
+    if (key == "server.max_connections") value = "10";
     CAPTURE(flag);
     auto r = LoadServerConfig({"s", flag, value}, {});
     CHECK_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
@@ -262,10 +263,22 @@ TEST_CASE("max_connections: 0 means a multiple of the agencies") {
   auto r = LoadServerConfig({"s", "--agencies", "10"}, {});
   REQUIRE(r);
   CHECK(r->EffectiveMaxConnections() == 36);
-  r = LoadServerConfig({"s", "--agencies", "10"}, {{"SERVER_MAX_CONNECTIONS", "3"}});
+  r = LoadServerConfig({"s", "--agencies", "2"}, {{"SERVER_MAX_CONNECTIONS", "3"}});
   REQUIRE(r);
   CHECK(r->EffectiveMaxConnections() == 3);
   CHECK_FALSE(LoadServerConfig({"s", "--max-connections", "-1"}, {}));
+  // Fewer connections than agencies would deadlock the round.
+  auto low = LoadServerConfig({"s", "--agencies", "5", "--max-connections", "4"}, {});
+  REQUIRE_FALSE(low);
+  CHECK(low.error().kind == ConfigErrorKind::kConfig);
+  CHECK(low.error().message.find("server.max_connections (4)") != std::string::npos);
+  CHECK(LoadServerConfig({"s", "--agencies", "5", "--max-connections", "5"}, {}));
+  ServerConfig running;
+  running.agencies = 8;
+  running.max_connections = 6;
+  CHECK_FALSE(CheckConnectionLimit(running));
+  running.max_connections = 0;
+  CHECK(CheckConnectionLimit(running));
 }
 
 TEST_CASE("durations") {

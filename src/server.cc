@@ -213,6 +213,13 @@ void Postmaster::Reload() {
     Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
     return;
   }
+  ServerConfig next = ApplyReloadable(config_, *loaded);
+  if (auto limit = CheckConnectionLimit(next); !limit) {
+    Log(LogLevel::kError, "reload", Outcome::kFail,
+        "error: {} | detail: keeping the running configuration", limit.error().message);
+    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
+    return;
+  }
   int applied = 0;
   int ignored = 0;
   for (const ConfigChange& c : DiffServerConfigs(config_, *loaded)) {
@@ -227,7 +234,6 @@ void Postmaster::Reload() {
           c.new_value);
     }
   }
-  ServerConfig next = ApplyReloadable(config_, *loaded);
   if (next.listen_backlog != config_.listen_backlog &&
       ::listen(listener_.get(), next.listen_backlog) != 0) {
     // The old backlog stays in force; nothing else depends on it.

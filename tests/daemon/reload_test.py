@@ -154,6 +154,21 @@ class ReloadTest(dh.DaemonTest):
             c.send(frame(ECHO, s16("y")))
             self.assertEqual(c.read()[0], ECHO_REPLY)
 
+    def test_a_connection_limit_below_the_agencies_is_refused(self):
+        config = self.write_config(agencies=3, extra="max_connections = 5")
+        proc = self.start_with_config(config)
+        self.write_config(agencies=3, level="DEBUG", extra="max_connections = 2")
+        new = self.reload(proc, expect="fail")
+        failed = [e for e in new if e.action == "reload" and e.result == "fail"]
+        self.assertIn("server.max_connections (2)", failed[0].fields["error"])
+        # Nothing of that file was applied, not even the level.
+        self.assertFalse([e for e in new if e.fields.get("key")], proc.log())
+        held = [self.raw() for _ in range(4)]
+        for c in held:
+            c.send(frame(ECHO, s16("x")))
+            self.assertEqual(c.read()[0], ECHO_REPLY)
+        self.assertNotIn(" DEBUG ", proc.log())
+
     def test_reload_notifies_the_manager(self):
         notify = self.notify_socket()
         config = self.write_config()
