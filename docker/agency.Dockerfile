@@ -13,9 +13,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY meson.build meson_options.txt ./
 COPY src/ src/
-# conf/ holds what `meson install` would install (configs, systemd units);
-# meson needs it to configure. The image build installs nothing from it.
+# conf/ and docs/man/ hold what `meson install` would install (configs,
+# systemd units, manual pages); meson needs them to configure. The image
+# build installs nothing from them.
 COPY conf/ conf/
+COPY docs/man/ docs/man/
 # The service-manager protocol is irrelevant in a container; build the
 # binary without libsystemd so the runtime stage needs no more libraries.
 RUN meson setup /build -Dtests=false -Dbuildtype=release -Dlibsystemd=disabled \

@@ -3,6 +3,7 @@ binaries in bindir, both configs in sysconfdir/lottery, both units in the
 systemd unit directory, with paths in the units that match the install."""
 import filecmp
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ class InstallTest(unittest.TestCase):
         prefix = opts["prefix"]
         bindir = os.path.join(prefix, opts["bindir"])
         confdir = os.path.join(prefix, opts["sysconfdir"], "lottery")
+        mandir = os.path.join(prefix, opts["mandir"])
         unitdir = expected_unit_dir(prefix, opts.get("systemdunitdir", ""))
         with tempfile.TemporaryDirectory(prefix="lottery-install-") as dest:
             r = subprocess.run(["meson", "install", "-C", dh.BUILD_ROOT, "--no-rebuild",
@@ -54,6 +56,8 @@ class InstallTest(unittest.TestCase):
                 os.path.join(confdir, "client.toml"),
                 os.path.join(unitdir, "lottery-server.service"),
                 os.path.join(unitdir, "lottery-server.socket"),
+                os.path.join(mandir, "man8", "lottery-server.8"),
+                os.path.join(mandir, "man1", "lottery-agency.1"),
             }
             installed = set()
             for root, _, files in os.walk(dest):
@@ -83,6 +87,23 @@ class InstallTest(unittest.TestCase):
             for key in ("server.port", "server.max_connections", "storage.path", "log.level",
                         "--check-config"):
                 self.assertIn(key, helptext)
+
+
+    def test_man_pages_cover_every_flag_key_and_variable(self):
+        for program, page in (("lottery-server", "lottery-server.8"),
+                              ("lottery-agency", "lottery-agency.1")):
+            binary = dh.SERVER if program == "lottery-server" else dh.harness.AGENCY
+            helptext = subprocess.run([binary, "--help"], capture_output=True, text=True,
+                                      timeout=20).stdout
+            words = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", helptext))
+            words |= set(re.findall(r"\b[a-z]+\.[a-z_]+\b", helptext)) - {"e.g"}
+            words |= set(re.findall(r"\b[A-Z][A-Z_]{3,}\b", helptext))
+            self.assertGreater(len(words), 25, words)
+            with open(os.path.join(dh.harness.ROOT, "docs", "man", page)) as f:
+                # troff writes a plain hyphen as \- and may set words in fonts.
+                text = re.sub(r"\\f[BIRP]", "", f.read().replace("\\-", "-"))
+            missing = sorted(w for w in words if not re.search(rf"(?<![\w.-]){re.escape(w)}(?![\w-])", text))
+            self.assertEqual(missing, [], f"{page} does not mention these")
 
 
 if __name__ == "__main__":
