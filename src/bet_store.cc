@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "csv.h"
 #include "log.h"
@@ -54,12 +56,78 @@ Status PwriteAll(int fd, std::string_view bytes, std::uint64_t offset) {
   return Ok();
 }
 
+// RAII lock on SyncState::mutex. A holder that died mid-fdatasync leaves
+// nothing to repair: durable_end only moves after a sync succeeded.
+class SyncLock {
+ public:
+  explicit SyncLock(SyncState& sync) : sync_(sync) {
+    if (pthread_mutex_lock(&sync_.mutex) == EOWNERDEAD) pthread_mutex_consistent(&sync_.mutex);
+  }
+  ~SyncLock() { pthread_mutex_unlock(&sync_.mutex); }
+  SyncLock(const SyncLock&) = delete;
+  SyncLock& operator=(const SyncLock&) = delete;
+
+ private:
+  SyncState& sync_;
+};
+
+void AdvanceWrittenEnd(SyncState& sync, std::uint64_t end) {
+  std::uint64_t seen = sync.written_end.load(std::memory_order_relaxed);
+  while (seen < end && !sync.written_end.compare_exchange_weak(seen, end,
+                                                               std::memory_order_release)) {
+  }
+}
+
+// Makes a new file's directory entry durable.
+Status SyncParentDirectory(const std::string& path) {
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return FailErrno("open " + dir);
+  if (::fsync(fd.get()) != 0) return FailErrno("fsync " + dir);
+  return Ok();
+}
+
 }  // namespace
 
-Result<BetStore> BetStore::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && sync == SyncMode::kAlways) {
+      if (Status dir = SyncParentDirectory(path); !dir) {
+        ::close(fd);
+        return std::unexpected(dir.error());
+      }
+    }
+  }
   if (fd < 0) return FailErrno("open " + path);
-  return BetStore(path, UniqueFd(fd));
+  return BetStore(path, UniqueFd(fd), sync);
+}
+
+Status BetStore::MakeDurable(SharedSegment& shared, std::uint64_t end) {
+  if (sync_ == SyncMode::kNever) return Ok();
+  SyncState& sync = shared.state().sync;
+  SyncLock lock(sync);
+  if (sync.durable_end >= end) {
+    ++sync.covered;
+    return Ok();
+  }
+  // Everything written so far is covered by this one sync, also the batches
+  // of the writers now queueing behind this lock.
+  const std::uint64_t target = sync.written_end.load(std::memory_order_acquire);
+  int rc;
+  do {
+    rc = ::fdatasync(fd_.get());
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return FailErrno("fdatasync " + path_);
+  ++sync.syncs;
+  sync.durable_end = std::max(sync.durable_end, std::max(target, end));
+  return Ok();
+}
+
+Status BetStore::MakeAllDurable(SharedSegment& shared) {
+  return MakeDurable(shared, shared.state().sync.written_end.load(std::memory_order_acquire));
 }
 
 Result<std::uint64_t> BetStore::Size() const { return FileSize(fd_.get()); }
@@ -69,6 +137,7 @@ void ResolvePendingAppend(int fd, SharedState& state) {
   if (!p.active) return;
   auto size = FileSize(fd);
   if (size && *size >= p.start + p.length) {
+    AdvanceWrittenEnd(state.sync, p.start + p.length);
     AgencySlot& slot = state.slots[p.agency];
     if (slot.last_seq < p.seq) {
       slot.last_seq = p.seq;
@@ -100,6 +169,17 @@ Status BetStore::Recover(SharedSegment& shared) {
 
 Result<bool> BetStore::Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
                               std::uint64_t seq, std::uint64_t count) {
+  auto end = AppendUnderLock(rows, shared, agency, seq, count);
+  if (!end) return std::unexpected(end.error());
+  if (!*end) return false;
+  // The flock is released: other writers append while this one syncs.
+  if (Status durable = MakeDurable(shared, **end); !durable) return std::unexpected(durable.error());
+  return true;
+}
+
+Result<std::optional<std::uint64_t>> BetStore::AppendUnderLock(std::string_view rows, SharedSegment& shared,
+                                                std::uint32_t agency, std::uint64_t seq,
+                                                std::uint64_t count) {
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedState& state = shared.state();
@@ -108,7 +188,7 @@ Result<bool> BetStore::Append(std::string_view rows, SharedSegment& shared, std:
     SharedLock guard(state);
     ResolvePendingAppend(fd_.get(), state);
     // The repair may just have committed this very batch from a dead writer.
-    if (state.slots[agency].last_seq >= seq) return false;
+    if (state.slots[agency].last_seq >= seq) return std::nullopt;
     auto size = FileSize(fd_.get());
     if (!size) return std::unexpected(size.error());
     start = *size;
@@ -126,7 +206,8 @@ Result<bool> BetStore::Append(std::string_view rows, SharedSegment& shared, std:
   slot.bets_stored += count;
   state.total_bets += count;
   state.pending.active = false;
-  return true;
+  AdvanceWrittenEnd(state.sync, start + rows.size());
+  return std::optional<std::uint64_t>(start + rows.size());
 }
 
 Status BetStore::ForEachBet(const std::function<void(const BetView&)>& fn,

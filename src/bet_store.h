@@ -10,29 +10,45 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "bet.h"
 #include "shared_state.h"
 #include "status.h"
+#include "sync_mode.h"
 #include "unique_fd.h"
 
 namespace lottery {
 
 class BetStore {
  public:
-  // Opens (creating with mode 0644 when missing) the bets file.
-  static Result<BetStore> Open(const std::string& path);
+  // Opens (creating with mode 0644 when missing) the bets file. With
+  // SyncMode::kAlways a newly created file's directory entry is made durable
+  // too.
+  static Result<BetStore> Open(const std::string& path, SyncMode sync = SyncMode::kAlways);
 
   // Appends one batch of complete CSV rows as a single write at the end of
   // the file, all or nothing, and records in the shared segment that batch
-  // `seq` of `agency` (with `count` bets) is stored. Returns false, writing
-  // nothing, when repairing a dead writer's append shows that batch `seq` is
-  // already stored. On a write failure the file is cut back to where it was
-  // and nothing is recorded.
+  // `seq` of `agency` (with `count` bets) is stored. With SyncMode::kAlways
+  // it returns only once the batch is on disk (MakeDurable). Returns false,
+  // writing nothing, when repairing a dead writer's append shows that batch
+  // `seq` is already stored. On a write failure the file is cut back to where
+  // it was and nothing is recorded. When only the fdatasync() fails the
+  // batch stays recorded: a caller that then acknowledges it as "already
+  // stored" must call MakeAllDurable first.
   Result<bool> Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
                       std::uint64_t seq, std::uint64_t count);
+
+  // Group commit: returns once every byte before `end` is on disk, running
+  // fdatasync() only when no sync since that byte was written covers it.
+  // Does nothing with SyncMode::kNever.
+  Status MakeDurable(SharedSegment& shared, std::uint64_t end);
+  // MakeDurable up to everything written so far.
+  Status MakeAllDurable(SharedSegment& shared);
+
+  SyncMode sync_mode() const { return sync_; }
 
   // Repairs an append left behind by a dead writer (see
   // ResolvePendingAppend), taking the flock. Call before trusting an
@@ -50,10 +66,18 @@ class BetStore {
   int fd() const { return fd_.get(); }
 
  private:
-  BetStore(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  // Append's part under the flock: returns the file offset where the batch
+  // ends, or nothing when it was already stored.
+  Result<std::optional<std::uint64_t>> AppendUnderLock(std::string_view rows, SharedSegment& shared,
+                                        std::uint32_t agency, std::uint64_t seq,
+                                        std::uint64_t count);
+
+  BetStore(std::string path, UniqueFd fd, SyncMode sync)
+      : path_(std::move(path)), fd_(std::move(fd)), sync_(sync) {}
 
   std::string path_;
   UniqueFd fd_;
+  SyncMode sync_;
 };
 
 // Repairs the file after a writer died mid-append: commits a batch that

@@ -38,6 +38,98 @@ std::vector<BetView> ReadAll(const BetStore& store, std::uint64_t& skipped,
   return bets;
 }
 
+TEST_CASE("always: each append is synced before it returns; never: no sync at all") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(3);
+  REQUIRE(shared);
+  SyncState& sync = shared->state().sync;
+  auto store = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+  REQUIRE(store);
+  std::string first = Rows(1, 0, 4);
+  REQUIRE(store->Append(first, *shared, 1, 1, 4).value());
+  CHECK(sync.syncs == 1);
+  CHECK(sync.written_end.load() == first.size());
+  CHECK(sync.durable_end == first.size());
+  REQUIRE(store->Append(Rows(1, 4, 2), *shared, 1, 2, 2).value());
+  CHECK(sync.syncs == 2);
+  CHECK(sync.durable_end == testing::ReadFile(dir.File("bets.csv")).size());
+
+  auto other = SharedSegment::Create(3);
+  REQUIRE(other);
+  auto lazy = BetStore::Open(dir.File("lazy.csv"), SyncMode::kNever);
+  REQUIRE(lazy);
+  REQUIRE(lazy->Append(Rows(1, 0, 4), *other, 1, 1, 4).value());
+  REQUIRE(lazy->MakeAllDurable(*other));
+  CHECK(other->state().sync.syncs == 0);
+  CHECK(other->state().sync.durable_end == 0);
+}
+
+TEST_CASE("group commit: one fdatasync covers every batch written before it") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(3);
+  REQUIRE(shared);
+  SyncState& sync = shared->state().sync;
+  auto a = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+  auto b = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+  REQUIRE(a);
+  REQUIRE(b);
+  // Two writers have written (as two workers do between their flock and
+  // their sync); neither has synced yet.
+  std::string one = Rows(1, 0, 3);
+  std::string two = Rows(2, 0, 5);
+  REQUIRE(::pwrite(a->fd(), one.data(), one.size(), 0) == static_cast<ssize_t>(one.size()));
+  sync.written_end.store(one.size());
+  REQUIRE(::pwrite(b->fd(), two.data(), two.size(), static_cast<off_t>(one.size())) ==
+          static_cast<ssize_t>(two.size()));
+  sync.written_end.store(one.size() + two.size());
+  // The first to sync covers both.
+  REQUIRE(a->MakeDurable(*shared, one.size()));
+  CHECK(sync.syncs == 1);
+  CHECK(sync.durable_end == one.size() + two.size());
+  REQUIRE(b->MakeDurable(*shared, one.size() + two.size()));
+  CHECK(sync.syncs == 1);
+  CHECK(sync.covered == 1);
+  // Bytes written later need a new sync.
+  REQUIRE(b->Append(Rows(2, 5, 1), *shared, 2, 1, 1).value());
+  CHECK(sync.syncs == 2);
+}
+
+TEST_CASE("group commit across processes: concurrent writers share syncs") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(8);
+  REQUIRE(shared);
+  const int writers = 6;
+  const int batches = 40;
+  std::vector<pid_t> pids;
+  for (int w = 1; w <= writers; ++w) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      auto store = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+      if (!store) ::_exit(1);
+      for (int i = 1; i <= batches; ++i) {
+        auto r = store->Append(Rows(w, i * 10, 10), *shared, w, i, 10);
+        if (!r || !*r) ::_exit(2);
+      }
+      ::_exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  SyncState& sync = shared->state().sync;
+  const std::uint64_t size = testing::ReadFile(dir.File("bets.csv")).size();
+  CHECK(sync.durable_end == size);
+  CHECK(sync.written_end.load() == size);
+  // Every request was either a sync or covered by one, and nothing synced twice for nothing.
+  CHECK(sync.syncs + sync.covered == static_cast<std::uint64_t>(writers * batches));
+  CHECK(sync.syncs >= 1);
+  MESSAGE("fdatasync calls: ", sync.syncs, " for ", writers * batches, " batches");
+}
+
 TEST_CASE("append stores a batch and records its sequence in the shared segment") {
   testing::TempDir dir;
   auto shared = SharedSegment::Create(3);

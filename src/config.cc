@@ -284,6 +284,19 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                       "connections served at once, 0 or >= agencies; more are refused (0: 2 x agencies + 16)"));
   s.push_back(Text("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
                    "the bets file (docs/STORAGE.md)"));
+  s.push_back(Setting{"storage.sync", "SERVER_STORAGE_SYNC", "--storage-sync", Kind::kString,
+                      "one of always, never", SyncModeName(c.storage_sync),
+                      "always: a batch is on disk (fdatasync) before its ack; never: faster, "
+                      "an acked batch can be lost in a crash",
+                      [&c](std::string_view text) {
+                        for (SyncMode m : {SyncMode::kAlways, SyncMode::kNever}) {
+                          if (text == SyncModeName(m)) {
+                            c.storage_sync = m;
+                            return true;
+                          }
+                        }
+                        return false;
+                      }});
   s.push_back(Integer("draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
                       &c.winning_number, 0, 9999, "the number that wins"));
   s.push_back(Level("LOGGING_LEVEL", "--log-level", &c.log_level));

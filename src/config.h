@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "status.h"
+#include "sync_mode.h"
 
 namespace lottery {
 
@@ -46,6 +47,7 @@ struct ServerConfig {
   Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
   int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
+  SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
   LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level
   bool check_only = false;                // --check-config: validate and exit

@@ -240,6 +240,7 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     if (key == "log.level") value = "DEBUG";
     if (key == "server.address" || key == "storage.path") value = "x";
     if (key == "server.max_connections") value = "10";
+    if (key == "storage.sync") value = "never";
     CAPTURE(flag);
     auto r = LoadServerConfig({"s", flag, value}, {});
     CHECK_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
@@ -257,6 +258,16 @@ TEST_CASE("--check-config is a mode of the server, not a key") {
   auto a = LoadAgencyConfig({"a", "--check-config"}, {});
   REQUIRE_FALSE(a);
   CHECK(a.error().kind == ConfigErrorKind::kUsage);
+}
+
+TEST_CASE("storage.sync: always by default, never on request, nothing else") {
+  CHECK(LoadServerConfig({"s"}, {})->storage_sync == SyncMode::kAlways);
+  CHECK(LoadServerConfig({"s", "--storage-sync", "never"}, {})->storage_sync == SyncMode::kNever);
+  CHECK(LoadServerConfig({"s"}, {{"SERVER_STORAGE_SYNC", "never"}})->storage_sync ==
+        SyncMode::kNever);
+  auto bad = LoadServerConfig({"s"}, {{"SERVER_STORAGE_SYNC", "sometimes"}});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().kind == ConfigErrorKind::kConfig);
 }
 
 TEST_CASE("max_connections: 0 means a multiple of the agencies") {

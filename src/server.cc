@@ -383,6 +383,12 @@ void Postmaster::Shutdown(int signal) {
     }
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: workers | detail: all reaped");
+  {
+    SyncState& sync = shared_.state().sync;
+    Log(LogLevel::kInfo, "storage_sync", Outcome::kSuccess,
+        "sync: {} | fdatasync_calls: {} | covered_by_group_commit: {} | durable_bytes: {}",
+        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end);
+  }
 }
 
 }  // namespace
@@ -426,14 +432,21 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   }
   {
     // Fail now, not in the first worker, when the bets file is not writable.
-    auto store = BetStore::Open(config.storage_path);
+    auto store = BetStore::Open(config.storage_path, config.storage_sync);
     if (!store) {
       Log(LogLevel::kError, "storage", Outcome::kFail, "error: {}", store.error().message);
       return kExitCantCreate;
     }
     auto size = store->Size();
-    Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {}",
-        config.storage_path, size ? *size : 0);
+    // Bytes already in the file count as written; the first sync covers them.
+    shared->state().sync.written_end.store(size ? *size : 0);
+    Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {} | sync: {}",
+        config.storage_path, size ? *size : 0, SyncModeName(config.storage_sync));
+    if (config.storage_sync == SyncMode::kNever) {
+      Log(LogLevel::kWarning, "storage", Outcome::kInProgress,
+          "sync: never | detail: acknowledged bets are not synced to disk and can be lost in a "
+          "crash; use storage.sync = \"always\" outside benchmarks");
+    }
   }
   UniqueFd listener;
   std::string listening_on;

@@ -28,6 +28,10 @@ Result<SharedSegment> SharedSegment::Create(std::uint32_t agencies) {
   pthread_mutexattr_setpshared(&mattr, PTHREAD_PROCESS_SHARED);
   pthread_mutexattr_setrobust(&mattr, PTHREAD_MUTEX_ROBUST);
   int rc = pthread_mutex_init(&state->mutex, &mattr);
+  if (rc == 0) {
+    rc = pthread_mutex_init(&state->sync.mutex, &mattr);
+    if (rc != 0) pthread_mutex_destroy(&state->mutex);
+  }
   pthread_mutexattr_destroy(&mattr);
   if (rc != 0) {
     ::munmap(mem, sizeof(SharedState));
@@ -43,7 +47,10 @@ SharedSegment::SharedSegment(SharedSegment&& other) noexcept
 
 SharedSegment::~SharedSegment() {
   if (state_ == nullptr) return;
-  if (owner_pid_ == ::getpid()) pthread_mutex_destroy(&state_->mutex);
+  if (owner_pid_ == ::getpid()) {
+    pthread_mutex_destroy(&state_->mutex);
+    pthread_mutex_destroy(&state_->sync.mutex);
+  }
   ::munmap(state_, sizeof(SharedState));
 }
 

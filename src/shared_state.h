@@ -65,7 +65,23 @@ struct RuntimeSettings {
   std::int64_t read_timeout_ms = 60000;
 };
 
+// Group commit for storage.sync = "always". `sync.mutex` (process-shared,
+// robust) serialises fdatasync() and guards durable_end and the counters. It
+// is held across fdatasync() on purpose: writers that queue behind a sync in
+// progress find their bytes covered by it and do not sync again. It is never
+// held together with SharedState::mutex.
+struct SyncState {
+  pthread_mutex_t mutex;
+  // Every byte before this offset has been written (advanced after each
+  // complete append, under the flock); read without the mutex.
+  std::atomic<std::uint64_t> written_end{0};
+  std::uint64_t durable_end = 0;  // every byte before this offset is on disk
+  std::uint64_t syncs = 0;        // fdatasync() calls made
+  std::uint64_t covered = 0;      // requests answered by someone else's fdatasync
+};
+
 struct SharedState {
+  SyncState sync;  // its own lock; see SyncState
   pthread_mutex_t mutex;  // guards everything below
   // Bumped on FINISHED, draw progress and shutdown; waiters sleep on it with
   // a futex. Not a pthread_cond_t: a process killed while waiting on a

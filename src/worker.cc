@@ -238,7 +238,12 @@ bool Worker::HandleBets(std::string_view payload) {
     last_seq = s.slots[agency_].last_seq;
   }
   if (seq <= last_seq) {
-    // A batch re-sent after a reconnect: it is stored already.
+    // A batch re-sent after a reconnect: it is stored already, but its
+    // first ack may never have gone out because its sync failed.
+    if (Status durable = store_.MakeAllDurable(shared_); !durable) {
+      return SendError(ErrorCode::kStorageFailed,
+                       fmt::format("batch {} not durable: {}", seq, durable.error().message));
+    }
     Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
         "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
         agency_, seq);
@@ -283,6 +288,10 @@ bool Worker::HandleBets(std::string_view payload) {
   }
   if (!*stored) {
     // A worker that died after writing this batch had stored it already.
+    if (Status durable = store_.MakeAllDurable(shared_); !durable) {
+      return SendError(ErrorCode::kStorageFailed,
+                       fmt::format("batch {} not durable: {}", seq, durable.error().message));
+    }
     Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
         "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
         agency_, seq);
@@ -382,7 +391,7 @@ int RunWorker(UniqueFd connection, const ServerConfig& config, SharedSegment& sh
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);
     return 1;
   }
-  auto store = BetStore::Open(config.storage_path);
+  auto store = BetStore::Open(config.storage_path, config.storage_sync);
   if (!store) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", store.error().message);
     return 1;
