@@ -1,0 +1,124 @@
+"""Durable acks: with storage.sync = "always" a batch is on disk (fdatasync)
+before its ack leaves the worker, syncs are shared between workers, and
+"never" makes no sync at all and says so at start."""
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import make_bets  # noqa: E402
+
+
+def strace_works():
+    if shutil.which("strace") is None:
+        return "strace is not installed"
+    r = subprocess.run(["strace", "-f", "-o", os.devnull, "true"], capture_output=True, text=True)
+    return None if r.returncode == 0 else f"strace cannot trace here: {r.stderr.strip()}"
+
+
+class DurabilityTest(harness.LotteryTest):
+
+    def sync_stats(self):
+        line = [e for e in self.server.entries() if e.action == "storage_sync"]
+        self.assertEqual(len(line), 1, self.server.log())
+        return line[0].fields
+
+    def stop_server(self):
+        self.server.signal(signal.SIGTERM)
+        self.assertEqual(self.server.wait(15), 0, self.server.log())
+
+    def test_every_new_batch_is_synced_or_covered_by_a_sync(self):
+        self.start_server(agencies=4)
+        per_agency = {a: make_bets(a, 1500, winners=1) for a in range(1, 5)}
+        agencies = [self.start_agency(a, self.agency_file(a, bets), batch=25)
+                    for a, bets in per_agency.items()]
+        for a in agencies:
+            self.assertEqual(a.wait(60), 0, a.log())
+        self.assertEqual(collections.Counter(self.bets_file()), self.expected_rows(per_agency))
+        self.stop_server()
+        stats = self.sync_stats()
+        batches = sum(1 for e in self.server.entries()
+                      if e.action == "apuesta_recibida" and e.result == "success")
+        self.assertEqual(batches, 4 * 1500 // 25)
+        self.assertEqual(stats["sync"], "always")
+        syncs, covered = int(stats["fdatasync_calls"]), int(stats["covered_by_group_commit"])
+        self.assertGreaterEqual(syncs, 1)
+        self.assertEqual(syncs + covered, batches)
+        self.assertEqual(int(stats["durable_bytes"]), os.path.getsize(self.path("bets.csv")))
+
+    def test_never_syncs_nothing_and_warns(self):
+        self.start_server(agencies=1, extra=["--storage-sync", "never"])
+        warning = [e for e in self.server.entries() if e.action == "storage" and e.level == "WARNING"]
+        self.assertEqual(len(warning), 1, self.server.log())
+        self.assertIn("can be lost in a crash", warning[0].raw)
+        agency = self.start_agency(1, self.agency_file(1, make_bets(1, 300, winners=1)), batch=50)
+        self.assertEqual(agency.wait(60), 0, agency.log())
+        self.stop_server()
+        stats = self.sync_stats()
+        self.assertEqual((stats["sync"], stats["fdatasync_calls"]), ("never", "0"))
+
+    def trace_one_agency(self, extra):
+        reason = strace_works()
+        if reason:
+            self.skipTest(reason)
+        trace = self.path("trace")
+        self.port = harness.free_port()
+        argv = ["strace", "-f", "-qq", "-o", trace, "-e", "trace=pwrite64,fdatasync,send,sendto",
+                harness.SERVER, "--address", "127.0.0.1", "--port", str(self.port), "--agencies",
+                "1", "--storage", self.path("bets.csv"), *extra]
+        proc = harness.Proc(argv, self.dir, "server")
+        self.procs.append(proc)
+        self.server = proc
+        self.wait_log(proc, lambda es: any(e.action == "listen" for e in es), what="listen")
+        agency = self.start_agency(1, self.agency_file(1, make_bets(1, 200, winners=1)), batch=40)
+        self.assertEqual(agency.wait(60), 0, agency.log())
+        server_pid = harness.children_of(proc.pid)[0]
+        os.kill(server_pid, signal.SIGTERM)
+        self.assertEqual(proc.wait(30), 0, proc.log())
+        by_pid = collections.defaultdict(list)
+        bets_fd = None
+        with open(trace) as f:
+            for line in f:
+                m = re.match(r"^(\d+)\s+(pwrite64|fdatasync|sendto|send)\((\d+)", line)
+                if not m or " = -1 " in line:
+                    continue
+                call = m.group(2)
+                if call == "pwrite64":
+                    # The first pwrite is a batch; later ones on another
+                    # descriptor are the draw publishing winners in a memfd.
+                    bets_fd = bets_fd or m.group(3)
+                    if m.group(3) != bets_fd:
+                        continue
+                by_pid[m.group(1)].append(call)
+        # The worker: the one process that wrote bets.
+        workers = [calls for calls in by_pid.values() if "pwrite64" in calls]
+        self.assertEqual(len(workers), 1, dict(by_pid))
+        return workers[0]
+
+    def test_the_ack_leaves_only_after_fdatasync(self):
+        calls = self.trace_one_agency([])
+        self.assertEqual(calls.count("pwrite64"), 5, calls)
+        # After each write of a batch: a sync, and only then the next send
+        # (the ack).
+        for i, call in enumerate(calls):
+            if call == "pwrite64":
+                rest = calls[i + 1:]
+                self.assertIn("fdatasync", rest, calls)
+                sends = [j for j, c in enumerate(rest) if c.startswith("send")]
+                self.assertTrue(sends, calls)
+                self.assertLess(rest.index("fdatasync"), sends[0], calls)
+
+    def test_never_sends_acks_without_syncing(self):
+        calls = self.trace_one_agency(["--storage-sync", "never"])
+        self.assertEqual(calls.count("pwrite64"), 5, calls)
+        self.assertNotIn("fdatasync", calls)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
