@@ -276,6 +276,9 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                       kMaxAgencyCount, "agencies taking part; the draw waits for all of them"));
   s.push_back(Duration("server.read_timeout", "SERVER_READ_TIMEOUT", "--read-timeout",
                        &c.read_timeout, false, "drop a connection whose frame stalls this long"));
+  s.push_back(Duration("server.hello_timeout", "SERVER_HELLO_TIMEOUT", "--hello-timeout",
+                       &c.hello_timeout, false,
+                       "drop a connection that sends nothing this long after connecting"));
   s.push_back(Duration("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
                        &c.shutdown_timeout, false,
                        "on SIGTERM, how long workers get before SIGKILL"));

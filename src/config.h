@@ -44,6 +44,7 @@ struct ServerConfig {
   int listen_backlog = 64;            // server.listen_backlog SERVER_LISTEN_BACKLOG
   int agencies = 5;                   // server.agencies       SERVER_AGENCIES  --agencies
   Seconds read_timeout{60.0};         // server.read_timeout   SERVER_READ_TIMEOUT
+  Seconds hello_timeout{10.0};        // server.hello_timeout  SERVER_HELLO_TIMEOUT
   Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
   int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage

@@ -5,9 +5,9 @@
 namespace lottery {
 namespace {
 
-constexpr std::array<std::string_view, 5> kReloadableKeys = {
-    "log.level", "server.read_timeout", "server.listen_backlog", "server.max_connections",
-    "server.shutdown_timeout"};
+constexpr std::array<std::string_view, 6> kReloadableKeys = {
+    "log.level", "server.read_timeout", "server.hello_timeout", "server.listen_backlog",
+    "server.max_connections", "server.shutdown_timeout"};
 
 }  // namespace
 
@@ -34,6 +34,7 @@ ServerConfig ApplyReloadable(const ServerConfig& running, const ServerConfig& lo
   ServerConfig next = running;
   next.log_level = loaded.log_level;
   next.read_timeout = loaded.read_timeout;
+  next.hello_timeout = loaded.hello_timeout;
   next.listen_backlog = loaded.listen_backlog;
   next.max_connections = loaded.max_connections;
   next.shutdown_timeout = loaded.shutdown_timeout;

@@ -44,6 +44,7 @@ TEST_CASE("only the reloadable keys are applied") {
   loaded.listen_backlog = 7;
   loaded.max_connections = 3;
   loaded.shutdown_timeout = Seconds(9);
+  loaded.hello_timeout = Seconds(2);
   ServerConfig next = ApplyReloadable(running, loaded);
   CHECK(next.address == running.address);
   CHECK(next.port == running.port);
@@ -55,11 +56,12 @@ TEST_CASE("only the reloadable keys are applied") {
   CHECK(next.listen_backlog == 7);
   CHECK(next.max_connections == 3);
   CHECK(next.shutdown_timeout == Seconds(9));
+  CHECK(next.hello_timeout == Seconds(2));
   // What ApplyReloadable takes is exactly what IsReloadableKey says.
   std::set<std::string> still_different;
   for (const ConfigChange& d : DiffServerConfigs(next, loaded)) still_different.insert(d.key);
   auto changes = DiffServerConfigs(running, loaded);
-  CHECK(changes.size() == 10);
+  CHECK(changes.size() == 11);
   for (const ConfigChange& c : changes) {
     CAPTURE(c.key);
     bool applied = !still_different.contains(c.key);
@@ -72,7 +74,7 @@ TEST_CASE("every reloadable key is a real key") {
   for (const auto& [key, value] : ServerConfigValues(ServerConfig{})) keys.insert(key);
   int reloadable = 0;
   for (const std::string& key : keys) reloadable += IsReloadableKey(key) ? 1 : 0;
-  CHECK(reloadable == 5);
+  CHECK(reloadable == 6);
   CHECK_FALSE(IsReloadableKey("server.port"));
   CHECK_FALSE(IsReloadableKey("storage.path"));
   CHECK_FALSE(IsReloadableKey("server.agencies"));

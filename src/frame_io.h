@@ -50,6 +50,8 @@ class FrameReader {
 
   const FrameHeader& header() const { return header_; }
   const std::string& error() const { return error_; }
+  // Bytes received but not yet returned in a frame (a frame in progress).
+  std::size_t buffered() const { return end_ - begin_; }
 
  private:
   // Makes at least `want` unconsumed bytes available, waiting at most `wait`

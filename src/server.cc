@@ -199,6 +199,8 @@ void Postmaster::PublishSettings() {
   s.settings.log_level = config_.log_level;
   s.settings.read_timeout_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout).count();
+  s.settings.hello_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.hello_timeout).count();
   s.settings_generation.fetch_add(1, std::memory_order_release);
 }
 

@@ -63,6 +63,7 @@ struct PendingAppend {
 struct RuntimeSettings {
   LogLevel log_level = LogLevel::kInfo;
   std::int64_t read_timeout_ms = 60000;
+  std::int64_t hello_timeout_ms = 10000;
 };
 
 // Group commit for storage.sync = "always". `sync.mutex` (process-shared,

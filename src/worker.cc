@@ -32,7 +32,8 @@ class Worker {
         barrier_(shared_, store_, winners_fd, config.winning_number),
         reader_(conn_.get(), signals_.fd()),
         peer_(PeerAddress(conn_.get())),
-        stall_(std::chrono::duration_cast<Millis>(config.read_timeout)) {}
+        stall_(std::chrono::duration_cast<Millis>(config.read_timeout)),
+        hello_(std::chrono::duration_cast<Millis>(config.hello_timeout)) {}
 
   ~Worker() { ReleaseSlot(); }
 
@@ -63,6 +64,8 @@ class Worker {
   FrameReader reader_;
   std::string peer_;
   Millis stall_;
+  Millis hello_;               // bound on the wait for the first frame
+  bool first_frame_ = true;    // nothing received yet
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
   std::uint32_t agency_ = 0;  // 0 until HELLO
   bool finished_ = false;
@@ -108,6 +111,7 @@ void Worker::RefreshSettings() {
   }
   SetLogLevel(settings.log_level);
   stall_ = Millis(settings.read_timeout_ms);
+  hello_ = Millis(settings.hello_timeout_ms);
 }
 
 void Worker::ReleaseSlot() {
@@ -121,7 +125,10 @@ int Worker::Serve() {
   while (true) {
     RefreshSettings();
     Frame frame;
-    IoStatus s = reader_.Read(frame, std::nullopt, stall_);
+    // A peer that connects and says nothing must not hold a connection
+    // slot; after its first frame, waiting is legitimate (the draw).
+    IoStatus s = reader_.Read(frame, first_frame_ ? std::optional<Millis>(hello_) : std::nullopt,
+                              stall_);
     switch (s) {
       case IoStatus::kOk:
         break;
@@ -146,6 +153,12 @@ int Worker::Serve() {
                               kMaxFrameSize));
         return 0;
       case IoStatus::kTimeout:
+        if (first_frame_ && reader_.buffered() == 0) {
+          SendError(ErrorCode::kTimeout,
+                    fmt::format("no message within {} of connecting (server.hello_timeout)",
+                                FormatDuration(Seconds(hello_))));
+          return 0;
+        }
         SendError(ErrorCode::kTimeout, fmt::format("frame stalled for more than {}",
                                                    FormatDuration(Seconds(stall_))));
         return 0;
@@ -158,6 +171,7 @@ int Worker::Serve() {
             peer_, agency_, reader_.error());
         return 0;
     }
+    first_frame_ = false;
     // A reload may have come while this worker waited for the frame.
     RefreshSettings();
     bool keep = true;

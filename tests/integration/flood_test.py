@@ -1,0 +1,117 @@
+"""Hostile peers at scale: thousands of connections (closed at once, sending
+garbage, or connecting and saying nothing) while three agencies play a round.
+The parent refuses what is over server.max_connections without forking,
+drops silent peers after server.hello_timeout, never crashes, and the round
+completes with the right winners."""
+import collections
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import ECHO, ECHO_REPLY, ERROR, decode_error, frame, make_bets, s16  # noqa: E402
+
+E_TIMEOUT = 11
+E_TOO_MANY = 13
+MAX_CONNECTIONS = 12
+
+
+class FloodTest(harness.LotteryTest):
+
+    def test_a_connection_flood_does_not_stop_the_round(self):
+        self.start_server(agencies=3, extra=["--max-connections", str(MAX_CONNECTIONS),
+                                             "--hello-timeout", "1s"])
+        per_agency = {a: make_bets(a, 2000, winners=a) for a in (1, 2, 3)}
+        files = {a: self.agency_file(a, bets) for a, bets in per_agency.items()}
+
+        stop = threading.Event()
+        peak = [0]
+
+        def watch_workers():
+            while not stop.is_set():
+                peak[0] = max(peak[0], len(harness.children_of(self.server.pid)))
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch_workers)
+        watcher.start()
+        counts = collections.Counter()
+        held = collections.deque()
+        try:
+            # The agencies start in the middle of the flood.
+            agencies = []
+            for i in range(3000):
+                if i == 500:
+                    agencies = [self.start_agency(a, files[a], batch=50,
+                                                  extra=["--connect-timeout", "60s"])
+                                for a in per_agency]
+                try:
+                    s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                except OSError:
+                    counts["connect_failed"] += 1
+                    continue
+                kind = i % 3
+                try:
+                    if kind == 0:
+                        s.close()
+                    elif kind == 1:
+                        s.sendall(b"\xde\xad\xbe\xef garbage \x00\xff" * 3)
+                        s.close()
+                    else:
+                        held.append(s)  # says nothing
+                        if len(held) > 300:
+                            held.popleft().close()
+                except OSError:
+                    counts["send_failed"] += 1
+                    s.close()
+                counts["opened"] += 1
+            for a in agencies:
+                self.assertEqual(a.wait(90), 0, a.log())
+        finally:
+            stop.set()
+            watcher.join()
+            for s in held:
+                s.close()
+
+        self.assertGreater(counts["opened"], 2000, counts)
+        self.assertTrue(self.server.alive(), self.server.log()[-3000:])
+        # One worker per connection, never more than the limit.
+        self.assertLessEqual(peak[0], MAX_CONNECTIONS)
+        for a, p in zip(per_agency, agencies):
+            self.assertIn(f"cant_ganadores: {a}", p.log())
+        self.assertEqual(collections.Counter(self.bets_file()), self.expected_rows(per_agency))
+        refusals = [e for e in self.server.entries()
+                    if e.action == "accept" and "too many connections" in e.raw]
+        self.assertTrue(refusals)
+        # Logged at most about once a second, with a count, not once per peer.
+        self.assertGreater(sum(int(e.fields["refused"]) for e in refusals), len(refusals))
+        # Still serving.
+        c = self.raw()
+        c.send(frame(ECHO, s16("still there")))
+        self.assertEqual(c.read()[0], ECHO_REPLY)
+
+    def test_a_silent_peer_is_dropped_after_the_hello_timeout(self):
+        self.start_server(agencies=1, extra=["--hello-timeout", "500ms"])
+        c = self.raw()
+        start = time.monotonic()
+        kind, payload = c.read()
+        self.assertEqual(kind, ERROR)
+        code, _, message = decode_error(payload)
+        self.assertEqual(code, E_TIMEOUT)
+        self.assertIn("hello_timeout", message)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertTrue(c.closed())
+        # A peer that speaks first is not bounded by it afterwards.
+        d = self.raw()
+        d.send(frame(ECHO, s16("hola")))
+        self.assertEqual(d.read()[0], ECHO_REPLY)
+        time.sleep(1.0)
+        d.send(frame(ECHO, s16("otra vez")))
+        self.assertEqual(d.read()[0], ECHO_REPLY)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
