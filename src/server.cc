@@ -400,6 +400,9 @@ static_assert(kMaxAgencyCount == kMaxAgencies, "config and shared segment disagr
 int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   SetLogLevel(config.log_level);
   ::signal(SIGPIPE, SIG_IGN);
+  // A write beyond RLIMIT_FSIZE must fail with EFBIG (and be answered like a
+  // full disk), not kill the worker.
+  ::signal(SIGXFSZ, SIG_IGN);
   // Taken first: descriptor 3 belongs to the manager's socket until then.
   auto activated = TakeActivatedSocket(launch.env, ::getpid());
   UnsetActivationEnvironment();
