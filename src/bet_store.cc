@@ -210,6 +210,36 @@ Result<std::optional<std::uint64_t>> BetStore::AppendUnderLock(std::string_view 
   return std::optional<std::uint64_t>(start + rows.size());
 }
 
+Result<std::uint64_t> BetStore::CutTornTail() {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  auto size = FileSize(fd_.get());
+  if (!size) return std::unexpected(size.error());
+  // Walk back from the end to the last line end, a block at a time.
+  std::uint64_t keep = 0;
+  std::uint64_t pos = *size;
+  char block[4096];
+  while (pos > 0) {
+    std::uint64_t from = pos > sizeof block ? pos - sizeof block : 0;
+    std::size_t want = static_cast<std::size_t>(pos - from);
+    ssize_t n;
+    do {
+      n = ::pread(fd_.get(), block, want, static_cast<off_t>(from));
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(want)) return FailErrno("read " + path_);
+    std::string_view view(block, want);
+    if (auto nl = view.rfind('\n'); nl != std::string_view::npos) {
+      keep = from + nl + 1;
+      break;
+    }
+    pos = from;
+  }
+  if (keep == *size) return 0;
+  if (::ftruncate(fd_.get(), static_cast<off_t>(keep)) != 0) return FailErrno("ftruncate " + path_);
+  if (sync_ == SyncMode::kAlways && ::fdatasync(fd_.get()) != 0) return FailErrno("fdatasync " + path_);
+  return *size - keep;
+}
+
 Status BetStore::ForEachBet(const std::function<void(const BetView&)>& fn,
                             std::uint64_t& skipped) const {
   // A separate descriptor so the read offset is this reader's own.

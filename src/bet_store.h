@@ -55,6 +55,11 @@ class BetStore {
   // agency's last sequence number, e.g. when it reconnects.
   Status Recover(SharedSegment& shared);
 
+  // Start-up recovery: a last line without its line end is what a crash in
+  // the middle of a write leaves; it is cut off (taking the flock). Returns
+  // the number of bytes cut (0 when the file ends cleanly).
+  Result<std::uint64_t> CutTornTail();
+
   // Calls `fn` for every complete, well-formed bet in file order. Lines that
   // do not parse and a torn last line are skipped and counted in `skipped`.
   Status ForEachBet(const std::function<void(const BetView&)>& fn, std::uint64_t& skipped) const;

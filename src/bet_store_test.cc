@@ -130,6 +130,30 @@ TEST_CASE("group commit across processes: concurrent writers share syncs") {
   MESSAGE("fdatasync calls: ", sync.syncs, " for ", writers * batches, " batches");
 }
 
+TEST_CASE("start-up recovery cuts a torn last line and nothing else") {
+  testing::TempDir dir;
+  std::string rows = Rows(1, 0, 3);
+  struct Case {
+    std::string text;
+    std::uint64_t cut;
+  };
+  std::string big = Rows(2, 0, 200);  // more than one 4 KiB block back
+  for (const Case& c : {Case{rows, 0}, Case{rows + "1,Ana,Paz,123", 13}, Case{rows + "1,Ana\r", 6},
+                        Case{"1,Ana,Paz", 9}, Case{"", 0},
+                        Case{rows + std::string(9000, 'x'), 9000}, Case{big, 0}}) {
+    std::string path = dir.File("bets.csv");
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << c.text;
+    auto store = BetStore::Open(path);
+    REQUIRE(store);
+    auto cut = store->CutTornTail();
+    REQUIRE(cut);
+    CHECK(*cut == c.cut);
+    std::string after = testing::ReadFile(path);
+    CHECK(after == c.text.substr(0, c.text.size() - c.cut));
+    CHECK((after.empty() || after.back() == '\n'));
+  }
+}
+
 TEST_CASE("append stores a batch and records its sequence in the shared segment") {
   testing::TempDir dir;
   auto shared = SharedSegment::Create(3);

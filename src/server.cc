@@ -442,6 +442,17 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
       Log(LogLevel::kError, "storage", Outcome::kFail, "error: {}", store.error().message);
       return kExitCantCreate;
     }
+    auto cut = store->CutTornTail();
+    if (!cut) {
+      Log(LogLevel::kError, "storage", Outcome::kFail, "error: {}", cut.error().message);
+      return kExitCantCreate;
+    }
+    if (*cut > 0) {
+      Log(LogLevel::kWarning, "recovery", Outcome::kSuccess,
+          "path: {} | bytes_cut: {} | detail: the last line had no line end (a write torn by a "
+          "crash); it was never acknowledged",
+          config.storage_path, *cut);
+    }
     auto size = store->Size();
     // Bytes already in the file count as written; the first sync covers them.
     shared->state().sync.written_end.store(size ? *size : 0);

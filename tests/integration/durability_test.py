@@ -65,6 +65,37 @@ class DurabilityTest(harness.LotteryTest):
         stats = self.sync_stats()
         self.assertEqual((stats["sync"], stats["fdatasync_calls"]), ("never", "0"))
 
+    def test_a_torn_last_line_is_cut_at_start(self):
+        # What a crash in the middle of an append leaves: whole rows from
+        # before, then part of a row.
+        old = [("1", "Ana", "Paz", "30000001", "1990-01-01", "12"),
+               ("2", "Eva", "Sol", "30000002", "1991-02-02", "13")]
+        whole = "".join(",".join(r) + "\r\n" for r in old).encode()
+        torn = b"1,Luz,Mar,3000000"
+        with open(self.path("bets.csv"), "wb") as f:
+            f.write(whole + torn)
+        self.start_server(agencies=2)
+        cut = [e for e in self.server.entries() if e.action == "recovery"]
+        self.assertEqual(len(cut), 1, self.server.log())
+        self.assertEqual(cut[0].fields["bytes_cut"], str(len(torn)))
+        self.assertEqual(cut[0].level, "WARNING")
+        self.assertEqual(os.path.getsize(self.path("bets.csv")), len(whole))
+        sent = {a: make_bets(a, 100, winners=1) for a in (1, 2)}
+        agencies = [self.start_agency(a, self.agency_file(a, b)) for a, b in sent.items()]
+        for a in agencies:
+            self.assertEqual(a.wait(60), 0, a.log())
+        expected = self.expected_rows(sent)
+        for r in old:
+            expected[r] += 1
+        self.assertEqual(collections.Counter(self.bets_file()), expected)
+
+    def test_a_clean_file_is_left_alone(self):
+        with open(self.path("bets.csv"), "wb") as f:
+            f.write(b"1,Ana,Paz,30000001,1990-01-01,12\r\n")
+        self.start_server(agencies=1)
+        self.assertFalse([e for e in self.server.entries() if e.action == "recovery"])
+        self.assertEqual(os.path.getsize(self.path("bets.csv")), 34)
+
     def trace_one_agency(self, extra):
         reason = strace_works()
         if reason:
