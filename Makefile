@@ -3,7 +3,7 @@
 #   make run    a whole lottery round on the shipped dataset (server + 5 agencies)
 #   make test   builds, then runs the native test suites (meson test)
 #
-# Also: test-unit, test-integration, test-daemon, test-sanitize, and
+# Also: test-unit, test-integration, test-daemon, test-slow, test-sanitize, and
 # install (PREFIX=/usr/local, DESTDIR honoured).
 #
 # Docker (an engine must be running): docker-image, compose (CLIENTS=5),
@@ -25,7 +25,7 @@ DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplu
                 doctest-dev python3 strace
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-unit test-integration test-daemon test-sanitize install clean help \
+.PHONY: all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help \
         docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
         validate-echo-server test-docker
 
@@ -68,6 +68,10 @@ test-integration: build
 
 test-daemon: build
 	meson test -C $(BUILD_DIR) --print-errorlogs --suite daemon
+
+# Long loads (tests/load/): 200 agencies x 20,000 bets with durable acks.
+test-slow: build
+	meson test -C $(BUILD_DIR) --print-errorlogs --suite slow --verbose
 
 # Installs both programs, the configs (sysconfdir/lottery) and the systemd
 # units. PREFIX=/usr gives /usr/bin, /etc/lottery and the distribution's unit
