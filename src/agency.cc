@@ -67,6 +67,9 @@ class ServerLink {
   // FINISHED was acked on this connection.
   void MarkFinished() { welcome_.finished = true; }
   void MarkProgress() { last_ok_ = Clock::now(); }
+  // The server acknowledged batch `seq`: a server that later says it holds
+  // less has lost acknowledged bets (a new round) and must not get them twice.
+  void MarkAcked(std::uint64_t seq) { acked_seq_ = std::max(acked_seq_, seq); }
   bool cancelled() const { return cancelled_; }
   // Sleeps, waking early on SIGTERM/SIGINT. Returns false when cancelled.
   bool Sleep(Millis duration);
@@ -83,6 +86,7 @@ class ServerLink {
   UniqueFd fd_;
   std::optional<FrameReader> reader_;
   Welcome welcome_;
+  std::uint64_t acked_seq_ = 0;
   Clock::time_point last_ok_ = Clock::now();
   bool cancelled_ = false;
   std::string out_;
@@ -163,6 +167,14 @@ Step ServerLink::Hello() {
       return Step::kFatal;
     }
     welcome_ = *w;
+    if (welcome_.last_seq < acked_seq_) {
+      Log(LogLevel::kError, "hello", Outcome::kFail,
+          "client_id: {} | last_seq: {} | acked_seq: {} | error: the server no longer holds "
+          "batches it acknowledged (it started a new round); not sending them again",
+          config_.id, welcome_.last_seq, acked_seq_);
+      Drop("the server lost acknowledged batches");
+      return Step::kFatal;
+    }
     Log(LogLevel::kInfo, "hello", Outcome::kSuccess, "client_id: {} | last_seq: {} | finished: {}",
         config_.id, welcome_.last_seq, welcome_.finished);
     return Step::kDone;
@@ -277,7 +289,10 @@ int Agency::Stop(Step s) {
 Step Agency::SendBatch(const std::string& frame, std::uint64_t seq, std::uint16_t count) {
   while (true) {
     if (Step s = link_.Ensure(true); s != Step::kDone) return s;
-    if (link_.welcome().last_seq >= seq) return Step::kDone;  // stored before a reconnect
+    if (link_.welcome().last_seq >= seq) {  // stored before a reconnect
+      link_.MarkAcked(seq);
+      return Step::kDone;
+    }
     Frame reply;
     Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
     if (s == Step::kRetry) continue;
@@ -289,6 +304,7 @@ Step Agency::SendBatch(const std::string& frame, std::uint64_t seq, std::uint16_
         return Step::kFatal;
       }
       link_.MarkProgress();
+      link_.MarkAcked(seq);
       Log(LogLevel::kDebug, "batch_acked", Outcome::kSuccess, "client_id: {} | seq: {} | count: {}",
           config_.id, seq, count);
       return Step::kDone;

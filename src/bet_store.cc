@@ -78,6 +78,38 @@ void AdvanceWrittenEnd(SyncState& sync, std::uint64_t end) {
   }
 }
 
+// Appends one batch record at the end of the journal (cutting a torn record
+// first, so records stay aligned). Call with the flock held.
+Status AppendJournal(int journal_fd, const JournalRecord& record) {
+  auto size = FileSize(journal_fd);
+  if (!size) return std::unexpected(size.error());
+  std::uint64_t at = *size - *size % kJournalRecordSize;
+  if (at != *size && ::ftruncate(journal_fd, static_cast<off_t>(at)) != 0) {
+    return FailErrno("ftruncate journal");
+  }
+  std::string bytes;
+  EncodeJournalRecord(bytes, record);
+  if (Status w = PwriteAll(journal_fd, bytes, at); !w) {
+    (void)::ftruncate(journal_fd, static_cast<off_t>(at));
+    return w;
+  }
+  return Ok();
+}
+
+// Whether the journal's last whole record is batch `seq` of `agency`.
+bool JournalEndsWith(int journal_fd, std::uint32_t agency, std::uint64_t seq) {
+  auto size = FileSize(journal_fd);
+  if (!size || *size < kJournalRecordSize) return false;
+  std::uint64_t at = *size - *size % kJournalRecordSize - kJournalRecordSize;
+  char bytes[kJournalRecordSize];
+  if (::pread(journal_fd, bytes, sizeof bytes, static_cast<off_t>(at)) != static_cast<ssize_t>(sizeof bytes)) {
+    return false;
+  }
+  auto record = DecodeJournalRecord(bytes);
+  return record && record->kind == JournalKind::kBatch && record->agency == agency &&
+         record->seq == seq;
+}
+
 // Makes a new file's directory entry durable.
 Status SyncParentDirectory(const std::string& path) {
   auto slash = path.rfind('/');
@@ -91,18 +123,25 @@ Status SyncParentDirectory(const std::string& path) {
 }  // namespace
 
 Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd >= 0 && sync == SyncMode::kAlways) {
-      if (Status dir = SyncParentDirectory(path); !dir) {
-        ::close(fd);
-        return std::unexpected(dir.error());
+  auto open = [sync](const std::string& name) -> Result<UniqueFd> {
+    int fd = ::open(name.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0 && sync == SyncMode::kAlways) {
+        if (Status dir = SyncParentDirectory(name); !dir) {
+          ::close(fd);
+          return std::unexpected(dir.error());
+        }
       }
     }
-  }
-  if (fd < 0) return FailErrno("open " + path);
-  return BetStore(path, UniqueFd(fd), sync);
+    if (fd < 0) return FailErrno("open " + name);
+    return UniqueFd(fd);
+  };
+  auto data = open(path);
+  if (!data) return std::unexpected(data.error());
+  auto journal = open(path + ".journal");
+  if (!journal) return std::unexpected(journal.error());
+  return BetStore(path, std::move(*data), std::move(*journal), sync);
 }
 
 Status BetStore::MakeDurable(SharedSegment& shared, std::uint64_t end) {
@@ -121,6 +160,10 @@ Status BetStore::MakeDurable(SharedSegment& shared, std::uint64_t end) {
     rc = ::fdatasync(fd_.get());
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) return FailErrno("fdatasync " + path_);
+  do {
+    rc = ::fdatasync(journal_.get());
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return FailErrno("fdatasync " + path_ + ".journal");
   ++sync.syncs;
   sync.durable_end = std::max(sync.durable_end, std::max(target, end));
   return Ok();
@@ -132,11 +175,22 @@ Status BetStore::MakeAllDurable(SharedSegment& shared) {
 
 Result<std::uint64_t> BetStore::Size() const { return FileSize(fd_.get()); }
 
-void ResolvePendingAppend(int fd, SharedState& state) {
+void ResolvePendingAppend(int fd, int journal_fd, SharedState& state) {
   PendingAppend& p = state.pending;
   if (!p.active) return;
   auto size = FileSize(fd);
   if (size && *size >= p.start + p.length) {
+    // The writer may have died between the rows and their journal record.
+    if (journal_fd >= 0 && !JournalEndsWith(journal_fd, p.agency, p.seq)) {
+      Status journaled = AppendJournal(
+          journal_fd, JournalRecord{JournalKind::kBatch, p.agency,
+                                    static_cast<std::uint32_t>(p.count), p.seq, p.start + p.length});
+      if (!journaled) {
+        Log(LogLevel::kError, "recover_append", Outcome::kFail, "agency: {} | error: {}", p.agency,
+            journaled.error().message);
+        return;  // Leave it pending; the next writer tries again.
+      }
+    }
     AdvanceWrittenEnd(state.sync, p.start + p.length);
     AgencySlot& slot = state.slots[p.agency];
     if (slot.last_seq < p.seq) {
@@ -163,7 +217,7 @@ Status BetStore::Recover(SharedSegment& shared) {
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedLock guard(shared.state());
-  ResolvePendingAppend(fd_.get(), shared.state());
+  ResolvePendingAppend(fd_.get(), journal_.get(), shared.state());
   return Ok();
 }
 
@@ -186,7 +240,7 @@ Result<std::optional<std::uint64_t>> BetStore::AppendUnderLock(std::string_view 
   std::uint64_t start = 0;
   {
     SharedLock guard(state);
-    ResolvePendingAppend(fd_.get(), state);
+    ResolvePendingAppend(fd_.get(), journal_.get(), state);
     // The repair may just have committed this very batch from a dead writer.
     if (state.slots[agency].last_seq >= seq) return std::nullopt;
     auto size = FileSize(fd_.get());
@@ -195,6 +249,11 @@ Result<std::optional<std::uint64_t>> BetStore::AppendUnderLock(std::string_view 
     state.pending = PendingAppend{true, agency, seq, count, start, rows.size()};
   }
   Status written = PwriteAll(fd_.get(), rows, start);
+  if (written) {
+    written = AppendJournal(journal_.get(),
+                            JournalRecord{JournalKind::kBatch, agency,
+                                          static_cast<std::uint32_t>(count), seq, start + rows.size()});
+  }
   SharedLock guard(state);
   if (!written) {
     // All or nothing: cut back whatever part of the batch reached the file.
@@ -208,6 +267,29 @@ Result<std::optional<std::uint64_t>> BetStore::AppendUnderLock(std::string_view 
   state.pending.active = false;
   AdvanceWrittenEnd(state.sync, start + rows.size());
   return std::optional<std::uint64_t>(start + rows.size());
+}
+
+Result<RoundRecovery> BetStore::RecoverRound(std::uint32_t agencies) {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  return lottery::RecoverRound(fd_.get(), journal_.get(), agencies);
+}
+
+Status BetStore::MarkRoundComplete() {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  auto size = FileSize(fd_.get());
+  if (!size) return std::unexpected(size.error());
+  auto journal_size = FileSize(journal_.get());
+  if (!journal_size) return std::unexpected(journal_size.error());
+  std::string bytes;
+  EncodeJournalRecord(bytes, JournalRecord{JournalKind::kRoundComplete, 0, 0, 0, *size});
+  std::uint64_t at = *journal_size - *journal_size % kJournalRecordSize;
+  if (Status w = PwriteAll(journal_.get(), bytes, at); !w) return w;
+  if (sync_ == SyncMode::kAlways && ::fdatasync(journal_.get()) != 0) {
+    return FailErrno("fdatasync " + path_ + ".journal");
+  }
+  return Ok();
 }
 
 Result<std::uint64_t> BetStore::CutTornTail() {

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "batch_journal.h"
 #include "bet.h"
 #include "shared_state.h"
 #include "status.h"
@@ -24,7 +25,8 @@ namespace lottery {
 
 class BetStore {
  public:
-  // Opens (creating with mode 0644 when missing) the bets file. With
+  // Opens (creating with mode 0644 when missing) the bets file and its batch
+  // journal, `path` + ".journal" (batch_journal.h). With
   // SyncMode::kAlways a newly created file's directory entry is made durable
   // too.
   static Result<BetStore> Open(const std::string& path, SyncMode sync = SyncMode::kAlways);
@@ -55,6 +57,14 @@ class BetStore {
   // agency's last sequence number, e.g. when it reconnects.
   Status Recover(SharedSegment& shared);
 
+  // Start-up recovery of the round (RecoverRound, under the flock): call in
+  // the parent before any worker runs.
+  Result<RoundRecovery> RecoverRound(std::uint32_t agencies);
+
+  // Records in the journal that the draw of this round ran, so that the next
+  // start begins a new round.
+  Status MarkRoundComplete();
+
   // Start-up recovery: a last line without its line end is what a crash in
   // the middle of a write leaves; it is cut off (taking the flock). Returns
   // the number of bytes cut (0 when the file ends cleanly).
@@ -69,6 +79,7 @@ class BetStore {
 
   const std::string& path() const { return path_; }
   int fd() const { return fd_.get(); }
+  int journal_fd() const { return journal_.get(); }
 
  private:
   // Append's part under the flock: returns the file offset where the batch
@@ -77,17 +88,19 @@ class BetStore {
                                         std::uint32_t agency, std::uint64_t seq,
                                         std::uint64_t count);
 
-  BetStore(std::string path, UniqueFd fd, SyncMode sync)
-      : path_(std::move(path)), fd_(std::move(fd)), sync_(sync) {}
+  BetStore(std::string path, UniqueFd fd, UniqueFd journal, SyncMode sync)
+      : path_(std::move(path)), fd_(std::move(fd)), journal_(std::move(journal)), sync_(sync) {}
 
   std::string path_;
   UniqueFd fd_;
+  UniqueFd journal_;
   SyncMode sync_;
 };
 
 // Repairs the file after a writer died mid-append: commits a batch that
-// reached the file whole, cuts off a torn one. Call with the flock held and
-// the shared mutex locked. Exposed for tests.
-void ResolvePendingAppend(int fd, SharedState& state);
+// reached the file whole (writing its journal record if the writer did not),
+// cuts off a torn one. Call with the flock held and the shared mutex locked.
+// Exposed for tests.
+void ResolvePendingAppend(int fd, int journal_fd, SharedState& state);
 
 }  // namespace lottery

@@ -59,6 +59,13 @@ Result<bool> DrawBarrier::DrawIfDue() {
     s.drawer_pid = ::getpid();
   }
   Status drawn = RunDraw();
+  if (drawn) {
+    // The next start begins a new round instead of resuming this one.
+    if (Status marked = store_.MarkRoundComplete(); !marked) {
+      Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
+          "detail: round not marked complete in the journal | error: {}", marked.error().message);
+    }
+  }
   SharedLock lock(s);
   s.draw_state = drawn ? DrawState::kDone : DrawState::kNotYet;
   s.drawer_pid = 0;

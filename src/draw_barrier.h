@@ -32,7 +32,7 @@ Result<UniqueFd> CreateWinnersFile();
 
 class DrawBarrier {
  public:
-  DrawBarrier(SharedSegment& shared, const BetStore& store, int winners_fd,
+  DrawBarrier(SharedSegment& shared, BetStore& store, int winners_fd,
               std::uint32_t winning_number)
       : shared_(shared), store_(store), winners_fd_(winners_fd), winning_number_(winning_number) {}
 
@@ -57,7 +57,7 @@ class DrawBarrier {
   Status RunDraw();
 
   SharedSegment& shared_;
-  const BetStore& store_;
+  BetStore& store_;
   int winners_fd_;
   std::uint32_t winning_number_;
 };

@@ -453,6 +453,26 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
           "crash); it was never acknowledged",
           config.storage_path, *cut);
     }
+    auto round = store->RecoverRound(static_cast<std::uint32_t>(config.agencies));
+    if (!round) {
+      Log(LogLevel::kError, "recovery", Outcome::kFail, "error: {}", round.error().message);
+      return round.error().sys_errno != 0 ? kExitCantCreate : kExitConfig;
+    }
+    {
+      SharedState& s = shared->state();
+      SharedLock lock(s);
+      for (std::uint32_t a = 1; a <= s.agencies; ++a) {
+        s.slots[a].last_seq = round->agencies[a].last_seq;
+        s.slots[a].bets_stored = round->agencies[a].bets;
+      }
+      s.total_bets = round->bets;
+    }
+    Log(round->data_bytes_cut > 0 || round->journal_bytes_cut > 0 ? LogLevel::kWarning
+                                                                    : LogLevel::kInfo,
+        "recovery", Outcome::kSuccess,
+        "round: {} | batches: {} | bets: {} | data_bytes_cut: {} | journal_bytes_cut: {}",
+        round->resumed ? "resumed" : "new", round->batches, round->bets, round->data_bytes_cut,
+        round->journal_bytes_cut);
     auto size = store->Size();
     // Bytes already in the file count as written; the first sync covers them.
     shared->state().sync.written_end.store(size ? *size : 0);

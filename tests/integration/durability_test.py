@@ -75,7 +75,7 @@ class DurabilityTest(harness.LotteryTest):
         with open(self.path("bets.csv"), "wb") as f:
             f.write(whole + torn)
         self.start_server(agencies=2)
-        cut = [e for e in self.server.entries() if e.action == "recovery"]
+        cut = [e for e in self.server.entries() if e.action == "recovery" and "path" in e.fields]
         self.assertEqual(len(cut), 1, self.server.log())
         self.assertEqual(cut[0].fields["bytes_cut"], str(len(torn)))
         self.assertEqual(cut[0].level, "WARNING")
@@ -93,7 +93,8 @@ class DurabilityTest(harness.LotteryTest):
         with open(self.path("bets.csv"), "wb") as f:
             f.write(b"1,Ana,Paz,30000001,1990-01-01,12\r\n")
         self.start_server(agencies=1)
-        self.assertFalse([e for e in self.server.entries() if e.action == "recovery"])
+        self.assertFalse([e for e in self.server.entries()
+                          if e.action == "recovery" and "path" in e.fields])
         self.assertEqual(os.path.getsize(self.path("bets.csv")), 34)
 
     def trace_one_agency(self, extra):
@@ -115,28 +116,31 @@ class DurabilityTest(harness.LotteryTest):
         os.kill(server_pid, signal.SIGTERM)
         self.assertEqual(proc.wait(30), 0, proc.log())
         by_pid = collections.defaultdict(list)
-        bets_fd = None
         with open(trace) as f:
             for line in f:
                 m = re.match(r"^(\d+)\s+(pwrite64|fdatasync|sendto|send)\((\d+)", line)
-                if not m or " = -1 " in line:
-                    continue
-                call = m.group(2)
-                if call == "pwrite64":
-                    # The first pwrite is a batch; later ones on another
-                    # descriptor are the draw publishing winners in a memfd.
-                    bets_fd = bets_fd or m.group(3)
-                    if m.group(3) != bets_fd:
-                        continue
-                by_pid[m.group(1)].append(call)
-        # The worker: the one process that wrote bets.
-        workers = [calls for calls in by_pid.values() if "pwrite64" in calls]
-        self.assertEqual(len(workers), 1, dict(by_pid))
-        return workers[0]
+                if m and " = -1 " not in line:
+                    by_pid[m.group(1)].append((m.group(2), m.group(3)))
+        # The worker: the process that wrote the batches (the parent writes
+        # only the journal's round-start record).
+        worker = max(by_pid.values(), key=lambda calls: sum(c == "pwrite64" for c, _ in calls))
+        writes = [fd for c, fd in worker if c == "pwrite64"]
+        data_fd, journal_fd = writes[0], writes[1]
+        # Keep the bets file's and the journal's writes; a later pwrite on a
+        # third descriptor is the draw publishing winners in a memfd.
+        calls = []
+        for c, fd in worker:
+            if c == "pwrite64" and fd not in (data_fd, journal_fd):
+                continue
+            calls.append("pwrite64" if c == "pwrite64" and fd == data_fd else
+                         "journal" if c == "pwrite64" else c)
+        return calls
 
     def test_the_ack_leaves_only_after_fdatasync(self):
         calls = self.trace_one_agency([])
         self.assertEqual(calls.count("pwrite64"), 5, calls)
+        # One record per batch, and one when the draw completes the round.
+        self.assertEqual(calls.count("journal"), 6, calls)
         # After each write of a batch: a sync, and only then the next send
         # (the ack).
         for i, call in enumerate(calls):
@@ -150,6 +154,8 @@ class DurabilityTest(harness.LotteryTest):
     def test_never_sends_acks_without_syncing(self):
         calls = self.trace_one_agency(["--storage-sync", "never"])
         self.assertEqual(calls.count("pwrite64"), 5, calls)
+        # One record per batch, and one when the draw completes the round.
+        self.assertEqual(calls.count("journal"), 6, calls)
         self.assertNotIn("fdatasync", calls)
 
 

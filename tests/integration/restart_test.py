@@ -1,0 +1,98 @@
+"""The whole server (parent and workers) killed with SIGKILL in the middle of
+a round and started again on the same bets file: the batch journal tells it
+where each agency stands, the agencies reconnect, resume where the server
+says and re-send FINISHED, and every bet is stored exactly once with the
+right winners."""
+import collections
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import make_bets  # noqa: E402
+
+
+class RestartTest(harness.LotteryTest):
+
+    def launch(self, name):
+        argv = [harness.SERVER, "--address", "127.0.0.1", "--port", str(self.port),
+                "--agencies", "2", "--storage", self.path("bets.csv")]
+        proc = harness.Proc(argv, self.dir, name)
+        self.procs.append(proc)
+        self.server = proc
+        self.wait_log(proc, lambda es: any(e.action == "listen" for e in es) or not proc.alive(),
+                      what="listen")
+        self.assertTrue(proc.alive(), proc.log())
+        return proc
+
+    def crash(self):
+        """SIGKILL to the parent and every worker at once."""
+        os.killpg(self.server.pid, signal.SIGKILL)
+        self.server.popen.wait()
+
+    def restart_mid_round(self, stored_before_kill=None, after_finished=False):
+        self.port = harness.free_port()
+        first = self.launch("server-1")
+        sent = {1: make_bets(1, 6000, winners=3), 2: make_bets(2, 400, winners=2)}
+        one = self.start_agency(1, self.agency_file(1, sent[1]), batch=10,
+                                extra=["--connect-timeout", "60s"])
+        if after_finished:
+            self.wait_log(first, lambda es: self.count(es, "agency_finished") == 1,
+                          what="agency 1 waiting for the draw")
+        else:
+            self.wait_log(first, lambda es: self.count(es, "apuesta_recibida") >= stored_before_kill,
+                          what="some batches stored")
+        self.crash()
+        second = self.launch("server-2")
+        recovery = [e for e in second.entries() if e.action == "recovery" and "round" in e.fields]
+        self.assertEqual(recovery[0].fields["round"], "resumed", second.log())
+        self.assertGreater(int(recovery[0].fields["batches"]), 0)
+        two = self.start_agency(2, self.agency_file(2, sent[2]), batch=10,
+                                extra=["--connect-timeout", "60s"])
+        for a, p in ((1, one), (2, two)):
+            self.assertEqual(p.wait(90), 0, p.log()[-3000:])
+            self.assertEqual(p.stdout().split(), [b[2] for b in sent[a] if b[4] == 7574])
+        self.assertIn("connection_lost", one.log())
+        self.assertEqual(collections.Counter(self.bets_file()), self.expected_rows(sent))
+        self.assertEqual(self.count(second.entries(), "sorteo"), 1)
+        return one, second
+
+    def test_crash_early_in_the_round(self):
+        self.restart_mid_round(stored_before_kill=3)
+
+    def test_crash_in_the_middle_of_a_stream(self):
+        self.restart_mid_round(stored_before_kill=300)
+
+    def test_crash_while_an_agency_waits_for_the_draw(self):
+        one, second = self.restart_mid_round(after_finished=True)
+        # The restarted server lost FINISHED; the agency said it again.
+        self.assertGreaterEqual(self.count(one.entries(), "hello"), 2)
+        self.assertEqual(self.count(second.entries(), "agency_finished"), 2)
+
+    def test_after_the_draw_a_restart_starts_a_new_round(self):
+        self.port = harness.free_port()
+        first = self.launch("server-1")
+        sent = {a: make_bets(a, 50, winners=1) for a in (1, 2)}
+        round_one = [self.start_agency(a, self.agency_file(a, sent[a])) for a in (1, 2)]
+        for p in round_one:
+            self.assertEqual(p.wait(60), 0, p.log())
+        first.signal(signal.SIGTERM)
+        self.assertEqual(first.wait(15), 0)
+        second = self.launch("server-2")
+        recovery = [e for e in second.entries() if e.action == "recovery" and "round" in e.fields]
+        self.assertEqual(recovery[0].fields["round"], "new", second.log())
+        # A new round: the same agencies send new bets, stored after the old.
+        again = {a: make_bets(a, 30, winners=0, start_doc=50_000_000 + a * 1000) for a in (1, 2)}
+        round_two = [self.start_agency(a, self.agency_file(a, again[a]), name=f"again-{a}")
+                     for a in (1, 2)]
+        for p in round_two:
+            self.assertEqual(p.wait(60), 0, p.log())
+        expected = self.expected_rows(sent) + self.expected_rows(again)
+        self.assertEqual(collections.Counter(self.bets_file()), expected)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
