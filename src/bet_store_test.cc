@@ -245,6 +245,13 @@ TEST_CASE("a batch of a writer that died is committed when whole, cut when torn"
     CHECK(s.slots[1].last_seq == 2);
     CHECK(s.slots[1].bets_stored == 5);
     CHECK(testing::ReadFile(dir.File("bets.csv")) == first + rows + Rows(2, 100, 1));
+    // The dead writer never wrote its journal record; the repair did.
+    std::string journal = testing::ReadFile(dir.File("bets.csv.journal"));
+    REQUIRE(journal.size() == 3 * kJournalRecordSize);
+    auto repaired = DecodeJournalRecord(journal.data() + kJournalRecordSize);
+    REQUIRE(repaired);
+    CHECK(*repaired == JournalRecord{JournalKind::kBatch, 1, 3, 2, first.size() + rows.size()});
+    CHECK(DecodeJournalRecord(journal.data() + 2 * kJournalRecordSize)->agency == 2);
   }
   SUBCASE("torn batch is cut off") {
     std::string rows = Rows(1, 2, 3);
