@@ -69,8 +69,10 @@ def main() -> int:
     workdir = args.workdir or tempfile.mkdtemp(prefix="lottery-round-")
     os.makedirs(workdir, exist_ok=True)
     bets = os.path.join(workdir, "bets.csv")
-    if os.path.exists(bets):
-        os.remove(bets)
+    # A fresh round: no bets and no batch journal from an earlier run.
+    for stale in (bets, bets + ".journal"):
+        if os.path.exists(stale):
+            os.remove(stale)
     port = free_port()
     server_log = os.path.join(workdir, "server.log")
     print(f"run_round: {len(files)} agencies, server on 127.0.0.1:{port}, files in {workdir}")
