@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "crash_point.h"
 #include "csv.h"
 #include "log.h"
 
@@ -228,6 +229,7 @@ Result<bool> BetStore::Append(std::string_view rows, SharedSegment& shared, std:
   if (!*end) return false;
   // The flock is released: other writers append while this one syncs.
   if (Status durable = MakeDurable(shared, **end); !durable) return std::unexpected(durable.error());
+  CRASH_POINT("before_ack");
   return true;
 }
 
@@ -248,13 +250,17 @@ Result<std::optional<std::uint64_t>> BetStore::AppendUnderLock(std::string_view 
     start = *size;
     state.pending = PendingAppend{true, agency, seq, count, start, rows.size()};
   }
+  CRASH_POINT("before_rows");
   Status written = PwriteAll(fd_.get(), rows, start);
+  CRASH_POINT("after_rows");
   if (written) {
     written = AppendJournal(journal_.get(),
                             JournalRecord{JournalKind::kBatch, agency,
                                           static_cast<std::uint32_t>(count), seq, start + rows.size()});
   }
+  CRASH_POINT("after_record");
   SharedLock guard(state);
+  CRASH_POINT("holding_shared_lock");
   if (!written) {
     // All or nothing: cut back whatever part of the batch reached the file.
     if (::ftruncate(fd_.get(), static_cast<off_t>(start)) == 0) state.pending.active = false;

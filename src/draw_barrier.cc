@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "crash_point.h"
 #include "log.h"
 
 namespace lottery {
@@ -59,6 +60,7 @@ Result<bool> DrawBarrier::DrawIfDue() {
     s.drawer_pid = ::getpid();
   }
   Status drawn = RunDraw();
+  CRASH_POINT("after_draw");
   if (drawn) {
     // The next start begins a new round instead of resuming this one.
     if (Status marked = store_.MarkRoundComplete(); !marked) {

@@ -9,6 +9,7 @@
 
 #include "bet.h"
 #include "bet_store.h"
+#include "crash_point.h"
 #include "csv.h"
 #include "draw_barrier.h"
 #include "frame_io.h"
@@ -358,6 +359,7 @@ bool Worker::HandleWinnersQuery() {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "WINNERS_QUERY before HELLO");
   if (!finished_) return SendError(ErrorCode::kOutOfOrder, "WINNERS_QUERY before FINISHED");
   bool peer_gone = false;
+  CRASH_POINT("waiting_for_draw");
   auto waited = barrier_.WaitForDraw([this, &peer_gone] {
     // An agency that hung up must not keep its slot until the draw.
     pollfd p{conn_.get(), POLLRDHUP, 0};

@@ -1,0 +1,126 @@
+"""Fault injection (meson suite `faults`): the server's parent and workers are
+killed with SIGKILL at each named crash point (crash_point.h), then a server
+is started again on the same files. Every batch an agency was told is stored
+must be there exactly once, nothing is stored twice, the file parses, and the
+winners are right. A randomized run kills at random moments and prints its
+counts."""
+import collections
+import os
+import random
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "integration"))
+import harness  # noqa: E402
+from harness import make_bets  # noqa: E402
+
+FAULTS_SERVER = os.environ.get("LOTTERY_SERVER_FAULTS") or os.path.join(
+    os.path.dirname(harness.SERVER), "lottery-server-faults")
+
+# (crash point, which hit in the process that reaches it)
+POINTS = [
+    ("before_rows", 4),
+    ("after_rows", 4),
+    ("after_record", 4),
+    ("holding_shared_lock", 4),
+    ("before_ack", 4),
+    ("waiting_for_draw", 1),
+    ("after_draw", 1),
+]
+
+
+class CrashTest(harness.LotteryTest):
+
+    def launch(self, binary, name, env=None):
+        argv = [binary, "--address", "127.0.0.1", "--port", str(self.port), "--agencies", "2",
+                "--storage", self.path("bets.csv")]
+        proc = harness.Proc(argv, self.dir, name, env)
+        self.procs.append(proc)
+        self.server = proc
+        self.wait_log(proc, lambda es: any(e.action == "listen" for e in es) or not proc.alive(),
+                      what="listen")
+        return proc
+
+    def agencies(self, sent, tag):
+        return [self.start_agency(a, self.agency_file(a, bets), batch=10, name=f"agency-{a}-{tag}",
+                                  extra=["--connect-timeout", "60s"])
+                for a, bets in sent.items()]
+
+    def check_round(self, sent, agencies, server):
+        for a, p in zip(sent, agencies):
+            self.assertEqual(p.wait(90), 0, p.log()[-3000:])
+            self.assertEqual(p.stdout().split(), [b[2] for b in sent[a] if b[4] == 7574],
+                             f"winners of agency {a}")
+        stored = collections.Counter(self.bets_file())
+        expected = self.expected_rows(sent)
+        lost = sum((expected - stored).values())
+        duplicated = sum(n - 1 for row, n in stored.items() if n > 1)
+        self.assertEqual((lost, duplicated), (0, 0))
+        self.assertEqual(stored, expected)
+        with open(self.path("bets.csv"), "rb") as f:
+            self.assertTrue(f.read().endswith(b"\r\n"))
+        self.assertEqual(self.count(server.entries(), "sorteo"), 1)
+        return lost, duplicated
+
+    def test_each_crash_point(self):
+        self.assertTrue(os.path.exists(FAULTS_SERVER), FAULTS_SERVER)
+        for point, hit in POINTS:
+            with self.subTest(point=point):
+                self.setUp_round()
+                sent = {1: make_bets(1, 400, winners=2), 2: make_bets(2, 300, winners=3)}
+                crashing = self.launch(FAULTS_SERVER, f"server-{point}",
+                                       env={"LOTTERY_CRASH_AT": f"{point}:{hit}"})
+                agencies = self.agencies(sent, point)
+                crashing.popen.wait(60)
+                self.assertIn("crash point reached", crashing.log())
+                self.assertEqual(harness.children_of(crashing.pid), [])
+                restarted = self.launch(harness.SERVER, f"server-{point}-again")
+                self.check_round(sent, agencies, restarted)
+                restarted.signal(signal.SIGTERM)
+                self.assertEqual(restarted.wait(15), 0)
+
+    def setUp_round(self):
+        for name in ("bets.csv", "bets.csv.journal"):
+            if os.path.exists(self.path(name)):
+                os.unlink(self.path(name))
+        self.port = harness.free_port()
+
+    def test_random_kills(self):
+        rng = random.Random(int(os.environ.get("LOTTERY_FAULT_SEED", "20261123")))
+        rounds = int(os.environ.get("LOTTERY_FAULT_ROUNDS", "6"))
+        kills = acked = lost = duplicated = 0
+        for r in range(rounds):
+            self.setUp_round()
+            sent = {1: make_bets(1, 1500, winners=rng.randint(0, 3)),
+                    2: make_bets(2, 1000, winners=rng.randint(0, 3))}
+            batches = (1500 + 1000) // 10
+            server = self.launch(harness.SERVER, f"server-{r}-0")
+            agencies = self.agencies(sent, f"r{r}")
+            for k in range(rng.randint(1, 3)):
+                target = rng.randint(1, batches // 2)
+                self.wait_log(server, lambda es: self.count(es, "apuesta_recibida") >= target
+                              or any(e.action == "sorteo" for e in es), timeout=60,
+                              what="batches before the kill")
+                time.sleep(rng.random() * 0.05)
+                if "action: sorteo" in server.log():
+                    break  # the round is over; a kill now would start a new one
+                os.killpg(server.pid, signal.SIGKILL)
+                server.popen.wait()
+                kills += 1
+                server = self.launch(harness.SERVER, f"server-{r}-{k + 1}")
+            got = self.check_round(sent, agencies, server)
+            lost += got[0]
+            duplicated += got[1]
+            acked += sum(len(b) for b in sent.values())
+            server.signal(signal.SIGTERM)
+            self.assertEqual(server.wait(15), 0)
+        print(f"faults: rounds {rounds}, kills {kills}, bets acked {acked}, bets lost {lost}, "
+              f"duplicates {duplicated}")
+        self.assertGreater(kills, 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
