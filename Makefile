@@ -25,7 +25,7 @@ DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplu
                 doctest-dev python3 strace
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help \
+.PHONY: all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
         docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
         validate-echo-server test-docker
 
@@ -94,6 +94,30 @@ test-sanitize: deps
 	  meson test -C build-asan --print-errorlogs --no-suite slow --no-suite docker
 	@if [ -n "$$(ls build-asan/sanitizer)" ]; then cat build-asan/sanitizer/*; exit 1; fi
 
+# --- Fuzzing -------------------------------------------------------------------
+# libFuzzer targets (src/fuzz/) in their own clang build with ASan and UBSan.
+# fuzz-ci runs each for about a minute, as CI does; fuzz runs each for
+# FUZZ_SECONDS. A crash leaves its input in build-fuzz/src/fuzz/artifacts/.
+FUZZ_DIR     ?= build-fuzz
+FUZZ_CXX     ?= clang++-16
+FUZZ_SECONDS ?= 600
+FUZZ_PACKAGES := clang-16 libclang-rt-16-dev
+
+fuzz-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
+
+fuzz-build: fuzz-deps
+	@[ -f $(FUZZ_DIR)/build.ninja ] || CXX=$(FUZZ_CXX) meson setup $(FUZZ_DIR) -Dfuzz=true \
+	  -Dtests=false -Dlibsystemd=disabled -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(FUZZ_DIR)
+
+fuzz-ci: fuzz-build
+	meson test -C $(FUZZ_DIR) --suite fuzz --print-errorlogs
+
+fuzz: fuzz-build
+	meson test -C $(FUZZ_DIR) --suite fuzz --print-errorlogs --verbose \
+	  --test-args=-max_total_time=$(FUZZ_SECONDS)
+
 # --- Docker ------------------------------------------------------------------
 # Images are built here, not by compose. Where the engine's containers have no
 # route out (as on the CI machines), pass DOCKER_BUILD_FLAGS="--network host".
@@ -142,4 +166,4 @@ test-docker: build
 	$(PYTHON) tools/test_summary.py $(BUILD_DIR)/meson-logs/testlog.json; exit $$rc
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan $(FUZZ_DIR)

@@ -1,0 +1,17 @@
+// libFuzzer target: the configuration loader on a TOML file made of the
+// input, for both programs.
+#include <cstddef>
+#include <cstdint>
+
+#include "config.h"
+#include "fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace lottery;
+  UniqueFd fd = fuzz::MemFdWith(data, size);
+  if (!fd) return 0;
+  const std::string path = fuzz::PathOf(fd);
+  (void)LoadServerConfig({"lottery-server", "--config", path}, {});
+  (void)LoadAgencyConfig({"lottery-agency", "--config", path}, {});
+  return 0;
+}
