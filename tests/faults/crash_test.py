@@ -90,7 +90,7 @@ class CrashTest(harness.LotteryTest):
 
     def test_random_kills(self):
         rng = random.Random(int(os.environ.get("LOTTERY_FAULT_SEED", "20261123")))
-        rounds = int(os.environ.get("LOTTERY_FAULT_ROUNDS", "6"))
+        rounds = int(os.environ.get("LOTTERY_FAULT_ROUNDS", "10"))
         kills = acked = lost = duplicated = 0
         for r in range(rounds):
             self.setUp_round()
