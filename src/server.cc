@@ -87,7 +87,7 @@ class Postmaster {
   void PublishSettings();
   void Shutdown(int signal);
   // Service manager: STATUS= when the round moved, WATCHDOG=1 when due.
-  void ReportStatus(bool force);
+  void ReportStatus();
   void Tick();
   int PollTimeoutMs() const;
   void Notify(const Status& sent);
@@ -167,15 +167,15 @@ void Postmaster::Tick() {
     next_watchdog_ = now + *interval / 2;
   }
   if (now >= next_status_) {
-    ReportStatus(false);
+    ReportStatus();
     next_status_ = now + kStatusRefresh;
   }
 }
 
-void Postmaster::ReportStatus(bool force) {
+void Postmaster::ReportStatus() {
   if (!notifier_.enabled()) return;
   std::string status = FormatRoundStatus(ReadRoundSummary(shared_.state()));
-  if (!force && status == last_status_) return;
+  if (status == last_status_) return;
   last_status_ = status;
   Notify(notifier_.SetStatus(status));
 }
