@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "batch_window.h"
 #include "bet.h"
 #include "csv.h"
 #include "frame_io.h"
+#include "latency_histogram.h"
 #include "log.h"
 #include "net.h"
 #include "protocol.h"
@@ -60,6 +62,9 @@ class ServerLink {
   // Sends a frame and reads one reply frame into `reply`. `idle` bounds the
   // wait for the reply (std::nullopt: wait as long as it takes).
   Step Exchange(const std::string& request, Frame& reply, std::optional<Millis> idle);
+  // The two halves of Exchange, for pipelined batches.
+  Step Send(std::string_view request);
+  Step Receive(Frame& reply, std::optional<Millis> idle);
   // Reads one more frame (for multi-frame replies).
   Step ReadMore(Frame& reply);
 
@@ -211,6 +216,14 @@ Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optiona
   return Outcome(reader_->Read(reply, idle, stall_), "receive");
 }
 
+Step ServerLink::Send(std::string_view request) {
+  return Outcome(WriteAll(fd_.get(), request, signals_.fd(), stall_), "send");
+}
+
+Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
+  return Outcome(reader_->Read(reply, idle, stall_), "receive");
+}
+
 Step ServerLink::ReadMore(Frame& reply) {
   return Outcome(reader_->Read(reply, stall_, stall_), "receive");
 }
@@ -258,7 +271,10 @@ int ExitCodeFor(Step s) {
 class Agency {
  public:
   Agency(const AgencyConfig& config, HostPort endpoint, SignalFd signals)
-      : config_(config), signals_(std::move(signals)), link_(config, std::move(endpoint), signals_) {}
+      : config_(config),
+        signals_(std::move(signals)),
+        link_(config, std::move(endpoint), signals_),
+        window_(static_cast<std::size_t>(config.batch_window)) {}
 
   int RunLottery();
   int RunEcho();
@@ -267,6 +283,21 @@ class Agency {
  private:
   // Sends one BETS frame until it is acked or refused, reconnecting as needed.
   Step SendBatch(const std::string& frame, std::uint64_t seq, std::uint16_t count);
+
+  // Pipelined batches (batch.window). Submit() sends the batch just built in
+  // window_ and, while the window is full, waits for the oldest ack.
+  Step Submit(std::uint64_t seq, std::uint16_t count);
+  // Waits for every batch in flight to be acked or refused.
+  Step Drain();
+  // Reconnects when needed (retiring what the server already holds) and
+  // writes every batch not yet sent on this connection.
+  Step SendPending();
+  // Reads one reply: the oldest batch's ack or refusal.
+  Step AwaitOldest();
+  // After the oldest batch was refused: reads the SEQUENCE_GAP replies of the
+  // batches sent behind it, then renumbers them to close the gap.
+  Step SkipRejected();
+
   Step SendFinished(std::uint64_t& stored);
   Step QueryWinners(std::vector<std::string>& winners);
   int Stop(Step s);
@@ -274,7 +305,130 @@ class Agency {
   const AgencyConfig& config_;
   SignalFd signals_;
   ServerLink link_;
+  BatchWindow window_;
+  LatencyHistogram ack_latency_;
+  std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
+  std::uint64_t batches_acked_ = 0;
+  std::uint64_t bets_rejected_ = 0;
 };
+
+Step Agency::Submit(std::uint64_t seq, std::uint16_t count) {
+  window_.Push(seq, count);
+  if (Step s = SendPending(); s != Step::kDone) return s;
+  while (window_.full()) {
+    if (Step s = AwaitOldest(); s != Step::kDone) return s;
+  }
+  return Step::kDone;
+}
+
+Step Agency::Drain() {
+  while (!window_.empty()) {
+    if (Step s = AwaitOldest(); s != Step::kDone) return s;
+  }
+  return Step::kDone;
+}
+
+Step Agency::SendPending() {
+  while (true) {
+    if (!link_.connected()) {
+      if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+      window_.MarkAllUnsent();
+    }
+    // What the server said it held when this connection began was stored
+    // earlier (before a reconnect, or by an earlier run of this agency).
+    const std::uint64_t held = link_.welcome().last_seq;
+    while (!window_.empty() && window_.oldest().seq <= held && !window_.oldest().sent) {
+      link_.MarkAcked(window_.oldest().seq);
+      ++batches_acked_;
+      window_.PopOldest();
+    }
+    bool broke = false;
+    for (std::size_t i = 0; i < window_.size() && !broke; ++i) {
+      BatchWindow::Batch& b = window_.at(i);
+      if (b.sent) continue;
+      Step s = link_.Send(b.frame);
+      if (s == Step::kRetry) broke = true;
+      else if (s != Step::kDone) return s;
+      b.sent = true;
+      b.sent_at = BatchWindow::Clock::now();
+    }
+    if (!broke) return Step::kDone;
+  }
+}
+
+Step Agency::AwaitOldest() {
+  while (true) {
+    if (Step s = SendPending(); s != Step::kDone) return s;
+    if (window_.empty()) return Step::kDone;  // the server held them all
+    Frame reply;
+    Step s = link_.Receive(reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
+    if (s == Step::kRetry) continue;
+    if (s != Step::kDone) return s;
+    BatchWindow::Batch& b = window_.oldest();
+    if (reply.type == static_cast<std::uint8_t>(MessageType::kAck)) {
+      auto ack = DecodeAck(reply.payload);
+      if (!ack || ack->seq != b.seq) {
+        link_.Drop("ACK does not match the oldest batch in flight");
+        return Step::kFatal;
+      }
+      ack_latency_.Record(BatchWindow::Clock::now() - b.sent_at);
+      link_.MarkProgress();
+      link_.MarkAcked(b.seq);
+      Log(LogLevel::kDebug, "batch_acked", Outcome::kSuccess, "client_id: {} | seq: {} | count: {}",
+          config_.id, b.seq, b.count);
+      ++batches_acked_;
+      window_.PopOldest();
+      return Step::kDone;
+    }
+    if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
+      Step e = HandleErrorReply(link_, config_, reply.payload, "apuesta_enviada");
+      if (e == Step::kRejected) return SkipRejected();
+      if (e == Step::kRetry) {
+        if (!link_.Sleep(Millis(200))) return Step::kCancelled;
+        continue;
+      }
+      return e;
+    }
+    link_.Drop(fmt::format("unexpected {} in reply to BETS", MessageTypeName(reply.type)));
+    return Step::kFatal;
+  }
+}
+
+Step Agency::SkipRejected() {
+  const std::uint64_t freed = window_.oldest().seq;
+  bets_rejected_ += window_.oldest().count;
+  window_.PopOldest();
+  // Each batch sent behind the refused one gets its own reply: SEQUENCE_GAP
+  // (send it again, renumbered) or, from a server that validates first,
+  // INVALID_BET (refused too). Anything else: reconnect and resynchronise.
+  for (std::size_t i = 0; i < window_.size() && link_.connected(); ++i) {
+    BatchWindow::Batch& b = window_.at(i);
+    if (!b.sent) break;
+    Frame reply;
+    Step s = link_.Receive(reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
+    if (s == Step::kRetry) break;
+    if (s != Step::kDone) return s;
+    auto e = reply.type == static_cast<std::uint8_t>(MessageType::kError)
+                 ? DecodeError(reply.payload)
+                 : Result<ErrorReply>(std::unexpected(Error{"not an ERROR"}));
+    if (e && e->code == ErrorCode::kSequenceGap) continue;
+    if (e && e->code == ErrorCode::kInvalidBet) {
+      Log(LogLevel::kWarning, "apuesta_enviada", Outcome::kFail, "client_id: {} | code: {} | error: {}",
+          config_.id, ErrorCodeName(e->code), e->message);
+      b.refused = true;
+      bets_rejected_ += b.count;
+      continue;
+    }
+    link_.Drop(fmt::format("unexpected {} for a batch sent behind a refused one",
+                           MessageTypeName(reply.type)));
+    break;
+  }
+  window_.RemoveRefused();
+  // The refused batches' numbers are not used: the others move down.
+  window_.Renumber(freed);
+  next_seq_ = freed + window_.size();
+  return Step::kDone;
+}
 
 int Agency::Stop(Step s) {
   if (s == Step::kCancelled) {
@@ -411,29 +565,17 @@ int Agency::RunLottery() {
 
   CsvReader reader(file.get());
   const Date today = Today();
-  std::string frame;
-  std::uint64_t seq = 1;  // sequence of the batch being built
   std::uint64_t lines_skipped = 0;
-  std::uint64_t bets_rejected = 0;
-  std::uint64_t batches = 0;
   std::optional<BetBatchEncoder> batch;
-  frame.reserve(kMaxFrameSize);
 
+  // Hands the batch being built to the window (which may wait for acks).
   auto flush = [&]() -> Step {
     if (!batch || batch->count() == 0) return Step::kDone;
-    std::uint16_t count = batch->count();
-    Step s = SendBatch(frame, seq, count);
+    const std::uint16_t count = batch->count();
+    const std::uint64_t seq = batch->seq();
     batch.reset();
-    if (s == Step::kRejected) {
-      // The sequence number was not used: the next batch takes it.
-      bets_rejected += count;
-      return Step::kDone;
-    }
-    if (s == Step::kDone) {
-      ++seq;
-      ++batches;
-    }
-    return s;
+    ++next_seq_;
+    return Submit(seq, count);
   };
 
   for (std::uint64_t records = 0;; ++records) {
@@ -467,17 +609,19 @@ int Agency::RunLottery() {
     if (batch && (batch->count() >= config_.batch_max_amount || !batch->Fits(bet))) {
       if (Step s = flush(); s != Step::kDone) return Stop(s);
     }
-    if (!batch) {
-      frame.clear();
-      batch.emplace(frame, seq);
-    }
+    if (!batch) batch.emplace(window_.NextFrame(), next_seq_);
     batch->Add(bet);
   }
   if (Step s = flush(); s != Step::kDone) return Stop(s);
+  if (Step s = Drain(); s != Step::kDone) return Stop(s);
   file.Reset();
   Log(LogLevel::kInfo, "dataset", Outcome::kSuccess,
       "client_id: {} | file: {} | batches: {} | lineas_omitidas: {} | apuestas_rechazadas: {}",
-      config_.id, path, batches, lines_skipped, bets_rejected);
+      config_.id, path, batches_acked_, lines_skipped, bets_rejected_);
+  Log(LogLevel::kInfo, "batches_summary", Outcome::kSuccess,
+      "client_id: {} | batches: {} | window: {} | ack_p50_us: {} | ack_p99_us: {}", config_.id,
+      ack_latency_.count(), window_.capacity(), ack_latency_.PercentileMicros(0.5),
+      ack_latency_.PercentileMicros(0.99));
 
   std::uint64_t stored = 0;
   if (Step s = SendFinished(stored); s != Step::kDone) return Stop(s);
@@ -501,9 +645,9 @@ int Agency::RunLottery() {
   Log(LogLevel::kInfo, "consulta_ganadores", Outcome::kSuccess, "cant_ganadores: {}",
       winners.size());
   link_.Close("round complete");
-  if (bets_rejected > 0) {
+  if (bets_rejected_ > 0) {
     Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,
-        "client_id: {} | error: the server rejected {} bets", config_.id, bets_rejected);
+        "client_id: {} | error: the server rejected {} bets", config_.id, bets_rejected_);
     return kExitDataErr;
   }
   return kExitOk;
@@ -584,9 +728,10 @@ int RunAgency(const AgencyConfig& config, const std::map<std::string, std::strin
   ::signal(SIGPIPE, SIG_IGN);
   Log(LogLevel::kInfo, "config", Outcome::kSuccess,
       "client_id: {} | server_address: {} | loop_amount: {} | loop_period: {} | log_level: {} | "
-      "batch_max_amount: {} | mode: {} | dataset: {}",
+      "batch_max_amount: {} | batch_window: {} | mode: {} | dataset: {}",
       config.id, config.server_address, config.loop_amount, FormatDuration(config.loop_period),
-      LogLevelName(config.log_level), config.batch_max_amount, AgencyModeName(config.mode),
+      LogLevelName(config.log_level), config.batch_max_amount, config.batch_window,
+      AgencyModeName(config.mode),
       config.DatasetPath());
   auto endpoint = ParseHostPort(config.server_address);
   if (!endpoint) {

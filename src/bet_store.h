@@ -43,6 +43,16 @@ class BetStore {
   Result<bool> Append(std::string_view rows, SharedSegment& shared, std::uint32_t agency,
                       std::uint64_t seq, std::uint64_t count);
 
+  // Append without the wait for durability, for a caller that acknowledges
+  // several batches after one MakeDurable: returns the offset where the
+  // batch ends (pass it to MakeDurable before acknowledging), or nothing
+  // when batch `seq` was already stored.
+  Result<std::optional<std::uint64_t>> AppendUnsynced(std::string_view rows, SharedSegment& shared,
+                                                      std::uint32_t agency, std::uint64_t seq,
+                                                      std::uint64_t count) {
+    return AppendUnderLock(rows, shared, agency, seq, count);
+  }
+
   // Group commit: returns once every byte before `end` is on disk, running
   // fdatasync() only when no sync since that byte was written covers it.
   // Does nothing with SyncMode::kNever.

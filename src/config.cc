@@ -383,6 +383,8 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
                        "echo mode: pause between messages"));
   s.push_back(Integer("batch.max_amount", "CLI_BATCH_MAXAMOUNT", "--batch", &c.batch_max_amount, 1,
                       8192, "most bets per batch (a batch also stays within 8 KiB)"));
+  s.push_back(Integer("batch.window", "CLI_BATCH_WINDOW", "--window", &c.batch_window, 1, 1024,
+                      "batches sent ahead of their acks (1: wait for each ack)"));
   s.push_back(Level("CLI_LOG_LEVEL", "--log-level", &c.log_level));
   if (auto loaded = Load(argv, env, spec, c.config_file); !loaded) {
     return std::unexpected(loaded.error());

@@ -71,6 +71,7 @@ struct AgencyConfig {
   int loop_amount = 5;                         // loop.amount      CLI_LOOP_AMOUNT
   Seconds loop_period{1.0};                    // loop.period      CLI_LOOP_PERIOD
   int batch_max_amount = 100;                  // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
+  int batch_window = 16;                       // batch.window     CLI_BATCH_WINDOW  --window
   LogLevel log_level = LogLevel::kInfo;        // log.level        CLI_LOG_LEVEL     --log-level
 
   // The dataset path with "{id}" replaced by the agency id.

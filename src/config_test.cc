@@ -66,6 +66,7 @@ TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   CHECK(a->loop_amount == e.loop_amount);
   CHECK(a->loop_period == e.loop_period);
   CHECK(a->batch_max_amount == e.batch_max_amount);
+  CHECK(a->batch_window == e.batch_window);
   CHECK(a->log_level == e.log_level);
 }
 
@@ -108,7 +109,7 @@ TEST_CASE("agency keys follow the exercise's variable names") {
   testing::TempDir dir;
   std::string file = WriteFile(dir, "client.toml",
                                "[loop]\namount = 10\nperiod = \"5s\"\n[batch]\nmax_amount = 50\n"
-                               "[agency]\nid = 2\n");
+                               "window = 3\n[agency]\nid = 2\n");
   Env env{{"CLI_ID", "4"}, {"CLI_LOOP_PERIOD", "250ms"}, {"CLI_BATCH_MAXAMOUNT", "64"},
           {"CLI_SERVER_ADDRESS", "server:12345"}, {"CLI_LOG_LEVEL", "debug"}, {"CLI_MODE", "echo"}};
   auto a = LoadAgencyConfig({"a", "--config", file, "--batch", "99"}, env);
@@ -117,6 +118,11 @@ TEST_CASE("agency keys follow the exercise's variable names") {
   CHECK(a->loop_amount == 10);
   CHECK(a->loop_period.count() == doctest::Approx(0.25));
   CHECK(a->batch_max_amount == 99);
+  CHECK(a->batch_window == 3);
+  CHECK(LoadAgencyConfig({"a", "--config", file, "--window", "1"}, env)->batch_window == 1);
+  CHECK(LoadAgencyConfig({"a", "--config", file}, {{"CLI_BATCH_WINDOW", "64"}})->batch_window == 64);
+  CHECK_FALSE(LoadAgencyConfig({"a", "--window", "0"}, {}));
+  CHECK_FALSE(LoadAgencyConfig({"a", "--window", "1025"}, {}));
   CHECK(a->server_address == "server:12345");
   CHECK(a->log_level == LogLevel::kDebug);
   CHECK(a->mode == AgencyMode::kEcho);

@@ -52,6 +52,9 @@ class FrameReader {
   const std::string& error() const { return error_; }
   // Bytes received but not yet returned in a frame (a frame in progress).
   std::size_t buffered() const { return end_ - begin_; }
+  // Whether a whole frame is already buffered, so that Read() returns
+  // without waiting (a pipelining peer sent several at once).
+  bool HasWholeFrame() const;
 
  private:
   // Makes at least `want` unconsumed bytes available, waiting at most `wait`

@@ -274,6 +274,12 @@ bool BetBatchEncoder::Add(const BetView& bet) {
   return true;
 }
 
+void SetBetsFrameSeq(std::string& frame, std::uint64_t seq) {
+  for (int i = 0; i < 8; ++i) {
+    frame[kFrameHeaderSize + i] = static_cast<char>((seq >> (56 - 8 * i)) & 0xff);
+  }
+}
+
 Result<std::uint32_t> DecodeHello(std::string_view payload) {
   Cursor c(payload);
   std::uint32_t id = 0;

@@ -129,6 +129,11 @@ class BetBatchEncoder {
   std::uint16_t count_ = 0;
 };
 
+// Rewrites the sequence number of the BETS frame at the start of `frame`.
+// An agency renumbers the batches it has in flight when the server rejected
+// an earlier one (a rejected batch does not use up its number).
+void SetBetsFrameSeq(std::string& frame, std::uint64_t seq);
+
 // --- Decoders -----------------------------------------------------------
 
 Result<std::uint32_t> DecodeHello(std::string_view payload);

@@ -182,6 +182,23 @@ TEST_CASE("a BETS frame never exceeds 8 KiB") {
   CHECK(decoder.count() == added);
 }
 
+TEST_CASE("a BETS frame can be renumbered in place") {
+  std::string frame;
+  BetBatchEncoder encoder(frame, 0x0102030405060708ULL);
+  REQUIRE(encoder.Add(BetView{0, "Ana", "Lorca", "123", "1990-01-01", 42}));
+  const std::string before = frame;
+  SetBetsFrameSeq(frame, 0x1112131415161718ULL);
+  REQUIRE(frame.size() == before.size());
+  // Only bytes 5..12 (the seq) change, big-endian.
+  CHECK(frame.substr(0, 5) == before.substr(0, 5));
+  CHECK(frame.substr(5, 8) == std::string("\x11\x12\x13\x14\x15\x16\x17\x18", 8));
+  CHECK(frame.substr(13) == before.substr(13));
+  BetBatchDecoder decoder(std::string_view(frame).substr(kFrameHeaderSize));
+  REQUIRE(decoder.Start());
+  CHECK(decoder.seq() == 0x1112131415161718ULL);
+  CHECK(decoder.count() == 1);
+}
+
 TEST_CASE("truncated and garbage payloads are rejected, never over-read") {
   std::string frame;
   BetBatchEncoder encoder(frame, 7);

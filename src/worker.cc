@@ -48,7 +48,15 @@ class Worker {
   bool HandleWinnersQuery();
   bool HandleEcho(std::string_view payload);
 
+  // Sends a reply after the acks waiting in acks_ (FlushAcks).
   bool Send(const std::string& bytes);
+  bool WriteRaw(std::string_view bytes);
+  // Queues the ack of a stored batch whose rows end at `durable_end`.
+  void QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end);
+  // Makes every queued batch durable with one group commit, then sends their
+  // acks in one write. On a failed sync no ack goes out: the agency gets
+  // STORAGE_FAILED and the connection closes (returns false).
+  bool FlushAcks();
   // Sends an error reply; returns whether the connection stays open.
   bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
   void ReleaseSlot();
@@ -73,7 +81,17 @@ class Worker {
   bool stopping_ = false;
   std::string out_;   // reply frame buffer, reused
   std::string rows_;  // CSV rows of the batch being stored, reused
+  // Acks of stored batches not sent yet: while the agency has more batches
+  // already buffered, they are stored first, so that one fdatasync and one
+  // write cover them all.
+  std::string acks_;
+  std::uint32_t acks_queued_ = 0;
+  std::uint64_t ack_durable_end_ = 0;  // file offset the queued acks need on disk
+  std::uint64_t frames_served_ = 0;
 };
+
+// Most batches stored ahead of one group commit and one ack write.
+constexpr std::uint32_t kMaxQueuedAcks = 64;
 
 bool Worker::ShutdownRequested() {
   if (!stopping_ && signals_.TakePending()) stopping_ = true;
@@ -81,6 +99,41 @@ bool Worker::ShutdownRequested() {
 }
 
 bool Worker::Send(const std::string& bytes) {
+  if (!FlushAcks()) return false;
+  return WriteRaw(bytes);
+}
+
+void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end) {
+  EncodeAck(acks_, Ack{seq, count});
+  ++acks_queued_;
+  ack_durable_end_ = std::max(ack_durable_end_, durable_end);
+}
+
+bool Worker::FlushAcks() {
+  if (acks_queued_ == 0) return true;
+  const std::uint32_t batches = acks_queued_;
+  acks_queued_ = 0;
+  Status durable = store_.MakeDurable(shared_, ack_durable_end_);
+  ack_durable_end_ = 0;
+  if (!durable) {
+    acks_.clear();
+    Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail,
+        "agency: {} | batches: {} | error: not durable, not acknowledged: {}", agency_, batches,
+        durable.error().message);
+    out_.clear();
+    EncodeError(out_, ErrorReply{ErrorCode::kStorageFailed, kNoBetIndex,
+                                 fmt::format("{} batches not durable: {}", batches,
+                                             durable.error().message)});
+    WriteRaw(out_);
+    return false;
+  }
+  CRASH_POINT("before_ack");
+  bool sent = WriteRaw(acks_);
+  acks_.clear();
+  return sent;
+}
+
+bool Worker::WriteRaw(std::string_view bytes) {
   // Replies go out even while stopping, so the cancel descriptor is not used.
   IoStatus s = WriteAll(conn_.get(), bytes, -1, stall_);
   if (s != IoStatus::kOk) {
@@ -192,7 +245,20 @@ int Worker::Serve() {
                            fmt::format("unknown message type 0x{:02x}", frame.type));
         }
     }
-    if (!keep || stopping_) return 0;
+    // A peer that never pauses never makes the reader wait on the signal
+    // descriptor: look at it now and then.
+    if (++frames_served_ % 32 == 0 && signals_.Pending()) {
+      ShutdownRequested();
+      if (keep) SendError(ErrorCode::kShuttingDown, "server is shutting down");
+      return 0;
+    }
+    if (!keep || stopping_) {
+      FlushAcks();
+      return 0;
+    }
+    if (acks_queued_ > 0 && (acks_queued_ >= kMaxQueuedAcks || !reader_.HasWholeFrame())) {
+      if (!FlushAcks()) return 0;
+    }
   }
 }
 
@@ -208,6 +274,12 @@ bool Worker::HandleHello(std::string_view payload) {
   // first, so WELCOME reports what is really stored.
   if (Status recovered = store_.Recover(shared_); !recovered) {
     return SendError(ErrorCode::kStorageFailed, recovered.error().message);
+  }
+  // last_seq counts as acknowledged for the agency: it must be on disk,
+  // also when the sync that was to cover it failed.
+  if (Status durable = store_.MakeAllDurable(shared_); !durable) {
+    return SendError(ErrorCode::kStorageFailed,
+                     fmt::format("stored batches not durable: {}", durable.error().message));
   }
   Welcome welcome;
   pid_t holder = 0;
@@ -255,16 +327,11 @@ bool Worker::HandleBets(std::string_view payload) {
   if (seq <= last_seq) {
     // A batch re-sent after a reconnect: it is stored already, but its
     // first ack may never have gone out because its sync failed.
-    if (Status durable = store_.MakeAllDurable(shared_); !durable) {
-      return SendError(ErrorCode::kStorageFailed,
-                       fmt::format("batch {} not durable: {}", seq, durable.error().message));
-    }
     Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
         "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
         agency_, seq);
-    out_.clear();
-    EncodeAck(out_, Ack{seq, count});
-    return Send(out_);
+    QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
+    return true;
   }
   if (seq != last_seq + 1) {
     Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
@@ -294,7 +361,7 @@ bool Worker::HandleBets(std::string_view payload) {
     }
     AppendBetRow(rows_, bet);
   }
-  auto stored = store_.Append(rows_, shared_, agency_, seq, count);
+  auto stored = store_.AppendUnsynced(rows_, shared_, agency_, seq, count);
   if (!stored) {
     Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
         count, agency_, stored.error().message);
@@ -303,16 +370,11 @@ bool Worker::HandleBets(std::string_view payload) {
   }
   if (!*stored) {
     // A worker that died after writing this batch had stored it already.
-    if (Status durable = store_.MakeAllDurable(shared_); !durable) {
-      return SendError(ErrorCode::kStorageFailed,
-                       fmt::format("batch {} not durable: {}", seq, durable.error().message));
-    }
     Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
         "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
         agency_, seq);
-    out_.clear();
-    EncodeAck(out_, Ack{seq, count});
-    return Send(out_);
+    QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
+    return true;
   }
   if (count == 1 || LogEnabled(LogLevel::kDebug)) {
     LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
@@ -326,9 +388,8 @@ bool Worker::HandleBets(std::string_view payload) {
   }
   Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
       count, agency_, seq);
-  out_.clear();
-  EncodeAck(out_, Ack{seq, count});
-  return Send(out_);
+  QueueAck(seq, count, **stored);
+  return true;
 }
 
 bool Worker::HandleFinished() {

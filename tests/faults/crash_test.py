@@ -44,9 +44,9 @@ class CrashTest(harness.LotteryTest):
                       what="listen")
         return proc
 
-    def agencies(self, sent, tag):
+    def agencies(self, sent, tag, window=16):
         return [self.start_agency(a, self.agency_file(a, bets), batch=10, name=f"agency-{a}-{tag}",
-                                  extra=["--connect-timeout", "60s"])
+                                  extra=["--connect-timeout", "60s", "--window", str(window)])
                 for a, bets in sent.items()]
 
     def check_round(self, sent, agencies, server):
@@ -73,11 +73,19 @@ class CrashTest(harness.LotteryTest):
                 sent = {1: make_bets(1, 400, winners=2), 2: make_bets(2, 300, winners=3)}
                 crashing = self.launch(FAULTS_SERVER, f"server-{point}",
                                        env={"LOTTERY_CRASH_AT": f"{point}:{hit}"})
-                agencies = self.agencies(sent, point)
+                if point == "waiting_for_draw":
+                    # Only agency 1 runs before the crash, so its worker is
+                    # surely waiting (the draw cannot have run yet).
+                    first = {1: sent[1]}
+                    agencies = self.agencies(first, point)
+                else:
+                    agencies = self.agencies(sent, point)
                 crashing.popen.wait(60)
                 self.assertIn("crash point reached", crashing.log())
                 self.assertEqual(harness.children_of(crashing.pid), [])
                 restarted = self.launch(harness.SERVER, f"server-{point}-again")
+                if point == "waiting_for_draw":
+                    agencies += self.agencies({2: sent[2]}, point)
                 self.check_round(sent, agencies, restarted)
                 restarted.signal(signal.SIGTERM)
                 self.assertEqual(restarted.wait(15), 0)
@@ -94,17 +102,18 @@ class CrashTest(harness.LotteryTest):
         kills = acked = lost = duplicated = 0
         for r in range(rounds):
             self.setUp_round()
-            sent = {1: make_bets(1, 1500, winners=rng.randint(0, 3)),
-                    2: make_bets(2, 1000, winners=rng.randint(0, 3))}
-            batches = (1500 + 1000) // 10
+            sent = {1: make_bets(1, 6000, winners=rng.randint(0, 3)),
+                    2: make_bets(2, 4000, winners=rng.randint(0, 3))}
+            batches = (6000 + 4000) // 10
             server = self.launch(harness.SERVER, f"server-{r}-0")
-            agencies = self.agencies(sent, f"r{r}")
+            # Pipelined and stop-and-wait agencies both meet the kills.
+            agencies = self.agencies(sent, f"r{r}", window=rng.choice([1, 4, 16]))
             for k in range(rng.randint(1, 3)):
                 target = rng.randint(1, batches // 2)
                 self.wait_log(server, lambda es: self.count(es, "apuesta_recibida") >= target
                               or any(e.action == "sorteo" for e in es), timeout=60,
                               what="batches before the kill")
-                time.sleep(rng.random() * 0.05)
+                time.sleep(rng.random() * 0.01)
                 if "action: sorteo" in server.log():
                     break  # the round is over; a kill now would start a new one
                 os.killpg(server.pid, signal.SIGKILL)
