@@ -18,6 +18,7 @@
 #include "latency_histogram.h"
 #include "log.h"
 #include "net.h"
+#include "peak_rss.h"
 #include "protocol.h"
 #include "exit_codes.h"
 #include "signals.h"
@@ -644,6 +645,8 @@ int Agency::RunLottery() {
   }
   Log(LogLevel::kInfo, "consulta_ganadores", Outcome::kSuccess, "cant_ganadores: {}",
       winners.size());
+  Log(LogLevel::kInfo, "resource_usage", Outcome::kSuccess, "client_id: {} | peak_rss_kib: {}",
+      config_.id, PeakRssKib().value_or(0));
   link_.Close("round complete");
   if (bets_rejected_ > 0) {
     Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,

@@ -53,6 +53,10 @@ class CsvReader {
   // Parses the record starting at buffer_[start] into record_; sets `end` to
   // the position after it and `lines` to the line ends it consumed.
   Parse ParseRecord(std::size_t start, std::size_t& end, std::uint64_t& lines, std::string& error);
+  // The fast path of ParseRecord: a record without quotes whose line end is
+  // in the buffer. Fills spans_ with offsets into buffer_; false when the
+  // record needs the general parser.
+  bool ParseUnquoted(std::size_t start, std::size_t& end);
   // Reads more input after end_. Returns false at end of input.
   Result<bool> ReadMore();
   // Skips to just past the next LF (reading as needed); for records that do
@@ -69,7 +73,8 @@ class CsvReader {
   std::uint64_t line_ = 1;      // line of buffer_[pos_]
   std::uint64_t consumed_ = 0;  // input bytes before buffer_[0]
   std::string storage_;         // unescaped field bytes of the current record
-  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // fields in storage_
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // fields in storage_ or buffer_
+  bool spans_in_buffer_ = false;  // spans_ point into buffer_ (ParseUnquoted)
   CsvRecord record_;
 };
 

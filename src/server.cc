@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "draw_barrier.h"
 #include "log.h"
 #include "net.h"
+#include "peak_rss.h"
 #include "protocol.h"
 #include "round_status.h"
 #include "service_notifier.h"
@@ -82,7 +84,7 @@ class Postmaster {
   void Accept();
   void Refuse(UniqueFd connection, const std::string& peer);
   void ReapWorkers();
-  void OnWorkerExit(pid_t pid, int status);
+  void OnWorkerExit(pid_t pid, int status, const rusage& usage);
   void Reload();
   void PublishSettings();
   void Shutdown(int signal);
@@ -108,6 +110,8 @@ class Postmaster {
   bool notify_failed_ = false;
   // Refused connections are logged at most once a second, with a count.
   std::uint64_t refused_unlogged_ = 0;
+  long worker_peak_rss_kib_ = 0;  // largest ru_maxrss of a reaped worker
+  std::uint64_t workers_reaped_ = 0;
   Clock::time_point next_refusal_log_{};
 };
 
@@ -312,15 +316,18 @@ void Postmaster::Refuse(UniqueFd connection, const std::string& peer) {
 void Postmaster::ReapWorkers() {
   while (true) {
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    rusage usage{};
+    pid_t pid = ::wait4(-1, &status, WNOHANG, &usage);
     if (pid <= 0) return;
-    OnWorkerExit(pid, status);
+    OnWorkerExit(pid, status, usage);
   }
 }
 
-void Postmaster::OnWorkerExit(pid_t pid, int status) {
+void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
   // As PID 1 we also reap orphans we never forked; only our workers matter.
   if (!workers_.Remove(pid)) return;
+  worker_peak_rss_kib_ = std::max<long>(worker_peak_rss_kib_, usage.ru_maxrss);
+  ++workers_reaped_;
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   std::uint32_t freed_agency = 0;
   {
@@ -379,12 +386,19 @@ void Postmaster::Shutdown(int signal) {
     workers_.SignalAll(SIGKILL);
     while (!workers_.empty()) {
       int status = 0;
-      pid_t pid = ::waitpid(-1, &status, 0);
+      rusage usage{};
+      pid_t pid = ::wait4(-1, &status, 0, &usage);
       if (pid < 0) break;
-      OnWorkerExit(pid, status);
+      OnWorkerExit(pid, status, usage);
     }
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: workers | detail: all reaped");
+  // Peak resident sizes, for the benchmark: they must not grow with the
+  // number of bets (docs/PERFORMANCE.md). A worker never execs, so its
+  // ru_maxrss is its own.
+  Log(LogLevel::kInfo, "resource_usage", Outcome::kSuccess,
+      "parent_peak_rss_kib: {} | worker_peak_rss_kib: {} | workers_reaped: {}",
+      PeakRssKib().value_or(0), worker_peak_rss_kib_, workers_reaped_);
   {
     SyncState& sync = shared_.state().sync;
     Log(LogLevel::kInfo, "storage_sync", Outcome::kSuccess,

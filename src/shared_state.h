@@ -95,6 +95,9 @@ struct SharedState {
   std::uint32_t agencies = 0;
   bool shutting_down = false;
   std::uint32_t finished_count = 0;
+  // CLOCK_MONOTONIC nanoseconds when the last agency said FINISHED (0: not
+  // yet); the benchmark's draw latency runs from here to the first winners.
+  std::int64_t all_finished_ns = 0;
   DrawState draw_state = DrawState::kNotYet;
   pid_t drawer_pid = 0;
   std::uint64_t total_bets = 0;

@@ -21,6 +21,12 @@
 namespace lottery {
 namespace {
 
+std::int64_t MonotonicNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 class Worker {
  public:
   Worker(UniqueFd connection, const ServerConfig& config, SharedSegment& shared, int winners_fd,
@@ -402,6 +408,7 @@ bool Worker::HandleFinished() {
     SharedState& s = shared_.state();
     SharedLock lock(s);
     stored = s.slots[agency_].bets_stored;
+    if (s.finished_count >= s.agencies && s.all_finished_ns == 0) s.all_finished_ns = MonotonicNanos();
   }
   finished_ = true;
   Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
@@ -446,9 +453,17 @@ bool Worker::HandleWinnersQuery() {
   std::vector<std::string_view> views(winners->begin(), winners->end());
   out_.clear();
   EncodeWinnersFrames(out_, views);
-  Log(LogLevel::kInfo, "winners_sent", Outcome::kSuccess, "agency: {} | cant_ganadores: {}",
-      agency_, views.size());
-  return Send(out_);
+  if (!Send(out_)) return false;
+  std::int64_t all_finished = 0;
+  {
+    SharedState& s = shared_.state();
+    SharedLock lock(s);
+    all_finished = s.all_finished_ns;
+  }
+  Log(LogLevel::kInfo, "winners_sent", Outcome::kSuccess,
+      "agency: {} | cant_ganadores: {} | draw_latency_ms: {:.1f}", agency_, views.size(),
+      all_finished > 0 ? static_cast<double>(MonotonicNanos() - all_finished) / 1e6 : 0.0);
+  return true;
 }
 
 bool Worker::HandleEcho(std::string_view payload) {

@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""The lottery benchmark: `make bench` (docs/PERFORMANCE.md).
+
+Measures, in one run on one machine:
+  (a) the limit: the raw bytes of a dataset pushed through one loopback TCP
+      connection into a file (lottery-loopback-copy), without and with a final
+      fdatasync;
+  (b) whole rounds with the real binaries, storage.sync "never" and "always":
+      wall time from the first agency start to the last agency exit, bets/s,
+      MB/s, the ratio to (a), p50/p99 of a batch ack, the draw time (last
+      FINISHED to the first winners reply) and peak RSS of the server parent,
+      of the largest worker and of the largest agency;
+  (c) optionally PostgreSQL 15 ingesting the same bets with one client per
+      agency committing every 150 rows (tools/bench_postgres.py).
+Every figure is the median of --runs runs, with min..max printed beside it.
+Prints one table, writes the same figures as JSON (build/bench.json by
+default), and a verdict per target of the performance issue. Datasets are
+generated once with tools/gen_dataset.py and cached under the build dir.
+
+Every process it starts is killed before it returns; it uses 127.0.0.1 only.
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+WINNING_NUMBER = 7574
+# name -> (agencies, bets per agency); "shipped" is the committed dataset/.
+DATASETS = {
+    "shipped": None,
+    "5x1000": (5, 1000),
+    "5x1M": (5, 1_000_000),
+    "200x20k": (200, 20_000),
+}
+LOG_LINE = re.compile(r"action: (\S+) \| result: (success|fail|in_progress)(?: \| (.*))?$")
+
+
+def log_entries(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = LOG_LINE.search(line.rstrip("\n"))
+            if not m:
+                continue
+            fields = {}
+            for part in (m.group(3) or "").split(" | "):
+                if ": " in part:
+                    k, v = part.split(": ", 1)
+                    fields.setdefault(k, v)
+            yield m.group(1), m.group(2), fields
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def agency_files(directory):
+    files = glob.glob(os.path.join(directory, "agency-*.csv"))
+    return sorted(files, key=lambda p: int(re.search(r"agency-(\d+)\.csv$", p).group(1)))
+
+
+def ensure_dataset(name, data_dir):
+    """Returns the directory of dataset `name`, generating it once."""
+    if DATASETS[name] is None:
+        return os.path.join(ROOT, "dataset")
+    agencies, bets = DATASETS[name]
+    out = os.path.join(data_dir, name)
+    stamp = os.path.join(out, ".complete")
+    args = ["--agencies", str(agencies), "--bets", str(bets), "--seed", "11",
+            "--winning-number", str(WINNING_NUMBER)]
+    if os.path.exists(stamp) and open(stamp).read() == " ".join(args):
+        return out
+    print(f"bench: generating dataset {name} ({agencies} x {bets:,} bets) in {out}", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_dataset.py"), *args,
+                    "--output", out], check=True)
+    with open(stamp, "w") as f:
+        f.write(" ".join(args))
+    return out
+
+
+def expected_winners(files):
+    """agency -> sorted winning documents, read straight from the dataset."""
+    import csv
+    winners = {}
+    for path in files:
+        a = int(re.search(r"agency-(\d+)\.csv$", path).group(1))
+        with open(path, newline="", encoding="utf-8") as f:
+            winners[a] = sorted(r[2] for r in csv.reader(f) if len(r) == 5 and r[4].strip() == str(WINNING_NUMBER))
+    return winners
+
+
+def count_lines(path):
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+
+
+def kill_group(proc):
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        build = args.build_dir if os.path.isabs(args.build_dir) else os.path.join(ROOT, args.build_dir)
+        self.build = build
+        self.server = os.path.join(build, "src", "lottery-server")
+        self.agency = os.path.join(build, "src", "lottery-agency")
+        self.copy = os.path.join(build, "src", "lottery-loopback-copy")
+        self.work = tempfile.mkdtemp(prefix="lottery-bench-", dir=args.work_dir)
+
+    def close(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # (a) the limit
+    def raw_copy(self, files, sync):
+        out = os.path.join(self.work, "copy.out")
+        cmd = [self.copy] + (["--sync"] if sync else []) + [out] + files
+        result = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+        os.remove(out)
+        figures = json.loads(result.stdout)
+        return {"seconds": figures["seconds"], "bytes": figures["bytes"],
+                "mb_per_s": figures["bytes"] / 1e6 / figures["seconds"]}
+
+    # (b) one round
+    def round(self, files, sync, winners):
+        run_dir = tempfile.mkdtemp(prefix="round-", dir=self.work)
+        bets_path = os.path.join(run_dir, "bets.csv")
+        port = free_port()
+        server_log = os.path.join(run_dir, "server.log")
+        agencies = len(files)
+        # A warm page cache for the inputs, as for the raw copy.
+        for path in files:
+            with open(path, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+        env = dict(os.environ)
+        with open(server_log, "w") as log:
+            server = subprocess.Popen(
+                [self.server, "--config", os.path.join(ROOT, "conf", "server.toml"),
+                 "--address", "127.0.0.1", "--port", str(port), "--agencies", str(agencies),
+                 "--storage", bets_path, "--storage-sync", sync, "--log-level", "INFO"],
+                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, env=env)
+        procs = {}
+        try:
+            deadline = time.monotonic() + 30
+            while "action: listen | result: success" not in open(server_log).read():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start; see {server_log}")
+                time.sleep(0.01)
+            agency_rss = 0
+            logs = {}
+            start = time.monotonic()
+            for path in files:
+                a = int(re.search(r"agency-(\d+)\.csv$", path).group(1))
+                out = open(os.path.join(run_dir, f"agency-{a}.winners"), "w")
+                err = open(os.path.join(run_dir, f"agency-{a}.log"), "w")
+                cmd = [self.agency, "--config", os.path.join(ROOT, "conf", "client.toml"),
+                       "--id", str(a), "--server", f"127.0.0.1:{port}", "--dataset", path,
+                       "--batch", str(self.args.batch), "--log-level", "INFO"]
+                if self.args.window:
+                    cmd += ["--window", str(self.args.window)]
+                p = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
+                out.close()
+                err.close()
+                procs[p.pid] = (a, p)
+                logs[a] = err.name
+            failed = []
+            while procs:
+                pid, status, usage = os.wait4(-1, 0)
+                if pid not in procs:
+                    continue
+                a, p = procs.pop(pid)
+                p.returncode = os.waitstatus_to_exitcode(status)
+                if p.returncode != 0:
+                    failed.append((a, p.returncode))
+            wall = time.monotonic() - start
+            if failed:
+                raise RuntimeError(f"agencies failed (agency, exit): {failed}; see {run_dir}")
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+            if server.returncode != 0:
+                raise RuntimeError(f"server exit {server.returncode}; see {server_log}")
+            # Each agency got exactly its winners.
+            for path in files:
+                a = int(re.search(r"agency-(\d+)\.csv$", path).group(1))
+                got = sorted(open(os.path.join(run_dir, f"agency-{a}.winners")).read().split())
+                if got != winners[a]:
+                    raise RuntimeError(f"agency {a}: winners {got} != expected {winners[a]}")
+            p50s, p99s = [], []
+            for a, path in logs.items():
+                for action, _, fields in log_entries(path):
+                    if action == "batches_summary":
+                        p50s.append(int(fields["ack_p50_us"]))
+                        p99s.append(int(fields["ack_p99_us"]))
+                    if action == "resource_usage":
+                        agency_rss = max(agency_rss, int(fields["peak_rss_kib"]))
+            draw_ms = []
+            parent_rss = worker_rss = None
+            for action, result, fields in log_entries(server_log):
+                if action == "winners_sent" and "draw_latency_ms" in fields:
+                    draw_ms.append(float(fields["draw_latency_ms"]))
+                if action == "resource_usage":
+                    parent_rss = int(fields["parent_peak_rss_kib"])
+                    worker_rss = int(fields["worker_peak_rss_kib"])
+            size = os.path.getsize(bets_path)
+            input_bytes = sum(os.path.getsize(p) for p in files)
+            bets = count_lines(bets_path)
+            return {
+                "seconds": wall, "bets": bets, "bets_per_s": bets / wall,
+                "mb_per_s": input_bytes / 1e6 / wall, "stored_bytes": size,
+                "ack_p50_us": statistics.median(p50s) if p50s else None,
+                "ack_p99_us": max(p99s) if p99s else None,
+                "draw_ms": min(draw_ms) if draw_ms else None,
+                "parent_rss_kib": parent_rss, "worker_rss_kib": worker_rss,
+                "agency_rss_kib": agency_rss,
+            }
+        finally:
+            for _, p in procs.values():
+                kill_group(p)
+            kill_group(server)
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def summarize(samples):
+    """median and spread of every numeric figure of a list of dicts."""
+    out = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples if s.get(key) is not None]
+        if not values or not isinstance(values[0], (int, float)):
+            continue
+        out[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return out
+
+
+def fmt(fig, key, scale=1.0, digits=0):
+    if key not in fig:
+        return "-"
+    f = fig[key]
+    m, lo, hi = f["median"] * scale, f["min"] * scale, f["max"] * scale
+    return f"{m:,.{digits}f} ({lo:,.{digits}f}..{hi:,.{digits}f})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", default="build")
+    parser.add_argument("--data-dir", help="dataset cache (default BUILD/bench-data)")
+    parser.add_argument("--work-dir", help="scratch space for bets files (default /tmp)")
+    parser.add_argument("--json", help="where the JSON goes (default BUILD/bench.json)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--datasets", default="shipped,5x1000,5x1M,200x20k")
+    parser.add_argument("--syncs", default="never,always")
+    parser.add_argument("--batch", type=int, default=8192, help="batch.max_amount of the agencies")
+    parser.add_argument("--window", type=int, default=0, help="batch.window (0: the config's)")
+    parser.add_argument("--postgres", choices=["auto", "yes", "no"], default="auto",
+                        help="run the PostgreSQL baseline on 5x1M (auto: when installed)")
+    args = parser.parse_args()
+
+    bench = Bench(args)
+    data_dir = args.data_dir or os.path.join(bench.build, "bench-data")
+    os.makedirs(data_dir, exist_ok=True)
+    json_path = args.json or os.path.join(bench.build, "bench.json")
+    report = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                          "python": platform.python_version()},
+              "runs": args.runs, "batch_max_amount": args.batch, "window": args.window or None,
+              "datasets": {}}
+    try:
+        for name in args.datasets.split(","):
+            directory = ensure_dataset(name, data_dir)
+            files = agency_files(directory)
+            winners = expected_winners(files)
+            entry = {"agencies": len(files), "bets": sum(count_lines(p) for p in files),
+                     "input_bytes": sum(os.path.getsize(p) for p in files)}
+            for sync in (False, True):
+                key = "raw_copy_sync" if sync else "raw_copy"
+                entry[key] = summarize([bench.raw_copy(files, sync) for _ in range(args.runs)])
+            for sync in args.syncs.split(","):
+                samples = []
+                for i in range(args.runs):
+                    r = bench.round(files, sync, winners)
+                    print(f"bench: {name} sync={sync} run {i + 1}: {r['seconds']:.3f} s, "
+                          f"{r['bets_per_s']:,.0f} bets/s, {r['mb_per_s']:.1f} MB/s", flush=True)
+                    samples.append(r)
+                fig = summarize(samples)
+                raw = entry["raw_copy_sync" if sync == "always" else "raw_copy"]["mb_per_s"]["median"]
+                fig["ratio_to_raw"] = {"median": fig["mb_per_s"]["median"] / raw,
+                                       "min": fig["mb_per_s"]["min"] / raw,
+                                       "max": fig["mb_per_s"]["max"] / raw}
+                entry[f"round_{sync}"] = fig
+            report["datasets"][name] = entry
+        if args.postgres != "no" and "5x1M" in report["datasets"]:
+            import bench_postgres
+            files = agency_files(ensure_dataset("5x1M", data_dir))
+            try:
+                report["postgres"] = bench_postgres.run_postgres_bench(files, runs=args.runs,
+                                                                       work_dir=args.work_dir)
+            except bench_postgres.PostgresMissing as e:
+                if args.postgres == "yes":
+                    raise
+                print(f"bench: PostgreSQL baseline skipped: {e}", flush=True)
+    finally:
+        bench.close()
+
+    print_table(report)
+    report["targets"] = check_targets(report)
+    for t in report["targets"]:
+        print(f"target {'MET ' if t['met'] else 'MISS' if t['met'] is False else 'n/a '}  {t['name']}: {t['detail']}")
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nbench: figures written to {json_path}")
+    return 0
+
+
+def print_table(report):
+    print()
+    print(f"medians of {report['runs']} runs, (min..max) beside; MB = 10^6 bytes of agency input")
+    header = f"{'dataset':<9} {'what':<16} {'seconds':>24} {'bets/s':>30} {'MB/s':>24} {'x raw':>6} " \
+             f"{'ack p50/p99 us':>15} {'draw ms':>8} {'RSS KiB parent/worker/agency':>29}"
+    print(header)
+    print("-" * len(header))
+    for name, e in report["datasets"].items():
+        for key, label in (("raw_copy", "raw copy"), ("raw_copy_sync", "raw copy+sync")):
+            f = e[key]
+            print(f"{name:<9} {label:<16} {fmt(f, 'seconds', digits=3):>24} {'':>30} {fmt(f, 'mb_per_s', digits=1):>24}")
+        for sync in ("never", "always"):
+            f = e.get(f"round_{sync}")
+            if not f:
+                continue
+            ack = f"{f['ack_p50_us']['median']:,.0f}/{f['ack_p99_us']['median']:,.0f}" if "ack_p50_us" in f else "-"
+            draw = f"{f['draw_ms']['median']:.0f}" if "draw_ms" in f else "-"
+            rss = "/".join(f"{f[k]['median']:,.0f}" if k in f else "-"
+                           for k in ("parent_rss_kib", "worker_rss_kib", "agency_rss_kib"))
+            print(f"{name:<9} {'round sync=' + sync:<16} {fmt(f, 'seconds', digits=3):>24} "
+                  f"{fmt(f, 'bets_per_s'):>30} {fmt(f, 'mb_per_s', digits=1):>24} "
+                  f"{f['ratio_to_raw']['median']:>6.2f} {ack:>15} {draw:>8} {rss:>29}")
+    pg = report.get("postgres")
+    if pg:
+        print(f"postgres  5 clients, commit/150 rows: median {pg['median_rows_per_s']:,.0f} rows/s "
+              f"({pg['min_rows_per_s']:,.0f}..{pg['max_rows_per_s']:,.0f})")
+    print()
+
+
+def check_targets(report):
+    d = report["datasets"]
+    targets = []
+
+    def add(name, met, detail):
+        targets.append({"name": name, "met": met, "detail": detail})
+
+    big = d.get("5x1M", {})
+    if "round_never" in big:
+        r = big["round_never"]["ratio_to_raw"]["median"]
+        add("5x1M sync=never >= 50% of raw copy MB/s", r >= 0.5, f"{r:.0%}")
+    if "round_always" in big:
+        r = big["round_always"]["ratio_to_raw"]["median"]
+        add("5x1M sync=always >= 25% of raw copy+sync MB/s", r >= 0.25, f"{r:.0%}")
+    many = d.get("200x20k", {})
+    for sync in ("never", "always"):
+        if f"round_{sync}" in many and f"round_{sync}" in big:
+            a = many[f"round_{sync}"]["mb_per_s"]["median"]
+            b = big[f"round_{sync}"]["mb_per_s"]["median"]
+            add(f"200x20k sync={sync} MB/s within 2x of 5x1M (winners checked)", a * 2 >= b,
+                f"{a:.1f} vs {b:.1f} MB/s ({b / a:.2f}x)")
+    pg = report.get("postgres")
+    if pg and "round_always" in big:
+        ours = big["round_always"]["bets_per_s"]["median"]
+        ratio = ours / pg["median_rows_per_s"]
+        add("sync=always >= 5x PostgreSQL commit-per-150-rows", ratio >= 5,
+            f"{ours:,.0f} vs {pg['median_rows_per_s']:,.0f} rows/s ({ratio:.1f}x)")
+    for sync in ("never", "always"):
+        f = big.get(f"round_{sync}", {})
+        if "draw_ms" in f:
+            ms = f["draw_ms"]["max"]
+            add(f"draw over 5M bets < 2 s (sync={sync}, worst run)", ms < 2000, f"{ms:.0f} ms")
+    small = d.get("5x1000", {})
+    for sync in ("never", "always"):
+        s, b = small.get(f"round_{sync}", {}), big.get(f"round_{sync}", {})
+        if "agency_rss_kib" in s and "agency_rss_kib" in b:
+            grow = b["agency_rss_kib"]["median"] - s["agency_rss_kib"]["median"]
+            add(f"agency RSS 1M bets within 2 MiB of 1,000 (sync={sync})", grow <= 2048,
+                f"+{grow:,.0f} KiB")
+        if "worker_rss_kib" in s and "worker_rss_kib" in b:
+            grow = b["worker_rss_kib"]["median"] - s["worker_rss_kib"]["median"]
+            add(f"worker RSS flat in batches (sync={sync}; 1M vs 1,000 bets per agency)",
+                grow <= 2048, f"+{grow:,.0f} KiB")
+    return targets
+
+
+if __name__ == "__main__":
+    sys.exit(main())
