@@ -3,8 +3,8 @@
 #   make run    a whole lottery round on the shipped dataset (server + 5 agencies)
 #   make test   builds, then runs the native test suites (meson test)
 #
-# Also: test-unit, test-integration, test-daemon, test-slow, test-sanitize, and
-# install (PREFIX=/usr/local, DESTDIR honoured).
+# Also: test-unit, test-integration, test-daemon, test-slow, test-sanitize,
+# bench (docs/PERFORMANCE.md) and install (PREFIX=/usr/local, DESTDIR honoured).
 #
 # Docker (an engine must be running): docker-image, compose (CLIENTS=5),
 # docker-compose-up, docker-compose-logs, docker-compose-down,
@@ -25,7 +25,7 @@ DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplu
                 doctest-dev python3 strace
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
+.PHONY: bench all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
         docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
         validate-echo-server test-docker
 
@@ -72,6 +72,16 @@ test-daemon: build
 # Long loads (tests/load/): 200 agencies x 20,000 bets with durable acks.
 test-slow: build
 	meson test -C $(BUILD_DIR) --print-errorlogs --suite slow --verbose
+
+# The benchmark (docs/PERFORMANCE.md): raw loopback copy vs whole rounds, and
+# PostgreSQL as a baseline. Prints a table and writes build/bench.json.
+# Datasets are generated once into build/bench-data. BENCH_ARGS passes options
+# to tools/bench.py (e.g. BENCH_ARGS="--runs 5 --datasets 5x1M").
+BENCH_ARGS ?=
+# The PostgreSQL baseline installs Debian's postgresql-15 when it is missing
+# (without starting its system cluster; tools/bench_postgres.py).
+bench: build
+	$(PYTHON) tools/bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
 # Installs both programs, the configs (sysconfdir/lottery) and the systemd
 # units. PREFIX=/usr gives /usr/bin, /etc/lottery and the distribution's unit
