@@ -87,6 +87,12 @@ std::optional<std::string> ValidateName(std::string_view name) {
   std::size_t pos = 0;
   std::size_t chars = 0;
   while (pos < name.size()) {
+    const auto byte = static_cast<unsigned char>(name[pos]);
+    if (byte >= 0x20 && byte < 0x7f) {  // printable ASCII: most characters of most names
+      ++pos;
+      if (++chars > kMaxNameChars) return "longer than 100 characters";
+      continue;
+    }
     long cp = DecodeUtf8(name, pos);
     if (cp < 0) return "not valid UTF-8";
     if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) return "control character";

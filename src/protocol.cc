@@ -346,22 +346,33 @@ Status BetBatchDecoder::Start() {
   return Ok();
 }
 
-Result<std::optional<BetView>> BetBatchDecoder::Next() {
+bool BetBatchDecoder::NextInto(BetView& bet) {
   if (read_ == count_) {
-    if (pos_ != payload_.size()) return Fail("malformed BETS: bytes after the last bet");
-    return std::optional<BetView>();
+    failed_ = pos_ != payload_.size();
+    return false;
   }
   Cursor c(payload_, pos_);
-  BetView bet;
   std::uint16_t number = 0;
   if (!c.Str(bet.first_name) || !c.Str(bet.last_name) || !c.Str(bet.document) ||
       !c.Str(bet.birthdate) || !c.U16(number)) {
-    return Fail(fmt::format("malformed BETS: bet {} is truncated", read_));
+    failed_ = true;
+    return false;
   }
+  bet.agency = 0;
   bet.number = number;
   pos_ = c.pos();
   ++read_;
-  return std::optional<BetView>(bet);
+  return true;
+}
+
+Result<std::optional<BetView>> BetBatchDecoder::Next() {
+  if (read_ == count_ && pos_ != payload_.size()) {
+    return Fail("malformed BETS: bytes after the last bet");
+  }
+  BetView bet;
+  if (NextInto(bet)) return std::optional<BetView>(bet);
+  if (!failed_) return std::optional<BetView>();
+  return Fail(fmt::format("malformed BETS: bet {} is truncated", read_));
 }
 
 }  // namespace lottery

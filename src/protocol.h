@@ -157,6 +157,11 @@ class BetBatchDecoder {
   // The next bet (agency left 0), std::nullopt after the last one. Trailing
   // bytes after the last bet are an error.
   Result<std::optional<BetView>> Next();
+  // The same for the hot path, without building a Result per bet: fills
+  // `bet` and returns true, or returns false after the last bet or on a
+  // malformed payload, when failed() tells which and Next() the error.
+  bool NextInto(BetView& bet);
+  bool failed() const { return failed_; }
 
  private:
   std::string_view payload_;
@@ -164,6 +169,7 @@ class BetBatchDecoder {
   std::uint64_t seq_ = 0;
   std::uint16_t count_ = 0;
   std::uint16_t read_ = 0;
+  bool failed_ = false;
 };
 
 }  // namespace lottery

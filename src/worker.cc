@@ -347,15 +347,14 @@ bool Worker::HandleBets(std::string_view payload) {
   }
   const Date today = Today();
   rows_.clear();
+  BetView bet;
   for (std::uint32_t index = 0;; ++index) {
-    auto next = decoder.Next();
-    if (!next) {
+    if (!decoder.NextInto(bet)) {
+      if (!decoder.failed()) break;
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
           agency_);
-      return SendError(ErrorCode::kMalformed, next.error().message);
+      return SendError(ErrorCode::kMalformed, decoder.Next().error().message);
     }
-    if (!next->has_value()) break;
-    BetView bet = **next;
     bet.agency = agency_;
     if (auto reason = ValidateBet(bet, today)) {
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
