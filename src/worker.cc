@@ -1,6 +1,9 @@
 #include "worker.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -477,6 +480,10 @@ bool Worker::HandleEcho(std::string_view payload) {
 int RunWorker(UniqueFd connection, const ServerConfig& config, SharedSegment& shared,
               int winners_fd) {
   SetLogLevel(config.log_level);
+  // Acks are small writes behind which the agency waits: Nagle's algorithm
+  // would hold them for the peer's delayed ACK (tens of milliseconds).
+  int one = 1;
+  ::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto signals = SignalFd::Create({SIGTERM, SIGINT});
   if (!signals) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);
