@@ -35,7 +35,6 @@ class Worker {
   Worker(UniqueFd connection, const ServerConfig& config, SharedSegment& shared, int winners_fd,
          SignalFd signals, BetStore store)
       : conn_(std::move(connection)),
-        config_(config),
         shared_(shared),
         signals_(std::move(signals)),
         store_(std::move(store)),
@@ -74,7 +73,6 @@ class Worker {
   void RefreshSettings();
 
   UniqueFd conn_;
-  const ServerConfig& config_;
   SharedSegment& shared_;
   SignalFd signals_;
   BetStore store_;

@@ -402,11 +402,11 @@ def check_targets(report):
         if "agency_rss_kib" in s and "agency_rss_kib" in b:
             grow = b["agency_rss_kib"]["median"] - s["agency_rss_kib"]["median"]
             add(f"agency RSS 1M bets within 2 MiB of 1,000 (sync={sync})", grow <= 2048,
-                f"+{grow:,.0f} KiB")
+                f"{grow:+,.0f} KiB")
         if "worker_rss_kib" in s and "worker_rss_kib" in b:
             grow = b["worker_rss_kib"]["median"] - s["worker_rss_kib"]["median"]
             add(f"worker RSS flat in batches (sync={sync}; 1M vs 1,000 bets per agency)",
-                grow <= 2048, f"+{grow:,.0f} KiB")
+                grow <= 2048, f"{grow:+,.0f} KiB")
     return targets
 
 

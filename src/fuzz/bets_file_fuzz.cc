@@ -1,6 +1,8 @@
-// libFuzzer target: the bets file reader the draw uses (BetStore::ForEachBet)
-// and start-up recovery (torn tail, batch journal), on a bets file made of
-// the input. The first two bytes split the input into bets file and journal.
+// libFuzzer target: the bets file readers (BetStore::ForEachBet, and the
+// draw's ScanWinners, which must agree with it exactly: a differential check
+// that aborts on any difference) and start-up recovery (torn tail, batch
+// journal), on a bets file made of the input. The first two bytes split the
+// input into bets file and journal, and pick ScanWinners' read size.
 #include <unistd.h>
 
 #include <cstddef>
@@ -8,9 +10,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "batch_journal.h"
 #include "bet_store.h"
+#include "winner_scan.h"
 #include "fuzz_util.h"
 
 namespace {
@@ -21,6 +25,31 @@ std::string Directory() {
     return std::string(::mkdtemp(tmpl.data()));
   }();
   return dir;
+}
+
+// ScanWinners against ForEachBet + HasWon for one winning number.
+void CrossCheck(const lottery::BetStore& store, std::uint32_t winning, std::size_t chunk) {
+  using namespace lottery;
+  constexpr std::uint32_t kAgencies = 5;
+  std::vector<std::vector<std::string>> winners(kAgencies + 1);
+  std::uint64_t bets = 0, skipped = 0, foreign = 0;
+  if (!store.ForEachBet(
+          [&](const BetView& bet) {
+            ++bets;
+            if (bet.agency < 1 || bet.agency > kAgencies) {
+              ++foreign;
+              return;
+            }
+            if (HasWon(bet, winning)) winners[bet.agency].emplace_back(bet.document);
+          },
+          skipped)) {
+    return;
+  }
+  auto scan = ScanWinners(store.fd(), kAgencies, winning, chunk);
+  if (!scan || scan->bets != bets || scan->skipped != skipped || scan->foreign != foreign ||
+      scan->winners != winners) {
+    std::abort();
+  }
 }
 
 void WriteFile(const std::string& path, const std::uint8_t* data, std::size_t size) {
@@ -43,8 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   WriteFile(path + ".journal", rest + split, rest_size - split);
   auto store = BetStore::Open(path, SyncMode::kNever);
   if (!store) return 0;
+  const std::size_t chunk = size >= 1 ? data[0] % 97 + 1 : 1;
+  CrossCheck(*store, 7574, chunk);
+  CrossCheck(*store, size >= 2 ? data[1] % 10 : 0, chunk);
   std::uint64_t skipped = 0;
-  (void)store->ForEachBet([](const BetView&) {}, skipped);
   (void)store->CutTornTail();
   (void)store->RecoverRound(5);
   (void)store->ForEachBet([](const BetView&) {}, skipped);
