@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <limits>
 
 namespace lottery {
@@ -261,11 +262,27 @@ bool BetBatchEncoder::Add(const BetView& bet) {
       bet.document.size() > kMaxStr || bet.birthdate.size() > kMaxStr || bet.number > 0xffff) {
     return false;
   }
-  PutStr(out_, bet.first_name);
-  PutStr(out_, bet.last_name);
-  PutStr(out_, bet.document);
-  PutStr(out_, bet.birthdate);
-  PutU16(out_, static_cast<std::uint16_t>(bet.number));
+  // Straight into the frame: one resize, then plain writes.
+  const std::size_t at = out_.size();
+  const std::size_t size = at + EncodedSize(bet);
+  // The size is returned from the outer scope: libstdc++ 12 passes the
+  // lambda the capacity, not the requested size.
+  out_.resize_and_overwrite(size, [&](char* base, std::size_t) {
+    char* p = base + at;
+    auto put_str = [&p](std::string_view s) {
+      *p++ = static_cast<char>(s.size() >> 8);
+      *p++ = static_cast<char>(s.size() & 0xff);
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    put_str(bet.first_name);
+    put_str(bet.last_name);
+    put_str(bet.document);
+    put_str(bet.birthdate);
+    *p++ = static_cast<char>(bet.number >> 8);
+    *p++ = static_cast<char>(bet.number & 0xff);
+    return size;
+  });
   ++count_;
   std::size_t count_at = start_ + kFrameHeaderSize + 8;
   out_[count_at] = static_cast<char>(count_ >> 8);
