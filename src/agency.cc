@@ -282,9 +282,6 @@ class Agency {
   int RunBet(const std::map<std::string, std::string>& env);
 
  private:
-  // Sends one BETS frame until it is acked or refused, reconnecting as needed.
-  Step SendBatch(const std::string& frame, std::uint64_t seq, std::uint16_t count);
-
   // Pipelined batches (batch.window). Submit() sends the batch just built in
   // window_ and, while the window is full, waits for the oldest ack.
   Step Submit(std::uint64_t seq, std::uint16_t count);
@@ -439,42 +436,6 @@ int Agency::Stop(Step s) {
     Log(LogLevel::kInfo, "close", Outcome::kSuccess, "client_id: {} | resource: socket", config_.id);
   }
   return ExitCodeFor(s);
-}
-
-Step Agency::SendBatch(const std::string& frame, std::uint64_t seq, std::uint16_t count) {
-  while (true) {
-    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
-    if (link_.welcome().last_seq >= seq) {  // stored before a reconnect
-      link_.MarkAcked(seq);
-      return Step::kDone;
-    }
-    Frame reply;
-    Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
-    if (s == Step::kRetry) continue;
-    if (s != Step::kDone) return s;
-    if (reply.type == static_cast<std::uint8_t>(MessageType::kAck)) {
-      auto ack = DecodeAck(reply.payload);
-      if (!ack || ack->seq != seq) {
-        link_.Drop("ACK does not match the batch sent");
-        return Step::kFatal;
-      }
-      link_.MarkProgress();
-      link_.MarkAcked(seq);
-      Log(LogLevel::kDebug, "batch_acked", Outcome::kSuccess, "client_id: {} | seq: {} | count: {}",
-          config_.id, seq, count);
-      return Step::kDone;
-    }
-    if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
-      Step e = HandleErrorReply(link_, config_, reply.payload, "apuesta_enviada");
-      if (e == Step::kRetry) {
-        if (!link_.Sleep(Millis(200))) return Step::kCancelled;
-        continue;
-      }
-      return e;
-    }
-    link_.Drop(fmt::format("unexpected {} in reply to BETS", MessageTypeName(reply.type)));
-    return Step::kFatal;
-  }
 }
 
 Step Agency::SendFinished(std::uint64_t& stored) {
@@ -712,12 +673,13 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
     return kExitDataErr;
   }
   if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
-  const std::uint64_t seq = link_.welcome().last_seq + 1;
-  std::string frame;
-  BetBatchEncoder encoder(frame, seq);
+  // One batch through the same window as a dataset's batches.
+  next_seq_ = link_.welcome().last_seq + 1;
+  BetBatchEncoder encoder(window_.NextFrame(), next_seq_);
   encoder.Add(*bet);
-  Step s = SendBatch(frame, seq, 1);
-  if (s != Step::kDone) return Stop(s);
+  if (Step s = Submit(next_seq_++, 1); s != Step::kDone) return Stop(s);
+  if (Step s = Drain(); s != Step::kDone) return Stop(s);
+  if (bets_rejected_ > 0) return Stop(Step::kRejected);
   Log(LogLevel::kInfo, "apuesta_enviada", Outcome::kSuccess, "dni: {} | numero: {}", bet->document,
       bet->number);
   link_.Close("bet sent");
