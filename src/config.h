@@ -41,7 +41,7 @@ struct ServerConfig {
   std::string config_file;            // "" when no file was read
   std::string address = "0.0.0.0";    // server.address        SERVER_ADDRESS   --address
   std::uint16_t port = 12345;         // server.port           SERVER_PORT      --port
-  int listen_backlog = 64;            // server.listen_backlog SERVER_LISTEN_BACKLOG
+  int listen_backlog = 1024;          // server.listen_backlog SERVER_LISTEN_BACKLOG
   int agencies = 5;                   // server.agencies       SERVER_AGENCIES  --agencies
   Seconds read_timeout{60.0};         // server.read_timeout   SERVER_READ_TIMEOUT
   Seconds hello_timeout{10.0};        // server.hello_timeout  SERVER_HELLO_TIMEOUT

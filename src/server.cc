@@ -83,6 +83,8 @@ class Postmaster {
 
   void Accept();
   void Refuse(UniqueFd connection, const std::string& peer);
+  // One warning per second at most, with the count refused since the last.
+  void LogRefusals(Clock::time_point now);
   void ReapWorkers();
   void OnWorkerExit(pid_t pid, int status, const rusage& usage);
   void Reload();
@@ -110,6 +112,7 @@ class Postmaster {
   bool notify_failed_ = false;
   // Refused connections are logged at most once a second, with a count.
   std::uint64_t refused_unlogged_ = 0;
+  std::string last_refused_peer_;
   long worker_peak_rss_kib_ = 0;  // largest ru_maxrss of a reaped worker
   std::uint64_t workers_reaped_ = 0;
   Clock::time_point next_refusal_log_{};
@@ -156,16 +159,22 @@ int Postmaster::Run() {
 }
 
 int Postmaster::PollTimeoutMs() const {
-  if (!notifier_.enabled()) return -1;
-  Clock::time_point wake = next_status_;
-  if (notifier_.watchdog_interval()) wake = std::min(wake, next_watchdog_);
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count();
+  std::optional<Clock::time_point> wake;
+  if (notifier_.enabled()) {
+    wake = next_status_;
+    if (notifier_.watchdog_interval()) wake = std::min(*wake, next_watchdog_);
+  }
+  // Refusals counted but not logged yet are logged when their second is up.
+  if (refused_unlogged_ > 0) wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
+  if (!wake) return -1;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - Clock::now()).count();
   return static_cast<int>(std::clamp<long long>(left + 1, 0, 60000));
 }
 
 void Postmaster::Tick() {
-  if (!notifier_.enabled()) return;
   auto now = Clock::now();
+  if (refused_unlogged_ > 0 && now >= next_refusal_log_) LogRefusals(now);
+  if (!notifier_.enabled()) return;
   if (auto interval = notifier_.watchdog_interval(); interval && now >= next_watchdog_) {
     Notify(notifier_.WatchdogPing());
     next_watchdog_ = now + *interval / 2;
@@ -304,14 +313,17 @@ void Postmaster::Refuse(UniqueFd connection, const std::string& peer) {
                                             config_.EffectiveMaxConnections())});
   (void)::send(connection.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   ++refused_unlogged_;
+  last_refused_peer_ = peer;
   auto now = Clock::now();
-  if (now >= next_refusal_log_) {
-    Log(LogLevel::kWarning, "accept", Outcome::kFail,
-        "ip: {} | error: too many connections | limit: {} | refused: {}", peer,
-        config_.EffectiveMaxConnections(), refused_unlogged_);
-    refused_unlogged_ = 0;
-    next_refusal_log_ = now + std::chrono::seconds(1);
-  }
+  if (now >= next_refusal_log_) LogRefusals(now);
+}
+
+void Postmaster::LogRefusals(Clock::time_point now) {
+  Log(LogLevel::kWarning, "accept", Outcome::kFail,
+      "ip: {} | error: too many connections | limit: {} | refused: {}", last_refused_peer_,
+      config_.EffectiveMaxConnections(), refused_unlogged_);
+  refused_unlogged_ = 0;
+  next_refusal_log_ = now + std::chrono::seconds(1);
 }
 void Postmaster::ReapWorkers() {
   while (true) {
@@ -352,6 +364,7 @@ void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
 }
 
 void Postmaster::Shutdown(int signal) {
+  if (refused_unlogged_ > 0) LogRefusals(Clock::now());
   Notify(notifier_.Stopping(fmt::format("shutting down on {}: stopping {} workers",
                                         signal ? fmt::format("SIG{}", sigabbrev_np(signal))
                                                : std::string("an error"),
@@ -431,6 +444,12 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
       config.port, config.listen_backlog, LogLevelName(config.log_level), config.agencies,
       config.address, config.storage_path, FormatDuration(config.read_timeout),
       config.EffectiveMaxConnections(), config.winning_number);
+  if (config.listen_backlog < static_cast<int>(config.agencies)) {
+    Log(LogLevel::kWarning, "config", Outcome::kInProgress,
+        "listen_backlog: {} | agencies: {} | detail: agencies that connect at once beyond the "
+        "backlog have their connection attempts dropped and retried a second later",
+        config.listen_backlog, config.agencies);
+  }
   auto notifier = ServiceNotifier::FromEnvironment(launch.env, ::getpid(),
                                                    AvailableNotifyBackends().front());
   if (notifier.enabled()) {
