@@ -1,5 +1,6 @@
 """The agency's echo and bet modes, its exit codes, and both programs' CLI."""
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -164,6 +165,17 @@ class ModesTest(harness.LotteryTest):
         r = self.run_cli(harness.SERVER, env={"SERVER_PORT": "99999"})
         self.assertEqual(r.returncode, 78)
         self.assertIn("SERVER_PORT", r.stderr)
+
+    def test_a_listen_backlog_below_the_agencies_is_warned_about(self):
+        self.start_server(agencies=5, extra=("--listen-backlog", "3"))
+        warned = [e for e in self.server.entries() if e.action == "config" and e.level == "WARNING"]
+        self.assertEqual(len(warned), 1, self.server.log())
+        self.assertEqual((warned[0].fields["listen_backlog"], warned[0].fields["agencies"]), ("3", "5"))
+        self.server.signal(signal.SIGTERM)
+        self.assertEqual(self.server.wait(15), 0)
+        self.start_server(agencies=5, extra=("--listen-backlog", "5"))
+        self.assertFalse([e for e in self.server.entries()
+                          if e.action == "config" and e.level == "WARNING"], self.server.log())
 
     def test_config_line_shows_the_effective_values(self):
         conf = self.path("server.toml")
