@@ -210,11 +210,8 @@ Step ServerLink::Outcome(IoStatus status, std::string_view what) {
 }
 
 Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optional<Millis> idle) {
-  if (Step s = Outcome(WriteAll(fd_.get(), request, signals_.fd(), stall_), "send");
-      s != Step::kDone) {
-    return s;
-  }
-  return Outcome(reader_->Read(reply, idle, stall_), "receive");
+  if (Step s = Send(request); s != Step::kDone) return s;
+  return Receive(reply, idle);
 }
 
 Step ServerLink::Send(std::string_view request) {
@@ -225,9 +222,7 @@ Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
   return Outcome(reader_->Read(reply, idle, stall_), "receive");
 }
 
-Step ServerLink::ReadMore(Frame& reply) {
-  return Outcome(reader_->Read(reply, stall_, stall_), "receive");
-}
+Step ServerLink::ReadMore(Frame& reply) { return Receive(reply, stall_); }
 
 // Interprets an ERROR reply; logs it. kRetry for transient server-side states.
 Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_view payload,

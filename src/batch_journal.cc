@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "file_io.h"
+
 namespace lottery {
 namespace {
 
@@ -24,12 +26,6 @@ std::uint64_t GetLe(const char* p, int bytes) {
   return value;
 }
 
-Result<std::uint64_t> SizeOf(int fd) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return FailErrno("fstat");
-  return static_cast<std::uint64_t>(st.st_size);
-}
-
 Status ReadAt(int fd, char* buf, std::size_t size, std::uint64_t offset) {
   while (size > 0) {
     ssize_t n = ::pread(fd, buf, size, static_cast<off_t>(offset));
@@ -38,18 +34,6 @@ Status ReadAt(int fd, char* buf, std::size_t size, std::uint64_t offset) {
     buf += n;
     size -= static_cast<std::size_t>(n);
     offset += static_cast<std::uint64_t>(n);
-  }
-  return Ok();
-}
-
-Status WriteAt(int fd, const std::string& bytes, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
-                         static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FailErrno("write journal");
-    done += static_cast<std::size_t>(n);
   }
   return Ok();
 }
@@ -97,9 +81,9 @@ Result<JournalRecord> DecodeJournalRecord(const char* p) {
 }
 
 Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies) {
-  auto journal_size = SizeOf(journal_fd);
+  auto journal_size = FileSize(journal_fd);
   if (!journal_size) return std::unexpected(journal_size.error());
-  auto data_size = SizeOf(data_fd);
+  auto data_size = FileSize(data_fd);
   if (!data_size) return std::unexpected(data_size.error());
 
   // The whole records up to the first that does not decode (a torn tail).
@@ -125,7 +109,7 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
     std::string start;
     EncodeJournalRecord(start, JournalRecord{JournalKind::kRoundStart, 0, 0, 0, *data_size});
     if (Status t = Truncate(journal_fd, 0, "journal"); !t) return std::unexpected(t.error());
-    if (Status w = WriteAt(journal_fd, start, 0); !w) return std::unexpected(w.error());
+    if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w) return std::unexpected(w.error());
     if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
     return out;
   }

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "crash_point.h"
+#include "file_io.h"
 #include "csv.h"
 #include "log.h"
 
@@ -37,25 +38,6 @@ class FileLock {
   int fd_;
   bool ok_ = false;
 };
-
-Result<std::uint64_t> FileSize(int fd) {
-  struct stat st{};
-  if (::fstat(fd, &st) != 0) return FailErrno("fstat");
-  return static_cast<std::uint64_t>(st.st_size);
-}
-
-Status PwriteAll(int fd, std::string_view bytes, std::uint64_t offset) {
-  while (!bytes.empty()) {
-    ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return FailErrno("write");
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return Ok();
-}
 
 // RAII lock on SyncState::mutex. A holder that died mid-fdatasync leaves
 // nothing to repair: durable_end only moves after a sync succeeded.

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "crash_point.h"
+#include "file_io.h"
 #include "log.h"
 #include "winner_scan.h"
 
@@ -15,20 +16,6 @@ namespace lottery {
 namespace {
 
 constexpr std::chrono::milliseconds kWaitSlice{100};
-
-Status PwriteAll(int fd, const std::string& bytes, off_t offset) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
-                         offset + static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return FailErrno("write winners");
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return Ok();
-}
 
 }  // namespace
 
@@ -44,7 +31,11 @@ Status DrawBarrier::MarkFinished(std::uint32_t agency) {
     SharedLock lock(s);
     if (!s.slots[agency].finished) {
       s.slots[agency].finished = true;
-      ++s.finished_count;
+      if (++s.finished_count == s.agencies) {
+        s.all_finished_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+      }
       lock.Broadcast();
     }
   }
@@ -113,7 +104,7 @@ Status DrawBarrier::RunDraw() {
   if (::ftruncate(winners_fd_, static_cast<off_t>(blob.size())) != 0) {
     return FailErrno("ftruncate winners");
   }
-  if (Status w = PwriteAll(winners_fd_, blob, 0); !w) return w;
+  if (Status w = PwriteAll(winners_fd_, blob, 0, "write winners"); !w) return w;
   {
     SharedLock lock(s);
     for (std::uint32_t a = 1; a <= agencies; ++a) {

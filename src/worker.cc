@@ -61,6 +61,9 @@ class Worker {
   bool WriteRaw(std::string_view bytes);
   // Queues the ack of a stored batch whose rows end at `durable_end`.
   void QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end);
+  // Acks a batch stored before (by an earlier connection or a dead worker)
+  // once everything written so far is durable.
+  bool AckRepeatedBatch(std::uint64_t seq, std::uint16_t count);
   // Makes every queued batch durable with one group commit, then sends their
   // acks in one write. On a failed sync no ack goes out: the agency gets
   // STORAGE_FAILED and the connection closes (returns false).
@@ -114,6 +117,14 @@ void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t dura
   EncodeAck(acks_, Ack{seq, count});
   ++acks_queued_;
   ack_durable_end_ = std::max(ack_durable_end_, durable_end);
+}
+
+bool Worker::AckRepeatedBatch(std::uint64_t seq, std::uint16_t count) {
+  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
+      "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
+      agency_, seq);
+  QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
+  return true;
 }
 
 bool Worker::FlushAcks() {
@@ -334,11 +345,7 @@ bool Worker::HandleBets(std::string_view payload) {
   if (seq <= last_seq) {
     // A batch re-sent after a reconnect: it is stored already, but its
     // first ack may never have gone out because its sync failed.
-    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
-        "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
-        agency_, seq);
-    QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
-    return true;
+    return AckRepeatedBatch(seq, count);
   }
   if (seq != last_seq + 1) {
     Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
@@ -376,11 +383,7 @@ bool Worker::HandleBets(std::string_view payload) {
   }
   if (!*stored) {
     // A worker that died after writing this batch had stored it already.
-    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
-        "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
-        agency_, seq);
-    QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
-    return true;
+    return AckRepeatedBatch(seq, count);
   }
   if (count == 1 || LogEnabled(LogLevel::kDebug)) {
     LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
@@ -408,7 +411,6 @@ bool Worker::HandleFinished() {
     SharedState& s = shared_.state();
     SharedLock lock(s);
     stored = s.slots[agency_].bets_stored;
-    if (s.finished_count >= s.agencies && s.all_finished_ns == 0) s.all_finished_ns = MonotonicNanos();
   }
   finished_ = true;
   Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
