@@ -1,4 +1,5 @@
-// libFuzzer target: the bets file readers (BetStore::ForEachBet, and the
+// libFuzzer target: the bets file readers (the reference reader
+// testing::ForEachStoredBet, and the
 // draw's ScanWinners, which must agree with it exactly: a differential check
 // that aborts on any difference) and start-up recovery (torn tail, batch
 // journal), on a bets file made of the input. The first two bytes split the
@@ -12,10 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "batch_journal.h"
-#include "bet_store.h"
-#include "winner_scan.h"
-#include "fuzz_util.h"
+#include "storage/batch_journal.h"
+#include "storage/bet_store.h"
+#include "storage/recovery.h"
+#include "storage/store_test_util.h"
+#include "storage/winner_scan.h"
+#include "fuzz/fuzz_util.h"
 
 namespace {
 
@@ -33,7 +36,7 @@ void CrossCheck(const lottery::BetStore& store, std::uint32_t winning, std::size
   constexpr std::uint32_t kAgencies = 5;
   std::vector<std::vector<std::string>> winners(kAgencies + 1);
   std::uint64_t bets = 0, skipped = 0, foreign = 0;
-  if (!store.ForEachBet(
+  if (!testing::ForEachStoredBet(store.path(), 
           [&](const BetView& bet) {
             ++bets;
             if (bet.agency < 1 || bet.agency > kAgencies) {
@@ -76,8 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   CrossCheck(*store, 7574, chunk);
   CrossCheck(*store, size >= 2 ? data[1] % 10 : 0, chunk);
   std::uint64_t skipped = 0;
-  (void)store->CutTornTail();
-  (void)store->RecoverRound(5);
-  (void)store->ForEachBet([](const BetView&) {}, skipped);
+  if (auto recovery = StartupRecovery::Open(path, SyncMode::kNever)) {
+    (void)recovery->CutTornTail();
+    (void)recovery->RecoverRound(5);
+  }
+  (void)testing::ForEachStoredBet(path, [](const BetView&) {}, skipped);
   return 0;
 }

@@ -3,8 +3,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "csv.h"
-#include "fuzz_util.h"
+#include "agency/dataset_reader.h"
+#include "common/csv.h"
+#include "storage/bets_file_row.h"
+#include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lottery;

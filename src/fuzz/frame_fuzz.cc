@@ -6,9 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "frame_io.h"
-#include "fuzz_util.h"
-#include "protocol.h"
+#include "wire/frame_io.h"
+#include "fuzz/fuzz_util.h"
+#include "wire/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lottery;

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace lottery::fuzz {
 

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "bet.h"
-#include "protocol.h"
+#include "wire/bet.h"
+#include "wire/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lottery;

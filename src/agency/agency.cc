@@ -1,0 +1,342 @@
+#include "agency/agency.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "agency/bet_sender.h"
+#include "agency/dataset_reader.h"
+#include "agency/server_link.h"
+#include "common/csv.h"
+#include "common/exit_codes.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/peak_rss.h"
+#include "common/signals.h"
+#include "common/unique_fd.h"
+#include "wire/bet.h"
+#include "wire/protocol.h"
+
+namespace lottery {
+namespace {
+
+class Agency {
+ public:
+  Agency(const AgencyConfig& config, HostPort endpoint, SignalFd signals)
+      : config_(config),
+        signals_(std::move(signals)),
+        link_(config, std::move(endpoint), signals_),
+        sender_(config, link_) {}
+
+  int RunLottery();
+  int RunEcho();
+  int RunBet(const std::map<std::string, std::string>& env);
+
+ private:
+  Step SendFinished(std::uint64_t& stored);
+  Step QueryWinners(std::vector<std::string>& winners);
+  int Stop(Step s);
+
+  const AgencyConfig& config_;
+  SignalFd signals_;
+  ServerLink link_;
+  BetSender sender_;
+};
+
+int Agency::Stop(Step s) {
+  if (s == Step::kCancelled) {
+    Log(LogLevel::kInfo, "shutdown", Outcome::kSuccess, "client_id: {} | detail: signal received",
+        config_.id);
+    link_.Close("shutting down");
+    Log(LogLevel::kInfo, "close", Outcome::kSuccess, "client_id: {} | resource: socket", config_.id);
+  }
+  return ExitCodeFor(s);
+}
+
+Step Agency::SendFinished(std::uint64_t& stored) {
+  std::string frame;
+  EncodeFinished(frame);
+  while (true) {
+    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+    Frame reply;
+    Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
+    if (s == Step::kRetry) continue;
+    if (s != Step::kDone) return s;
+    if (reply.type == static_cast<std::uint8_t>(MessageType::kFinishedAck)) {
+      auto n = DecodeFinishedAck(reply.payload);
+      if (!n) {
+        link_.Drop(n.error().message);
+        return Step::kFatal;
+      }
+      stored = *n;
+      link_.MarkFinished();
+      link_.MarkProgress();
+      return Step::kDone;
+    }
+    if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
+      Step e = HandleErrorReply(link_, config_, reply.payload, "finished");
+      if (e == Step::kRetry) continue;
+      return e;
+    }
+    link_.Drop(fmt::format("unexpected {} in reply to FINISHED", MessageTypeName(reply.type)));
+    return Step::kFatal;
+  }
+}
+
+Step Agency::QueryWinners(std::vector<std::string>& winners) {
+  std::string frame;
+  EncodeWinnersQuery(frame);
+  while (true) {
+    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+    if (!link_.welcome().finished) {
+      // A restarted server that lost FINISHED: say it again first.
+      std::uint64_t stored = 0;
+      if (Step s = SendFinished(stored); s != Step::kDone) return s;
+    }
+    winners.clear();
+    Frame reply;
+    // The draw waits for every agency: no bound on this wait.
+    Step s = link_.Exchange(frame, reply, std::nullopt);
+    while (s == Step::kDone && reply.type == static_cast<std::uint8_t>(MessageType::kWinners)) {
+      std::vector<std::string_view> docs;
+      auto last = DecodeWinners(reply.payload, docs);
+      if (!last) {
+        link_.Drop(last.error().message);
+        return Step::kFatal;
+      }
+      for (std::string_view d : docs) winners.emplace_back(d);
+      if (*last) {
+        link_.MarkProgress();
+        return Step::kDone;
+      }
+      s = link_.ReadMore(reply);
+    }
+    if (s == Step::kRetry) {
+      link_.MarkProgress();  // the server answered until now; give it the full timeout again
+      continue;
+    }
+    if (s != Step::kDone) return s;
+    if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
+      Step e = HandleErrorReply(link_, config_, reply.payload, "consulta_ganadores");
+      if (e == Step::kRetry) {
+        link_.MarkProgress();
+        if (!link_.Sleep(Millis(200))) return Step::kCancelled;
+        continue;
+      }
+      return e;
+    }
+    link_.Drop(fmt::format("unexpected {} in reply to WINNERS_QUERY", MessageTypeName(reply.type)));
+    return Step::kFatal;
+  }
+}
+
+int Agency::RunLottery() {
+  const std::string path = config_.DatasetPath();
+  UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file) {
+    Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
+        config_.id, path, std::strerror(errno));
+    return kExitNoInput;
+  }
+  if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+
+  CsvReader reader(file.get());
+  const Date today = Today();
+  std::uint64_t lines_skipped = 0;
+  std::optional<BetBatchEncoder> batch;
+
+  // Hands the batch being built to the window (which may wait for acks).
+  auto flush = [&]() -> Step {
+    if (!batch || batch->count() == 0) return Step::kDone;
+    const std::uint16_t count = batch->count();
+    batch.reset();
+    return sender_.Submit(count);
+  };
+
+  for (std::uint64_t records = 0;; ++records) {
+    // Sending notices signals; this covers long runs of skipped lines.
+    if (records % 4096 == 4095 && signals_.Pending()) return Stop(Step::kCancelled);
+    auto next = reader.Next();
+    if (!next) {
+      Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
+          config_.id, path, next.error().message);
+      return kExitNoInput;
+    }
+    if (!next->has_value()) break;
+    const CsvRecord& record = ***next;
+    std::optional<std::string> reason = record.error;
+    BetView bet;
+    if (!reason) {
+      auto parsed = DatasetRecordToBet(record, config_.id);
+      if (!parsed) {
+        reason = parsed.error().message;
+      } else {
+        bet = *parsed;
+        reason = ValidateBet(bet, today);
+      }
+    }
+    if (reason) {
+      ++lines_skipped;
+      Log(LogLevel::kWarning, "dataset_line", Outcome::kFail, "client_id: {} | line: {} | error: {}",
+          config_.id, record.line, *reason);
+      continue;
+    }
+    if (batch && (batch->count() >= config_.batch_max_amount || !batch->Fits(bet))) {
+      if (Step s = flush(); s != Step::kDone) return Stop(s);
+    }
+    if (!batch) batch.emplace(sender_.NextFrame(), sender_.next_seq());
+    batch->Add(bet);
+  }
+  if (Step s = flush(); s != Step::kDone) return Stop(s);
+  if (Step s = sender_.Drain(); s != Step::kDone) return Stop(s);
+  file.Reset();
+  Log(LogLevel::kInfo, "dataset", Outcome::kSuccess,
+      "client_id: {} | file: {} | batches: {} | lineas_omitidas: {} | apuestas_rechazadas: {}",
+      config_.id, path, sender_.batches_acked(), lines_skipped, sender_.bets_rejected());
+  Log(LogLevel::kInfo, "batches_summary", Outcome::kSuccess,
+      "client_id: {} | batches: {} | window: {} | ack_p50_us: {} | ack_p99_us: {}", config_.id,
+      sender_.ack_latency().count(), sender_.window_capacity(),
+      sender_.ack_latency().PercentileMicros(0.5), sender_.ack_latency().PercentileMicros(0.99));
+
+  std::uint64_t stored = 0;
+  if (Step s = SendFinished(stored); s != Step::kDone) return Stop(s);
+  Log(LogLevel::kInfo, "apuestas_enviadas", Outcome::kSuccess, "client_id: {} | cantidad: {}",
+      config_.id, stored);
+
+  std::vector<std::string> winners;
+  if (Step s = QueryWinners(winners); s != Step::kDone) return Stop(s);
+  std::string out;
+  for (const std::string& doc : winners) {
+    out += doc;
+    out += '\n';
+  }
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::write(STDOUT_FILENO, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  Log(LogLevel::kInfo, "consulta_ganadores", Outcome::kSuccess, "cant_ganadores: {}",
+      winners.size());
+  Log(LogLevel::kInfo, "resource_usage", Outcome::kSuccess, "client_id: {} | peak_rss_kib: {}",
+      config_.id, PeakRssKib().value_or(0));
+  link_.Close("round complete");
+  if (sender_.bets_rejected() > 0) {
+    Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,
+        "client_id: {} | error: the server rejected {} bets", config_.id, sender_.bets_rejected());
+    return kExitDataErr;
+  }
+  return kExitOk;
+}
+
+int Agency::RunEcho() {
+  for (int k = 1; k <= config_.loop_amount; ++k) {
+    std::string msg = fmt::format("[CLIENT {}] Message N°{}", config_.id, k);
+    std::string frame;
+    EncodeEcho(frame, msg);
+    while (true) {
+      if (Step s = link_.Ensure(false); s != Step::kDone) return Stop(s);
+      Frame reply;
+      Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
+      if (s == Step::kRetry) continue;
+      if (s != Step::kDone) return Stop(s);
+      if (reply.type != static_cast<std::uint8_t>(MessageType::kEchoReply) || reply.payload != msg) {
+        Log(LogLevel::kError, "receive_message", Outcome::kFail,
+            "client_id: {} | error: the reply does not echo the message", config_.id);
+        return kExitProtocol;
+      }
+      link_.MarkProgress();
+      Log(LogLevel::kInfo, "receive_message", Outcome::kSuccess, "client_id: {} | msg: {}",
+          config_.id, reply.payload);
+      break;
+    }
+    if (k < config_.loop_amount &&
+        !link_.Sleep(std::chrono::duration_cast<Millis>(config_.loop_period))) {
+      return Stop(Step::kCancelled);
+    }
+  }
+  Log(LogLevel::kInfo, "loop_finished", Outcome::kSuccess, "client_id: {}", config_.id);
+  link_.Close("loop finished");
+  return kExitOk;
+}
+
+int Agency::RunBet(const std::map<std::string, std::string>& env) {
+  auto get = [&](const char* name) -> std::string {
+    auto it = env.find(name);
+    return it == env.end() ? std::string() : it->second;
+  };
+  const std::string first = get("NOMBRE"), last = get("APELLIDO"), document = get("DOCUMENTO"),
+                    birthdate = get("NACIMIENTO"), number_text = get("NUMERO");
+  for (const char* name : {"NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"}) {
+    if (get(name).empty()) {
+      Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,
+          "client_id: {} | error: environment variable {} is not set", config_.id, name);
+      return kExitDataErr;
+    }
+  }
+  // Reuse the dataset's own parsing rules for the number.
+  CsvRecord fields;
+  fields.fields = {first, last, document, birthdate, number_text};
+  auto bet = DatasetRecordToBet(fields, config_.id);
+  std::optional<std::string> reason = bet ? ValidateBet(*bet, Today()) : bet.error().message;
+  if (reason) {
+    Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail, "client_id: {} | error: {}", config_.id,
+        *reason);
+    return kExitDataErr;
+  }
+  if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  // One batch through the same window as a dataset's batches.
+  sender_.StartAt(link_.welcome().last_seq + 1);
+  BetBatchEncoder encoder(sender_.NextFrame(), sender_.next_seq());
+  encoder.Add(*bet);
+  if (Step s = sender_.Submit(1); s != Step::kDone) return Stop(s);
+  if (Step s = sender_.Drain(); s != Step::kDone) return Stop(s);
+  if (sender_.bets_rejected() > 0) return Stop(Step::kRejected);
+  Log(LogLevel::kInfo, "apuesta_enviada", Outcome::kSuccess, "dni: {} | numero: {}", bet->document,
+      bet->number);
+  link_.Close("bet sent");
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunAgency(const AgencyConfig& config, const std::map<std::string, std::string>& env) {
+  SetLogLevel(config.log_level);
+  ::signal(SIGPIPE, SIG_IGN);
+  Log(LogLevel::kInfo, "config", Outcome::kSuccess,
+      "client_id: {} | server_address: {} | loop_amount: {} | loop_period: {} | log_level: {} | "
+      "batch_max_amount: {} | batch_window: {} | mode: {} | dataset: {}",
+      config.id, config.server_address, config.loop_amount, FormatDuration(config.loop_period),
+      LogLevelName(config.log_level), config.batch_max_amount, config.batch_window,
+      AgencyModeName(config.mode),
+      config.DatasetPath());
+  auto endpoint = ParseHostPort(config.server_address);
+  if (!endpoint) {
+    Log(LogLevel::kError, "config", Outcome::kFail, "error: server.address {}",
+        endpoint.error().message);
+    return kExitConfig;
+  }
+  auto signals = SignalFd::Create({SIGTERM, SIGINT});
+  if (!signals) {
+    Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
+    return kExitOsErr;
+  }
+  Agency agency(config, std::move(*endpoint), std::move(*signals));
+  switch (config.mode) {
+    case AgencyMode::kEcho: return agency.RunEcho();
+    case AgencyMode::kBet: return agency.RunBet(env);
+    case AgencyMode::kLottery: break;
+  }
+  return agency.RunLottery();
+}
+
+}  // namespace lottery

@@ -1,0 +1,44 @@
+// The agency's configuration keys (conf/client.toml documents each one with
+// its default). Loading goes through the generic loader
+// (common/config_loader.h): defaults < file < environment < flags.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/config_loader.h"
+#include "common/log.h"
+
+namespace lottery {
+
+enum class AgencyMode { kLottery, kEcho, kBet };
+
+struct AgencyConfig {
+  std::string config_file;
+  std::uint32_t id = 1;                        // agency.id        CLI_ID            --id
+  AgencyMode mode = AgencyMode::kLottery;      // agency.mode      CLI_MODE          --mode
+  std::string dataset = "dataset/agency-{id}.csv";  // agency.dataset CLI_DATASET    --dataset
+  std::string server_address = "127.0.0.1:12345";   // server.address CLI_SERVER_ADDRESS --server
+  Seconds connect_timeout{30.0};               // server.connect_timeout CLI_SERVER_CONNECT_TIMEOUT
+  Seconds read_timeout{60.0};                  // server.read_timeout CLI_SERVER_READ_TIMEOUT
+  int loop_amount = 5;                         // loop.amount      CLI_LOOP_AMOUNT
+  Seconds loop_period{1.0};                    // loop.period      CLI_LOOP_PERIOD
+  int batch_max_amount = 100;                  // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
+  int batch_window = 16;                       // batch.window     CLI_BATCH_WINDOW  --window
+  LogLevel log_level = LogLevel::kInfo;        // log.level        CLI_LOG_LEVEL     --log-level
+
+  // The dataset path with "{id}" replaced by the agency id.
+  std::string DatasetPath() const;
+};
+
+// argv[0] is the program name. env is the process environment as NAME ->
+// value (tests pass their own).
+std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+
+const char* AgencyModeName(AgencyMode mode);
+
+}  // namespace lottery

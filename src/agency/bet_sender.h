@@ -1,0 +1,62 @@
+// BetSender keeps up to batch.window BETS frames in flight on the agency's
+// ServerLink: it sends each batch as it is built, retires batches as their
+// ACKs arrive (in order), resumes after a reconnect with only what the
+// server's WELCOME says it lacks, and renumbers the batches behind a refused
+// one. It owns the window of preallocated frames (agency/batch_window.h);
+// the configuration and the link must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "agency/agency_config.h"
+#include "agency/batch_window.h"
+#include "agency/server_link.h"
+#include "common/latency_histogram.h"
+
+namespace lottery {
+
+class BetSender {
+ public:
+  BetSender(const AgencyConfig& config, ServerLink& link)
+      : config_(config), link_(link), window_(static_cast<std::size_t>(config.batch_window)) {}
+
+  // The frame the next batch is to be encoded into (BetBatchEncoder), with
+  // sequence number next_seq().
+  std::string& NextFrame() { return window_.NextFrame(); }
+  std::uint64_t next_seq() const { return next_seq_; }
+  // Numbers the batches from `seq` on (bet mode resumes after the server's
+  // last_seq).
+  void StartAt(std::uint64_t seq) { next_seq_ = seq; }
+
+  // Sends the batch just encoded into NextFrame() (`count` bets) and, while
+  // the window is full, waits for the oldest ack.
+  Step Submit(std::uint16_t count);
+  // Waits for every batch in flight to be acked or refused.
+  Step Drain();
+
+  std::uint64_t batches_acked() const { return batches_acked_; }
+  std::uint64_t bets_rejected() const { return bets_rejected_; }
+  std::size_t window_capacity() const { return window_.capacity(); }
+  const LatencyHistogram& ack_latency() const { return ack_latency_; }
+
+ private:
+  // Reconnects when needed (retiring what the server already holds) and
+  // writes every batch not yet sent on this connection.
+  Step SendPending();
+  // Reads one reply: the oldest batch's ack or refusal.
+  Step AwaitOldest();
+  // After the oldest batch was refused: reads the SEQUENCE_GAP replies of the
+  // batches sent behind it, then renumbers them to close the gap.
+  Step SkipRejected();
+
+  const AgencyConfig& config_;
+  ServerLink& link_;
+  BatchWindow window_;
+  LatencyHistogram ack_latency_;
+  std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
+  std::uint64_t batches_acked_ = 0;
+  std::uint64_t bets_rejected_ = 0;
+};
+
+}  // namespace lottery

@@ -1,0 +1,177 @@
+#include "agency/server_link.h"
+
+#include <poll.h>
+
+#include <fmt/format.h>
+
+#include "common/exit_codes.h"
+#include "common/log.h"
+
+namespace lottery {
+
+bool ServerLink::Sleep(Millis duration) {
+  pollfd p{signals_.fd(), POLLIN, 0};
+  int rc = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, duration.count())));
+  if (rc > 0) cancelled_ = true;
+  return !cancelled_;
+}
+
+void ServerLink::Close(std::string_view why) {
+  if (!fd_.valid()) return;
+  Log(LogLevel::kInfo, "disconnect", Outcome::kSuccess, "client_id: {} | reason: {}", config_.id, why);
+  reader_.reset();
+  fd_.Reset();
+}
+
+void ServerLink::Drop(std::string_view why) {
+  if (!fd_.valid()) return;
+  Log(LogLevel::kWarning, "connection_lost", Outcome::kFail, "client_id: {} | error: {}", config_.id,
+      why);
+  reader_.reset();
+  fd_.Reset();
+}
+
+Step ServerLink::Ensure(bool hello) {
+  if (fd_.valid()) return Step::kDone;
+  const auto give_up =
+      last_ok_ + std::chrono::duration_cast<Clock::duration>(config_.connect_timeout);
+  Millis backoff{100};
+  int attempt = 0;
+  while (true) {
+    ++attempt;
+    auto left = std::chrono::duration_cast<Millis>(give_up - Clock::now());
+    auto conn = ConnectTcp(endpoint_, std::clamp(left, Millis(100), Millis(5000)));
+    if (conn) {
+      fd_ = std::move(*conn);
+      reader_.emplace(fd_.get(), signals_.fd());
+      Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
+          config_.id, endpoint_.host, endpoint_.port, attempt);
+      if (!hello) {
+        MarkProgress();
+        return Step::kDone;
+      }
+      Step s = Hello();
+      if (s == Step::kDone) {
+        MarkProgress();
+        return s;
+      }
+      if (s != Step::kRetry) return s;
+    } else {
+      Log(LogLevel::kDebug, "connect", Outcome::kFail, "client_id: {} | attempt: {} | error: {}",
+          config_.id, attempt, conn.error().message);
+    }
+    if (Clock::now() + backoff >= give_up) {
+      Log(LogLevel::kError, "connect", Outcome::kFail,
+          "client_id: {} | server: {}:{} | error: server unreachable for {}", config_.id,
+          endpoint_.host, endpoint_.port, FormatDuration(config_.connect_timeout));
+      return Step::kUnavailable;
+    }
+    if (!Sleep(backoff)) return Step::kCancelled;
+    backoff = std::min(backoff * 2, Millis(2000));
+  }
+}
+
+Step ServerLink::Hello() {
+  out_.clear();
+  EncodeHello(out_, config_.id);
+  Frame reply;
+  Step s = Exchange(out_, reply, stall_);
+  if (s != Step::kDone) return s;
+  if (reply.type == static_cast<std::uint8_t>(MessageType::kWelcome)) {
+    auto w = DecodeWelcome(reply.payload);
+    if (!w) {
+      Drop(w.error().message);
+      return Step::kFatal;
+    }
+    welcome_ = *w;
+    if (welcome_.last_seq < acked_seq_) {
+      Log(LogLevel::kError, "hello", Outcome::kFail,
+          "client_id: {} | last_seq: {} | acked_seq: {} | error: the server no longer holds "
+          "batches it acknowledged (it started a new round); not sending them again",
+          config_.id, welcome_.last_seq, acked_seq_);
+      Drop("the server lost acknowledged batches");
+      return Step::kFatal;
+    }
+    Log(LogLevel::kInfo, "hello", Outcome::kSuccess, "client_id: {} | last_seq: {} | finished: {}",
+        config_.id, welcome_.last_seq, welcome_.finished);
+    return Step::kDone;
+  }
+  if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
+    auto e = DecodeError(reply.payload);
+    std::string message = e ? e->message : e.error().message;
+    bool busy = e && (e->code == ErrorCode::kAgencyBusy || e->code == ErrorCode::kShuttingDown ||
+                      e->code == ErrorCode::kTooManyConnections);
+    Drop(message);
+    if (busy) return Step::kRetry;  // the old connection's worker is still going away
+    Log(LogLevel::kError, "hello", Outcome::kFail, "client_id: {} | error: {}", config_.id, message);
+    return Step::kFatal;
+  }
+  Drop(fmt::format("unexpected {} in reply to HELLO", MessageTypeName(reply.type)));
+  return Step::kFatal;
+}
+
+Step ServerLink::Outcome(IoStatus status, std::string_view what) {
+  if (status == IoStatus::kOk) return Step::kDone;
+  if (status == IoStatus::kCancelled) {
+    cancelled_ = true;
+    return Step::kCancelled;
+  }
+  Drop(fmt::format("{} failed: {}", what, IoStatusName(status)));
+  return Step::kRetry;
+}
+
+Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optional<Millis> idle) {
+  if (Step s = Send(request); s != Step::kDone) return s;
+  return Receive(reply, idle);
+}
+
+Step ServerLink::Send(std::string_view request) {
+  return Outcome(WriteAll(fd_.get(), request, signals_.fd(), stall_), "send");
+}
+
+Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
+  return Outcome(reader_->Read(reply, idle, stall_), "receive");
+}
+
+Step ServerLink::ReadMore(Frame& reply) { return Receive(reply, stall_); }
+
+Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_view payload,
+                      std::string_view during) {
+  auto e = DecodeError(payload);
+  if (!e) {
+    link.Drop(e.error().message);
+    return Step::kFatal;
+  }
+  Log(LogLevel::kWarning, during, Outcome::kFail, "client_id: {} | code: {} | error: {}", config.id,
+      ErrorCodeName(e->code), e->message);
+  switch (e->code) {
+    case ErrorCode::kInvalidBet:
+      return Step::kRejected;
+    case ErrorCode::kStorageFailed:
+    case ErrorCode::kDrawCancelled:
+    case ErrorCode::kShuttingDown:
+    case ErrorCode::kTimeout:
+    case ErrorCode::kAgencyBusy:
+    case ErrorCode::kTooManyConnections:
+      // Transient: the server may come back (restart, space freed).
+      link.Drop(e->message);
+      return Step::kRetry;
+    default:
+      link.Drop(e->message);
+      return Step::kFatal;
+  }
+}
+
+int ExitCodeFor(Step s) {
+  switch (s) {
+    case Step::kDone: return kExitOk;
+    case Step::kCancelled: return kExitOk;
+    case Step::kUnavailable: return kExitUnavailable;
+    case Step::kRejected: return kExitDataErr;
+    case Step::kRetry:
+    case Step::kFatal: return kExitProtocol;
+  }
+  return kExitSoftware;
+}
+
+}  // namespace lottery

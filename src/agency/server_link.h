@@ -1,0 +1,102 @@
+// The agency's side of a connection to the server: connecting with retries,
+// the HELLO/WELCOME exchange, frames out and in, what an ERROR reply means,
+// and the exit code each outcome gives. Owned by the running mode; it
+// borrows the configuration and the signal descriptor, which must outlive it.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "agency/agency_config.h"
+#include "common/net.h"
+#include "common/signals.h"
+#include "common/unique_fd.h"
+#include "wire/frame_io.h"
+#include "wire/protocol.h"
+
+namespace lottery {
+
+using Clock = std::chrono::steady_clock;
+
+// Why a step of the conversation could not complete.
+enum class Step {
+  kDone,
+  kRetry,        // the connection broke or the server was busy: reconnect and redo
+  kCancelled,    // SIGTERM/SIGINT
+  kUnavailable,  // the server stayed unreachable for connect_timeout
+  kRejected,     // the server refused the data (INVALID_BET)
+  kFatal,        // a protocol or configuration error that retrying cannot fix
+};
+
+// The agency's link to the server: connects with backoff, introduces itself,
+// and turns every failure into "reconnect and redo" until connect_timeout
+// passes without progress. Owns the socket.
+class ServerLink {
+ public:
+  ServerLink(const AgencyConfig& config, HostPort endpoint, SignalFd& signals)
+      : config_(config),
+        endpoint_(std::move(endpoint)),
+        signals_(signals),
+        stall_(std::chrono::duration_cast<Millis>(config.read_timeout)) {}
+
+  // Connects (and, when `hello`, introduces the agency) unless connected.
+  // Retries with exponential backoff until connect_timeout has passed since
+  // the last time the link worked.
+  Step Ensure(bool hello);
+  // Closes a broken connection (logged as a failure) ...
+  void Drop(std::string_view why);
+  // ... or ends one whose work is done.
+  void Close(std::string_view why);
+  bool connected() const { return fd_.valid(); }
+
+  // Sends a frame and reads one reply frame into `reply`. `idle` bounds the
+  // wait for the reply (std::nullopt: wait as long as it takes).
+  Step Exchange(const std::string& request, Frame& reply, std::optional<Millis> idle);
+  // The two halves of Exchange, for pipelined batches.
+  Step Send(std::string_view request);
+  Step Receive(Frame& reply, std::optional<Millis> idle);
+  // Reads one more frame (for multi-frame replies).
+  Step ReadMore(Frame& reply);
+
+  const Welcome& welcome() const { return welcome_; }
+  // FINISHED was acked on this connection.
+  void MarkFinished() { welcome_.finished = true; }
+  void MarkProgress() { last_ok_ = Clock::now(); }
+  // The server acknowledged batch `seq`: a server that later says it holds
+  // less has lost acknowledged bets (a new round) and must not get them twice.
+  void MarkAcked(std::uint64_t seq) { acked_seq_ = std::max(acked_seq_, seq); }
+  bool cancelled() const { return cancelled_; }
+  // Sleeps, waking early on SIGTERM/SIGINT. Returns false when cancelled.
+  bool Sleep(Millis duration);
+
+ private:
+  Step Hello();
+  // Maps an I/O result to a step, dropping the connection when it broke.
+  Step Outcome(IoStatus status, std::string_view what);
+
+  const AgencyConfig& config_;
+  HostPort endpoint_;
+  SignalFd& signals_;
+  Millis stall_;
+  UniqueFd fd_;
+  std::optional<FrameReader> reader_;
+  Welcome welcome_;
+  std::uint64_t acked_seq_ = 0;
+  Clock::time_point last_ok_ = Clock::now();
+  bool cancelled_ = false;
+  std::string out_;
+};
+
+// Interprets an ERROR reply and logs it: kRejected for refused bets, kRetry
+// (the connection dropped) for transient server-side states, else kFatal.
+Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_view payload,
+                      std::string_view during);
+
+// The process exit code for how a mode ended (sysexits, common/exit_codes.h).
+int ExitCodeFor(Step s);
+
+}  // namespace lottery

@@ -1,0 +1,350 @@
+#include "common/csv.h"
+
+#include <unistd.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace lottery {
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+bool NeedsQuotes(std::string_view field) {
+  // A plain loop: find_first_of() calls memchr once per character.
+  for (char c : field) {
+    if (c == ',' || c == '"' || c == '\r' || c == '\n') return true;
+  }
+  return false;
+}
+
+
+}  // namespace
+
+void AppendCsvField(std::string& out, std::string_view field) {
+  if (!NeedsQuotes(field)) {
+    out.append(field);
+    return;
+  }
+  out.push_back('"');
+  for (char c : field) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+char* PutCsvField(char* p, std::string_view field) {
+  if (!NeedsQuotes(field)) {
+    std::memcpy(p, field.data(), field.size());
+    return p + field.size();
+  }
+  *p++ = '"';
+  for (char c : field) {
+    if (c == '"') *p++ = '"';
+    *p++ = c;
+  }
+  *p++ = '"';
+  return p;
+}
+
+CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out) {
+  out.storage.clear();
+  out.spans.clear();
+  out.lines = 0;
+  out.error = nullptr;
+  const char* b = input.data();
+  const std::size_t limit = input.size();
+  std::size_t i = 0;
+  while (true) {
+    const std::size_t field_start = out.storage.size();
+    auto finish_field = [&] { out.spans.emplace_back(field_start, out.storage.size() - field_start); };
+    if (i < limit && b[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= limit) {
+          if (!at_eof) return CsvParse::kNeedMore;
+          out.error = "unterminated quoted field";
+          return CsvParse::kError;
+        }
+        const char c = b[i];
+        if (c != '"') {
+          if (c == '\n') ++out.lines;
+          out.storage.push_back(c);
+          ++i;
+          continue;
+        }
+        if (i + 1 >= limit && !at_eof) return CsvParse::kNeedMore;
+        if (i + 1 < limit && b[i + 1] == '"') {
+          out.storage.push_back('"');
+          i += 2;
+          continue;
+        }
+        ++i;  // the closing quote
+        break;
+      }
+      finish_field();
+      if (i >= limit) {
+        if (!at_eof) return CsvParse::kNeedMore;
+        out.consumed = i;
+        out.terminated = false;
+        return CsvParse::kComplete;
+      }
+      if (b[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (b[i] != '\r' && b[i] != '\n') {
+        out.error = "text after a closing quote";
+        return CsvParse::kError;
+      }
+    } else {
+      while (i < limit && b[i] != ',' && b[i] != '\r' && b[i] != '\n') {
+        if (b[i] == '"') {
+          out.error = "quote inside an unquoted field";
+          return CsvParse::kError;
+        }
+        out.storage.push_back(b[i]);
+        ++i;
+      }
+      if (i >= limit) {
+        if (!at_eof) return CsvParse::kNeedMore;
+        finish_field();
+        out.consumed = i;
+        out.terminated = false;
+        return CsvParse::kComplete;
+      }
+      finish_field();
+      if (b[i] == ',') {
+        ++i;
+        continue;
+      }
+    }
+    // At a line end: CRLF, LF, or a lone CR.
+    if (b[i] == '\r') {
+      if (i + 1 >= limit) {
+        if (!at_eof) return CsvParse::kNeedMore;
+        // "\r" at the very end: the CRLF was cut, the line is torn.
+        out.consumed = i + 1;
+        out.terminated = false;
+        return CsvParse::kComplete;
+      }
+      i += b[i + 1] == '\n' ? 2 : 1;
+    } else {
+      ++i;
+    }
+    ++out.lines;
+    out.consumed = i;
+    out.terminated = true;
+    return CsvParse::kComplete;
+  }
+}
+
+CsvReader::CsvReader(int fd, std::size_t max_record_bytes)
+    : fd_(fd), max_record_bytes_(max_record_bytes) {
+  buffer_.resize(kReadChunk);
+}
+
+Result<bool> CsvReader::ReadMore() {
+  if (eof_) return false;
+  // Keep the unread part, drop the rest, then make room for a chunk.
+  if (pos_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + pos_, end_ - pos_);
+    consumed_ += pos_;
+    end_ -= pos_;
+    pos_ = 0;
+  }
+  if (buffer_.size() - end_ < kReadChunk / 2) buffer_.resize(buffer_.size() + kReadChunk);
+  while (true) {
+    ssize_t n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("read");
+    }
+    if (n == 0) {
+      eof_ = true;
+      return false;
+    }
+    end_ += static_cast<std::size_t>(n);
+    return true;
+  }
+}
+
+Result<void> CsvReader::SkipLine() {
+  while (true) {
+    const char* nl = static_cast<const char*>(std::memchr(buffer_.data() + pos_, '\n', end_ - pos_));
+    if (nl != nullptr) {
+      pos_ = static_cast<std::size_t>(nl - buffer_.data()) + 1;
+      ++line_;
+      return {};
+    }
+    pos_ = end_;  // drop what we have; keeps memory bounded
+    auto more = ReadMore();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) return {};
+  }
+}
+
+bool CsvReader::ParseUnquoted(std::size_t start, std::size_t& end) {
+  const char* b = buffer_.data();
+  spans_.clear();
+  std::size_t field = start;
+  // At the line end at `pos`: the CRLF must be whole in the buffer.
+  auto finish = [&](std::size_t pos) {
+    if (b[pos] == '\r' && pos + 1 >= end_) return false;
+    spans_.emplace_back(field, pos - field);
+    end = pos + ((b[pos] == '\r' && b[pos + 1] == '\n') ? 2 : 1);
+    return true;
+  };
+  std::size_t i = start;
+#ifdef __SSE2__
+  // Sixteen bytes at a time: one mask of the bytes that matter (comma,
+  // quote, CR, LF), walked bit by bit; commas land at unpredictable places,
+  // so a byte loop spends its time in mispredicted branches.
+  const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"');
+  const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+  for (; i + 16 <= end_; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+    for (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0; mask &= mask - 1) {
+      const std::size_t pos = i + static_cast<std::size_t>(__builtin_ctz(mask));
+      const char c = b[pos];
+      if (c == ',') {
+        spans_.emplace_back(field, pos - field);
+        field = pos + 1;
+        continue;
+      }
+      if (c == '"') return false;
+      return finish(pos);
+    }
+  }
+#endif
+  for (; i < end_; ++i) {
+    const char c = b[i];
+    if (c == ',') {
+      spans_.emplace_back(field, i - field);
+      field = i + 1;
+    } else if (c == '\n' || c == '\r') {
+      return finish(i);
+    } else if (c == '"') {
+      return false;
+    }
+  }
+  return false;  // no line end in the buffer yet
+}
+
+CsvReader::Parse CsvReader::ParseRecord(std::size_t start, std::size_t& end, std::uint64_t& lines,
+                                        std::string& error) {
+  // Most records have no quotes and sit whole in the buffer: their fields
+  // are views into it, nothing is copied.
+  if (ParseUnquoted(start, end)) {
+    lines = 1;
+    spans_in_buffer_ = true;
+    record_.terminated = true;
+    return Parse::kComplete;
+  }
+  spans_in_buffer_ = false;
+  switch (ParseCsvRecord(std::string_view(buffer_.data() + start, end_ - start), eof_, parsed_)) {
+    case CsvParse::kNeedMore:
+      return Parse::kNeedMore;
+    case CsvParse::kError:
+      error = parsed_.error;
+      return Parse::kError;
+    case CsvParse::kComplete:
+      break;
+  }
+  end = start + parsed_.consumed;
+  lines = parsed_.lines;
+  record_.terminated = parsed_.terminated;
+  return Parse::kComplete;
+}
+
+Result<std::optional<CsvRecord*>> CsvReader::Next() {
+  if (at_start_) {
+    while (end_ - pos_ < 3 && !eof_) {
+      auto more = ReadMore();
+      if (!more) return std::unexpected(more.error());
+    }
+    if (end_ - pos_ >= 3 && std::memcmp(buffer_.data() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+    at_start_ = false;
+  }
+  while (true) {
+    // Skip blank lines.
+    while (true) {
+      if (pos_ >= end_) {
+        auto more = ReadMore();
+        if (!more) return std::unexpected(more.error());
+        if (!*more) return std::optional<CsvRecord*>();
+        continue;
+      }
+      char c = buffer_[pos_];
+      if (c == '\n') {
+        ++pos_;
+        ++line_;
+      } else if (c == '\r') {
+        if (pos_ + 1 >= end_ && !eof_) {
+          auto more = ReadMore();
+          if (!more) return std::unexpected(more.error());
+          continue;
+        }
+        pos_ += (pos_ + 1 < end_ && buffer_[pos_ + 1] == '\n') ? 2 : 1;
+        ++line_;
+      } else {
+        break;
+      }
+    }
+    std::size_t end = 0;
+    std::uint64_t lines = 0;
+    std::string error;
+    record_.error.reset();
+    record_.terminated = true;
+    Parse p = ParseRecord(pos_, end, lines, error);
+    if (p == Parse::kNeedMore) {
+      if (end_ - pos_ > max_record_bytes_) {
+        record_.fields.clear();
+        record_.line = line_;
+        record_.offset = consumed_ + pos_;
+        record_.error = fmt::format("record longer than {} bytes", max_record_bytes_);
+        if (auto s = SkipLine(); !s) return std::unexpected(s.error());
+        record_.end_offset = consumed_ + pos_;
+        return std::optional<CsvRecord*>(&record_);
+      }
+      auto more = ReadMore();
+      if (!more) return std::unexpected(more.error());
+      continue;  // parse the same record again with more bytes
+    }
+    record_.line = line_;
+    record_.offset = consumed_ + pos_;
+    record_.fields.clear();
+    if (p == Parse::kError) {
+      record_.error = std::move(error);
+      if (auto s = SkipLine(); !s) return std::unexpected(s.error());
+      record_.end_offset = consumed_ + pos_;
+      return std::optional<CsvRecord*>(&record_);
+    }
+    if (end - pos_ > max_record_bytes_) {
+      record_.error = fmt::format("record longer than {} bytes", max_record_bytes_);
+    } else {
+      if (spans_in_buffer_) {
+        for (auto [from, len] : spans_) record_.fields.emplace_back(buffer_.data() + from, len);
+      } else {
+        for (auto [from, len] : parsed_.spans) {
+          record_.fields.emplace_back(parsed_.storage.data() + from, len);
+        }
+      }
+    }
+    pos_ = end;
+    line_ += lines;
+    record_.end_offset = consumed_ + pos_;
+    return std::optional<CsvRecord*>(&record_);
+  }
+}
+
+}  // namespace lottery

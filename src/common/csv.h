@@ -1,0 +1,99 @@
+// CSV in the one dialect this project reads and writes: RFC 4180 with
+// minimal quoting (a field is quoted only when it holds a comma, a double
+// quote, CR or LF; quotes inside are doubled). It knows nothing of bets: the
+// bets-file row (storage/bets_file_row.h) and the dataset row
+// (agency/dataset_reader.h) are built on it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace lottery {
+
+// Appends one field with minimal quoting.
+void AppendCsvField(std::string& out, std::string_view field);
+
+// Writes one field with minimal quoting at `p` and returns the end. Room
+// for 2 * field.size() + 2 bytes must be there.
+char* PutCsvField(char* p, std::string_view field);
+
+enum class CsvParse { kComplete, kNeedMore, kError };
+
+// The parse of one record, reused from call to call so that parsing does not
+// allocate per record.
+struct CsvParseState {
+  std::string storage;  // the unescaped bytes of every field
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // (offset, size) in storage
+  std::size_t consumed = 0;    // bytes of input the record took, line end included
+  std::uint64_t lines = 0;     // line ends consumed (a quoted line break counts)
+  bool terminated = true;      // false: the input ended without a line end
+  const char* error = nullptr; // why the record does not parse (kError)
+};
+
+// The dialect's one parser: parses the record at the start of `input`.
+// kNeedMore when `input` ends inside the record and more can come (`at_eof`
+// false); at the end of input a record without its line end is kComplete
+// with `terminated` false (a torn last line). CsvReader and the draw's
+// scanner (storage/winner_scan.h) both use it.
+CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out);
+
+// One parsed record. The field views point into the reader's buffer and stay
+// valid only until the next call to Next().
+struct CsvRecord {
+  std::vector<std::string_view> fields;
+  std::uint64_t line = 0;          // 1-based line where the record starts
+  std::uint64_t offset = 0;        // byte offset of the record's first byte
+  std::uint64_t end_offset = 0;    // byte offset just past its line end
+  bool terminated = true;          // false: the input ended without a line end
+  std::optional<std::string> error;  // set when the record does not parse
+};
+
+// Reads records from a file descriptor, streaming: memory is bounded by the
+// longest record (at most max_record_bytes; longer ones are reported as an
+// error and skipped). The reader does not own the descriptor. A UTF-8 BOM at
+// the very start is skipped. Blank lines are skipped.
+class CsvReader {
+ public:
+  explicit CsvReader(int fd, std::size_t max_record_bytes = 64 * 1024);
+
+  // Returns the next record, std::nullopt at end of input, or an Error when
+  // the descriptor fails. A record that does not parse comes back with
+  // `error` set and the reader resumes at the following line.
+  Result<std::optional<CsvRecord*>> Next();
+
+ private:
+  enum class Parse { kComplete, kNeedMore, kError };
+  // Parses the record starting at buffer_[start] into record_; sets `end` to
+  // the position after it and `lines` to the line ends it consumed.
+  Parse ParseRecord(std::size_t start, std::size_t& end, std::uint64_t& lines, std::string& error);
+  // The fast path of ParseRecord: a record without quotes whose line end is
+  // in the buffer. Fills spans_ with offsets into buffer_; false when the
+  // record needs the general parser.
+  bool ParseUnquoted(std::size_t start, std::size_t& end);
+  // Reads more input after end_. Returns false at end of input.
+  Result<bool> ReadMore();
+  // Skips to just past the next LF (reading as needed); for records that do
+  // not parse or are too long.
+  Result<void> SkipLine();
+
+  int fd_;
+  std::size_t max_record_bytes_;
+  std::string buffer_;
+  std::size_t pos_ = 0;         // next unread byte in buffer_
+  std::size_t end_ = 0;         // end of valid bytes in buffer_
+  bool eof_ = false;
+  bool at_start_ = true;        // BOM not checked yet
+  std::uint64_t line_ = 1;      // line of buffer_[pos_]
+  std::uint64_t consumed_ = 0;  // input bytes before buffer_[0]
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // fields in buffer_ (ParseUnquoted)
+  bool spans_in_buffer_ = false;  // the record's fields are spans_, not parsed_
+  CsvParseState parsed_;          // the general parser's record
+  CsvRecord record_;
+};
+
+}  // namespace lottery

@@ -1,0 +1,20 @@
+// Whole-buffer file I/O on a descriptor the caller owns: the loops around
+// pwrite() and fstat() that the bets file, its journal and the winners file
+// share. Errors come back as values naming `what` and errno.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace lottery {
+
+// Current size of the file behind `fd`.
+Result<std::uint64_t> FileSize(int fd);
+
+// Writes all of `bytes` at `offset`, retrying short writes and EINTR. On an
+// error part of the bytes may have reached the file; the caller cuts back.
+Status PwriteAll(int fd, std::string_view bytes, std::uint64_t offset, const char* what = "write");
+
+}  // namespace lottery

@@ -1,0 +1,132 @@
+#include "common/log.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+
+namespace lottery {
+namespace {
+
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::atomic<LogStyle> g_style{LogStyle::kPlain};
+
+}  // namespace
+
+const char* LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARNING";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "INFO";
+}
+
+std::optional<LogLevel> ParseLogLevel(std::string_view text) {
+  std::string upper;
+  for (char c : text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "DEBUG") return LogLevel::kDebug;
+  if (upper == "INFO") return LogLevel::kInfo;
+  if (upper == "WARNING" || upper == "WARN") return LogLevel::kWarning;
+  if (upper == "ERROR") return LogLevel::kError;
+  return std::nullopt;
+}
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kSuccess: return "success";
+    case Outcome::kFail: return "fail";
+    case Outcome::kInProgress: return "in_progress";
+  }
+  return "fail";
+}
+
+int SyslogPriority(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return 7;    // LOG_DEBUG
+    case LogLevel::kInfo: return 6;     // LOG_INFO
+    case LogLevel::kWarning: return 4;  // LOG_WARNING
+    case LogLevel::kError: return 3;    // LOG_ERR
+  }
+  return 6;
+}
+
+bool IsJournalStream(int fd, std::string_view journal_stream) {
+  auto colon = journal_stream.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  auto parse = [](std::string_view text, std::uint64_t& out) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+  };
+  if (!parse(journal_stream.substr(0, colon), dev) || !parse(journal_stream.substr(colon + 1), ino)) {
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return false;
+  return static_cast<std::uint64_t>(st.st_dev) == dev && static_cast<std::uint64_t>(st.st_ino) == ino;
+}
+
+void ConfigureLogStyleFromEnvironment() {
+  // systemd sets JOURNAL_STREAM for the service's own stderr; a child that
+  // inherits the variable but writes elsewhere keeps the plain style.
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  SetLogStyle(stream != nullptr && IsJournalStream(STDERR_FILENO, stream) ? LogStyle::kJournal
+                                                                           : LogStyle::kPlain);
+}
+
+void SetLogStyle(LogStyle style) { g_style.store(style, std::memory_order_relaxed); }
+LogStyle CurrentLogStyle() { return g_style.load(std::memory_order_relaxed); }
+
+void SetLogLevel(LogLevel level) { g_level.store(level, std::memory_order_relaxed); }
+LogLevel CurrentLogLevel() { return g_level.load(std::memory_order_relaxed); }
+
+std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                          std::string_view fields, LogStyle style) {
+  std::string line;
+  if (style == LogStyle::kJournal) {
+    line = fmt::format("<{}>", SyslogPriority(level));
+  } else {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S ", &tm);
+    line = stamp;
+  }
+  line += fmt::format("{} action: {} | result: {}", LogLevelName(level), action,
+                      OutcomeName(outcome));
+  if (!fields.empty()) {
+    line += " | ";
+    // A field value must not break the one-line-per-event rule.
+    for (char c : fields) line += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  line += '\n';
+  return line;
+}
+
+void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                  std::string_view fields) {
+  std::string line = FormatLogLine(level, action, outcome, fields);
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // Nowhere left to report a failing log.
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace lottery

@@ -1,0 +1,36 @@
+// TCP endpoints: parsing "HOST:PORT", listening and connecting. Every socket
+// comes back as a UniqueFd the caller owns, with close-on-exec set.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace lottery {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// "127.0.0.1:12345", "server:12345", "[::1]:12345".
+Result<HostPort> ParseHostPort(std::string_view text);
+
+// Binds and listens on address:port (address "" or "0.0.0.0" = every IPv4
+// interface, "::" = every interface). SO_REUSEADDR is set.
+Result<UniqueFd> ListenTcp(const std::string& address, std::uint16_t port, int backlog);
+
+// The port a bound socket listens on (useful when binding port 0).
+Result<std::uint16_t> LocalPort(int fd);
+
+// Resolves host and connects, trying each address once. Blocking connect with
+// a timeout; the returned socket is blocking with TCP_NODELAY set.
+Result<UniqueFd> ConnectTcp(const HostPort& endpoint, std::chrono::milliseconds timeout);
+
+// The peer's IP address as text, or "?" when unknown.
+std::string PeerAddress(int fd);
+
+}  // namespace lottery

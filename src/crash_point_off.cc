@@ -1,8 +1,0 @@
-// The installed programs: crash points do nothing (see crash_point.h).
-#include "crash_point.h"
-
-namespace lottery {
-
-void CrashPointHit(const char*) {}
-
-}  // namespace lottery

@@ -1,0 +1,44 @@
+#include "server/config_reload.h"
+
+#include <array>
+
+namespace lottery {
+namespace {
+
+constexpr std::array<std::string_view, 6> kReloadableKeys = {
+    "log.level", "server.read_timeout", "server.hello_timeout", "server.listen_backlog",
+    "server.max_connections", "server.shutdown_timeout"};
+
+}  // namespace
+
+bool IsReloadableKey(std::string_view key) {
+  for (std::string_view k : kReloadableKeys) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+std::vector<ConfigChange> DiffServerConfigs(const ServerConfig& running, const ServerConfig& loaded) {
+  auto before = ServerConfigValues(running);
+  auto after = ServerConfigValues(loaded);
+  std::vector<ConfigChange> changes;
+  for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {
+    if (before[i].second == after[i].second) continue;
+    changes.push_back(ConfigChange{before[i].first, before[i].second, after[i].second,
+                                   IsReloadableKey(before[i].first)});
+  }
+  return changes;
+}
+
+ServerConfig ApplyReloadable(const ServerConfig& running, const ServerConfig& loaded) {
+  ServerConfig next = running;
+  next.log_level = loaded.log_level;
+  next.read_timeout = loaded.read_timeout;
+  next.hello_timeout = loaded.hello_timeout;
+  next.listen_backlog = loaded.listen_backlog;
+  next.max_connections = loaded.max_connections;
+  next.shutdown_timeout = loaded.shutdown_timeout;
+  return next;
+}
+
+}  // namespace lottery

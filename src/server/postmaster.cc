@@ -1,0 +1,327 @@
+#include "server/postmaster.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "common/exit_codes.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/peak_rss.h"
+#include "server/config_reload.h"
+#include "server/round_status.h"
+#include "wire/protocol.h"
+#include "worker/worker.h"
+
+namespace lottery {
+namespace {
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return fmt::format("exit_code: {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return fmt::format("signal: {}", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status))
+                                                                    : "?");
+  }
+  return "status: unknown";
+}
+
+WorkerOptions WorkerOptionsFrom(const ServerConfig& config) {
+  return WorkerOptions{config.storage_path, config.storage_sync, config.winning_number,
+                       config.read_timeout, config.hello_timeout, config.log_level};
+}
+
+}  // namespace
+
+constexpr auto kStatusRefresh = std::chrono::seconds(1);
+
+int Postmaster::Run() {
+  PublishSettings();
+  last_status_ = FormatRoundStatus(ReadRoundSummary(shared_.state()));
+  // Ready only now: the socket is listening and the shared state exists.
+  Notify(notifier_.Ready(fmt::format("listening on {}; {}", listening_on_, last_status_)));
+  next_status_ = Clock::now() + kStatusRefresh;
+  if (auto interval = notifier_.watchdog_interval()) {
+    Notify(notifier_.WatchdogPing());
+    next_watchdog_ = Clock::now() + *interval / 2;
+    Log(LogLevel::kInfo, "watchdog", Outcome::kSuccess, "interval: {} | ping_every: {}",
+        FormatDuration(*interval), FormatDuration(*interval / 2));
+  }
+  while (true) {
+    pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
+    int rc = ::poll(fds, 2, PollTimeoutMs());
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      Log(LogLevel::kError, "poll", Outcome::kFail, "error: {}", std::strerror(errno));
+      Shutdown(0);
+      return kExitOsErr;
+    }
+    if (fds[0].revents & POLLIN) {
+      while (auto sig = signals_.TakePending()) {
+        if (*sig == SIGCHLD) {
+          ReapWorkers();
+        } else if (*sig == SIGTERM || *sig == SIGINT) {
+          Shutdown(*sig);
+          return kExitOk;
+        } else if (*sig == SIGHUP) {
+          Reload();
+        }
+      }
+    }
+    if (fds[1].revents & POLLIN) Accept();
+    Tick();
+  }
+}
+
+int Postmaster::PollTimeoutMs() const {
+  std::optional<Clock::time_point> wake;
+  if (notifier_.enabled()) {
+    wake = next_status_;
+    if (notifier_.watchdog_interval()) wake = std::min(*wake, next_watchdog_);
+  }
+  // Refusals counted but not logged yet are logged when their second is up.
+  if (refused_unlogged_ > 0) wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
+  if (!wake) return -1;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left + 1, 0, 60000));
+}
+
+void Postmaster::Tick() {
+  auto now = Clock::now();
+  if (refused_unlogged_ > 0 && now >= next_refusal_log_) LogRefusals(now);
+  if (!notifier_.enabled()) return;
+  if (auto interval = notifier_.watchdog_interval(); interval && now >= next_watchdog_) {
+    Notify(notifier_.WatchdogPing());
+    next_watchdog_ = now + *interval / 2;
+  }
+  if (now >= next_status_) {
+    ReportStatus();
+    next_status_ = now + kStatusRefresh;
+  }
+}
+
+void Postmaster::ReportStatus() {
+  if (!notifier_.enabled()) return;
+  std::string status = FormatRoundStatus(ReadRoundSummary(shared_.state()));
+  if (status == last_status_) return;
+  last_status_ = status;
+  Notify(notifier_.SetStatus(status));
+}
+
+void Postmaster::Notify(const Status& sent) {
+  if (sent) {
+    notify_failed_ = false;
+    return;
+  }
+  // Once per failure streak: a manager that went away must not flood the log.
+  if (!notify_failed_) {
+    Log(LogLevel::kWarning, "notify", Outcome::kFail, "backend: {} | error: {}",
+        NotifyBackendName(notifier_.backend()), sent.error().message);
+  }
+  notify_failed_ = true;
+}
+
+void Postmaster::PublishSettings() {
+  RuntimeSettings settings;
+  settings.log_level = config_.log_level;
+  settings.read_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout).count();
+  settings.hello_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.hello_timeout).count();
+  lottery::PublishSettings(shared_.state(), settings);
+}
+
+void Postmaster::Reload() {
+  Notify(notifier_.Reloading("reloading the configuration"));
+  Log(LogLevel::kInfo, "reload", Outcome::kInProgress, "config: {}",
+      config_.config_file.empty() ? "none (flags and environment only)" : config_.config_file);
+  auto loaded = LoadServerConfig(launch_.argv, launch_.env);
+  if (!loaded) {
+    Log(LogLevel::kError, "reload", Outcome::kFail,
+        "error: {} | detail: keeping the running configuration", loaded.error().message);
+    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
+    return;
+  }
+  ServerConfig next = ApplyReloadable(config_, *loaded);
+  if (auto limit = CheckConnectionLimit(next); !limit) {
+    Log(LogLevel::kError, "reload", Outcome::kFail,
+        "error: {} | detail: keeping the running configuration", limit.error().message);
+    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
+    return;
+  }
+  int applied = 0;
+  int ignored = 0;
+  for (const ConfigChange& c : DiffServerConfigs(config_, *loaded)) {
+    if (c.reloadable) {
+      ++applied;
+      Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "key: {} | old: {} | new: {}", c.key,
+          c.old_value, c.new_value);
+    } else {
+      ++ignored;
+      Log(LogLevel::kWarning, "reload", Outcome::kFail,
+          "key: {} | old: {} | new: {} | detail: ignored, needs a restart", c.key, c.old_value,
+          c.new_value);
+    }
+  }
+  if (next.listen_backlog != config_.listen_backlog &&
+      ::listen(listener_.get(), next.listen_backlog) != 0) {
+    // The old backlog stays in force; nothing else depends on it.
+    Log(LogLevel::kWarning, "reload", Outcome::kFail, "key: server.listen_backlog | error: {}",
+        std::strerror(errno));
+  }
+  Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
+  config_ = next;
+  SetLogLevel(config_.log_level);
+  PublishSettings();
+  Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
+}
+
+void Postmaster::Accept() {
+  int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+      Log(LogLevel::kWarning, "accept", Outcome::kFail, "error: {}", std::strerror(errno));
+      // Out of descriptors or memory: do not spin at full speed.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) ::usleep(100000);
+    }
+    return;
+  }
+  UniqueFd connection(fd);
+  std::string peer = PeerAddress(connection.get());
+  if (workers_.size() >= static_cast<std::size_t>(config_.EffectiveMaxConnections())) {
+    Refuse(std::move(connection), peer);
+    return;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    Log(LogLevel::kError, "fork", Outcome::kFail, "ip: {} | error: {}", peer, std::strerror(errno));
+    return;  // The connection closes; the agency retries.
+  }
+  if (pid == 0) {
+    // Worker: drop what belongs to the parent, serve, and never return into
+    // the parent's stack (no exception crosses the fork either).
+    listener_.Reset();
+    signals_.Close();
+    int code = kExitSoftware;
+    try {
+      code = RunWorker(std::move(connection), WorkerOptionsFrom(config_), shared_, winners_.get());
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "worker", Outcome::kFail, "error: {}", e.what());
+    } catch (...) {
+      Log(LogLevel::kError, "worker", Outcome::kFail, "error: unknown exception");
+    }
+    ::_exit(code);
+  }
+  workers_.Add(pid);
+  Log(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: {} | worker_pid: {} | workers: {}", peer,
+      pid, workers_.size());
+}
+
+void Postmaster::Refuse(UniqueFd connection, const std::string& peer) {
+  // Answered by the parent itself, without a worker and without waiting:
+  // a peer that does not read the reply only loses the reply.
+  std::string frame;
+  EncodeError(frame, ErrorReply{ErrorCode::kTooManyConnections, kNoBetIndex,
+                                fmt::format("the server is serving its limit of {} connections "
+                                            "(server.max_connections); retry later",
+                                            config_.EffectiveMaxConnections())});
+  (void)::send(connection.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ++refused_unlogged_;
+  last_refused_peer_ = peer;
+  auto now = Clock::now();
+  if (now >= next_refusal_log_) LogRefusals(now);
+}
+
+void Postmaster::LogRefusals(Clock::time_point now) {
+  Log(LogLevel::kWarning, "accept", Outcome::kFail,
+      "ip: {} | error: too many connections | limit: {} | refused: {}", last_refused_peer_,
+      config_.EffectiveMaxConnections(), refused_unlogged_);
+  refused_unlogged_ = 0;
+  next_refusal_log_ = now + std::chrono::seconds(1);
+}
+void Postmaster::ReapWorkers() {
+  while (true) {
+    int status = 0;
+    rusage usage{};
+    pid_t pid = ::wait4(-1, &status, WNOHANG, &usage);
+    if (pid <= 0) return;
+    OnWorkerExit(pid, status, usage);
+  }
+}
+
+void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
+  // As PID 1 we also reap orphans we never forked; only our workers matter.
+  if (!workers_.Remove(pid)) return;
+  worker_peak_rss_kib_ = std::max<long>(worker_peak_rss_kib_, usage.ru_maxrss);
+  ++workers_reaped_;
+  bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  // A drawer that died has its draw reset: a waiting worker takes it over.
+  const std::uint32_t freed_agency = ReleaseWorker(shared_.state(), pid).agency;
+  Log(clean ? LogLevel::kDebug : LogLevel::kWarning, "worker_exit",
+      clean ? Outcome::kSuccess : Outcome::kFail, "worker_pid: {} | {} | agency: {}", pid,
+      DescribeWaitStatus(status), freed_agency);
+}
+
+void Postmaster::Shutdown(int signal) {
+  if (refused_unlogged_ > 0) LogRefusals(Clock::now());
+  Notify(notifier_.Stopping(fmt::format("shutting down on {}: stopping {} workers",
+                                        signal ? fmt::format("SIG{}", sigabbrev_np(signal))
+                                               : std::string("an error"),
+                                        workers_.size())));
+  Log(LogLevel::kInfo, "shutdown", Outcome::kInProgress, "signal: {} | workers: {}",
+      signal ? sigabbrev_np(signal) : "none", workers_.size());
+  listener_.Reset();
+  Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: listening_socket");
+  BeginShutdown(shared_.state());
+  workers_.SignalAll(SIGTERM);
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.shutdown_timeout);
+  while (!workers_.empty() && Clock::now() < deadline) {
+    ReapWorkers();
+    if (workers_.empty()) break;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{signals_.fd(), POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::max<long long>(1, std::min<long long>(left.count(), 100))));
+    while (auto sig = signals_.TakePending()) {
+      (void)sig;  // SIGCHLD wakes us; a second SIGTERM changes nothing.
+    }
+  }
+  if (!workers_.empty()) {
+    Log(LogLevel::kWarning, "shutdown", Outcome::kInProgress,
+        "detail: {} workers did not stop in {}; killing them", workers_.size(),
+        FormatDuration(config_.shutdown_timeout));
+    workers_.SignalAll(SIGKILL);
+    while (!workers_.empty()) {
+      int status = 0;
+      rusage usage{};
+      pid_t pid = ::wait4(-1, &status, 0, &usage);
+      if (pid < 0) break;
+      OnWorkerExit(pid, status, usage);
+    }
+  }
+  Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: workers | detail: all reaped");
+  // Peak resident sizes, for the benchmark: they must not grow with the
+  // number of bets (docs/PERFORMANCE.md). A worker never execs, so its
+  // ru_maxrss is its own.
+  Log(LogLevel::kInfo, "resource_usage", Outcome::kSuccess,
+      "parent_peak_rss_kib: {} | worker_peak_rss_kib: {} | workers_reaped: {}",
+      PeakRssKib().value_or(0), worker_peak_rss_kib_, workers_reaped_);
+  {
+    SyncState& sync = shared_.state().sync;
+    Log(LogLevel::kInfo, "storage_sync", Outcome::kSuccess,
+        "sync: {} | fdatasync_calls: {} | covered_by_group_commit: {} | durable_bytes: {}",
+        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end);
+  }
+}
+
+}  // namespace lottery

@@ -1,0 +1,87 @@
+// The Postmaster is the server's parent process once it is set up: it
+// accepts, forks one worker per connection (refusing beyond
+// server.max_connections without a fork), reaps and accounts its workers,
+// re-reads its configuration on SIGHUP, reports to the service manager, and
+// shuts everything down on SIGTERM or SIGINT. It never reads a bet, and it
+// touches the shared segment only through shm/'s named operations.
+//
+// It owns, for its whole life: the listening socket, the signal descriptor,
+// the shared segment, the winners file and the set of live workers. The
+// launch description must outlive it.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/signals.h"
+#include "common/unique_fd.h"
+#include "server/server_config.h"
+#include "server/service_notifier.h"
+#include "server/startup.h"
+#include "server/worker_set.h"
+#include "shm/shared_state.h"
+
+namespace lottery {
+
+class Postmaster {
+ public:
+  Postmaster(const ServerConfig& config, const ServerLaunch& launch, ServiceNotifier notifier,
+             SignalFd signals, SharedSegment shared, UniqueFd winners, UniqueFd listener,
+             std::string listening_on)
+      : config_(config),
+        launch_(launch),
+        notifier_(std::move(notifier)),
+        signals_(std::move(signals)),
+        shared_(std::move(shared)),
+        winners_(std::move(winners)),
+        listener_(std::move(listener)),
+        listening_on_(std::move(listening_on)) {}
+
+  int Run();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void Accept();
+  void Refuse(UniqueFd connection, const std::string& peer);
+  // One warning per second at most, with the count refused since the last.
+  void LogRefusals(Clock::time_point now);
+  void ReapWorkers();
+  void OnWorkerExit(pid_t pid, int status, const rusage& usage);
+  void Reload();
+  // The reloadable settings of config_, for the workers (shm PublishSettings).
+  void PublishSettings();
+  void Shutdown(int signal);
+  // Service manager: STATUS= when the round moved, WATCHDOG=1 when due.
+  void ReportStatus();
+  void Tick();
+  int PollTimeoutMs() const;
+  void Notify(const Status& sent);
+
+  ServerConfig config_;  // the running configuration; a reload updates it
+  const ServerLaunch& launch_;
+  ServiceNotifier notifier_;
+  SignalFd signals_;
+  SharedSegment shared_;
+  UniqueFd winners_;
+  UniqueFd listener_;
+  std::string listening_on_;
+  WorkerSet workers_;
+
+  std::string last_status_;
+  Clock::time_point next_status_{};
+  Clock::time_point next_watchdog_{};
+  bool notify_failed_ = false;
+  // Refused connections are logged at most once a second, with a count.
+  std::uint64_t refused_unlogged_ = 0;
+  std::string last_refused_peer_;
+  long worker_peak_rss_kib_ = 0;  // largest ru_maxrss of a reaped worker
+  std::uint64_t workers_reaped_ = 0;
+  Clock::time_point next_refusal_log_{};
+};
+
+}  // namespace lottery

@@ -1,0 +1,90 @@
+#include "server/server_config.h"
+
+#include <fmt/format.h>
+
+#include "common/agency_limit.h"
+
+namespace lottery {
+namespace {
+
+// The server's keys, bound to the fields of `c`.
+ProgramSpec ServerSpec(ServerConfig& c) {
+  ProgramSpec spec{"lottery-server", "Collects the agencies' bets and runs the lottery draw.",
+                   "SERVER_CONFIG", {}, &c.check_only};
+  auto& s = spec.settings;
+  s.push_back(TextSetting("server.address", "SERVER_ADDRESS", "--address", &c.address,
+                   "address to listen on (0.0.0.0: every IPv4 interface, :: every interface)"));
+  s.push_back(IntegerSetting("server.port", "SERVER_PORT", "--port", &c.port, 1, 65535, "TCP port"));
+  s.push_back(IntegerSetting("server.listen_backlog", "SERVER_LISTEN_BACKLOG", "--listen-backlog",
+                      &c.listen_backlog, 1, 65535, "pending connections the kernel queues"));
+  s.push_back(IntegerSetting("server.agencies", "SERVER_AGENCIES", "--agencies", &c.agencies, 1,
+                      kMaxAgencies, "agencies taking part; the draw waits for all of them"));
+  s.push_back(DurationSetting("server.read_timeout", "SERVER_READ_TIMEOUT", "--read-timeout",
+                       &c.read_timeout, false, "drop a connection whose frame stalls this long"));
+  s.push_back(DurationSetting("server.hello_timeout", "SERVER_HELLO_TIMEOUT", "--hello-timeout",
+                       &c.hello_timeout, false,
+                       "drop a connection that sends nothing this long after connecting"));
+  s.push_back(DurationSetting("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
+                       &c.shutdown_timeout, false,
+                       "on SIGTERM, how long workers get before SIGKILL"));
+  s.push_back(IntegerSetting("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
+                      &c.max_connections, 0, 100000,
+                      "connections served at once, 0 or >= agencies; more are refused (0: 2 x agencies + 16)"));
+  s.push_back(TextSetting("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
+                   "the bets file (docs/STORAGE.md)"));
+  s.push_back(Setting{"storage.sync", "SERVER_STORAGE_SYNC", "--storage-sync", SettingKind::kString,
+                      "one of always, never", SyncModeName(c.storage_sync),
+                      "always: a batch is on disk (fdatasync) before its ack; never: faster, "
+                      "an acked batch can be lost in a crash",
+                      [&c](std::string_view text) {
+                        for (SyncMode m : {SyncMode::kAlways, SyncMode::kNever}) {
+                          if (text == SyncModeName(m)) {
+                            c.storage_sync = m;
+                            return true;
+                          }
+                        }
+                        return false;
+                      }});
+  s.push_back(IntegerSetting("draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
+                      &c.winning_number, 0, 9999, "the number that wins"));
+  s.push_back(LogLevelSetting("LOGGING_LEVEL", "--log-level", &c.log_level));
+  return spec;
+}
+
+}  // namespace
+
+std::expected<ServerConfig, ConfigError> LoadServerConfig(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  ServerConfig c;
+  ProgramSpec spec = ServerSpec(c);
+  if (auto loaded = LoadSettings(argv, env, spec, c.config_file); !loaded) {
+    return std::unexpected(loaded.error());
+  }
+  if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
+  return c;
+}
+
+std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
+  // Every agency keeps its connection until the draw: fewer slots than
+  // agencies would deadlock the round.
+  if (c.max_connections != 0 && c.max_connections < c.agencies) {
+    return ConfigFail(fmt::format(
+        "config: server.max_connections ({}) must be 0 or at least server.agencies ({}), since "
+        "every agency stays connected until the draw",
+        c.max_connections, c.agencies));
+  }
+  return {};
+}
+
+int ServerConfig::EffectiveMaxConnections() const {
+  return max_connections > 0 ? max_connections : 2 * agencies + 16;
+}
+
+std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config) {
+  ServerConfig copy = config;
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const Setting& s : ServerSpec(copy).settings) values.emplace_back(s.key, s.default_text);
+  return values;
+}
+
+}  // namespace lottery

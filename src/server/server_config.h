@@ -1,0 +1,54 @@
+// The server's configuration keys (conf/server.toml documents each one with
+// its default) and the rules between them. Loading goes through the generic
+// loader (common/config_loader.h): defaults < file < environment < flags.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/config_loader.h"
+#include "common/log.h"
+#include "storage/sync_mode.h"
+
+namespace lottery {
+
+struct ServerConfig {
+  std::string config_file;            // "" when no file was read
+  std::string address = "0.0.0.0";    // server.address        SERVER_ADDRESS   --address
+  std::uint16_t port = 12345;         // server.port           SERVER_PORT      --port
+  int listen_backlog = 1024;          // server.listen_backlog SERVER_LISTEN_BACKLOG
+  int agencies = 5;                   // server.agencies       SERVER_AGENCIES  --agencies
+  Seconds read_timeout{60.0};         // server.read_timeout   SERVER_READ_TIMEOUT
+  Seconds hello_timeout{10.0};        // server.hello_timeout  SERVER_HELLO_TIMEOUT
+  Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
+  int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
+  std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
+  SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
+  std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
+  LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level
+  bool check_only = false;                // --check-config: validate and exit
+
+  // Connections served at once: max_connections, or when 0, twice the
+  // agencies plus room for health checks and reconnects.
+  int EffectiveMaxConnections() const;
+};
+
+// argv[0] is the program name. env is the process environment as NAME ->
+// value (tests pass their own).
+std::expected<ServerConfig, ConfigError> LoadServerConfig(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+
+// The rules between keys: server.max_connections is 0 or at least
+// server.agencies. LoadServerConfig applies it; a reload checks it again
+// against the running agencies.
+std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& config);
+
+// Every key of a server configuration with its value as text, in --help
+// order ("server.port" -> "12345"). Used to report what a reload changed.
+std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config);
+
+}  // namespace lottery

@@ -1,0 +1,147 @@
+#include "server/startup.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "common/exit_codes.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "server/listener.h"
+#include "server/postmaster.h"
+#include "server/service_notifier.h"
+#include "server/socket_activation.h"
+#include "shm/shared_state.h"
+#include "storage/recovery.h"
+#include "worker/winners_file.h"
+
+namespace lottery {
+namespace {
+
+// Start-up recovery through storage's one interface for the parent
+// (storage/recovery.h). Fails now, not in the first worker, when the bets
+// file is not writable. Returns an exit code (kExitOk to go on).
+int RecoverStorage(const ServerConfig& config, SharedSegment& shared) {
+  auto store = StartupRecovery::Open(config.storage_path, config.storage_sync);
+  if (!store) {
+    Log(LogLevel::kError, "storage", Outcome::kFail, "error: {}", store.error().message);
+    return kExitCantCreate;
+  }
+  auto cut = store->CutTornTail();
+  if (!cut) {
+    Log(LogLevel::kError, "storage", Outcome::kFail, "error: {}", cut.error().message);
+    return kExitCantCreate;
+  }
+  if (*cut > 0) {
+    Log(LogLevel::kWarning, "recovery", Outcome::kSuccess,
+        "path: {} | bytes_cut: {} | detail: the last line had no line end (a write torn by a "
+        "crash); it was never acknowledged",
+        config.storage_path, *cut);
+  }
+  auto round = store->RecoverRound(static_cast<std::uint32_t>(config.agencies));
+  if (!round) {
+    Log(LogLevel::kError, "recovery", Outcome::kFail, "error: {}", round.error().message);
+    // The files cannot be used (73), or they describe another round (78).
+    return round.error().kind == ErrorKind::kIo ? kExitCantCreate : kExitConfig;
+  }
+  Log(round->data_bytes_cut > 0 || round->journal_bytes_cut > 0 ? LogLevel::kWarning
+                                                                  : LogLevel::kInfo,
+      "recovery", Outcome::kSuccess,
+      "round: {} | batches: {} | bets: {} | data_bytes_cut: {} | journal_bytes_cut: {}",
+      round->resumed ? "resumed" : "new", round->batches, round->bets, round->data_bytes_cut,
+      round->journal_bytes_cut);
+  auto size = store->Publish(*round, shared);
+  Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {} | sync: {}",
+      config.storage_path, size ? *size : 0, SyncModeName(config.storage_sync));
+  if (config.storage_sync == SyncMode::kNever) {
+    Log(LogLevel::kWarning, "storage", Outcome::kInProgress,
+        "sync: never | detail: acknowledged bets are not synced to disk and can be lost in a "
+        "crash; use storage.sync = \"always\" outside benchmarks");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
+  SetLogLevel(config.log_level);
+  ::signal(SIGPIPE, SIG_IGN);
+  // A write beyond RLIMIT_FSIZE must fail with EFBIG (and be answered like a
+  // full disk), not kill the worker.
+  ::signal(SIGXFSZ, SIG_IGN);
+  // Taken first: descriptor 3 belongs to the manager's socket until then.
+  auto activated = TakeActivatedSocket(launch.env, ::getpid());
+  UnsetActivationEnvironment();
+  auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGCHLD, SIGHUP});
+  if (!signals) {
+    Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
+    return kExitOsErr;
+  }
+  Log(LogLevel::kInfo, "config", Outcome::kSuccess,
+      "port: {} | listen_backlog: {} | logging_level: {} | agencies: {} | address: {} | "
+      "storage: {} | read_timeout: {} | max_connections: {} | winning_number: {}",
+      config.port, config.listen_backlog, LogLevelName(config.log_level), config.agencies,
+      config.address, config.storage_path, FormatDuration(config.read_timeout),
+      config.EffectiveMaxConnections(), config.winning_number);
+  if (config.listen_backlog < static_cast<int>(config.agencies)) {
+    Log(LogLevel::kWarning, "config", Outcome::kInProgress,
+        "listen_backlog: {} | agencies: {} | detail: agencies that connect at once beyond the "
+        "backlog have their connection attempts dropped and retried a second later",
+        config.listen_backlog, config.agencies);
+  }
+  auto notifier = ServiceNotifier::FromEnvironment(launch.env, ::getpid(),
+                                                   AvailableNotifyBackends().front());
+  if (notifier.enabled()) {
+    Log(LogLevel::kInfo, "notify", Outcome::kSuccess, "socket: {} | backend: {}",
+        launch.env.at("NOTIFY_SOCKET"), NotifyBackendName(notifier.backend()));
+  }
+  auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
+  if (!shared) {
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
+        shared.error().message);
+    return kExitOsErr;
+  }
+  auto winners = CreateWinnersFile();
+  if (!winners) {
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail,
+        "error: cannot create the shared winners file: {}", winners.error().message);
+    return kExitOsErr;
+  }
+  if (int code = RecoverStorage(config, *shared); code != kExitOk) return code;
+  if (!activated) {
+    Log(LogLevel::kError, "listen", Outcome::kFail, "error: {}", activated.error().message);
+    return kExitOsErr;
+  }
+  auto listener = OpenListener(config, std::move(*activated));
+  if (!listener) return kExitOsErr;
+  int code;
+  {
+    Postmaster postmaster(config, launch, std::move(notifier), std::move(*signals),
+                          std::move(*shared), std::move(*winners), std::move(listener->socket),
+                          std::move(listener->description));
+    code = postmaster.Run();
+  }
+  Log(LogLevel::kInfo, "close", Outcome::kSuccess,
+      "resource: shared_memory | detail: segment and winners file released");
+  Log(LogLevel::kInfo, "exit", code == kExitOk ? Outcome::kSuccess : Outcome::kFail,
+      "exit_code: {}", code);
+  return code;
+}
+
+int ReportValidConfig(const ServerConfig& config) {
+  std::string text;
+  for (const auto& [key, value] : ServerConfigValues(config)) {
+    text += fmt::format("{} = {}\n", key, value);
+  }
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  Log(LogLevel::kInfo, "check_config", Outcome::kSuccess, "config: {}",
+      config.config_file.empty() ? "none (defaults, environment and flags)" : config.config_file);
+  return kExitOk;
+}
+
+}  // namespace lottery

@@ -1,0 +1,144 @@
+#include "shm/shared_state.h"
+
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <signal.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+#include <new>
+#include <utility>
+
+#include "common/log.h"
+
+namespace lottery {
+
+Result<SharedSegment> SharedSegment::Create(std::uint32_t agencies) {
+  if (agencies == 0 || agencies > kMaxAgencies) return Fail(ErrorKind::kConfig, "agencies out of range");
+  void* mem = ::mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return FailErrno("mmap shared segment");
+  auto* state = new (mem) SharedState();
+  state->agencies = agencies;
+
+  pthread_mutexattr_t mattr;
+  pthread_mutexattr_init(&mattr);
+  pthread_mutexattr_setpshared(&mattr, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&mattr, PTHREAD_MUTEX_ROBUST);
+  int rc = pthread_mutex_init(&state->mutex, &mattr);
+  if (rc == 0) {
+    rc = pthread_mutex_init(&state->sync.mutex, &mattr);
+    if (rc != 0) pthread_mutex_destroy(&state->mutex);
+  }
+  pthread_mutexattr_destroy(&mattr);
+  if (rc != 0) {
+    ::munmap(mem, sizeof(SharedState));
+    return FailErrno("pthread_mutex_init", rc);
+  }
+  SharedSegment segment(state);
+  segment.MarkOwner();
+  return segment;
+}
+
+SharedSegment::SharedSegment(SharedSegment&& other) noexcept
+    : state_(std::exchange(other.state_, nullptr)), owner_pid_(std::exchange(other.owner_pid_, 0)) {}
+
+SharedSegment::~SharedSegment() {
+  if (state_ == nullptr) return;
+  if (owner_pid_ == ::getpid()) {
+    pthread_mutex_destroy(&state_->mutex);
+    pthread_mutex_destroy(&state_->sync.mutex);
+  }
+  ::munmap(state_, sizeof(SharedState));
+}
+
+SharedLock::SharedLock(SharedState& state) : state_(state) { Lock(); }
+
+void SharedLock::Lock() {
+  int rc = pthread_mutex_lock(&state_.mutex);
+  if (rc == EOWNERDEAD) {
+    // The fields are kept consistent step by step; see PendingAppend.
+    pthread_mutex_consistent(&state_.mutex);
+    recovered_ = true;
+    Log(LogLevel::kWarning, "shared_lock_recovered", Outcome::kSuccess,
+        "reason: previous owner died holding the lock");
+  }
+}
+
+SharedLock::~SharedLock() { pthread_mutex_unlock(&state_.mutex); }
+
+bool SharedLock::Wait(std::chrono::milliseconds timeout) {
+  const std::uint32_t seen = state_.changed.load(std::memory_order_acquire);
+  pthread_mutex_unlock(&state_.mutex);
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  ts.tv_nsec = static_cast<long>((timeout.count() % 1000) * 1000000);
+  // Shared (not FUTEX_PRIVATE) so waiters in other processes are woken.
+  long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_.changed), FUTEX_WAIT,
+                      seen, &ts, nullptr, 0);
+  bool timed_out = rc != 0 && errno == ETIMEDOUT;
+  Lock();
+  return !timed_out;
+}
+
+void SharedLock::Broadcast() {
+  state_.changed.fetch_add(1, std::memory_order_release);
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_.changed), FUTEX_WAKE, INT_MAX,
+            nullptr, nullptr, 0);
+}
+
+void PublishSettings(SharedState& state, const RuntimeSettings& settings) {
+  SharedLock lock(state);
+  state.settings = settings;
+  state.settings_generation.fetch_add(1, std::memory_order_release);
+}
+
+void BeginShutdown(SharedState& state) {
+  SharedLock lock(state);
+  state.shutting_down = true;
+  lock.Broadcast();
+}
+
+WorkerRelease ReleaseWorker(SharedState& state, pid_t pid) {
+  WorkerRelease release;
+  SharedLock lock(state);
+  for (std::uint32_t a = 1; a <= state.agencies; ++a) {
+    if (state.slots[a].owner_pid == pid) {
+      state.slots[a].owner_pid = 0;
+      release.agency = a;
+    }
+  }
+  if (state.draw_state == DrawState::kRunning && state.drawer_pid == pid) {
+    state.draw_state = DrawState::kNotYet;
+    state.drawer_pid = 0;
+    release.draw_reset = true;
+    lock.Broadcast();
+  }
+  return release;
+}
+
+SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
+  SlotClaim claim;
+  SharedLock lock(state);
+  AgencySlot& slot = state.slots[agency];
+  if (slot.owner_pid != 0 && ::kill(slot.owner_pid, 0) != 0 && errno == ESRCH) slot.owner_pid = 0;
+  if (slot.owner_pid != 0) {
+    claim.holder = slot.owner_pid;
+    return claim;
+  }
+  slot.owner_pid = pid;
+  claim.last_seq = slot.last_seq;
+  claim.finished = slot.finished;
+  return claim;
+}
+
+void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
+  SharedLock lock(state);
+  if (state.slots[agency].owner_pid == pid) state.slots[agency].owner_pid = 0;
+}
+
+}  // namespace lottery

@@ -1,0 +1,205 @@
+// The one shared segment of a server: every piece of state that the parent
+// and its workers share lives in struct SharedState, mapped MAP_SHARED before
+// the first fork() so every worker inherits the same pages.
+//
+// Lock discipline:
+//  - `mutex` (process-shared, robust) guards every field of SharedState
+//    below it. Hold it only for short, non-blocking bookkeeping: never across
+//    socket I/O, file I/O or the draw.
+//  - The bets file has its own exclusive flock() (see BetStore); when both
+//    are needed, take the flock first, then the mutex.
+//  - A process that dies holding the mutex leaves it EOWNERDEAD; the next
+//    locker marks it consistent. Every update below is written so that a
+//    half-done one is harmless or repaired by the next owner (see
+//    PendingAppend).
+//
+// Each field has one owning module that writes it (reads are free, under the
+// mutex):
+//  - AgencySlot::owner_pid: the operations below (ClaimAgencySlot and
+//    ReleaseAgencySlot in workers, ReleaseWorker in the parent);
+//  - stored progress (last_seq, bets_stored, total_bets, pending, sync):
+//    storage/ (bet_store.cc, group_commit.cc, recovery.cc), under the bets
+//    file's flock;
+//  - the draw (finished, finished_count, all_finished_ns, draw_state,
+//    drawer_pid, winners_*): worker/draw_barrier.cc, and ReleaseWorker's
+//    reset of a drawer that died;
+//  - settings, settings_generation, shutting_down: PublishSettings and
+//    BeginShutdown, called by the parent.
+// The parent creates and finally destroys the segment and touches it only
+// through these operations; workers use it through their modules.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "common/agency_limit.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace lottery {
+
+enum class DrawState : std::uint32_t { kNotYet = 0, kRunning = 1, kDone = 2 };
+
+struct AgencySlot {
+  pid_t owner_pid = 0;          // worker serving this agency, 0 when free
+  std::uint64_t last_seq = 0;   // last stored batch sequence number
+  std::uint64_t bets_stored = 0;
+  bool finished = false;        // the agency said FINISHED
+  // Where this agency's winners are in the winners file, after the draw.
+  std::uint64_t winners_offset = 0;
+  std::uint64_t winners_bytes = 0;
+  std::uint32_t winners_count = 0;
+};
+
+// A bets-file append in flight. Set before the write and cleared after the
+// bookkeeping, so that if its writer dies the next writer can tell whether the
+// batch reached the file whole (commit it) or torn (cut it off).
+struct PendingAppend {
+  bool active = false;
+  std::uint32_t agency = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t count = 0;
+  std::uint64_t start = 0;   // file offset where the batch begins
+  std::uint64_t length = 0;  // bytes in the batch
+};
+
+// The settings a reload (SIGHUP) may change while workers run. The parent
+// writes them under `mutex` and then bumps `settings_generation`; a worker
+// compares the generation (one atomic load, no lock) before each frame and
+// copies the settings under the mutex when it moved.
+struct RuntimeSettings {
+  LogLevel log_level = LogLevel::kInfo;
+  std::int64_t read_timeout_ms = 60000;
+  std::int64_t hello_timeout_ms = 10000;
+};
+
+// Group commit for storage.sync = "always". `sync.mutex` (process-shared,
+// robust) serialises fdatasync() and guards durable_end and the counters. It
+// is held across fdatasync() on purpose: writers that queue behind a sync in
+// progress find their bytes covered by it and do not sync again. It is never
+// held together with SharedState::mutex.
+struct SyncState {
+  pthread_mutex_t mutex;
+  // Every byte before this offset has been written (advanced after each
+  // complete append, under the flock); read without the mutex.
+  std::atomic<std::uint64_t> written_end{0};
+  std::uint64_t durable_end = 0;  // every byte before this offset is on disk
+  std::uint64_t syncs = 0;        // fdatasync() calls made
+  std::uint64_t covered = 0;      // requests answered by someone else's fdatasync
+};
+
+struct SharedState {
+  SyncState sync;  // its own lock; see SyncState
+  pthread_mutex_t mutex;  // guards everything below
+  // Bumped on FINISHED, draw progress and shutdown; waiters sleep on it with
+  // a futex. Not a pthread_cond_t: a process killed while waiting on a
+  // process-shared condvar leaves it in a state where the next broadcast can
+  // block for ever, and workers do get killed.
+  std::atomic<std::uint32_t> changed{0};
+  std::atomic<std::uint32_t> settings_generation{0};
+  RuntimeSettings settings;
+
+  std::uint32_t agencies = 0;
+  bool shutting_down = false;
+  std::uint32_t finished_count = 0;
+  // CLOCK_MONOTONIC nanoseconds when the last agency said FINISHED (0: not
+  // yet); the benchmark's draw latency runs from here to the first winners.
+  std::int64_t all_finished_ns = 0;
+  DrawState draw_state = DrawState::kNotYet;
+  pid_t drawer_pid = 0;
+  std::uint64_t total_bets = 0;
+  PendingAppend pending;
+  AgencySlot slots[kMaxAgencies + 1];  // index 1..agencies; 0 unused
+};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+                  sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t),
+              "SharedState::changed must be a plain 32-bit word for futex()");
+
+// Owns the mapping. Moving is allowed; copying is not.
+class SharedSegment {
+ public:
+  // Maps and initialises a fresh segment for `agencies` agencies.
+  static Result<SharedSegment> Create(std::uint32_t agencies);
+
+  SharedSegment(SharedSegment&& other) noexcept;
+  SharedSegment& operator=(SharedSegment&&) = delete;
+  SharedSegment(const SharedSegment&) = delete;
+  ~SharedSegment();
+
+  SharedState& state() { return *state_; }
+  std::uint32_t agencies() const { return state_->agencies; }
+
+  // In the creating process, destroys both mutexes before unmapping.
+  // Forked workers must not call it; their destructor only unmaps.
+  void MarkOwner() { owner_pid_ = ::getpid(); }
+
+ private:
+  explicit SharedSegment(SharedState* state) : state_(state) {}
+  SharedState* state_ = nullptr;
+  pid_t owner_pid_ = 0;
+};
+
+// RAII lock on SharedState::mutex that repairs a lock left by a dead owner.
+class SharedLock {
+ public:
+  explicit SharedLock(SharedState& state);
+  ~SharedLock();
+  SharedLock(const SharedLock&) = delete;
+  SharedLock& operator=(const SharedLock&) = delete;
+
+  // Whether the previous owner died holding the mutex.
+  bool recovered() const { return recovered_; }
+
+  // Releases the mutex, sleeps until `changed` moves or `timeout` passes,
+  // and re-acquires the mutex (repairing it if needed). Returns false on
+  // timeout. A wake-up between the release and the sleep is not lost.
+  bool Wait(std::chrono::milliseconds timeout);
+  // Bumps `changed` and wakes every waiter, in any process.
+  void Broadcast();
+
+ private:
+  void Lock();
+
+  SharedState& state_;
+  bool recovered_ = false;
+};
+
+// --- Named operations; each takes the mutex itself. ---
+
+// Parent: makes `settings` the workers' runtime settings (a reload).
+void PublishSettings(SharedState& state, const RuntimeSettings& settings);
+
+// Parent: tells every worker that the server stops (waiters wake at once).
+void BeginShutdown(SharedState& state);
+
+// What ReleaseWorker found of a worker that exited.
+struct WorkerRelease {
+  std::uint32_t agency = 0;  // the agency slot it held, now free (0: none)
+  bool draw_reset = false;   // it died running the draw; the draw is due again
+};
+
+// Parent, on reaping worker `pid`: frees the agency slot it held and, when
+// it died mid-draw, resets the draw so that a waiting worker takes it over.
+WorkerRelease ReleaseWorker(SharedState& state, pid_t pid);
+
+// What a worker learns when it claims an agency.
+struct SlotClaim {
+  pid_t holder = 0;            // another live worker serves the agency (claim refused)
+  std::uint64_t last_seq = 0;  // the agency's last stored batch
+  bool finished = false;       // the agency already said FINISHED
+};
+
+// Worker, on HELLO: claims `agency` for `pid` unless a live worker holds it
+// (a holder that died but is not reaped yet does not count).
+SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
+
+// Worker, on exit: gives `agency` back if `pid` still holds it.
+void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
+
+}  // namespace lottery

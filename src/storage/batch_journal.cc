@@ -1,0 +1,96 @@
+#include "storage/batch_journal.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/file_io.h"
+
+namespace lottery {
+namespace {
+
+constexpr char kMagic[4] = {'L', 'B', 'J', '1'};
+
+void PutLe(std::string& out, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+std::uint64_t GetLe(const char* p, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(p[i]);
+  return value;
+}
+
+}  // namespace
+
+std::uint32_t Crc32(const char* data, std::size_t size) {
+  std::uint32_t crc = 0xffffffffu;
+  for (std::size_t i = 0; i < size; ++i) {
+    crc ^= static_cast<unsigned char>(data[i]);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+void EncodeJournalRecord(std::string& out, const JournalRecord& r) {
+  const std::size_t at = out.size();
+  out.append(kMagic, sizeof kMagic);
+  out.push_back(static_cast<char>(r.kind));
+  out.append(3, '\0');
+  PutLe(out, r.agency, 4);
+  PutLe(out, r.count, 4);
+  PutLe(out, r.seq, 8);
+  PutLe(out, r.end, 8);
+  PutLe(out, Crc32(out.data() + at, 32), 4);
+  out.append(4, '\0');
+}
+
+Result<JournalRecord> DecodeJournalRecord(const char* p) {
+  if (std::memcmp(p, kMagic, sizeof kMagic) != 0) return Fail(ErrorKind::kCorruptData, "journal record: bad magic");
+  if (GetLe(p + 32, 4) != Crc32(p, 32)) return Fail(ErrorKind::kCorruptData, "journal record: bad checksum");
+  auto kind = static_cast<JournalKind>(static_cast<unsigned char>(p[4]));
+  if (kind != JournalKind::kRoundStart && kind != JournalKind::kBatch &&
+      kind != JournalKind::kRoundComplete) {
+    return Fail(ErrorKind::kCorruptData, "journal record: unknown kind");
+  }
+  return JournalRecord{kind, static_cast<std::uint32_t>(GetLe(p + 8, 4)),
+                       static_cast<std::uint32_t>(GetLe(p + 12, 4)), GetLe(p + 16, 8),
+                       GetLe(p + 24, 8)};
+}
+
+Status AppendJournalRecord(int journal_fd, const JournalRecord& record) {
+  auto size = FileSize(journal_fd);
+  if (!size) return std::unexpected(size.error());
+  std::uint64_t at = *size - *size % kJournalRecordSize;
+  if (at != *size && ::ftruncate(journal_fd, static_cast<off_t>(at)) != 0) {
+    return FailErrno("ftruncate journal");
+  }
+  std::string bytes;
+  EncodeJournalRecord(bytes, record);
+  if (Status w = PwriteAll(journal_fd, bytes, at); !w) {
+    (void)::ftruncate(journal_fd, static_cast<off_t>(at));
+    return w;
+  }
+  return Ok();
+}
+
+bool JournalEndsWith(int journal_fd, std::uint32_t agency, std::uint64_t seq) {
+  auto size = FileSize(journal_fd);
+  if (!size || *size < kJournalRecordSize) return false;
+  std::uint64_t at = *size - *size % kJournalRecordSize - kJournalRecordSize;
+  char bytes[kJournalRecordSize];
+  if (::pread(journal_fd, bytes, sizeof bytes, static_cast<off_t>(at)) !=
+      static_cast<ssize_t>(sizeof bytes)) {
+    return false;
+  }
+  auto record = DecodeJournalRecord(bytes);
+  return record && record->kind == JournalKind::kBatch && record->agency == agency &&
+         record->seq == seq;
+}
+
+}  // namespace lottery

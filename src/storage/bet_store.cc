@@ -1,0 +1,133 @@
+#include "storage/bet_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+
+#include "common/crash_point.h"
+#include "common/file_io.h"
+#include "storage/batch_journal.h"
+#include "storage/file_lock.h"
+#include "storage/group_commit.h"
+#include "storage/recovery.h"
+
+namespace lottery {
+namespace {
+
+// Makes a new file's directory entry durable.
+Status SyncParentDirectory(const std::string& path) {
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return FailErrno("open " + dir);
+  if (::fsync(fd.get()) != 0) return FailErrno("fsync " + dir);
+  return Ok();
+}
+
+}  // namespace
+
+Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
+  auto open = [sync](const std::string& name) -> Result<UniqueFd> {
+    int fd = ::open(name.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0 && sync == SyncMode::kAlways) {
+        if (Status dir = SyncParentDirectory(name); !dir) {
+          ::close(fd);
+          return std::unexpected(dir.error());
+        }
+      }
+    }
+    if (fd < 0) return FailErrno("open " + name);
+    return UniqueFd(fd);
+  };
+  auto data = open(path);
+  if (!data) return std::unexpected(data.error());
+  auto journal = open(path + ".journal");
+  if (!journal) return std::unexpected(journal.error());
+  return BetStore(path, std::move(*data), std::move(*journal), sync);
+}
+
+Status BetStore::MakeDurable(SharedSegment& shared, std::uint64_t end) {
+  if (sync_ == SyncMode::kNever) return Ok();
+  return GroupCommit(shared.state().sync, fd_.get(), journal_.get(), path_, end);
+}
+
+Status BetStore::MakeAllDurable(SharedSegment& shared) {
+  return MakeDurable(shared, shared.state().sync.written_end.load(std::memory_order_acquire));
+}
+
+Result<std::uint64_t> BetStore::Size() const { return FileSize(fd_.get()); }
+
+Status BetStore::Recover(SharedSegment& shared) {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  SharedLock guard(shared.state());
+  ResolvePendingAppend(fd_.get(), journal_.get(), shared.state());
+  return Ok();
+}
+
+Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
+                                                       SharedSegment& shared, std::uint32_t agency,
+                                                       std::uint64_t seq, std::uint64_t count) {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  SharedState& state = shared.state();
+  std::uint64_t start = 0;
+  {
+    SharedLock guard(state);
+    ResolvePendingAppend(fd_.get(), journal_.get(), state);
+    // The repair may just have committed this very batch from a dead writer.
+    if (state.slots[agency].last_seq >= seq) return std::nullopt;
+    auto size = FileSize(fd_.get());
+    if (!size) return std::unexpected(size.error());
+    start = *size;
+    state.pending = PendingAppend{true, agency, seq, count, start, rows.size()};
+  }
+  CRASH_POINT("before_rows");
+  Status written = PwriteAll(fd_.get(), rows, start);
+  CRASH_POINT("after_rows");
+  if (written) {
+    written = AppendJournalRecord(journal_.get(),
+                            JournalRecord{JournalKind::kBatch, agency,
+                                          static_cast<std::uint32_t>(count), seq, start + rows.size()});
+  }
+  CRASH_POINT("after_record");
+  SharedLock guard(state);
+  CRASH_POINT("holding_shared_lock");
+  if (!written) {
+    // All or nothing: cut back whatever part of the batch reached the file.
+    if (::ftruncate(fd_.get(), static_cast<off_t>(start)) == 0) state.pending.active = false;
+    return std::unexpected(written.error());
+  }
+  AgencySlot& slot = state.slots[agency];
+  slot.last_seq = seq;
+  slot.bets_stored += count;
+  state.total_bets += count;
+  state.pending.active = false;
+  AdvanceWrittenEnd(state.sync, start + rows.size());
+  return std::optional<std::uint64_t>(start + rows.size());
+}
+
+Status BetStore::MarkRoundComplete() {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  auto size = FileSize(fd_.get());
+  if (!size) return std::unexpected(size.error());
+  auto journal_size = FileSize(journal_.get());
+  if (!journal_size) return std::unexpected(journal_size.error());
+  std::string bytes;
+  EncodeJournalRecord(bytes, JournalRecord{JournalKind::kRoundComplete, 0, 0, 0, *size});
+  std::uint64_t at = *journal_size - *journal_size % kJournalRecordSize;
+  if (Status w = PwriteAll(journal_.get(), bytes, at); !w) return w;
+  if (sync_ == SyncMode::kAlways && ::fdatasync(journal_.get()) != 0) {
+    return FailErrno("fdatasync " + path_ + ".journal");
+  }
+  return Ok();
+}
+
+}  // namespace lottery

@@ -1,0 +1,80 @@
+// BetStore appends bets to the one bets file (format: docs/STORAGE.md and
+// storage/bets_file_row.h) with its batch journal. Many worker processes each
+// open their own BetStore on the same path; an exclusive flock()
+// (storage/file_lock.h) serialises appends, and the bookkeeping that must
+// match the file (sequence numbers, counts) is updated in the shared segment
+// under that same flock.
+//
+// The store owns its descriptors. The SharedSegment passed to its methods
+// must outlive each call.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+#include "shm/shared_state.h"
+#include "storage/sync_mode.h"
+
+namespace lottery {
+
+class BetStore {
+ public:
+  // Opens (creating with mode 0644 when missing) the bets file and its batch
+  // journal, `path` + ".journal" (batch_journal.h). With
+  // SyncMode::kAlways a newly created file's directory entry is made durable
+  // too.
+  static Result<BetStore> Open(const std::string& path, SyncMode sync = SyncMode::kAlways);
+
+  // Appends one batch of complete rows as a single write at the end of the
+  // file, all or nothing, writes its journal record, and records in the
+  // shared segment that batch `seq` of `agency` (with `count` bets) is
+  // stored. Returns the offset where the batch ends: pass it to MakeDurable
+  // before acknowledging (several appends can share one MakeDurable). Returns
+  // nothing, writing nothing, when repairing a dead writer's append shows
+  // that batch `seq` is already stored. On a write failure the file is cut
+  // back to where it was and nothing is recorded.
+  Result<std::optional<std::uint64_t>> Append(std::string_view rows, SharedSegment& shared,
+                                               std::uint32_t agency, std::uint64_t seq,
+                                               std::uint64_t count);
+
+  // Group commit (storage/group_commit.h): returns once every byte before
+  // `end` is on disk. Does nothing with SyncMode::kNever. When it fails the
+  // batches stay recorded: a caller that later acknowledges one of them as
+  // "already stored" must call MakeAllDurable first.
+  Status MakeDurable(SharedSegment& shared, std::uint64_t end);
+  // MakeDurable up to everything written so far.
+  Status MakeAllDurable(SharedSegment& shared);
+
+  SyncMode sync_mode() const { return sync_; }
+
+  // Repairs an append left behind by a dead writer (ResolvePendingAppend,
+  // storage/recovery.h), taking the flock. Call before trusting an agency's
+  // last sequence number, e.g. when it reconnects.
+  Status Recover(SharedSegment& shared);
+
+  // Records in the journal that the draw of this round ran, so that the next
+  // start begins a new round.
+  Status MarkRoundComplete();
+
+  // Current size of the file in bytes.
+  Result<std::uint64_t> Size() const;
+
+  const std::string& path() const { return path_; }
+  int fd() const { return fd_.get(); }
+  int journal_fd() const { return journal_.get(); }
+
+ private:
+  BetStore(std::string path, UniqueFd fd, UniqueFd journal, SyncMode sync)
+      : path_(std::move(path)), fd_(std::move(fd)), journal_(std::move(journal)), sync_(sync) {}
+
+  std::string path_;
+  UniqueFd fd_;
+  UniqueFd journal_;
+  SyncMode sync_;
+};
+
+}  // namespace lottery

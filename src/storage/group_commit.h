@@ -1,0 +1,26 @@
+// Group commit for storage.sync = "always": one fdatasync() of the bets file
+// and its journal covers every batch written before it started, so writers
+// that queue behind a sync in progress find their bytes covered and do not
+// sync again. The state lives in the shared segment (SyncState, guarded by
+// its own robust mutex, never held together with SharedState::mutex).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "shm/shared_state.h"
+
+namespace lottery {
+
+// Records that every byte before `end` has been written (after a complete
+// append, under the flock). The mark only moves forward.
+void AdvanceWrittenEnd(SyncState& sync, std::uint64_t end);
+
+// Returns once every byte before `end` is on disk, running fdatasync() on
+// both descriptors only when no sync since that byte was written covers it.
+// `path` names the bets file in errors.
+Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::string& path,
+                   std::uint64_t end);
+
+}  // namespace lottery

@@ -1,0 +1,74 @@
+// Recovery of the bets file and its journal: at start-up, before any worker
+// exists, and when a worker finds an append left behind by a dead writer.
+// StartupRecovery is the parent's one way into storage: it opens the files,
+// cuts a torn last row, resumes or starts the round, and publishes what is
+// stored to the shared segment; the parent never sees a row.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "shm/shared_state.h"
+#include "storage/bet_store.h"
+#include "storage/sync_mode.h"
+
+namespace lottery {
+
+struct AgencyProgress {
+  std::uint64_t last_seq = 0;
+  std::uint64_t bets = 0;
+};
+
+// What start-up recovery found and did.
+struct RoundRecovery {
+  bool resumed = false;                // an unfinished round goes on
+  std::vector<AgencyProgress> agencies;  // index 1..N; 0 unused
+  std::uint64_t batches = 0;
+  std::uint64_t bets = 0;
+  std::uint64_t data_bytes_cut = 0;     // rows no journal record covers
+  std::uint64_t journal_bytes_cut = 0;  // a torn record, or records past the rows
+};
+
+// Brings the bets file and the journal into agreement and returns the round
+// they describe. An unfinished round (a round-start record, batches, no
+// round-complete) is resumed: rows past the last batch record are cut (they
+// were never acknowledged), and batch records whose rows are not all in the
+// file are dropped. Otherwise (no journal, or the last round is complete) a
+// new round starts: the journal is rewritten with one round-start record.
+// Fails (kConfig), changing nothing, when a record names an agency above
+// `agencies`. Call with the bets file's flock held.
+Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies);
+
+// Repairs the file after a writer died mid-append (SharedState::pending):
+// commits a batch that reached the file whole (writing its journal record if
+// the writer did not), cuts off a torn one. Call with the flock held and the
+// shared mutex locked.
+void ResolvePendingAppend(int fd, int journal_fd, SharedState& state);
+
+// The start-up steps, in order: Open, CutTornTail, RecoverRound, Publish.
+class StartupRecovery {
+ public:
+  // Opens (creating when missing) the bets file and its journal.
+  static Result<StartupRecovery> Open(const std::string& path, SyncMode sync);
+
+  // A last line without its line end is what a crash in the middle of a
+  // write leaves; it is cut off (taking the flock). Returns the number of
+  // bytes cut (0 when the file ends cleanly).
+  Result<std::uint64_t> CutTornTail();
+
+  // RecoverRound under the flock.
+  Result<RoundRecovery> RecoverRound(std::uint32_t agencies);
+
+  // Writes what `round` says is stored into the segment, and counts the
+  // bytes already in the file as written (the first sync covers them).
+  // Returns the size of the bets file.
+  Result<std::uint64_t> Publish(const RoundRecovery& round, SharedSegment& shared);
+
+ private:
+  explicit StartupRecovery(BetStore store) : store_(std::move(store)) {}
+  BetStore store_;
+};
+
+}  // namespace lottery

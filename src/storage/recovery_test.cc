@@ -1,0 +1,162 @@
+#include "storage/recovery.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+#include "common/unique_fd.h"
+#include "storage/batch_journal.h"
+
+namespace lottery {
+namespace {
+
+class Files {
+ public:
+  Files() {
+    data_.Reset(::open(dir_.File("bets.csv").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    journal_.Reset(::open(dir_.File("bets.csv.journal").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    REQUIRE(data_.valid());
+    REQUIRE(journal_.valid());
+  }
+  void Data(const std::string& text) { Append(dir_.File("bets.csv"), text); }
+  void Record(const JournalRecord& r) {
+    std::string bytes;
+    EncodeJournalRecord(bytes, r);
+    Append(dir_.File("bets.csv.journal"), bytes);
+  }
+  void JournalBytes(const std::string& bytes) { Append(dir_.File("bets.csv.journal"), bytes); }
+  std::string data() const { return testing::ReadFile(dir_.File("bets.csv")); }
+  std::string journal() const { return testing::ReadFile(dir_.File("bets.csv.journal")); }
+  int data_fd() const { return data_.get(); }
+  int journal_fd() const { return journal_.get(); }
+
+ private:
+  static void Append(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::app | std::ios::binary) << text;
+  }
+  testing::TempDir dir_;
+  UniqueFd data_;
+  UniqueFd journal_;
+};
+
+JournalRecord Batch(std::uint32_t agency, std::uint64_t seq, std::uint32_t count, std::uint64_t end) {
+  return JournalRecord{JournalKind::kBatch, agency, count, seq, end};
+}
+
+TEST_CASE("no journal: a new round starts over what the file holds") {
+  Files f;
+  f.Data("old rows\r\n");
+  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  REQUIRE(r);
+  CHECK_FALSE(r->resumed);
+  CHECK(r->batches == 0);
+  CHECK(f.data() == "old rows\r\n");
+  REQUIRE(f.journal().size() == kJournalRecordSize);
+  auto start = DecodeJournalRecord(f.journal().data());
+  REQUIRE(start);
+  CHECK(start->kind == JournalKind::kRoundStart);
+  CHECK(start->end == 10);
+}
+
+TEST_CASE("an unfinished round is resumed with each agency's progress") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+  f.Data("aaaa\r\n");
+  f.Record(Batch(1, 1, 2, 6));
+  f.Data("bbbbbbbb\r\n");
+  f.Record(Batch(3, 1, 5, 16));
+  f.Data("cc\r\n");
+  f.Record(Batch(1, 2, 1, 20));
+  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  REQUIRE(r);
+  CHECK(r->resumed);
+  CHECK(r->batches == 3);
+  CHECK(r->bets == 8);
+  CHECK(r->agencies[1].last_seq == 2);
+  CHECK(r->agencies[1].bets == 3);
+  CHECK(r->agencies[2].last_seq == 0);
+  CHECK(r->agencies[3].last_seq == 1);
+  CHECK(r->data_bytes_cut == 0);
+  CHECK(r->journal_bytes_cut == 0);
+  CHECK(f.data().size() == 20);
+}
+
+TEST_CASE("rows without a record and records without their rows are cut") {
+  SUBCASE("rows written, record not (crash between the two)") {
+    Files f;
+    f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+    f.Data("aaaa\r\n");
+    f.Record(Batch(1, 1, 2, 6));
+    f.Data("unjournaled\r\n");
+    auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2);
+    REQUIRE(r);
+    CHECK(r->data_bytes_cut == 13);
+    CHECK(f.data() == "aaaa\r\n");
+    CHECK(r->agencies[1].last_seq == 1);
+  }
+  SUBCASE("record on disk, rows not all (sync = never, power loss)") {
+    Files f;
+    f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+    f.Data("aaaa\r\n");
+    f.Record(Batch(1, 1, 2, 6));
+    f.Data("bb");
+    f.Record(Batch(1, 2, 2, 12));
+    auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2);
+    REQUIRE(r);
+    CHECK(r->agencies[1].last_seq == 1);
+    CHECK(r->journal_bytes_cut == kJournalRecordSize);
+    CHECK(r->data_bytes_cut == 2);
+    CHECK(f.data() == "aaaa\r\n");
+    CHECK(f.journal().size() == 2 * kJournalRecordSize);
+  }
+  SUBCASE("a torn record") {
+    Files f;
+    f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+    f.Data("aaaa\r\n");
+    f.Record(Batch(2, 1, 2, 6));
+    f.JournalBytes("LBJ1\x02garbage");
+    auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2);
+    REQUIRE(r);
+    CHECK(r->journal_bytes_cut == 12);
+    CHECK(r->agencies[2].last_seq == 1);
+    CHECK(f.journal().size() == 2 * kJournalRecordSize);
+  }
+}
+
+TEST_CASE("a completed round makes the next start a new round") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+  f.Data("aaaa\r\n");
+  f.Record(Batch(1, 1, 2, 6));
+  f.Record({JournalKind::kRoundComplete, 0, 0, 0, 6});
+  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 1);
+  REQUIRE(r);
+  CHECK_FALSE(r->resumed);
+  CHECK(r->agencies[1].last_seq == 0);
+  CHECK(f.data() == "aaaa\r\n");
+  REQUIRE(f.journal().size() == kJournalRecordSize);
+  CHECK(DecodeJournalRecord(f.journal().data())->end == 6);
+}
+
+TEST_CASE("a round in progress with more agencies than configured is refused untouched") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+  f.Data("aaaa\r\n");
+  f.Record(Batch(5, 1, 2, 6));
+  f.Data("more\r\n");
+  const std::string journal = f.journal();
+  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("agency 5") != std::string::npos);
+  CHECK(r.error().sys_errno == 0);
+  CHECK(f.journal() == journal);
+  CHECK(f.data() == "aaaa\r\nmore\r\n");
+}
+
+}  // namespace
+}  // namespace lottery

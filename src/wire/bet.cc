@@ -1,0 +1,128 @@
+#include "wire/bet.h"
+
+#include <ctime>
+
+namespace lottery {
+namespace {
+
+bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int DaysInMonth(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
+}
+
+bool AllDigits(std::string_view s) {
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+int ToInt(std::string_view digits) {
+  int v = 0;
+  for (char c : digits) v = v * 10 + (c - '0');
+  return v;
+}
+
+// Decodes one UTF-8 code point at `pos`, advancing it. Returns -1 when the
+// bytes are not well-formed UTF-8 (overlong, surrogate, > U+10FFFF, cut).
+long DecodeUtf8(std::string_view s, std::size_t& pos) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char b0 = byte(pos);
+  if (b0 < 0x80) {
+    ++pos;
+    return b0;
+  }
+  int extra;
+  long cp;
+  long min;
+  if ((b0 & 0xe0) == 0xc0) {
+    extra = 1;
+    cp = b0 & 0x1f;
+    min = 0x80;
+  } else if ((b0 & 0xf0) == 0xe0) {
+    extra = 2;
+    cp = b0 & 0x0f;
+    min = 0x800;
+  } else if ((b0 & 0xf8) == 0xf0) {
+    extra = 3;
+    cp = b0 & 0x07;
+    min = 0x10000;
+  } else {
+    return -1;  // a continuation byte or 0xf8..0xff where a code point starts
+  }
+  if (s.size() - pos <= static_cast<std::size_t>(extra)) return -1;  // cut short
+  for (int i = 1; i <= extra; ++i) {
+    unsigned char b = byte(pos + static_cast<std::size_t>(i));
+    if ((b & 0xc0) != 0x80) return -1;
+    cp = (cp << 6) | (b & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+  pos += static_cast<std::size_t>(extra) + 1;
+  return cp;
+}
+
+}  // namespace
+
+Date Today() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  return Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+std::optional<Date> ParseDate(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  std::string_view y = text.substr(0, 4), m = text.substr(5, 2), d = text.substr(8, 2);
+  if (!AllDigits(y) || !AllDigits(m) || !AllDigits(d)) return std::nullopt;
+  Date date{ToInt(y), ToInt(m), ToInt(d)};
+  if (date.month < 1 || date.month > 12) return std::nullopt;
+  if (date.day < 1 || date.day > DaysInMonth(date.year, date.month)) return std::nullopt;
+  return date;
+}
+
+std::optional<std::string> ValidateName(std::string_view name) {
+  if (name.empty()) return "empty";
+  std::size_t pos = 0;
+  std::size_t chars = 0;
+  while (pos < name.size()) {
+    const auto byte = static_cast<unsigned char>(name[pos]);
+    if (byte >= 0x20 && byte < 0x7f) {  // printable ASCII: most characters of most names
+      ++pos;
+      if (++chars > kMaxNameChars) return "longer than 100 characters";
+      continue;
+    }
+    long cp = DecodeUtf8(name, pos);
+    if (cp < 0) return "not valid UTF-8";
+    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) return "control character";
+    if (++chars > kMaxNameChars) return "longer than 100 characters";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ValidateBet(const BetView& bet, const Date& today) {
+  if (auto why = ValidateName(bet.first_name)) return "first_name: " + *why;
+  if (auto why = ValidateName(bet.last_name)) return "last_name: " + *why;
+  if (bet.document.empty() || bet.document.size() > kMaxDocumentDigits || !AllDigits(bet.document)) {
+    return "document: not 1 to 10 digits";
+  }
+  auto date = ParseDate(bet.birthdate);
+  if (!date) return "birthdate: not a calendar date YYYY-MM-DD";
+  if (date->year < kMinBirthYear) return "birthdate: before 1900";
+  if (*date > today) return "birthdate: in the future";
+  if (bet.number > static_cast<std::uint32_t>(kMaxBetNumber)) return "number: out of range 0..9999";
+  return std::nullopt;
+}
+
+std::optional<std::uint32_t> ParseBetNumber(std::string_view text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  std::uint32_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return v;
+}
+
+}  // namespace lottery

@@ -1,0 +1,78 @@
+// Moving whole frames over a socket. Reads and writes loop until a frame is
+// complete, so neither a peer that dribbles one byte at a time nor many frames
+// in one segment can split or merge messages.
+//
+// Neither class owns the socket. Both can be interrupted by a "cancel"
+// descriptor (a SignalFd): when it becomes readable the call returns
+// kCancelled without consuming it, so the caller decides what the signal means.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wire/protocol.h"
+#include "common/status.h"
+
+namespace lottery {
+
+using Millis = std::chrono::milliseconds;
+
+enum class IoStatus {
+  kOk,
+  kClosed,      // the peer closed cleanly between frames
+  kTruncated,   // the peer closed in the middle of a frame
+  kTooLarge,    // the header announced more than the limit; payload not read
+  kTimeout,     // no frame started in time, or a frame stalled
+  kCancelled,   // the cancel descriptor became readable
+  kError,       // a socket error; see FrameReader::error()
+};
+
+const char* IoStatusName(IoStatus status);
+
+struct Frame {
+  std::uint8_t type = 0;
+  std::string_view payload;  // valid until the next Read()
+};
+
+class FrameReader {
+ public:
+  // `max_frame` is the largest whole frame accepted (header included).
+  FrameReader(int fd, int cancel_fd, std::size_t max_frame = kMaxFrameSize);
+
+  // Reads the next whole frame. `idle` bounds the wait for its first byte
+  // (std::nullopt waits forever); `stall` bounds each wait for more bytes once
+  // the frame has started. On kTooLarge, `frame.type` and header() tell what
+  // was announced.
+  IoStatus Read(Frame& frame, std::optional<Millis> idle, Millis stall);
+
+  const FrameHeader& header() const { return header_; }
+  const std::string& error() const { return error_; }
+  // Bytes received but not yet returned in a frame (a frame in progress).
+  std::size_t buffered() const { return end_ - begin_; }
+  // Whether a whole frame is already buffered, so that Read() returns
+  // without waiting (a pipelining peer sent several at once).
+  bool HasWholeFrame() const;
+
+ private:
+  // Makes at least `want` unconsumed bytes available, waiting at most `wait`
+  // for each read. Returns kOk or why not.
+  IoStatus Fill(std::size_t want, std::optional<Millis> wait);
+
+  int fd_;
+  int cancel_fd_;
+  std::size_t max_frame_;
+  std::string buffer_;
+  std::size_t begin_ = 0;  // start of unconsumed bytes
+  std::size_t end_ = 0;    // end of valid bytes
+  FrameHeader header_;
+  std::string error_;
+};
+
+// Writes all of `bytes`, waiting at most `stall` for the socket to accept more
+// each time it is full. Never raises SIGPIPE.
+IoStatus WriteAll(int fd, std::string_view bytes, int cancel_fd, Millis stall);
+
+}  // namespace lottery

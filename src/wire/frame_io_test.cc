@@ -1,0 +1,169 @@
+#include "wire/frame_io.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/unique_fd.h"
+
+namespace lottery {
+namespace {
+
+struct SocketPair {
+  UniqueFd a, b;
+  SocketPair() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    a.Reset(fds[0]);
+    b.Reset(fds[1]);
+  }
+};
+
+struct Pipe {
+  UniqueFd read, write;
+  Pipe() {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    read.Reset(fds[0]);
+    write.Reset(fds[1]);
+  }
+};
+
+void SendRaw(int fd, const std::string& bytes) {
+  REQUIRE(WriteAll(fd, bytes, -1, Millis(1000)) == IoStatus::kOk);
+}
+
+TEST_CASE("a frame dribbled one byte at a time arrives whole") {
+  SocketPair s;
+  std::string frames;
+  EncodeEcho(frames, "hello, world");
+  EncodeHello(frames, 7);
+  std::thread writer([&] {
+    for (char c : frames) {
+      ::send(s.b.get(), &c, 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  FrameReader reader(s.a.get(), -1);
+  Frame f;
+  REQUIRE(reader.Read(f, Millis(5000), Millis(5000)) == IoStatus::kOk);
+  CHECK(f.type == static_cast<std::uint8_t>(MessageType::kEcho));
+  CHECK(f.payload == "hello, world");
+  REQUIRE(reader.Read(f, Millis(5000), Millis(5000)) == IoStatus::kOk);
+  CHECK(f.type == static_cast<std::uint8_t>(MessageType::kHello));
+  CHECK(DecodeHello(f.payload).value() == 7);
+  writer.join();
+}
+
+TEST_CASE("many frames in one segment are read one by one") {
+  SocketPair s;
+  std::string frames;
+  for (int i = 0; i < 50; ++i) EncodeEcho(frames, std::string(static_cast<std::size_t>(i * 37), 'x'));
+  SendRaw(s.b.get(), frames);
+  s.b.Reset();
+  FrameReader reader(s.a.get(), -1);
+  for (int i = 0; i < 50; ++i) {
+    Frame f;
+    REQUIRE(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kOk);
+    CHECK(f.payload.size() == static_cast<std::size_t>(i * 37));
+  }
+  Frame f;
+  CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kClosed);
+}
+
+TEST_CASE("an oversized header is refused before its payload is read") {
+  SocketPair s;
+  // Announces 100000 bytes but sends none: the reader must not wait for them.
+  SendRaw(s.b.get(), std::string("\x02\x00\x01\x86\xa0", 5));
+  FrameReader reader(s.a.get(), -1);
+  Frame f;
+  CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kTooLarge);
+  CHECK(reader.header().length == 100000);
+  CHECK(f.type == 0x02);
+}
+
+TEST_CASE("the largest allowed frame is accepted, one byte more is not") {
+  SocketPair s;
+  std::string ok;
+  EncodeEcho(ok, std::string(kMaxPayloadSize, 'a'));
+  std::thread writer([&] { SendRaw(s.b.get(), ok); });
+  FrameReader reader(s.a.get(), -1);
+  Frame f;
+  CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kOk);
+  CHECK(f.payload.size() == kMaxPayloadSize);
+  writer.join();
+  std::string big;
+  EncodeEcho(big, std::string(kMaxPayloadSize + 1, 'a'));
+  SendRaw(s.b.get(), big.substr(0, kFrameHeaderSize));
+  CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kTooLarge);
+}
+
+TEST_CASE("a peer that closes mid-frame is reported as truncated") {
+  SocketPair s;
+  std::string frame;
+  EncodeEcho(frame, "0123456789");
+  SendRaw(s.b.get(), frame.substr(0, 8));
+  s.b.Reset();
+  FrameReader reader(s.a.get(), -1);
+  Frame f;
+  CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kTruncated);
+}
+
+TEST_CASE("a stalled frame times out; an idle wait can be unbounded") {
+  SocketPair s;
+  std::string frame;
+  EncodeEcho(frame, "0123456789");
+  SendRaw(s.b.get(), frame.substr(0, 3));
+  FrameReader reader(s.a.get(), -1);
+  Frame f;
+  CHECK(reader.Read(f, std::nullopt, Millis(50)) == IoStatus::kTimeout);
+
+  SocketPair idle;
+  FrameReader idle_reader(idle.a.get(), -1);
+  CHECK(idle_reader.Read(f, Millis(20), Millis(1000)) == IoStatus::kTimeout);
+}
+
+TEST_CASE("the cancel descriptor interrupts a blocked read without consuming it") {
+  SocketPair s;
+  Pipe cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    REQUIRE(::write(cancel.write.get(), "x", 1) == 1);
+  });
+  FrameReader reader(s.a.get(), cancel.read.get());
+  Frame f;
+  CHECK(reader.Read(f, std::nullopt, Millis(1000)) == IoStatus::kCancelled);
+  canceller.join();
+  char c;
+  CHECK(::read(cancel.read.get(), &c, 1) == 1);  // still there for the caller
+}
+
+TEST_CASE("writes to a closed peer fail without SIGPIPE") {
+  SocketPair s;
+  s.b.Reset();
+  std::string big(1 << 20, 'x');
+  CHECK(WriteAll(s.a.get(), big, -1, Millis(1000)) == IoStatus::kError);
+}
+
+TEST_CASE("a large write completes while the peer reads slowly") {
+  SocketPair s;
+  std::string big(1 << 20, 'y');
+  std::size_t got = 0;
+  std::thread reader([&] {
+    char buf[4096];
+    while (got < big.size()) {
+      ssize_t n = ::read(s.b.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+  });
+  CHECK(WriteAll(s.a.get(), big, -1, Millis(5000)) == IoStatus::kOk);
+  reader.join();
+  CHECK(got == big.size());
+}
+
+}  // namespace
+}  // namespace lottery

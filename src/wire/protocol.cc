@@ -1,0 +1,395 @@
+#include "wire/protocol.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <limits>
+
+namespace lottery {
+namespace {
+
+void PutU8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
+
+void PutU16(std::string& out, std::uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v & 0xff));
+}
+
+void PutU32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+void PutU64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+void PutStr(std::string& out, std::string_view s) {
+  PutU16(out, static_cast<std::uint16_t>(s.size()));
+  out.append(s);
+}
+
+void WriteU32At(std::string& out, std::size_t at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+}
+
+// Appends a header with a zero length; FinishFrame() fills it in.
+std::size_t BeginFrame(std::string& out, MessageType type) {
+  std::size_t start = out.size();
+  PutU8(out, static_cast<std::uint8_t>(type));
+  PutU32(out, 0);
+  return start;
+}
+
+void FinishFrame(std::string& out, std::size_t start) {
+  WriteU32At(out, start + 1, static_cast<std::uint32_t>(out.size() - start - kFrameHeaderSize));
+}
+
+// Bounds-checked big-endian reader over a payload.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view data, std::size_t pos = 0) : data_(data), pos_(pos) {}
+  bool U8(std::uint8_t& v) {
+    if (left() < 1) return false;
+    v = static_cast<std::uint8_t>(data_[pos_++]);
+    return true;
+  }
+  bool U16(std::uint16_t& v) {
+    if (left() < 2) return false;
+    v = static_cast<std::uint16_t>((Byte(0) << 8) | Byte(1));
+    pos_ += 2;
+    return true;
+  }
+  bool U32(std::uint32_t& v) {
+    if (left() < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | Byte(i);
+    pos_ += 4;
+    return true;
+  }
+  bool U64(std::uint64_t& v) {
+    if (left() < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | Byte(i);
+    pos_ += 8;
+    return true;
+  }
+  bool Str(std::string_view& s) {
+    std::uint16_t len = 0;
+    if (!U16(len) || left() < len) return false;
+    s = data_.substr(pos_, len);
+    pos_ += len;
+    return true;
+  }
+  std::size_t left() const { return data_.size() - pos_; }
+  std::size_t pos() const { return pos_; }
+
+ private:
+  std::uint32_t Byte(std::size_t i) const {
+    return static_cast<std::uint8_t>(data_[pos_ + i]);
+  }
+  std::string_view data_;
+  std::size_t pos_;
+};
+
+std::unexpected<Error> Malformed(std::string_view what) {
+  return Fail(ErrorKind::kProtocol, fmt::format("malformed {}", what));
+}
+
+}  // namespace
+
+const char* MessageTypeName(std::uint8_t type) {
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::kHello: return "HELLO";
+    case MessageType::kBets: return "BETS";
+    case MessageType::kFinished: return "FINISHED";
+    case MessageType::kWinnersQuery: return "WINNERS_QUERY";
+    case MessageType::kEcho: return "ECHO";
+    case MessageType::kWelcome: return "WELCOME";
+    case MessageType::kAck: return "ACK";
+    case MessageType::kFinishedAck: return "FINISHED_ACK";
+    case MessageType::kWinners: return "WINNERS";
+    case MessageType::kEchoReply: return "ECHO_REPLY";
+    case MessageType::kError: return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+bool IsKnownMessageType(std::uint8_t type) {
+  return std::string_view(MessageTypeName(type)) != "UNKNOWN";
+}
+
+const char* ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kMalformed: return "MALFORMED";
+    case ErrorCode::kFrameTooLarge: return "FRAME_TOO_LARGE";
+    case ErrorCode::kUnknownType: return "UNKNOWN_TYPE";
+    case ErrorCode::kOutOfOrder: return "OUT_OF_ORDER";
+    case ErrorCode::kBadAgency: return "BAD_AGENCY";
+    case ErrorCode::kAgencyBusy: return "AGENCY_BUSY";
+    case ErrorCode::kInvalidBet: return "INVALID_BET";
+    case ErrorCode::kSequenceGap: return "SEQUENCE_GAP";
+    case ErrorCode::kDrawCancelled: return "DRAW_CANCELLED";
+    case ErrorCode::kStorageFailed: return "STORAGE_FAILED";
+    case ErrorCode::kTimeout: return "TIMEOUT";
+    case ErrorCode::kShuttingDown: return "SHUTTING_DOWN";
+    case ErrorCode::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
+  }
+  return "UNKNOWN_ERROR";
+}
+
+bool ErrorClosesConnection(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOutOfOrder:
+    case ErrorCode::kInvalidBet:
+    case ErrorCode::kSequenceGap:
+    case ErrorCode::kStorageFailed:
+      return false;
+    default:
+      return true;
+  }
+}
+
+FrameHeader DecodeFrameHeader(const std::uint8_t* bytes) {
+  FrameHeader h;
+  h.type = bytes[0];
+  h.length = (std::uint32_t{bytes[1]} << 24) | (std::uint32_t{bytes[2]} << 16) |
+             (std::uint32_t{bytes[3]} << 8) | std::uint32_t{bytes[4]};
+  return h;
+}
+
+void EncodeHello(std::string& out, std::uint32_t agency_id) {
+  std::size_t f = BeginFrame(out, MessageType::kHello);
+  PutU32(out, agency_id);
+  FinishFrame(out, f);
+}
+
+void EncodeWelcome(std::string& out, const Welcome& welcome) {
+  std::size_t f = BeginFrame(out, MessageType::kWelcome);
+  PutU64(out, welcome.last_seq);
+  PutU8(out, welcome.finished ? 1 : 0);
+  FinishFrame(out, f);
+}
+
+void EncodeAck(std::string& out, const Ack& ack) {
+  std::size_t f = BeginFrame(out, MessageType::kAck);
+  PutU64(out, ack.seq);
+  PutU16(out, ack.count);
+  FinishFrame(out, f);
+}
+
+void EncodeFinished(std::string& out) { FinishFrame(out, BeginFrame(out, MessageType::kFinished)); }
+
+void EncodeFinishedAck(std::string& out, std::uint64_t bets_stored) {
+  std::size_t f = BeginFrame(out, MessageType::kFinishedAck);
+  PutU64(out, bets_stored);
+  FinishFrame(out, f);
+}
+
+void EncodeWinnersQuery(std::string& out) {
+  FinishFrame(out, BeginFrame(out, MessageType::kWinnersQuery));
+}
+
+void EncodeWinners(std::string& out, bool last, std::span<const std::string_view> documents) {
+  std::size_t f = BeginFrame(out, MessageType::kWinners);
+  PutU8(out, last ? 1 : 0);
+  PutU16(out, static_cast<std::uint16_t>(documents.size()));
+  for (std::string_view d : documents) PutStr(out, d);
+  FinishFrame(out, f);
+}
+
+void EncodeWinnersFrames(std::string& out, std::span<const std::string_view> documents) {
+  constexpr std::size_t kFixed = kFrameHeaderSize + 1 + 2;
+  std::size_t begin = 0;
+  while (true) {
+    std::size_t size = kFixed;
+    std::size_t end = begin;
+    while (end < documents.size() && end - begin < 0xffff &&
+           size + 2 + documents[end].size() <= kMaxFrameSize) {
+      size += 2 + documents[end].size();
+      ++end;
+    }
+    bool last = end >= documents.size();
+    EncodeWinners(out, last, documents.subspan(begin, end - begin));
+    if (last) return;
+    begin = end;
+  }
+}
+
+void EncodeEcho(std::string& out, std::string_view payload) {
+  std::size_t f = BeginFrame(out, MessageType::kEcho);
+  out.append(payload);
+  FinishFrame(out, f);
+}
+
+void EncodeEchoReply(std::string& out, std::string_view payload) {
+  std::size_t f = BeginFrame(out, MessageType::kEchoReply);
+  out.append(payload);
+  FinishFrame(out, f);
+}
+
+void EncodeError(std::string& out, const ErrorReply& error) {
+  std::size_t f = BeginFrame(out, MessageType::kError);
+  PutU16(out, static_cast<std::uint16_t>(error.code));
+  PutU32(out, error.bet_index);
+  // Keep the frame within the limit whatever the message says.
+  std::string_view msg = error.message;
+  if (msg.size() > 1024) msg = msg.substr(0, 1024);
+  PutStr(out, msg);
+  FinishFrame(out, f);
+}
+
+BetBatchEncoder::BetBatchEncoder(std::string& out, std::uint64_t seq)
+    : out_(out), start_(out.size()), seq_(seq) {
+  PutU8(out_, static_cast<std::uint8_t>(MessageType::kBets));
+  PutU32(out_, 0);
+  PutU64(out_, seq);
+  PutU16(out_, 0);
+  FinishFrame(out_, start_);
+}
+
+std::size_t BetBatchEncoder::EncodedSize(const BetView& bet) {
+  return 2 + bet.first_name.size() + 2 + bet.last_name.size() + 2 + bet.document.size() + 2 +
+         bet.birthdate.size() + 2;
+}
+
+bool BetBatchEncoder::Fits(const BetView& bet) const {
+  return count_ < 0xffff && (out_.size() - start_) + EncodedSize(bet) <= kMaxFrameSize;
+}
+
+bool BetBatchEncoder::Add(const BetView& bet) {
+  constexpr std::size_t kMaxStr = std::numeric_limits<std::uint16_t>::max();
+  if (!Fits(bet) || bet.first_name.size() > kMaxStr || bet.last_name.size() > kMaxStr ||
+      bet.document.size() > kMaxStr || bet.birthdate.size() > kMaxStr || bet.number > 0xffff) {
+    return false;
+  }
+  // Straight into the frame: one resize, then plain writes.
+  const std::size_t at = out_.size();
+  const std::size_t size = at + EncodedSize(bet);
+  // The size is returned from the outer scope: libstdc++ 12 passes the
+  // lambda the capacity, not the requested size.
+  out_.resize_and_overwrite(size, [&](char* base, std::size_t) {
+    char* p = base + at;
+    auto put_str = [&p](std::string_view s) {
+      *p++ = static_cast<char>(s.size() >> 8);
+      *p++ = static_cast<char>(s.size() & 0xff);
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    put_str(bet.first_name);
+    put_str(bet.last_name);
+    put_str(bet.document);
+    put_str(bet.birthdate);
+    *p++ = static_cast<char>(bet.number >> 8);
+    *p++ = static_cast<char>(bet.number & 0xff);
+    return size;
+  });
+  ++count_;
+  std::size_t count_at = start_ + kFrameHeaderSize + 8;
+  out_[count_at] = static_cast<char>(count_ >> 8);
+  out_[count_at + 1] = static_cast<char>(count_ & 0xff);
+  FinishFrame(out_, start_);
+  return true;
+}
+
+void SetBetsFrameSeq(std::string& frame, std::uint64_t seq) {
+  for (int i = 0; i < 8; ++i) {
+    frame[kFrameHeaderSize + i] = static_cast<char>((seq >> (56 - 8 * i)) & 0xff);
+  }
+}
+
+Result<std::uint32_t> DecodeHello(std::string_view payload) {
+  Cursor c(payload);
+  std::uint32_t id = 0;
+  if (!c.U32(id) || c.left() != 0) return Malformed("HELLO");
+  return id;
+}
+
+Result<Welcome> DecodeWelcome(std::string_view payload) {
+  Cursor c(payload);
+  Welcome w;
+  std::uint8_t finished = 0;
+  if (!c.U64(w.last_seq) || !c.U8(finished) || finished > 1 || c.left() != 0) {
+    return Malformed("WELCOME");
+  }
+  w.finished = finished == 1;
+  return w;
+}
+
+Result<Ack> DecodeAck(std::string_view payload) {
+  Cursor c(payload);
+  Ack a;
+  if (!c.U64(a.seq) || !c.U16(a.count) || c.left() != 0) return Malformed("ACK");
+  return a;
+}
+
+Result<std::uint64_t> DecodeFinishedAck(std::string_view payload) {
+  Cursor c(payload);
+  std::uint64_t stored = 0;
+  if (!c.U64(stored) || c.left() != 0) return Malformed("FINISHED_ACK");
+  return stored;
+}
+
+Result<ErrorReply> DecodeError(std::string_view payload) {
+  Cursor c(payload);
+  std::uint16_t code = 0;
+  ErrorReply e;
+  std::string_view msg;
+  if (!c.U16(code) || !c.U32(e.bet_index) || !c.Str(msg) || c.left() != 0) {
+    return Malformed("ERROR");
+  }
+  e.code = static_cast<ErrorCode>(code);
+  e.message = std::string(msg);
+  return e;
+}
+
+Result<bool> DecodeWinners(std::string_view payload, std::vector<std::string_view>& documents) {
+  Cursor c(payload);
+  std::uint8_t last = 0;
+  std::uint16_t count = 0;
+  if (!c.U8(last) || last > 1 || !c.U16(count)) return Malformed("WINNERS");
+  for (std::uint16_t i = 0; i < count; ++i) {
+    std::string_view d;
+    if (!c.Str(d)) return Malformed("WINNERS");
+    documents.push_back(d);
+  }
+  if (c.left() != 0) return Malformed("WINNERS");
+  return last == 1;
+}
+
+Status BetBatchDecoder::Start() {
+  Cursor c(payload_);
+  if (!c.U64(seq_) || !c.U16(count_)) return Malformed("BETS header");
+  pos_ = c.pos();
+  return Ok();
+}
+
+bool BetBatchDecoder::NextInto(BetView& bet) {
+  if (read_ == count_) {
+    failed_ = pos_ != payload_.size();
+    return false;
+  }
+  Cursor c(payload_, pos_);
+  std::uint16_t number = 0;
+  if (!c.Str(bet.first_name) || !c.Str(bet.last_name) || !c.Str(bet.document) ||
+      !c.Str(bet.birthdate) || !c.U16(number)) {
+    failed_ = true;
+    return false;
+  }
+  bet.agency = 0;
+  bet.number = number;
+  pos_ = c.pos();
+  ++read_;
+  return true;
+}
+
+Result<std::optional<BetView>> BetBatchDecoder::Next() {
+  if (read_ == count_ && pos_ != payload_.size()) {
+    return Fail(ErrorKind::kProtocol, "malformed BETS: bytes after the last bet");
+  }
+  BetView bet;
+  if (NextInto(bet)) return std::optional<BetView>(bet);
+  if (!failed_) return std::optional<BetView>();
+  return Fail(ErrorKind::kProtocol, fmt::format("malformed BETS: bet {} is truncated", read_));
+}
+
+}  // namespace lottery

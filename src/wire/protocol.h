@@ -1,0 +1,175 @@
+// The wire protocol, as documented in docs/PROTOCOL.md: frame header, message
+// types, error codes and the payload codecs. Pure functions over byte
+// buffers; no I/O here (see frame_io.h).
+//
+// Encoders append a whole frame (header included) to a std::string so one
+// write() sends it. Decoders take a payload and return views into it: the
+// payload buffer must outlive what they return.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wire/bet.h"
+#include "common/status.h"
+
+namespace lottery {
+
+inline constexpr std::size_t kFrameHeaderSize = 5;
+inline constexpr std::size_t kMaxFrameSize = 8192;  // header + payload
+inline constexpr std::size_t kMaxPayloadSize = kMaxFrameSize - kFrameHeaderSize;
+inline constexpr std::uint32_t kNoBetIndex = 0xffffffffu;
+
+enum class MessageType : std::uint8_t {
+  kHello = 0x01,
+  kBets = 0x02,
+  kFinished = 0x03,
+  kWinnersQuery = 0x04,
+  kEcho = 0x05,
+  kWelcome = 0x81,
+  kAck = 0x82,
+  kFinishedAck = 0x83,
+  kWinners = 0x84,
+  kEchoReply = 0x85,
+  kError = 0x7f,
+};
+
+enum class ErrorCode : std::uint16_t {
+  kMalformed = 1,
+  kFrameTooLarge = 2,
+  kUnknownType = 3,
+  kOutOfOrder = 4,
+  kBadAgency = 5,
+  kAgencyBusy = 6,
+  kInvalidBet = 7,
+  kSequenceGap = 8,
+  kDrawCancelled = 9,
+  kStorageFailed = 10,
+  kTimeout = 11,
+  kShuttingDown = 12,
+  kTooManyConnections = 13,
+};
+
+const char* MessageTypeName(std::uint8_t type);
+const char* ErrorCodeName(ErrorCode code);
+bool IsKnownMessageType(std::uint8_t type);
+
+struct FrameHeader {
+  std::uint8_t type = 0;
+  std::uint32_t length = 0;  // payload bytes
+};
+
+// Decodes the 5-byte header at the start of `bytes` (which must hold >= 5).
+FrameHeader DecodeFrameHeader(const std::uint8_t* bytes);
+
+// --- Payloads -----------------------------------------------------------
+
+struct Welcome {
+  std::uint64_t last_seq = 0;
+  bool finished = false;
+};
+
+struct Ack {
+  std::uint64_t seq = 0;
+  std::uint16_t count = 0;
+};
+
+struct ErrorReply {
+  ErrorCode code = ErrorCode::kMalformed;
+  std::uint32_t bet_index = kNoBetIndex;
+  std::string message;
+};
+
+// Whether the server closes the connection after sending this error.
+bool ErrorClosesConnection(ErrorCode code);
+
+// --- Encoders (append one whole frame) -----------------------------------
+
+void EncodeHello(std::string& out, std::uint32_t agency_id);
+void EncodeWelcome(std::string& out, const Welcome& welcome);
+void EncodeAck(std::string& out, const Ack& ack);
+void EncodeFinished(std::string& out);
+void EncodeFinishedAck(std::string& out, std::uint64_t bets_stored);
+void EncodeWinnersQuery(std::string& out);
+// One WINNERS frame with the given documents (caller keeps it <= 8 KiB; see
+// EncodeWinnersFrames).
+void EncodeWinners(std::string& out, bool last, std::span<const std::string_view> documents);
+// Splits a winners list into as many WINNERS frames as needed to keep each
+// one within kMaxFrameSize; always at least one frame (the last one).
+void EncodeWinnersFrames(std::string& out, std::span<const std::string_view> documents);
+void EncodeEcho(std::string& out, std::string_view payload);
+void EncodeEchoReply(std::string& out, std::string_view payload);
+void EncodeError(std::string& out, const ErrorReply& error);
+
+// Builds one BETS frame in place, bet by bet, never exceeding kMaxFrameSize.
+// The frame lives in the caller's string; Add() encodes straight into it.
+class BetBatchEncoder {
+ public:
+  // Starts a frame at the end of `out`; `out` must outlive the encoder.
+  BetBatchEncoder(std::string& out, std::uint64_t seq);
+
+  // Bytes a bet takes inside a BETS payload.
+  static std::size_t EncodedSize(const BetView& bet);
+  // Whether `bet` still fits in this frame.
+  bool Fits(const BetView& bet) const;
+  // Appends the bet; returns false (and changes nothing) when it does not fit
+  // or a field is longer than a str can carry.
+  bool Add(const BetView& bet);
+  std::uint16_t count() const { return count_; }
+  std::uint64_t seq() const { return seq_; }
+
+ private:
+  std::string& out_;
+  std::size_t start_;
+  std::uint64_t seq_;
+  std::uint16_t count_ = 0;
+};
+
+// Rewrites the sequence number of the BETS frame at the start of `frame`.
+// An agency renumbers the batches it has in flight when the server rejected
+// an earlier one (a rejected batch does not use up its number).
+void SetBetsFrameSeq(std::string& frame, std::uint64_t seq);
+
+// --- Decoders -----------------------------------------------------------
+
+Result<std::uint32_t> DecodeHello(std::string_view payload);
+Result<Welcome> DecodeWelcome(std::string_view payload);
+Result<Ack> DecodeAck(std::string_view payload);
+Result<std::uint64_t> DecodeFinishedAck(std::string_view payload);
+Result<ErrorReply> DecodeError(std::string_view payload);
+// Appends the documents (views into payload) and returns the `last` flag.
+Result<bool> DecodeWinners(std::string_view payload, std::vector<std::string_view>& documents);
+
+// Walks the bets of a BETS payload without copying them. Construct, check
+// Start(), then call Next() until it returns std::nullopt; a malformed bet
+// turns into an Error from Next(). The payload must outlive the views.
+class BetBatchDecoder {
+ public:
+  explicit BetBatchDecoder(std::string_view payload) : payload_(payload) {}
+  // Reads seq and count; fails when the payload is too short.
+  Status Start();
+  std::uint64_t seq() const { return seq_; }
+  std::uint16_t count() const { return count_; }
+  // The next bet (agency left 0), std::nullopt after the last one. Trailing
+  // bytes after the last bet are an error.
+  Result<std::optional<BetView>> Next();
+  // The same for the hot path, without building a Result per bet: fills
+  // `bet` and returns true, or returns false after the last bet or on a
+  // malformed payload, when failed() tells which and Next() the error.
+  bool NextInto(BetView& bet);
+  bool failed() const { return failed_; }
+
+ private:
+  std::string_view payload_;
+  std::size_t pos_ = 0;
+  std::uint64_t seq_ = 0;
+  std::uint16_t count_ = 0;
+  std::uint16_t read_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace lottery

@@ -1,0 +1,353 @@
+#include "wire/protocol.h"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+
+namespace lottery {
+namespace {
+
+using testing::Hex;
+
+// The fenced code blocks of docs/PROTOCOL.md's "Byte-level examples", each as
+// the bytes it spells: on every line, the leading run of two-digit hex
+// tokens (what follows, the annotation, is ignored).
+std::vector<std::string> DocumentedVectors() {
+  std::string doc = testing::ReadFile(testing::SourceRoot() / "docs" / "PROTOCOL.md");
+  auto at = doc.find("## Byte-level examples");
+  REQUIRE(at != std::string::npos);
+  std::vector<std::string> blocks;
+  std::istringstream in(doc.substr(at));
+  std::string line;
+  bool inside = false;
+  std::string current;
+  while (std::getline(in, line)) {
+    if (line.rfind("```", 0) == 0) {
+      if (inside) blocks.push_back(current);
+      current.clear();
+      inside = !inside;
+      continue;
+    }
+    if (!inside) continue;
+    std::istringstream tokens(line);
+    std::string token;
+    while (tokens >> token) {
+      if (token.size() != 2 || !std::isxdigit(static_cast<unsigned char>(token[0])) ||
+          !std::isxdigit(static_cast<unsigned char>(token[1]))) {
+        break;
+      }
+      current.push_back(static_cast<char>(std::stoi(token, nullptr, 16)));
+    }
+  }
+  return blocks;
+}
+
+TEST_CASE("encoders match the byte vectors of docs/PROTOCOL.md") {
+  auto vectors = DocumentedVectors();
+  REQUIRE(vectors.size() == 8);
+
+  std::string hello;
+  EncodeHello(hello, 3);
+  CHECK(Hex(hello) == Hex(vectors[0]));
+
+  std::string welcome;
+  EncodeWelcome(welcome, Welcome{0, false});
+  CHECK(Hex(welcome) == Hex(vectors[1]));
+
+  std::string bets;
+  BetBatchEncoder encoder(bets, 1);
+  BetView bet{0, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 2201};
+  REQUIRE(encoder.Add(bet));
+  CHECK(Hex(bets) == Hex(vectors[2]));
+
+  std::string ack;
+  EncodeAck(ack, Ack{1, 1});
+  CHECK(Hex(ack) == Hex(vectors[3]));
+
+  std::string finished;
+  EncodeFinished(finished);
+  EncodeFinishedAck(finished, 1);
+  CHECK(Hex(finished) == Hex(vectors[4]));
+
+  std::string winners;
+  EncodeWinnersQuery(winners);
+  std::vector<std::string_view> docs = {"30904465", "00012345"};
+  EncodeWinnersFrames(winners, docs);
+  CHECK(Hex(winners) == Hex(vectors[5]));
+
+  std::string echo;
+  EncodeEcho(echo, "ping");
+  EncodeEchoReply(echo, "ping");
+  CHECK(Hex(echo) == Hex(vectors[6]));
+
+  std::string error;
+  EncodeError(error, ErrorReply{ErrorCode::kOutOfOrder, kNoBetIndex, "hello first"});
+  CHECK(Hex(error) == Hex(vectors[7]));
+}
+
+TEST_CASE("decoders read the documented vectors back") {
+  auto vectors = DocumentedVectors();
+  REQUIRE(vectors.size() == 8);
+  auto payload = [](const std::string& frame) {
+    return std::string_view(frame).substr(kFrameHeaderSize);
+  };
+  auto header = [](const std::string& frame) {
+    return DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(frame.data()));
+  };
+
+  CHECK(header(vectors[0]).type == static_cast<std::uint8_t>(MessageType::kHello));
+  CHECK(header(vectors[0]).length == 4);
+  CHECK(DecodeHello(payload(vectors[0])).value() == 3);
+
+  auto w = DecodeWelcome(payload(vectors[1]));
+  REQUIRE(w);
+  CHECK(w->last_seq == 0);
+  CHECK_FALSE(w->finished);
+
+  BetBatchDecoder decoder(payload(vectors[2]));
+  REQUIRE(decoder.Start());
+  CHECK(decoder.seq() == 1);
+  CHECK(decoder.count() == 1);
+  auto bet = decoder.Next();
+  REQUIRE(bet);
+  REQUIRE(bet->has_value());
+  CHECK((*bet)->first_name == "Santiago Lionel");
+  CHECK((*bet)->last_name == "Lorca");
+  CHECK((*bet)->document == "30904465");
+  CHECK((*bet)->birthdate == "1999-03-17");
+  CHECK((*bet)->number == 2201);
+  auto end = decoder.Next();
+  REQUIRE(end);
+  CHECK_FALSE(end->has_value());
+
+  auto ack = DecodeAck(payload(vectors[3]));
+  REQUIRE(ack);
+  CHECK(ack->seq == 1);
+  CHECK(ack->count == 1);
+
+  std::string winners_frame = vectors[5].substr(kFrameHeaderSize);  // skip WINNERS_QUERY
+  std::vector<std::string_view> docs;
+  auto last = DecodeWinners(payload(winners_frame), docs);
+  REQUIRE(last);
+  CHECK(*last);
+  REQUIRE(docs.size() == 2);
+  CHECK(docs[0] == "30904465");
+  CHECK(docs[1] == "00012345");
+
+  auto err = DecodeError(payload(vectors[7]));
+  REQUIRE(err);
+  CHECK(err->code == ErrorCode::kOutOfOrder);
+  CHECK(err->bet_index == kNoBetIndex);
+  CHECK(err->message == "hello first");
+}
+
+TEST_CASE("text fields travel exactly as sent") {
+  std::string frame;
+  BetBatchEncoder encoder(frame, 42);
+  BetView tricky{0, "José \"Pepe\", Jr.|O'Brien", "Núñez,\nDíaz", "0012", "2000-02-29", 0};
+  REQUIRE(encoder.Add(tricky));
+  BetBatchDecoder decoder(std::string_view(frame).substr(kFrameHeaderSize));
+  REQUIRE(decoder.Start());
+  CHECK(decoder.seq() == 42);
+  auto bet = decoder.Next();
+  REQUIRE(bet);
+  REQUIRE(bet->has_value());
+  CHECK((*bet)->first_name == tricky.first_name);
+  CHECK((*bet)->last_name == tricky.last_name);
+  CHECK((*bet)->document == "0012");
+}
+
+TEST_CASE("a BETS frame never exceeds 8 KiB") {
+  std::string frame;
+  BetBatchEncoder encoder(frame, 1);
+  std::string name(400, 'a');
+  BetView big{0, name, name, "12345678", "1990-01-01", 1};
+  int added = 0;
+  while (encoder.Add(big)) ++added;
+  CHECK(added > 0);
+  CHECK(frame.size() <= kMaxFrameSize);
+  CHECK(frame.size() + BetBatchEncoder::EncodedSize(big) > kMaxFrameSize);
+  CHECK_FALSE(encoder.Fits(big));
+  CHECK(encoder.count() == added);
+  // The header's length and count agree with what was added.
+  auto h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(frame.data()));
+  CHECK(h.length == frame.size() - kFrameHeaderSize);
+  BetBatchDecoder decoder(std::string_view(frame).substr(kFrameHeaderSize));
+  REQUIRE(decoder.Start());
+  CHECK(decoder.count() == added);
+}
+
+TEST_CASE("a BETS frame can be renumbered in place") {
+  std::string frame;
+  BetBatchEncoder encoder(frame, 0x0102030405060708ULL);
+  REQUIRE(encoder.Add(BetView{0, "Ana", "Lorca", "123", "1990-01-01", 42}));
+  const std::string before = frame;
+  SetBetsFrameSeq(frame, 0x1112131415161718ULL);
+  REQUIRE(frame.size() == before.size());
+  // Only bytes 5..12 (the seq) change, big-endian.
+  CHECK(frame.substr(0, 5) == before.substr(0, 5));
+  CHECK(frame.substr(5, 8) == std::string("\x11\x12\x13\x14\x15\x16\x17\x18", 8));
+  CHECK(frame.substr(13) == before.substr(13));
+  BetBatchDecoder decoder(std::string_view(frame).substr(kFrameHeaderSize));
+  REQUIRE(decoder.Start());
+  CHECK(decoder.seq() == 0x1112131415161718ULL);
+  CHECK(decoder.count() == 1);
+}
+
+TEST_CASE("truncated and garbage payloads are rejected, never over-read") {
+  std::string frame;
+  BetBatchEncoder encoder(frame, 7);
+  REQUIRE(encoder.Add(BetView{0, "Ana", "Paz", "1", "1990-01-01", 5}));
+  std::string_view payload = std::string_view(frame).substr(kFrameHeaderSize);
+  // Every strict prefix of the payload fails somewhere, never crashes.
+  for (std::size_t n = 0; n < payload.size(); ++n) {
+    BetBatchDecoder d(payload.substr(0, n));
+    if (!d.Start()) continue;
+    CHECK_FALSE(d.Next().has_value());
+  }
+  // Trailing garbage after the announced bets.
+  std::string longer(payload);
+  longer += "xyz";
+  BetBatchDecoder trailing(longer);
+  REQUIRE(trailing.Start());
+  REQUIRE(trailing.Next());
+  CHECK_FALSE(trailing.Next().has_value());
+
+  CHECK_FALSE(DecodeHello("\x01\x02"));
+  CHECK_FALSE(DecodeHello(std::string_view("\x00\x00\x00\x01\x00", 5)));
+  CHECK_FALSE(DecodeAck("garbage"));
+  CHECK_FALSE(DecodeWelcome(std::string_view("\0\0\0\0\0\0\0\0\x02", 9)));
+  std::vector<std::string_view> docs;
+  CHECK_FALSE(DecodeWinners(std::string_view("\x01\x00\x02\x00\x08" "123", 8), docs));
+  CHECK_FALSE(DecodeError("\x00"));
+}
+
+TEST_CASE("corrupted and random payloads never make a decoder read out of bounds") {
+  std::uint32_t state = 12345;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return state >> 16;
+  };
+  std::string valid;
+  BetBatchEncoder encoder(valid, 9);
+  for (int i = 0; i < 5; ++i) REQUIRE(encoder.Add(BetView{0, "Ana", "Paz", "123", "1990-01-01", 1}));
+  const std::string payload = valid.substr(kFrameHeaderSize);
+  int decoded = 0;
+  int refused = 0;
+  std::vector<std::string_view> docs;
+  for (int round = 0; round < 20000; ++round) {
+    std::string bytes = payload;
+    if (round % 2 == 0) {
+      bytes[next() % bytes.size()] = static_cast<char>(next());  // one corrupted byte
+    } else {
+      bytes.resize(next() % 64);
+      for (char& c : bytes) c = static_cast<char>(next());
+    }
+    (void)DecodeHello(bytes);
+    (void)DecodeWelcome(bytes);
+    (void)DecodeAck(bytes);
+    (void)DecodeFinishedAck(bytes);
+    (void)DecodeError(bytes);
+    docs.clear();
+    (void)DecodeWinners(bytes, docs);
+    for (std::string_view d : docs) CHECK(d.data() + d.size() <= bytes.data() + bytes.size());
+    BetBatchDecoder d(bytes);
+    if (!d.Start()) {
+      ++refused;
+      continue;
+    }
+    while (true) {
+      auto bet = d.Next();
+      if (!bet) {
+        ++refused;
+        break;
+      }
+      if (!bet->has_value()) break;
+      ++decoded;
+      CHECK((*bet)->first_name.data() >= bytes.data());
+      CHECK((*bet)->birthdate.data() + (*bet)->birthdate.size() <= bytes.data() + bytes.size());
+    }
+  }
+  CHECK(decoded > 1000);  // the corrupted frames exercised the bet decoder
+  CHECK(refused > 1000);
+}
+
+TEST_CASE("long winners lists split into frames within the limit") {
+  std::vector<std::string> storage;
+  for (int i = 0; i < 3000; ++i) storage.push_back(fmt::format("{:08d}", i));
+  std::vector<std::string_view> docs(storage.begin(), storage.end());
+  std::string out;
+  EncodeWinnersFrames(out, docs);
+  std::vector<std::string_view> decoded;
+  std::size_t pos = 0;
+  int frames = 0;
+  bool last = false;
+  while (pos < out.size()) {
+    auto h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(out.data() + pos));
+    CHECK(h.type == static_cast<std::uint8_t>(MessageType::kWinners));
+    CHECK(kFrameHeaderSize + h.length <= kMaxFrameSize);
+    CHECK_FALSE(last);  // nothing after the last frame
+    auto l = DecodeWinners(std::string_view(out).substr(pos + kFrameHeaderSize, h.length), decoded);
+    REQUIRE(l);
+    last = *l;
+    pos += kFrameHeaderSize + h.length;
+    ++frames;
+  }
+  CHECK(last);
+  CHECK(frames > 1);
+  REQUIRE(decoded.size() == docs.size());
+  for (std::size_t i = 0; i < docs.size(); ++i) CHECK(decoded[i] == docs[i]);
+
+  std::string empty;
+  EncodeWinnersFrames(empty, {});
+  CHECK(Hex(empty) == "84 00 00 00 03 01 00 00");
+}
+
+TEST_CASE("error replies say whether the connection closes") {
+  CHECK(ErrorClosesConnection(ErrorCode::kFrameTooLarge));
+  CHECK(ErrorClosesConnection(ErrorCode::kUnknownType));
+  CHECK(ErrorClosesConnection(ErrorCode::kAgencyBusy));
+  CHECK_FALSE(ErrorClosesConnection(ErrorCode::kInvalidBet));
+  CHECK_FALSE(ErrorClosesConnection(ErrorCode::kOutOfOrder));
+  CHECK(std::string(ErrorCodeName(ErrorCode::kDrawCancelled)) == "DRAW_CANCELLED");
+  CHECK_FALSE(IsKnownMessageType(0xde));
+  CHECK(IsKnownMessageType(0x02));
+}
+
+TEST_CASE("the error table of docs/PROTOCOL.md names every code and its effect") {
+  std::string doc = testing::ReadFile(testing::SourceRoot() / "docs" / "PROTOCOL.md");
+  std::istringstream in(doc.substr(doc.find("### Errors")));
+  std::string line;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    // "| 13 | TOO_MANY_CONNECTIONS | closed: ... |"
+    if (line.size() < 3 || line[0] != '|' || !std::isdigit(static_cast<unsigned char>(line[2]))) {
+      if (rows > 0 && line.empty()) break;
+      continue;
+    }
+    std::vector<std::string> cells;
+    std::istringstream row(line.substr(1));
+    std::string cell;
+    while (std::getline(row, cell, '|')) {
+      auto b = cell.find_first_not_of(' ');
+      auto e = cell.find_last_not_of(' ');
+      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+    }
+    REQUIRE(cells.size() >= 3);
+    auto code = static_cast<ErrorCode>(std::stoi(cells[0]));
+    CAPTURE(line);
+    CHECK(cells[1] == ErrorCodeName(code));
+    CHECK(ErrorClosesConnection(code) == cells[2].starts_with("closed"));
+    ++rows;
+  }
+  CHECK(rows == 13);
+  CHECK(std::string(ErrorCodeName(static_cast<ErrorCode>(14))) != "TOO_MANY_CONNECTIONS");
+}
+
+}  // namespace
+}  // namespace lottery

@@ -1,0 +1,220 @@
+#include "worker/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "common/crash_point.h"
+#include "common/log.h"
+#include "worker/worker_session.h"
+
+namespace lottery {
+
+bool Worker::ShutdownRequested() {
+  if (!stopping_ && signals_.TakePending()) stopping_ = true;
+  return stopping_;
+}
+
+bool Worker::Send(const std::string& bytes) {
+  if (!FlushAcks()) return false;
+  return WriteRaw(bytes);
+}
+
+bool Worker::WriteRaw(std::string_view bytes) {
+  // Replies go out even while stopping, so the cancel descriptor is not used.
+  IoStatus s = WriteAll(conn_.get(), bytes, -1, stall_);
+  if (s != IoStatus::kOk) {
+    Log(LogLevel::kWarning, "send_reply", Outcome::kFail, "ip: {} | agency: {} | error: {}", peer_,
+        agency_, IoStatusName(s));
+    return false;
+  }
+  return true;
+}
+
+bool Worker::SendError(ErrorCode code, std::string message, std::uint32_t bet_index) {
+  Log(LogLevel::kWarning, "protocol_error", Outcome::kFail, "ip: {} | agency: {} | code: {} | error: {}",
+      peer_, agency_, ErrorCodeName(code), message);
+  out_.clear();
+  EncodeError(out_, ErrorReply{code, bet_index, std::move(message)});
+  bool sent = Send(out_);
+  return sent && !ErrorClosesConnection(code);
+}
+
+void Worker::RefreshSettings() {
+  SharedState& s = shared_.state();
+  std::uint32_t generation = s.settings_generation.load(std::memory_order_acquire);
+  if (generation == settings_seen_) return;
+  RuntimeSettings settings;
+  {
+    SharedLock lock(s);
+    settings = s.settings;
+    settings_seen_ = s.settings_generation.load(std::memory_order_relaxed);
+  }
+  SetLogLevel(settings.log_level);
+  stall_ = Millis(settings.read_timeout_ms);
+  hello_ = Millis(settings.hello_timeout_ms);
+}
+
+void Worker::ReleaseSlot() {
+  if (agency_ != 0) ReleaseAgencySlot(shared_.state(), agency_, ::getpid());
+}
+
+int Worker::Serve() {
+  while (true) {
+    RefreshSettings();
+    Frame frame;
+    // A peer that connects and says nothing must not hold a connection
+    // slot; after its first frame, waiting is legitimate (the draw).
+    IoStatus s = reader_.Read(frame, first_frame_ ? std::optional<Millis>(hello_) : std::nullopt,
+                              stall_);
+    switch (s) {
+      case IoStatus::kOk:
+        break;
+      case IoStatus::kClosed:
+        Log(LogLevel::kInfo, "connection_closed", Outcome::kSuccess, "ip: {} | agency: {}", peer_,
+            agency_);
+        return 0;
+      case IoStatus::kTruncated:
+        Log(LogLevel::kWarning, "connection_closed", Outcome::kFail,
+            "ip: {} | agency: {} | error: peer closed in the middle of a frame", peer_, agency_);
+        return 0;
+      case IoStatus::kTooLarge:
+        if (!IsKnownMessageType(reader_.header().type)) {
+          // Garbage, most likely: say what is wrong with its first byte.
+          SendError(ErrorCode::kUnknownType,
+                    fmt::format("unknown message type 0x{:02x}", reader_.header().type));
+          return 0;
+        }
+        SendError(ErrorCode::kFrameTooLarge,
+                  fmt::format("frame of {} bytes exceeds the limit of {}",
+                              std::uint64_t{reader_.header().length} + kFrameHeaderSize,
+                              kMaxFrameSize));
+        return 0;
+      case IoStatus::kTimeout:
+        if (first_frame_ && reader_.buffered() == 0) {
+          SendError(ErrorCode::kTimeout,
+                    fmt::format("no message within {} of connecting (server.hello_timeout)",
+                                FormatDuration(Seconds(hello_))));
+          return 0;
+        }
+        SendError(ErrorCode::kTimeout, fmt::format("frame stalled for more than {}",
+                                                   FormatDuration(Seconds(stall_))));
+        return 0;
+      case IoStatus::kCancelled:
+        ShutdownRequested();
+        SendError(ErrorCode::kShuttingDown, "server is shutting down");
+        return 0;
+      case IoStatus::kError:
+        Log(LogLevel::kWarning, "connection_closed", Outcome::kFail, "ip: {} | agency: {} | error: {}",
+            peer_, agency_, reader_.error());
+        return 0;
+    }
+    first_frame_ = false;
+    // A reload may have come while this worker waited for the frame.
+    RefreshSettings();
+    bool keep = true;
+    switch (static_cast<MessageType>(frame.type)) {
+      case MessageType::kHello: keep = HandleHello(frame.payload); break;
+      case MessageType::kBets: keep = HandleBets(frame.payload); break;
+      case MessageType::kFinished: keep = HandleFinished(); break;
+      case MessageType::kWinnersQuery: keep = HandleWinnersQuery(); break;
+      case MessageType::kEcho: keep = HandleEcho(frame.payload); break;
+      default:
+        if (IsKnownMessageType(frame.type)) {
+          keep = SendError(ErrorCode::kOutOfOrder,
+                           fmt::format("{} is sent by the server, not to it",
+                                       MessageTypeName(frame.type)));
+        } else {
+          keep = SendError(ErrorCode::kUnknownType,
+                           fmt::format("unknown message type 0x{:02x}", frame.type));
+        }
+    }
+    // A peer that never pauses never makes the reader wait on the signal
+    // descriptor: look at it now and then.
+    if (++frames_served_ % 32 == 0 && signals_.Pending()) {
+      ShutdownRequested();
+      if (keep) SendError(ErrorCode::kShuttingDown, "server is shutting down");
+      return 0;
+    }
+    if (!keep || stopping_) {
+      FlushAcks();
+      return 0;
+    }
+    if (acks_queued_ > 0 && (acks_queued_ >= kMaxQueuedAcks || !reader_.HasWholeFrame())) {
+      if (!FlushAcks()) return 0;
+    }
+  }
+}
+
+bool Worker::HandleHello(std::string_view payload) {
+  auto id = DecodeHello(payload);
+  if (!id) return SendError(ErrorCode::kMalformed, id.error().message);
+  if (agency_ != 0) return SendError(ErrorCode::kOutOfOrder, "HELLO was already sent");
+  if (*id < 1 || *id > shared_.agencies()) {
+    return SendError(ErrorCode::kBadAgency,
+                     fmt::format("agency {} is outside 1..{}", *id, shared_.agencies()));
+  }
+  // A previous worker of this agency may have died mid-append: settle that
+  // first, so WELCOME reports what is really stored.
+  if (Status recovered = store_.Recover(shared_); !recovered) {
+    return SendError(ErrorCode::kStorageFailed, recovered.error().message);
+  }
+  // last_seq counts as acknowledged for the agency: it must be on disk,
+  // also when the sync that was to cover it failed.
+  if (Status durable = store_.MakeAllDurable(shared_); !durable) {
+    return SendError(ErrorCode::kStorageFailed,
+                     fmt::format("stored batches not durable: {}", durable.error().message));
+  }
+  const SlotClaim claim = ClaimAgencySlot(shared_.state(), *id, ::getpid());
+  const pid_t holder = claim.holder;
+  const Welcome welcome{claim.last_seq, claim.finished};
+  if (holder != 0) {
+    return SendError(ErrorCode::kAgencyBusy,
+                     fmt::format("agency {} is already connected (worker {})", *id, holder));
+  }
+  agency_ = *id;
+  finished_ = welcome.finished;
+  Log(LogLevel::kInfo, "agency_connected", Outcome::kSuccess,
+      "agency: {} | ip: {} | last_seq: {} | finished: {}", agency_, peer_, welcome.last_seq,
+      welcome.finished);
+  out_.clear();
+  EncodeWelcome(out_, welcome);
+  return Send(out_);
+}
+
+bool Worker::HandleEcho(std::string_view payload) {
+  Log(LogLevel::kInfo, "receive_message", Outcome::kSuccess, "ip: {} | msg: {}", peer_, payload);
+  out_.clear();
+  EncodeEchoReply(out_, payload);
+  return Send(out_);
+}
+
+int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& shared,
+              int winners_fd) {
+  SetLogLevel(options.log_level);
+  // Acks are small writes behind which the agency waits: Nagle's algorithm
+  // would hold them for the peer's delayed ACK (tens of milliseconds).
+  int one = 1;
+  ::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto signals = SignalFd::Create({SIGTERM, SIGINT});
+  if (!signals) {
+    Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);
+    return 1;
+  }
+  auto store = BetStore::Open(options.storage_path, options.storage_sync);
+  if (!store) {
+    Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", store.error().message);
+    return 1;
+  }
+  Worker worker(std::move(connection), options, shared, winners_fd, std::move(*signals),
+                std::move(*store));
+  return worker.Serve();
+}
+
+}  // namespace lottery

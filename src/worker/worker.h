@@ -1,0 +1,38 @@
+// A worker is the forked child that serves one connection, from the agency's
+// HELLO to its winners (or an echo peer, or a peer that misbehaves). It opens
+// its own descriptor on the bets file, since flock() only excludes between
+// separate opens of the file.
+//
+// The worker borrows everything the parent set up before fork(): the shared
+// segment and the winners file must stay mapped/open for its whole life.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/config_loader.h"
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "shm/shared_state.h"
+#include "storage/sync_mode.h"
+
+namespace lottery {
+
+// What a worker needs of the server's configuration (the parent fills it
+// in from its own; a reload reaches running workers through the segment's
+// RuntimeSettings instead).
+struct WorkerOptions {
+  std::string storage_path;
+  SyncMode storage_sync = SyncMode::kAlways;
+  std::uint32_t winning_number = 0;
+  Seconds read_timeout{60.0};
+  Seconds hello_timeout{10.0};
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Serves `connection` and returns the worker's exit status (0 on a clean end,
+// including a shutdown; 1 when the worker itself failed).
+int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& shared,
+              int winners_fd);
+
+}  // namespace lottery

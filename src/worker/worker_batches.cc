@@ -1,0 +1,125 @@
+#include "worker/worker_session.h"
+
+#include <algorithm>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "common/crash_point.h"
+#include "common/log.h"
+#include "storage/bets_file_row.h"
+#include "wire/bet.h"
+
+namespace lottery {
+
+void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end) {
+  EncodeAck(acks_, Ack{seq, count});
+  ++acks_queued_;
+  ack_durable_end_ = std::max(ack_durable_end_, durable_end);
+}
+
+bool Worker::AckRepeatedBatch(std::uint64_t seq, std::uint16_t count) {
+  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
+      "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
+      agency_, seq);
+  QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
+  return true;
+}
+
+bool Worker::FlushAcks() {
+  if (acks_queued_ == 0) return true;
+  const std::uint32_t batches = acks_queued_;
+  acks_queued_ = 0;
+  Status durable = store_.MakeDurable(shared_, ack_durable_end_);
+  ack_durable_end_ = 0;
+  if (!durable) {
+    acks_.clear();
+    Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail,
+        "agency: {} | batches: {} | error: not durable, not acknowledged: {}", agency_, batches,
+        durable.error().message);
+    out_.clear();
+    EncodeError(out_, ErrorReply{ErrorCode::kStorageFailed, kNoBetIndex,
+                                 fmt::format("{} batches not durable: {}", batches,
+                                             durable.error().message)});
+    WriteRaw(out_);
+    return false;
+  }
+  CRASH_POINT("before_ack");
+  bool sent = WriteRaw(acks_);
+  acks_.clear();
+  return sent;
+}
+
+bool Worker::HandleBets(std::string_view payload) {
+  if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "BETS before HELLO");
+  if (finished_) return SendError(ErrorCode::kOutOfOrder, "BETS after FINISHED");
+  BetBatchDecoder decoder(payload);
+  if (Status st = decoder.Start(); !st) return SendError(ErrorCode::kMalformed, st.error().message);
+  const std::uint64_t seq = decoder.seq();
+  const std::uint16_t count = decoder.count();
+  std::uint64_t last_seq = 0;
+  {
+    SharedState& s = shared_.state();
+    SharedLock lock(s);
+    last_seq = s.slots[agency_].last_seq;
+  }
+  if (seq <= last_seq) {
+    // A batch re-sent after a reconnect: it is stored already, but its
+    // first ack may never have gone out because its sync failed.
+    return AckRepeatedBatch(seq, count);
+  }
+  if (seq != last_seq + 1) {
+    Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
+        count, agency_, seq);
+    return SendError(ErrorCode::kSequenceGap,
+                     fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
+  }
+  const Date today = Today();
+  rows_.clear();
+  BetView bet;
+  for (std::uint32_t index = 0;; ++index) {
+    if (!decoder.NextInto(bet)) {
+      if (!decoder.failed()) break;
+      Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
+          agency_);
+      return SendError(ErrorCode::kMalformed, decoder.Next().error().message);
+    }
+    bet.agency = agency_;
+    if (auto reason = ValidateBet(bet, today)) {
+      Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
+          "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
+          *reason);
+      return SendError(ErrorCode::kInvalidBet,
+                       fmt::format("bet {} (document '{}'): {}", index, bet.document, *reason),
+                       index);
+    }
+    AppendBetRow(rows_, bet);
+  }
+  auto stored = store_.Append(rows_, shared_, agency_, seq, count);
+  if (!stored) {
+    Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
+        count, agency_, stored.error().message);
+    return SendError(ErrorCode::kStorageFailed,
+                     fmt::format("batch {} not stored: {}", seq, stored.error().message));
+  }
+  if (!*stored) {
+    // A worker that died after writing this batch had stored it already.
+    return AckRepeatedBatch(seq, count);
+  }
+  if (count == 1 || LogEnabled(LogLevel::kDebug)) {
+    LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
+    BetBatchDecoder again(payload);
+    (void)again.Start();
+    while (auto next = again.Next()) {
+      if (!next->has_value()) break;
+      Log(level, "apuesta_almacenada", Outcome::kSuccess, "dni: {} | numero: {}", (*next)->document,
+          (*next)->number);
+    }
+  }
+  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
+      count, agency_, seq);
+  QueueAck(seq, count, **stored);
+  return true;
+}
+
+}  // namespace lottery

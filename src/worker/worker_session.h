@@ -1,0 +1,101 @@
+// The worker's session: the state of one connection, from its first frame
+// to its last, and the handlers of each message. Internal to worker/; its
+// member functions are split by concern: worker.cc (the frame loop, replies,
+// HELLO, ECHO), worker_batches.cc (BETS and the acks' group commit),
+// worker_draw.cc (FINISHED and WINNERS_QUERY).
+//
+// The session owns the connection, its signal descriptor and its BetStore;
+// the shared segment and the winners descriptor must outlive it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/net.h"
+#include "common/signals.h"
+#include "common/unique_fd.h"
+#include "shm/shared_state.h"
+#include "storage/bet_store.h"
+#include "wire/frame_io.h"
+#include "wire/protocol.h"
+#include "worker/draw_barrier.h"
+#include "worker/worker.h"
+
+namespace lottery {
+
+// Most batches stored ahead of one group commit and one ack write.
+inline constexpr std::uint32_t kMaxQueuedAcks = 64;
+
+class Worker {
+ public:
+  Worker(UniqueFd connection, const WorkerOptions& options, SharedSegment& shared, int winners_fd,
+         SignalFd signals, BetStore store)
+      : conn_(std::move(connection)),
+        shared_(shared),
+        signals_(std::move(signals)),
+        store_(std::move(store)),
+        barrier_(shared_, store_, winners_fd, options.winning_number),
+        reader_(conn_.get(), signals_.fd()),
+        peer_(PeerAddress(conn_.get())),
+        stall_(std::chrono::duration_cast<Millis>(options.read_timeout)),
+        hello_(std::chrono::duration_cast<Millis>(options.hello_timeout)) {}
+
+  ~Worker() { ReleaseSlot(); }
+
+  int Serve();
+
+ private:
+  // Each handler returns false when the connection must end.
+  bool HandleHello(std::string_view payload);
+  bool HandleBets(std::string_view payload);
+  bool HandleFinished();
+  bool HandleWinnersQuery();
+  bool HandleEcho(std::string_view payload);
+
+  // Sends a reply after the acks waiting in acks_ (FlushAcks).
+  bool Send(const std::string& bytes);
+  bool WriteRaw(std::string_view bytes);
+  // Queues the ack of a stored batch whose rows end at `durable_end`.
+  void QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end);
+  // Acks a batch stored before (by an earlier connection or a dead worker)
+  // once everything written so far is durable.
+  bool AckRepeatedBatch(std::uint64_t seq, std::uint16_t count);
+  // Makes every queued batch durable with one group commit, then sends their
+  // acks in one write. On a failed sync no ack goes out: the agency gets
+  // STORAGE_FAILED and the connection closes (returns false).
+  bool FlushAcks();
+  // Sends an error reply; returns whether the connection stays open.
+  bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
+  void ReleaseSlot();
+  bool ShutdownRequested();
+  // Picks up settings a reload changed (log level, read timeout).
+  void RefreshSettings();
+
+  UniqueFd conn_;
+  SharedSegment& shared_;
+  SignalFd signals_;
+  BetStore store_;
+  DrawBarrier barrier_;
+  FrameReader reader_;
+  std::string peer_;
+  Millis stall_;
+  Millis hello_;               // bound on the wait for the first frame
+  bool first_frame_ = true;    // nothing received yet
+  std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
+  std::uint32_t agency_ = 0;  // 0 until HELLO
+  bool finished_ = false;
+  bool stopping_ = false;
+  std::string out_;   // reply frame buffer, reused
+  std::string rows_;  // CSV rows of the batch being stored, reused
+  // Acks of stored batches not sent yet: while the agency has more batches
+  // already buffered, they are stored first, so that one fdatasync and one
+  // write cover them all.
+  std::string acks_;
+  std::uint32_t acks_queued_ = 0;
+  std::uint64_t ack_durable_end_ = 0;  // file offset the queued acks need on disk
+  std::uint64_t frames_served_ = 0;
+};
+
+}  // namespace lottery

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""The layering of src/ (README "Architecture"), checked on every #include.
+
+Rules:
+ 1. Each folder includes only the folders below it:
+      common  -> (nothing of the project's)
+      wire    -> common            shm -> common
+      storage -> shm, wire, common
+      worker  -> storage, shm, wire, common
+      server  -> worker, storage, shm, wire, common
+      agency  -> wire, common
+ 2. agency/ and the server-side folders never include each other (follows
+    from 1). Only tests (*_test.cc, *test_util.h, doctest_main.cc), src/fuzz
+    and src/bench may cross.
+ 3. The parent (server/) never reaches, even through other headers, the
+    bets-file row format, the CSV reader or the winner scan.
+ 4. lottery-agency links only the agency, wire and common libraries.
+ 5. Project includes are written with their folder ("storage/bet_store.h").
+Also: no non-test source file is longer than MAX_LINES.
+
+Every violation is reported as FILE:LINE: message; the test fails if any.
+The checker is first run on small trees with deliberately broken includes,
+so that a checker that stopped seeing them fails too.
+"""
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ALLOWED = {
+    "common": {"common"},
+    "wire": {"wire", "common"},
+    "shm": {"shm", "common"},
+    "storage": {"storage", "shm", "wire", "common"},
+    "worker": {"worker", "storage", "shm", "wire", "common"},
+    "server": {"server", "worker", "storage", "shm", "wire", "common"},
+    "agency": {"agency", "wire", "common"},
+}
+FREE_FOLDERS = {"fuzz", "bench"}
+PARENT_NEVER_REACHES = {"storage/bets_file_row.h", "common/csv.h", "storage/winner_scan.h"}
+MAX_LINES = 420
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+
+
+def is_test_file(rel):
+    name = rel.name
+    return (name.endswith("_test.cc") or name.endswith("test_util.h")
+            or name == "doctest_main.cc")
+
+
+def includes_of(path):
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        m = INCLUDE.match(line)
+        if m:
+            out.append((number, m.group(1)))
+    return out
+
+
+def check_tree(src, max_lines=MAX_LINES):
+    """Returns the list of violations under `src` (a src/ folder)."""
+    problems = []
+    files = sorted(p for p in src.rglob("*") if p.suffix in (".cc", ".h"))
+    graph = {}
+    for path in files:
+        rel = path.relative_to(src)
+        folder = rel.parts[0] if len(rel.parts) > 1 else ""
+        graph[str(rel)] = [inc for _, inc in includes_of(path)]
+        free = folder in FREE_FOLDERS or is_test_file(rel)
+        if not free and folder not in ALLOWED:
+            problems.append(f"{rel}:1: source file outside the role folders {sorted(ALLOWED)}")
+            continue
+        if not free:
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > max_lines:
+                problems.append(f"{rel}:{lines}: {lines} lines; split it along a seam "
+                                f"(limit {max_lines})")
+        for number, inc in includes_of(path):
+            parts = inc.split("/")
+            if len(parts) != 2 or parts[0] not in set(ALLOWED) | FREE_FOLDERS:
+                problems.append(f'{rel}:{number}: #include "{inc}" must name its folder '
+                                f'(for example "common/log.h")')
+                continue
+            if not (src / inc).exists():
+                problems.append(f'{rel}:{number}: #include "{inc}": no such file in src/')
+                continue
+            if free:
+                continue
+            target = parts[0]
+            if target not in ALLOWED[folder]:
+                problems.append(f'{rel}:{number}: {folder}/ must not include {target}/ '
+                                f'("{inc}"); {folder}/ may include only '
+                                f'{", ".join(sorted(ALLOWED[folder]))}')
+    # Rule 3, through every header a server/ file reaches.
+    for rel_text, direct in graph.items():
+        rel = Path(rel_text)
+        if rel.parts[0] != "server" or is_test_file(rel):
+            continue
+        seen, stack, via = set(), list(direct), {d: d for d in direct}
+        while stack:
+            inc = stack.pop()
+            if inc in seen:
+                continue
+            seen.add(inc)
+            if inc in PARENT_NEVER_REACHES:
+                number = next((n for n, i in includes_of(src / rel) if i == via[inc]), 1)
+                problems.append(f"{rel}:{number}: the parent must not reach {inc} "
+                                f"(through \"{via[inc]}\"); it reaches storage through "
+                                f"storage/recovery.h")
+            for nxt in graph.get(inc, []):
+                via.setdefault(nxt, via[inc])
+                stack.append(nxt)
+    return problems
+
+
+def check_agency_link(build_root):
+    """Rule 4: the link line of lottery-agency in build.ninja."""
+    ninja = Path(build_root) / "build.ninja"
+    if not ninja.exists():
+        return [f"{ninja}: not found; cannot check what lottery-agency links"]
+    text = ninja.read_text(encoding="utf-8", errors="replace")
+    m = re.search(r"^build src/lottery-agency: \S+ (.*)$", text, re.M)
+    if not m:
+        return ["build.ninja: no link step for src/lottery-agency"]
+    libs = set(re.findall(r"liblottery_(\w+)\.a", m.group(1)))
+    extra = libs - {"agency", "wire", "common"}
+    if extra:
+        return [f"build.ninja: lottery-agency links {sorted(extra)}; it may link only "
+                f"agency, wire and common"]
+    if "agency" not in libs:
+        return ["build.ninja: lottery-agency does not link liblottery_agency"]
+    return []
+
+
+def write(root, rel, text):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def self_test():
+    """Deliberately broken trees: each must be reported at the right line."""
+    cases = [
+        ("agency/a.cc", '#include "agency/a.h"\n#include "server/startup.h"\n',
+         "agency/a.cc:2: agency/ must not include server/"),
+        ("common/c.cc", '#include "wire/bet.h"\n', "common/c.cc:1: common/ must not include wire/"),
+        ("shm/s.cc", '\n#include "storage/bet_store.h"\n', "shm/s.cc:2: shm/ must not include storage/"),
+        ("worker/w.cc", '#include "bet_store.h"\n', 'worker/w.cc:1: #include "bet_store.h" must name its folder'),
+        ("server/p.cc", '#include "server/x.h"\n', "server/p.cc:1: the parent must not reach common/csv.h"),
+        ("storage/big.cc", "// x\n" * 30, "storage/big.cc:30: 30 lines"),
+    ]
+    for rel, text, expected in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            write(root, "agency/a.h", "")
+            write(root, "server/startup.h", "")
+            write(root, "wire/bet.h", "")
+            write(root, "storage/bet_store.h", "")
+            write(root, "common/csv.h", "")
+            write(root, "server/x.h", '#include "storage/recovery.h"\n')
+            write(root, "storage/recovery.h", '#include "common/csv.h"\n')
+            write(root, rel, text)
+            found = check_tree(root, max_lines=20)
+            if not any(p.startswith(expected) for p in found):
+                print(f"self-test: a tree with {rel} should report '{expected}', got {found}")
+                return False
+    # A tree that keeps every rule reports nothing.
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write(root, "common/log.h", "")
+        write(root, "wire/bet.h", '#include "common/log.h"\n')
+        write(root, "agency/a.cc", '#include "wire/bet.h"\n')
+        write(root, "agency/a_test.cc", '#include "server/startup.h"\n')
+        write(root, "server/startup.h", '#include "wire/bet.h"\n')
+        found = check_tree(root)
+        if found:
+            print(f"self-test: a clean tree reported {found}")
+            return False
+    return True
+
+
+def main():
+    root = Path(os.environ.get("LOTTERY_SOURCE_ROOT", Path(__file__).resolve().parents[2]))
+    if not self_test():
+        print("0 passed, 1 failed")
+        return 1
+    problems = check_tree(root / "src")
+    build_root = os.environ.get("LOTTERY_BUILD_ROOT")
+    if build_root:
+        problems += check_agency_link(build_root)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"layout: {len(problems)} violations of the rules in tests/layout/layout_test.py")
+        return 1
+    print("layout: every include keeps the layering; lottery-agency links agency, wire, common")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
