@@ -8,14 +8,13 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import daemon_harness as dh  # noqa: E402
+from protocol import E_TIMEOUT, E_TOO_MANY  # noqa: E402
 from harness import (ACK, ECHO, ECHO_REPLY, ERROR, FINISHED, FINISHED_ACK, WELCOME,  # noqa: E402
                      WINNERS, WINNERS_QUERY, bets_frame, decode_error, decode_winners, frame,
                      hello, make_bets, s16)
 
-E_TIMEOUT = 11
-E_TOO_MANY = 13
 
 
 class ReloadTest(dh.DaemonTest):

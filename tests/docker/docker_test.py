@@ -23,7 +23,7 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import harness  # noqa: E402  (parse_log, make_bets, write_agency_file, read_bets_file)
 
 ROOT = harness.ROOT

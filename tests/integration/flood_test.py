@@ -11,12 +11,11 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
+from protocol import E_TIMEOUT, E_TOO_MANY  # noqa: E402
 from harness import ECHO, ECHO_REPLY, ERROR, decode_error, frame, make_bets, s16  # noqa: E402
 
-E_TIMEOUT = 11
-E_TOO_MANY = 13
 MAX_CONNECTIONS = 12
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
 from harness import FINISHED, FINISHED_ACK, WELCOME, WINNERS_QUERY, bets_frame, frame, hello  # noqa: E402
 

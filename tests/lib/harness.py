@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -25,11 +24,9 @@ ROOT = os.environ.get("LOTTERY_SOURCE_ROOT",
 LOG_LINE = re.compile(r"^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} |<\d>)(DEBUG|INFO|WARNING|ERROR) "
                       r"action: (\S+) \| result: (success|fail|in_progress)(?: \| (.*))?$")
 
-# Message types and error codes of docs/PROTOCOL.md.
-HELLO, BETS, FINISHED, WINNERS_QUERY, ECHO = 0x01, 0x02, 0x03, 0x04, 0x05
-WELCOME, ACK, FINISHED_ACK, WINNERS, ECHO_REPLY, ERROR = 0x81, 0x82, 0x83, 0x84, 0x85, 0x7F
-E_MALFORMED, E_TOO_LARGE, E_UNKNOWN, E_ORDER, E_BAD_AGENCY, E_BUSY = 1, 2, 3, 4, 5, 6
-E_INVALID_BET, E_GAP, E_CANCELLED, E_STORAGE, E_TIMEOUT, E_SHUTDOWN = 7, 8, 9, 10, 11, 12
+# The protocol's constants and frames come from one place: protocol.py.
+from protocol import *  # noqa: E402,F401,F403
+
 
 
 class LogEntry(collections.namedtuple("LogEntry", "level action result fields raw")):
@@ -84,90 +81,6 @@ def make_bets(agency, count, winners=0, start_doc=None, number=7574):
         bets.append((names[i % len(names)], f"Apellido{agency}-{i}", str(base + i),
                      f"{1950 + i % 50}-0{1 + i % 9}-1{i % 9}", n))
     return bets
-
-
-# --- raw protocol client ---------------------------------------------------
-
-def frame(kind, payload=b""):
-    return struct.pack(">BI", kind, len(payload)) + payload
-
-
-def s16(text):
-    b = text.encode("utf-8") if isinstance(text, str) else text
-    return struct.pack(">H", len(b)) + b
-
-
-def hello(agency):
-    return frame(HELLO, struct.pack(">I", agency))
-
-
-def bets_frame(seq, bets):
-    payload = struct.pack(">QH", seq, len(bets))
-    for first, last, doc, birth, number in bets:
-        payload += s16(first) + s16(last) + s16(doc) + s16(birth) + struct.pack(">H", number)
-    return frame(BETS, payload)
-
-
-class RawClient:
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _read_exact(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read(self):
-        kind, length = struct.unpack(">BI", self._read_exact(5))
-        return kind, self._read_exact(length)
-
-    def closed(self, timeout=5.0):
-        """True when the server closes the connection within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-        except (socket.timeout, TimeoutError):
-            return False
-        except ConnectionResetError:
-            return True
-
-    def close(self):
-        self.sock.close()
-
-
-def decode_error(payload):
-    code, index, length = struct.unpack(">HIH", payload[:8])
-    return code, index, payload[8:8 + length].decode("utf-8", "replace")
-
-
-def decode_welcome(payload):
-    seq, finished = struct.unpack(">QB", payload)
-    return seq, bool(finished)
-
-
-def decode_ack(payload):
-    return struct.unpack(">QH", payload)
-
-
-def decode_winners(payload):
-    last, count = struct.unpack(">BH", payload[:3])
-    pos, docs = 3, []
-    for _ in range(count):
-        (n,) = struct.unpack(">H", payload[pos:pos + 2])
-        docs.append(payload[pos + 2:pos + 2 + n].decode())
-        pos += 2 + n
-    return bool(last), docs
 
 
 # --- processes -------------------------------------------------------------
