@@ -30,7 +30,7 @@ std::string Directory() {
   return dir;
 }
 
-// ScanWinners against ForEachBet + HasWon for one winning number.
+// ScanWinners against the reference reader + HasWon for one winning number.
 void CrossCheck(const lottery::BetStore& store, std::uint32_t winning, std::size_t chunk) {
   using namespace lottery;
   constexpr std::uint32_t kAgencies = 5;

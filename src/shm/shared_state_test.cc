@@ -9,10 +9,6 @@
 #include <fstream>
 #include <thread>
 
-#include "storage/bet_store.h"
-#include "storage/bets_file_row.h"
-#include "worker/winners_file.h"
-#include "worker/draw_barrier.h"
 #include "common/test_util.h"
 
 namespace lottery {
@@ -98,119 +94,58 @@ TEST_CASE("a timed wait returns after its timeout") {
   CHECK_FALSE(lock.Wait(std::chrono::milliseconds(20)));
 }
 
-// Writes a bets file with known winners: agency a has a-1 winning bets.
-std::string WriteBets(const testing::TempDir& dir, std::uint32_t agencies) {
-  std::string rows;
-  int doc = 20000000;
-  for (std::uint32_t a = 1; a <= agencies; ++a) {
-    for (std::uint32_t w = 0; w + 1 < a; ++w) {
-      AppendBetRow(rows, BetView{a, "Gané", "Sí", std::to_string(doc++), "1970-01-01", 7574});
-    }
-    for (int i = 0; i < 20; ++i) {
-      AppendBetRow(rows, BetView{a, "Perdí", "No", std::to_string(doc++), "1970-01-01",
-                                 static_cast<std::uint32_t>(i)});
-    }
-  }
-  std::string path = dir.File("bets.csv");
-  std::ofstream(path, std::ios::binary) << rows;
-  return path;
-}
-
-TEST_CASE("the draw runs once, when the last agency finishes, and each gets its own winners") {
-  testing::TempDir dir;
-  constexpr std::uint32_t kAgencies = 4;
-  std::string path = WriteBets(dir, kAgencies);
-  auto shared = SharedSegment::Create(kAgencies);
+TEST_CASE("an agency slot is claimed once, freed by its worker or when the worker is reaped") {
+  auto shared = SharedSegment::Create(3);
   REQUIRE(shared);
-  auto winners_fd = CreateWinnersFile();
-  REQUIRE(winners_fd);
-  std::vector<pid_t> children;
-  for (std::uint32_t a = 1; a <= kAgencies; ++a) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      auto store = BetStore::Open(path);
-      if (!store) ::_exit(10);
-      DrawBarrier barrier(*shared, *store, winners_fd->get(), 7574);
-      if (!barrier.MarkFinished(a)) ::_exit(11);
-      if (!barrier.DrawIfDue()) ::_exit(12);
-      if (barrier.WaitForDraw([] { return false; }) != DrawBarrier::WaitResult::kDrawn) ::_exit(13);
-      auto winners = barrier.Winners(a);
-      if (!winners || winners->size() != a - 1) ::_exit(14);
-      ::_exit(0);
-    }
-    children.push_back(pid);
-    // Stagger them so that early ones really wait.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  for (pid_t pid : children) CHECK(WaitExit(pid) == 0);
   SharedState& s = shared->state();
-  CHECK(s.draw_state == DrawState::kDone);
-  CHECK(s.finished_count == kAgencies);
-  auto store = BetStore::Open(path);
-  REQUIRE(store);
-  DrawBarrier barrier(*shared, *store, winners_fd->get(), 7574);
-  auto third = barrier.Winners(3);
-  REQUIRE(third);
-  REQUIRE(third->size() == 2);
-  // Agency 3's winners are documents 20000001+0..1 after agency 1 (0 winners,
-  // 20 losers) and agency 2 (1 winner, 20 losers): 20000041 and 20000042.
-  CHECK((*third)[0] == "20000041");
-  CHECK((*third)[1] == "20000042");
+  const pid_t me = ::getpid();
+  {
+    SharedLock lock(s);
+    s.slots[2].last_seq = 7;
+  }
+  SlotClaim first = ClaimAgencySlot(s, 2, me);
+  CHECK(first.holder == 0);
+  CHECK(first.last_seq == 7);
+  CHECK_FALSE(first.finished);
+  // A second claim while this (live) process holds it is refused.
+  SlotClaim second = ClaimAgencySlot(s, 2, me + 100000);
+  CHECK(second.holder == me);
+  // Released only by its holder.
+  ReleaseAgencySlot(s, 2, me + 100000);
+  CHECK(s.slots[2].owner_pid == me);
+  ReleaseAgencySlot(s, 2, me);
+  CHECK(s.slots[2].owner_pid == 0);
+  // A holder that died but is not reaped yet does not lock the agency out.
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  REQUIRE(WaitExit(dead) == 0);
+  REQUIRE(ClaimAgencySlot(s, 3, dead).holder == 0);
+  CHECK(ClaimAgencySlot(s, 3, me).holder == 0);
+  CHECK(s.slots[3].owner_pid == me);
+  // Reaping a worker frees its slot and says which; the draw is untouched.
+  WorkerRelease release = ReleaseWorker(s, me);
+  CHECK(release.agency == 3);
+  CHECK_FALSE(release.draw_reset);
+  CHECK(s.slots[3].owner_pid == 0);
+  CHECK(ReleaseWorker(s, me).agency == 0);
 }
 
-TEST_CASE("nobody gets winners before every agency finished; shutdown cancels the wait") {
-  testing::TempDir dir;
-  std::string path = WriteBets(dir, 2);
-  auto shared = SharedSegment::Create(2);
+TEST_CASE("published settings and shutdown reach workers, and wake waiters") {
+  auto shared = SharedSegment::Create(1);
   REQUIRE(shared);
-  auto winners_fd = CreateWinnersFile();
-  REQUIRE(winners_fd);
-  auto store = BetStore::Open(path);
-  REQUIRE(store);
-  DrawBarrier barrier(*shared, *store, winners_fd->get(), 7574);
-  REQUIRE(barrier.MarkFinished(1));
-  CHECK_FALSE(barrier.DrawIfDue().value());
-  CHECK_FALSE(barrier.Winners(1));
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    auto result = barrier.WaitForDraw([] { return false; });
-    ::_exit(result == DrawBarrier::WaitResult::kCancelled ? 0 : 1);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  {
-    SharedLock lock(shared->state());
-    shared->state().shutting_down = true;
-    lock.Broadcast();
-  }
-  auto start = std::chrono::steady_clock::now();
-  CHECK(WaitExit(pid) == 0);
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
-  CHECK(shared->state().draw_state == DrawState::kNotYet);
-}
-
-TEST_CASE("a waiter takes the draw over when the drawer is gone") {
-  testing::TempDir dir;
-  std::string path = WriteBets(dir, 2);
-  auto shared = SharedSegment::Create(2);
-  REQUIRE(shared);
-  auto winners_fd = CreateWinnersFile();
-  REQUIRE(winners_fd);
-  auto store = BetStore::Open(path);
-  REQUIRE(store);
-  DrawBarrier barrier(*shared, *store, winners_fd->get(), 7574);
-  REQUIRE(barrier.MarkFinished(1));
-  REQUIRE(barrier.MarkFinished(2));
-  // As the parent leaves it after reaping a drawer that died mid-draw.
-  {
-    SharedLock lock(shared->state());
-    shared->state().draw_state = DrawState::kNotYet;
-  }
-  CHECK(barrier.WaitForDraw([] { return false; }) == DrawBarrier::WaitResult::kDrawn);
-  auto w = barrier.Winners(2);
-  REQUIRE(w);
-  CHECK(w->size() == 1);
+  SharedState& s = shared->state();
+  const std::uint32_t generation = s.settings_generation.load();
+  RuntimeSettings settings;
+  settings.log_level = LogLevel::kDebug;
+  settings.read_timeout_ms = 1234;
+  PublishSettings(s, settings);
+  CHECK(s.settings_generation.load() == generation + 1);
+  CHECK(s.settings.read_timeout_ms == 1234);
+  CHECK(s.settings.log_level == LogLevel::kDebug);
+  const std::uint32_t changed = s.changed.load();
+  BeginShutdown(s);
+  CHECK(s.shutting_down);
+  CHECK(s.changed.load() != changed);
 }
 
 }  // namespace
