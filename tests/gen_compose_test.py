@@ -1,5 +1,6 @@
 """tools/gen_compose.py: the committed compose file, the file's shape for any
-N, argument validation and atomic writes. No Docker engine needed."""
+N, the agency count it gives the server, the dataset check, argument
+validation and atomic writes. No Docker engine needed."""
 import os
 import re
 import stat
@@ -36,6 +37,19 @@ class GenComposeTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
         self.out = os.path.join(self.tmp.name, "compose.yaml")
+        self.datasets(12)
+
+    def datasets(self, n):
+        """dataset/agency-1..n.csv beside the output, and no other."""
+        folder = os.path.join(self.tmp.name, "dataset")
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                path = os.path.join(folder, name)
+                os.rmdir(path) if os.path.isdir(path) else os.unlink(path)
+        os.makedirs(folder, exist_ok=True)
+        for i in range(1, n + 1):
+            with open(os.path.join(folder, f"agency-{i}.csv"), "w") as f:
+                f.write("Ana,Paz,1,1990-01-01,7574\n")
 
     def generate(self, *args):
         r = gen(self.out, *args)
@@ -79,8 +93,73 @@ class GenComposeTest(unittest.TestCase):
                 self.assertIsNone(re.search(r"^name:", text, re.M))
 
     def test_zero_gives_the_server_alone(self):
-        svc = services(self.generate("0"))
+        text = self.generate("0")
+        svc = services(text)
         self.assertEqual(list(svc), ["server"])
+        # No agency count: the server's config file says it.
+        self.assertNotIn("SERVER_AGENCIES", text)
+        self.datasets(0)
+        self.assertEqual(list(services(self.generate("0"))), ["server"])
+
+    def test_the_server_is_told_the_agency_count_it_was_made_for(self):
+        for n in (1, 3, 7):
+            with self.subTest(n=n):
+                text = self.generate(str(n))
+                svc = services(text)
+                self.assertIn("environment:", svc["server"])
+                self.assertEqual([l for l in svc["server"] if "SERVER_AGENCIES" in l],
+                                 [f"- SERVER_AGENCIES={n}"])
+                # Nothing else sets a server key the config file might disagree with.
+                self.assertEqual([l for l in svc["server"] if l.startswith("- SERVER_")],
+                                 [f"- SERVER_AGENCIES={n}"])
+                header = "\n".join(l for l in text.split("\n") if l.startswith("#"))
+                self.assertIn(f"SERVER_AGENCIES={n}", header)
+                self.assertIn("whatever conf/server.toml says", header)
+                for i in range(1, n + 1):
+                    self.assertNotIn("SERVER_AGENCIES", "\n".join(svc[f"client{i}"]))
+
+    def test_missing_datasets_refused_with_their_names_and_the_command(self):
+        self.datasets(5)
+        r = gen(self.out, "7")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+        self.assertIn("dataset/agency-6.csv, dataset/agency-7.csv", r.stderr)
+        self.assertNotIn("agency-5.csv", r.stderr)
+        self.assertIn("python3 tools/gen_dataset.py --agencies 7 --output "
+                      + os.path.join(self.tmp.name, "dataset"), r.stderr)
+        self.assertIn("--allow-missing-datasets", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+        # Nothing was created in their place.
+        self.assertEqual(sorted(os.listdir(os.path.join(self.tmp.name, "dataset"))),
+                         [f"agency-{i}.csv" for i in range(1, 6)])
+        self.assertEqual(os.listdir(self.tmp.name), ["dataset"])
+
+    def test_a_directory_is_not_a_dataset(self):
+        self.datasets(3)
+        os.unlink(os.path.join(self.tmp.name, "dataset", "agency-2.csv"))
+        os.mkdir(os.path.join(self.tmp.name, "dataset", "agency-2.csv"))
+        r = gen(self.out, "3")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("dataset/agency-2.csv", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_missing_datasets_allowed_by_the_flag_are_warned_about(self):
+        self.datasets(1)
+        r = gen(self.out, "3", "--allow-missing-datasets")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warnings = [l for l in r.stderr.split("\n") if "warning" in l]
+        self.assertEqual(len(warnings), 2, r.stderr)
+        self.assertIn("dataset/agency-2.csv", warnings[0])
+        self.assertIn("dataset/agency-3.csv", warnings[1])
+        with open(self.out, encoding="utf-8") as f:
+            svc = services(f.read())
+        self.assertEqual(list(svc), ["server", "client1", "client2", "client3"])
+        self.assertIn("- SERVER_AGENCIES=3", svc["server"])
+        # With every file present, the flag changes nothing and warns of nothing.
+        self.datasets(3)
+        r = gen(self.out, "3", "--allow-missing-datasets")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("warning", r.stderr)
 
     def test_grace_period_outlasts_the_servers_shutdown_timeout(self):
         text = self.generate("1")
@@ -114,11 +193,12 @@ class GenComposeTest(unittest.TestCase):
         self.generate("1")
         with open(self.out) as f:
             self.assertTrue(f.read().startswith("# Generated by tools/gen_compose.py"))
-        self.assertEqual(os.listdir(self.tmp.name), ["compose.yaml"])   # no temp file left
+        self.assertEqual(sorted(os.listdir(self.tmp.name)), ["compose.yaml", "dataset"])  # no temp file left
         self.assertEqual(stat.S_IMODE(os.stat(self.out).st_mode), 0o644)
 
     def test_unwritable_destination_exits_1(self):
-        r = gen(os.path.join(self.tmp.name, "missing-dir", "compose.yaml"), "1")
+        r = gen(os.path.join(self.tmp.name, "missing-dir", "compose.yaml"), "1",
+                "--allow-missing-datasets")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot write", r.stderr)
 

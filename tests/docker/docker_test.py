@@ -115,6 +115,27 @@ def set_toml(path, section, key, value):
         f.write("\n".join(lines))
 
 
+def drop_toml_key(path, section, key):
+    """Removes `key = ...` (and the comment block just above it) from [section]."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    current, out, found = None, [], False
+    for line in lines:
+        m = re.match(r"^\[(\w+)\]\s*$", line)
+        if m:
+            current = m.group(1)
+        elif current == section and re.match(rf"^{key}\s*=", line):
+            found = True
+            while out and out[-1].startswith("#"):
+                out.pop()
+            continue
+        out.append(line)
+    if not found:
+        raise KeyError(f"{section}.{key} not in {path}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+
+
 def toml_str(text):
     return '"' + text + '"'
 
@@ -153,6 +174,9 @@ class Deployment:
     # --- configuration ----------------------------------------------------
     def server_conf(self, section, key, value):
         set_toml(os.path.join(self.dir, "conf", "server.toml"), section, key, value)
+
+    def drop_server_conf(self, section, key):
+        drop_toml_key(os.path.join(self.dir, "conf", "server.toml"), section, key)
 
     def client_conf(self, section, key, value):
         set_toml(os.path.join(self.dir, "conf", "client.toml"), section, key, value)
@@ -483,10 +507,16 @@ class BatchTest(DockerTestCase):
 
 
 class LotteryTest(DockerTestCase):
-    def round(self, winners):
+    def round(self, winners, config_names_agencies=True):
         n = len(winners)
         d = self.deploy(n)
-        d.server_conf("server", "agencies", str(n))
+        if config_names_agencies:
+            d.server_conf("server", "agencies", str(n))
+        else:
+            # As the course's server config: no agency count at all. The
+            # generated file's SERVER_AGENCIES must be what the server uses
+            # (the built-in default is 5).
+            d.drop_server_conf("server", "agencies")
         d.server_conf("draw", "winning_number", str(WINNING))
         d.client_conf("batch", "max_amount", "50")
         for agency, w in enumerate(winners, 1):
@@ -506,12 +536,17 @@ class LotteryTest(DockerTestCase):
             got = lines_of(logs(f"client{i}"), "consulta_ganadores", "success")
             self.assertEqual([e.fields["cant_ganadores"] for e in got], [str(w)], logs(f"client{i}"))
         self.assertEqual(len(d.bets_file()), sum(120 + 17 * a for a in range(1, n + 1)))
+        config = lines_of(text, "config", "success")
+        self.assertTrue(config and config[0].fields.get("agencies") == str(n), text[:2000])
 
     def test_three_agencies(self):
         self.round([2, 1, 0])
 
     def test_five_agencies(self):
         self.round([1, 2, 3, 4, 5])
+
+    def test_three_agencies_with_a_server_config_that_names_no_agency_count(self):
+        self.round([1, 0, 2], config_names_agencies=False)
 
 
 def main():
