@@ -3,14 +3,22 @@
 #   make run    a whole lottery round on the shipped dataset (server + 5 agencies)
 #   make test   builds, then runs the native test suites (meson test)
 #
-# Also: test-unit, test-integration, test-daemon, test-slow, test-sanitize,
-# bench (docs/PERFORMANCE.md) and install (PREFIX=/usr/local, DESTDIR honoured).
+# Every target (make help prints this):
+#   all / build          compile (build/)         deps        install missing Debian packages
+#   run                  one round, shipped data  test        every suite but slow and docker
+#   test-unit            the unit suite           test-integration  the integration suite
+#   test-daemon          the daemon suite         test-slow   the long loads (tests/load/)
+#   test-sanitize        every suite under ASan and UBSan (build-asan/)
+#   bench                the benchmark (docs/PERFORMANCE.md)
+#   fuzz-deps / fuzz-build / fuzz-ci / fuzz   the libFuzzer targets (build-fuzz/)
+#   install              PREFIX=/usr/local, DESTDIR honoured
+#   docker-image         both images              compose     CLIENTS=N compose file
+#   docker-compose-up / docker-compose-logs / docker-compose-down   run it
+#   validate-echo-server the echo check in a container   test-docker  the docker suite
+#   help                 this text                clean       remove every build directory
 #
-# Docker (an engine must be running): docker-image, compose (CLIENTS=5),
-# docker-compose-up, docker-compose-logs, docker-compose-down,
-# validate-echo-server, test-docker.
-#
-# Both install what is missing first (make deps: Debian packages via apt-get).
+# Targets install what is missing first (make deps: Debian packages via apt-get).
+# Docker targets need a running engine.
 
 SHELL      := /bin/bash
 BUILD_DIR  ?= build
@@ -32,7 +40,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 all: build
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,/^# Docker targets need/p' Makefile
 
 deps:
 	@missing=""; \

@@ -142,9 +142,29 @@ class Bench:
         return {"seconds": figures["seconds"], "bytes": figures["bytes"],
                 "mb_per_s": figures["bytes"] / 1e6 / figures["seconds"]}
 
+    def keep_logs(self, run_dir):
+        """Copies a failed round's logs out of the scratch space (which close()
+        removes) to BUILD/bench-failed/<run>; returns where they are."""
+        kept = os.path.join(self.build, "bench-failed", os.path.basename(run_dir))
+        os.makedirs(kept, exist_ok=True)
+        for name in os.listdir(run_dir):
+            if name.endswith((".log", ".winners")):
+                shutil.copy2(os.path.join(run_dir, name), kept)
+        return kept
+
     # (b) one round
     def round(self, files, sync, winners):
         run_dir = tempfile.mkdtemp(prefix="round-", dir=self.work)
+        try:
+            return self._round(run_dir, files, sync, winners)
+        except RuntimeError as e:
+            kept = self.keep_logs(run_dir)
+            raise RuntimeError(f"{e}\nbench: the round's logs (server.log, agency-N.log) are "
+                               f"kept in {kept}") from None
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _round(self, run_dir, files, sync, winners):
         bets_path = os.path.join(run_dir, "bets.csv")
         port = free_port()
         server_log = os.path.join(run_dir, "server.log")
@@ -164,9 +184,9 @@ class Bench:
         procs = {}
         try:
             deadline = time.monotonic() + 30
-            while "action: listen | result: success" not in open(server_log).read():
+            while "action: ready | result: success" not in open(server_log).read():
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start; see {server_log}")
+                    raise RuntimeError("the server did not start")
                 time.sleep(0.01)
             agency_rss = 0
             logs = {}
@@ -196,11 +216,11 @@ class Bench:
                     failed.append((a, p.returncode))
             wall = time.monotonic() - start
             if failed:
-                raise RuntimeError(f"agencies failed (agency, exit): {failed}; see {run_dir}")
+                raise RuntimeError(f"agencies failed (agency, exit): {failed}")
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
             if server.returncode != 0:
-                raise RuntimeError(f"server exit {server.returncode}; see {server_log}")
+                raise RuntimeError(f"server exit {server.returncode}")
             # Each agency got exactly its winners.
             for path in files:
                 a = int(re.search(r"agency-(\d+)\.csv$", path).group(1))
@@ -239,7 +259,6 @@ class Bench:
             for _, p in procs.values():
                 kill_group(p)
             kill_group(server)
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def summarize(samples):
@@ -261,15 +280,40 @@ def fmt(fig, key, scale=1.0, digits=0):
     return f"{m:,.{digits}f} ({lo:,.{digits}f}..{hi:,.{digits}f})"
 
 
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def choice_list(choices):
+    """An argparse type: a comma-separated list of names from `choices`."""
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in choices]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(
+                f"{', '.join(unknown) or 'nothing'} is not one of {', '.join(choices)}")
+        return names
+    return parse
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", default="build")
     parser.add_argument("--data-dir", help="dataset cache (default BUILD/bench-data)")
     parser.add_argument("--work-dir", help="scratch space for bets files (default /tmp)")
     parser.add_argument("--json", help="where the JSON goes (default BUILD/bench.json)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--datasets", default="shipped,5x1000,5x1M,200x20k")
-    parser.add_argument("--syncs", default="never,always")
+    parser.add_argument("--runs", type=positive_int, default=3)
+    parser.add_argument("--datasets", type=choice_list(DATASETS),
+                        default="shipped,5x1000,5x1M,200x20k",
+                        help=f"comma-separated, of {', '.join(DATASETS)}")
+    parser.add_argument("--syncs", type=choice_list(("never", "always")), default="never,always",
+                        help="comma-separated, of never, always")
     parser.add_argument("--batch", type=int, default=8192, help="batch.max_amount of the agencies")
     parser.add_argument("--window", type=int, default=0, help="batch.window (0: the config's)")
     parser.add_argument("--postgres", choices=["auto", "yes", "no"], default="auto",
@@ -286,7 +330,7 @@ def main():
               "runs": args.runs, "batch_max_amount": args.batch, "window": args.window or None,
               "datasets": {}}
     try:
-        for name in args.datasets.split(","):
+        for name in args.datasets:
             directory = ensure_dataset(name, data_dir)
             files = agency_files(directory)
             winners = expected_winners(files)
@@ -295,7 +339,7 @@ def main():
             for sync in (False, True):
                 key = "raw_copy_sync" if sync else "raw_copy"
                 entry[key] = summarize([bench.raw_copy(files, sync) for _ in range(args.runs)])
-            for sync in args.syncs.split(","):
+            for sync in args.syncs:
                 samples = []
                 for i in range(args.runs):
                     r = bench.round(files, sync, winners)
@@ -411,4 +455,8 @@ def check_targets(report):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -86,7 +86,7 @@ def main() -> int:
                  "--agencies", str(len(files)), "--storage", bets],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         procs.append(server)
-        if not wait_for(server_log, "action: listen | result: success", server, 15):
+        if not wait_for(server_log, "action: ready | result: success", server, 15):
             print(open(server_log).read(), file=sys.stderr)
             print("run_round: the server did not start", file=sys.stderr)
             return 1

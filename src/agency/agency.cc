@@ -1,6 +1,7 @@
 #include "agency/agency.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -140,10 +141,23 @@ Step Agency::QueryWinners(std::vector<std::string>& winners) {
 
 int Agency::RunLottery() {
   const std::string path = config_.DatasetPath();
+  // Checked before connecting: a dataset that cannot be read is this
+  // agency's own problem, whether or not a server is there.
   UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  const char* problem = nullptr;
   if (!file) {
+    problem = std::strerror(errno);
+  } else if (::fstat(file.get(), &st) != 0) {
+    problem = std::strerror(errno);
+  } else if (S_ISDIR(st.st_mode)) {
+    problem = "is a directory, not a CSV file";
+  } else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    problem = "is not a regular file";
+  }
+  if (problem != nullptr) {
     Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
-        config_.id, path, std::strerror(errno));
+        config_.id, path, problem);
     return kExitNoInput;
   }
   if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
@@ -294,6 +308,15 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
     return kExitDataErr;
   }
   if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  if (link_.welcome().finished) {
+    // This agency said FINISHED: its bets are closed (the draw may have run).
+    Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,
+        "client_id: {} | error: betting is closed for agency {}: it already said FINISHED "
+        "this round",
+        config_.id, config_.id);
+    link_.Close("betting closed");
+    return Stop(Step::kClosed);
+  }
   // One batch through the same window as a dataset's batches.
   sender_.StartAt(link_.welcome().last_seq + 1);
   BetBatchEncoder encoder(sender_.NextFrame(), sender_.next_seq());

@@ -12,7 +12,11 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
   AgencyConfig c;
   ProgramSpec spec{"lottery-agency",
                    "Sends one agency's bets to the lottery server and prints its winners.",
-                   "CLI_CONFIG", {}};
+                   "CLI_CONFIG", {}, nullptr,
+                   "0 ok, 64 bad flag, 65 bets rejected, 66 dataset unreadable, 67 agency id not "
+                   "served by the server, 69 server unreachable, 75 agency id kept by another "
+                   "connection, 76 the server broke the protocol, 77 betting closed, 78 bad "
+                   "configuration"};
   auto& s = spec.settings;
   s.push_back(IntegerSetting("agency.id", "CLI_ID", "--id", &c.id, 1, kMaxAgencies, "this agency's id"));
   s.push_back(Setting{"agency.mode", "CLI_MODE", "--mode", SettingKind::kString,

@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "common/exit_codes.h"
@@ -60,13 +62,28 @@ Step ServerLink::Ensure(bool hello) {
       Log(LogLevel::kDebug, "connect", Outcome::kFail, "client_id: {} | attempt: {} | error: {}",
           config_.id, attempt, conn.error().message);
     }
-    if (Clock::now() + backoff >= give_up) {
+    // Retry until connect_timeout has really passed: the last wait is cut
+    // to what is left, not skipped.
+    const auto now = Clock::now();
+    if (now >= give_up) {
+      const Seconds spent = now - last_ok_;
+      if (taken_) {
+        Log(LogLevel::kError, "hello", Outcome::kFail,
+            "client_id: {} | error: agency {} stayed connected from another connection for {} "
+            "({}); another agency process with the same id?",
+            config_.id, config_.id, FormatDuration(Seconds(std::round(spent.count() * 10) / 10)),
+            *taken_);
+        return Step::kIdTaken;
+      }
       Log(LogLevel::kError, "connect", Outcome::kFail,
-          "client_id: {} | server: {}:{} | error: server unreachable for {}", config_.id,
-          endpoint_.host, endpoint_.port, FormatDuration(config_.connect_timeout));
+          "client_id: {} | server: {}:{} | attempts: {} | error: server unreachable for {}",
+          config_.id, endpoint_.host, endpoint_.port, attempt,
+          FormatDuration(Seconds(std::round(spent.count() * 10) / 10)));
       return Step::kUnavailable;
     }
-    if (!Sleep(backoff)) return Step::kCancelled;
+    const Millis wait = std::min(backoff, std::chrono::duration_cast<Millis>(give_up - now) +
+                                              Millis(1));
+    if (!Sleep(wait)) return Step::kCancelled;
     backoff = std::min(backoff * 2, Millis(2000));
   }
 }
@@ -84,6 +101,7 @@ Step ServerLink::Hello() {
       return Step::kFatal;
     }
     welcome_ = *w;
+    taken_.reset();
     if (welcome_.last_seq < acked_seq_) {
       Log(LogLevel::kError, "hello", Outcome::kFail,
           "client_id: {} | last_seq: {} | acked_seq: {} | error: the server no longer holds "
@@ -102,7 +120,19 @@ Step ServerLink::Hello() {
     bool busy = e && (e->code == ErrorCode::kAgencyBusy || e->code == ErrorCode::kShuttingDown ||
                       e->code == ErrorCode::kTooManyConnections);
     Drop(message);
+    if (e && e->code == ErrorCode::kAgencyBusy) {
+      taken_ = message;
+    } else {
+      taken_.reset();
+    }
     if (busy) return Step::kRetry;  // the old connection's worker is still going away
+    if (e && e->code == ErrorCode::kBadAgency) {
+      Log(LogLevel::kError, "hello", Outcome::kFail,
+          "client_id: {} | error: the server does not serve this agency id: {}; check agency.id "
+          "and the server's server.agencies",
+          config_.id, message);
+      return Step::kUnknownId;
+    }
     Log(LogLevel::kError, "hello", Outcome::kFail, "client_id: {} | error: {}", config_.id, message);
     return Step::kFatal;
   }
@@ -168,6 +198,9 @@ int ExitCodeFor(Step s) {
     case Step::kCancelled: return kExitOk;
     case Step::kUnavailable: return kExitUnavailable;
     case Step::kRejected: return kExitDataErr;
+    case Step::kUnknownId: return kExitNoUser;
+    case Step::kIdTaken: return kExitTempFail;
+    case Step::kClosed: return kExitNoPerm;
     case Step::kRetry:
     case Step::kFatal: return kExitProtocol;
   }

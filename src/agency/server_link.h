@@ -29,7 +29,10 @@ enum class Step {
   kCancelled,    // SIGTERM/SIGINT
   kUnavailable,  // the server stayed unreachable for connect_timeout
   kRejected,     // the server refused the data (INVALID_BET)
-  kFatal,        // a protocol or configuration error that retrying cannot fix
+  kUnknownId,    // the server serves agencies 1..N and this id is not among them
+  kIdTaken,      // another process kept this agency id connected for connect_timeout
+  kClosed,       // betting is closed for this agency: it already said FINISHED
+  kFatal,        // a protocol error that retrying cannot fix
 };
 
 // The agency's link to the server: connects with backoff, introduces itself,
@@ -88,6 +91,9 @@ class ServerLink {
   std::uint64_t acked_seq_ = 0;
   Clock::time_point last_ok_ = Clock::now();
   bool cancelled_ = false;
+  // The last HELLO was refused because another connection holds this id
+  // (its text, as the server said it); cleared by a WELCOME.
+  std::optional<std::string> taken_;
   std::string out_;
 };
 

@@ -87,9 +87,7 @@ std::string HelpText(const ProgramSpec& spec) {
   text += fmt::format("  {:<24} this text\n  {:<24} the version\n\n", "--help", "--version");
   text += "keys (file < environment < flags):\n";
   for (const Setting& s : spec.settings) text += Describe(s);
-  text += "\nexit codes: 0 ok, 64 bad flag, 78 bad configuration";
-  if (spec.check_only != nullptr) text += ", 71 cannot bind or no shared memory, 73 bets file not writable";
-  text += " (see README.md)";
+  text += fmt::format("\nexit codes: {} (see README.md)", spec.exit_codes);
   return text;
 }
 

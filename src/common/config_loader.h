@@ -62,6 +62,8 @@ struct ProgramSpec {
   std::string config_env;   // "SERVER_CONFIG"
   std::vector<Setting> settings;
   bool* check_only = nullptr;  // set: the program takes --check-config
+  // The last line of --help: "0 ok, 64 bad flag, ..." (README.md explains each).
+  std::string exit_codes = "0 ok, 64 bad flag, 78 bad configuration";
 };
 
 // Applies the file named by --config (or `spec.config_env`), the

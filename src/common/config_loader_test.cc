@@ -245,7 +245,8 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     std::string key = line.substr(sets + 6);
     std::string value = "1";
     if (key == "log.level") value = "DEBUG";
-    if (key == "server.address" || key == "storage.path") value = "x";
+    if (key == "storage.path") value = "x";
+    if (key == "server.address") value = "127.0.0.1";  // it must resolve (issue of --check-config)
     if (key == "server.max_connections") value = "10";
     if (key == "storage.sync") value = "never";
     CAPTURE(flag);
@@ -254,6 +255,15 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     ++flags;
   }
   CHECK(flags == static_cast<int>(config_keys.size()));
+  // An address that does not resolve is refused when loading, so that
+  // --check-config and a start agree.
+  auto bad = LoadServerConfig({"s", "--address", "not.an.ip"}, {});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().kind == ConfigErrorKind::kUsage);
+  auto bad_env = LoadServerConfig({"s"}, {{"SERVER_ADDRESS", "not.an.ip"}});
+  REQUIRE_FALSE(bad_env);
+  CHECK(bad_env.error().kind == ConfigErrorKind::kConfig);
+  CHECK(bad_env.error().message.find("SERVER_ADDRESS") != std::string::npos);
 }
 
 TEST_CASE("--check-config is a mode of the server, not a key") {
@@ -291,6 +301,13 @@ TEST_CASE("max_connections: 0 means a multiple of the agencies") {
   CHECK(low.error().kind == ConfigErrorKind::kConfig);
   CHECK(low.error().message.find("server.max_connections (4)") != std::string::npos);
   CHECK(LoadServerConfig({"s", "--agencies", "5", "--max-connections", "5"}, {}));
+  // The cross-key error names the file the keys were read with.
+  testing::TempDir dir;
+  const std::string file = dir.File("server.toml");
+  { std::ofstream(file) << "[server]\nagencies = 5\nmax_connections = 3\n"; }
+  auto from_file = LoadServerConfig({"s", "--config", file}, {});
+  REQUIRE_FALSE(from_file);
+  CHECK(from_file.error().message.find(file) != std::string::npos);
   ServerConfig running;
   running.agencies = 8;
   running.max_connections = 6;

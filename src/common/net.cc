@@ -40,6 +40,21 @@ Result<HostPort> ParseHostPort(std::string_view text) {
   return HostPort{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
+Status CheckListenAddress(const std::string& address) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const char* node = address.empty() ? nullptr : address.c_str();
+  if (int rc = ::getaddrinfo(node, "0", &hints, &list); rc != 0) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("cannot resolve listen address '{}': {}", address, gai_strerror(rc)));
+  }
+  ::freeaddrinfo(list);
+  return Ok();
+}
+
 Result<UniqueFd> ListenTcp(const std::string& address, std::uint16_t port, int backlog) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

@@ -19,6 +19,11 @@ struct HostPort {
 // "127.0.0.1:12345", "server:12345", "[::1]:12345".
 Result<HostPort> ParseHostPort(std::string_view text);
 
+// Whether `address` names something this host can listen on (an IP address
+// or a host name that resolves here), as ListenTcp resolves it. "" is every
+// IPv4 interface. Fails with kConfig naming the address.
+Status CheckListenAddress(const std::string& address);
+
 // Binds and listens on address:port (address "" or "0.0.0.0" = every IPv4
 // interface, "::" = every interface). SO_REUSEADDR is set.
 Result<UniqueFd> ListenTcp(const std::string& address, std::uint16_t port, int backlog);

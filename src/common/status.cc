@@ -15,6 +15,7 @@ const char* ErrorKindName(ErrorKind kind) {
     case ErrorKind::kInvalidInput: return "invalid_input";
     case ErrorKind::kProtocol: return "protocol";
     case ErrorKind::kConfig: return "config";
+    case ErrorKind::kBusy: return "busy";
     case ErrorKind::kInternal: return "internal";
   }
   return "internal";

@@ -18,6 +18,7 @@ enum class ErrorKind {
   kInvalidInput,  // input from a file or a person does not parse (a dataset row)
   kProtocol,      // a peer's message does not follow docs/PROTOCOL.md
   kConfig,        // the configuration or the environment is wrong
+  kBusy,          // another process holds what was asked for (a lock)
   kInternal,      // a call at the wrong moment: a bug, not the world
 };
 

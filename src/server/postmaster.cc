@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,8 +49,12 @@ constexpr auto kStatusRefresh = std::chrono::seconds(1);
 int Postmaster::Run() {
   PublishSettings();
   last_status_ = FormatRoundStatus(ReadRoundSummary(shared_.state()));
-  // Ready only now: the socket is listening and the shared state exists.
+  // Ready only now: the socket is listening, storage is recovered and the
+  // shared state exists (the socket was bound before recovery, so agencies
+  // that connected meanwhile wait in its backlog).
   Notify(notifier_.Ready(fmt::format("listening on {}; {}", listening_on_, last_status_)));
+  Log(LogLevel::kInfo, "ready", Outcome::kSuccess, "listening: {} | status: {}", listening_on_,
+      last_status_);
   next_status_ = Clock::now() + kStatusRefresh;
   if (auto interval = notifier_.watchdog_interval()) {
     Notify(notifier_.WatchdogPing());
@@ -202,6 +207,7 @@ void Postmaster::Accept() {
     Refuse(std::move(connection), peer);
     return;
   }
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     Log(LogLevel::kError, "fork", Outcome::kFail, "ip: {} | error: {}", peer, std::strerror(errno));
@@ -212,6 +218,11 @@ void Postmaster::Accept() {
     // the parent's stack (no exception crosses the fork either).
     listener_.Reset();
     signals_.Close();
+    // A worker does not outlive its parent: it holds the data lock
+    // (storage/data_lock.h), and a restarted server waits for it. SIGTERM
+    // stays blocked, so the worker's own signal descriptor sees it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::kill(::getpid(), SIGTERM);
     int code = kExitSoftware;
     try {
       code = RunWorker(std::move(connection), WorkerOptionsFrom(config_), shared_, winners_.get());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/agency_limit.h"
+#include "common/net.h"
 
 namespace lottery {
 namespace {
@@ -10,10 +11,20 @@ namespace {
 // The server's keys, bound to the fields of `c`.
 ProgramSpec ServerSpec(ServerConfig& c) {
   ProgramSpec spec{"lottery-server", "Collects the agencies' bets and runs the lottery draw.",
-                   "SERVER_CONFIG", {}, &c.check_only};
+                   "SERVER_CONFIG", {}, &c.check_only,
+                   "0 ok, 64 bad flag, 71 cannot bind or no shared memory, 73 bets file not "
+                   "writable, 75 another server owns the bets file, 78 bad configuration"};
   auto& s = spec.settings;
-  s.push_back(TextSetting("server.address", "SERVER_ADDRESS", "--address", &c.address,
-                   "address to listen on (0.0.0.0: every IPv4 interface, :: every interface)"));
+  s.push_back(Setting{"server.address", "SERVER_ADDRESS", "--address", SettingKind::kString,
+                      "an address to listen on: an IP address, or a host name that resolves here",
+                      c.address,
+                      "address to listen on (0.0.0.0: every IPv4 interface, :: every interface)",
+                      [&c](std::string_view text) {
+                        // Checked now, so --check-config and a start agree.
+                        if (text.empty() || !CheckListenAddress(std::string(text))) return false;
+                        c.address = std::string(text);
+                        return true;
+                      }});
   s.push_back(IntegerSetting("server.port", "SERVER_PORT", "--port", &c.port, 1, 65535, "TCP port"));
   s.push_back(IntegerSetting("server.listen_backlog", "SERVER_LISTEN_BACKLOG", "--listen-backlog",
                       &c.listen_backlog, 1, 65535, "pending connections the kernel queues"));
@@ -68,10 +79,16 @@ std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
   // Every agency keeps its connection until the draw: fewer slots than
   // agencies would deadlock the round.
   if (c.max_connections != 0 && c.max_connections < c.agencies) {
+    // The two keys may come from different places: name the file they were
+    // read with, the way a single key's error does.
+    const std::string where = c.config_file.empty()
+                                  ? std::string("no config file (environment and flags)")
+                                  : fmt::format("{} (with the environment and flags over it)",
+                                                c.config_file);
     return ConfigFail(fmt::format(
         "config: server.max_connections ({}) must be 0 or at least server.agencies ({}), since "
-        "every agency stays connected until the draw",
-        c.max_connections, c.agencies));
+        "every agency stays connected until the draw; configuration: {}",
+        c.max_connections, c.agencies, where));
   }
   return {};
 }

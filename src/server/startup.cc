@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 
@@ -16,6 +17,7 @@
 #include "server/service_notifier.h"
 #include "server/socket_activation.h"
 #include "shm/shared_state.h"
+#include "storage/data_lock.h"
 #include "storage/recovery.h"
 #include "worker/winners_file.h"
 
@@ -99,6 +101,29 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
     Log(LogLevel::kInfo, "notify", Outcome::kSuccess, "socket: {} | backend: {}",
         launch.env.at("NOTIFY_SOCKET"), NotifyBackendName(notifier.backend()));
   }
+  // The data is this instance's before anything opens, creates or recovers
+  // it (storage/data_lock.h). A server killed while its workers ran leaves
+  // them holding the lock for a moment: they stop when their parent dies.
+  const auto orphan_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.shutdown_timeout + std::chrono::seconds(5));
+  auto lock = DataLock::Acquire(config.storage_path, orphan_wait, [&](pid_t owner) {
+    Log(LogLevel::kWarning, "storage_lock", Outcome::kInProgress,
+        "path: {} | owner_pid: {} | detail: the server that held it is gone; waiting up to {} "
+        "for its workers to exit",
+        DataLock::PathFor(config.storage_path), owner, FormatDuration(Seconds(orphan_wait)));
+  });
+  if (!lock) {
+    Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", lock.error().message);
+    return lock.error().kind == ErrorKind::kBusy ? kExitTempFail : kExitCantCreate;
+  }
+  // Until recovery runs, a failure leaves the data directory as it was: a
+  // lock file this start created goes again (DataLock::Release).
+  if (!activated) {
+    Log(LogLevel::kError, "listen", Outcome::kFail, "error: {}", activated.error().message);
+    return kExitOsErr;
+  }
+  auto listener = OpenListener(config, std::move(*activated));
+  if (!listener) return kExitOsErr;
   auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
   if (!shared) {
     Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
@@ -111,13 +136,13 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         "error: cannot create the shared winners file: {}", winners.error().message);
     return kExitOsErr;
   }
-  if (int code = RecoverStorage(config, *shared); code != kExitOk) return code;
-  if (!activated) {
-    Log(LogLevel::kError, "listen", Outcome::kFail, "error: {}", activated.error().message);
-    return kExitOsErr;
+  if (Status published = lock->Publish(::getpid()); !published) {
+    Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", published.error().message);
+    return kExitCantCreate;
   }
-  auto listener = OpenListener(config, std::move(*activated));
-  if (!listener) return kExitOsErr;
+  Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
+      lock->path(), ::getpid());
+  if (int code = RecoverStorage(config, *shared); code != kExitOk) return code;
   int code;
   {
     Postmaster postmaster(config, launch, std::move(notifier), std::move(*signals),
@@ -127,6 +152,10 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,
       "resource: shared_memory | detail: segment and winners file released");
+  // Every worker is reaped: nobody else holds the lock now.
+  lock->Release(true);
+  Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
+      DataLock::PathFor(config.storage_path));
   Log(LogLevel::kInfo, "exit", code == kExitOk ? Outcome::kSuccess : Outcome::kFail,
       "exit_code: {}", code);
   return code;

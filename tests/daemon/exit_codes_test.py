@@ -1,6 +1,6 @@
 """Exit codes a service manager can act on (sysexits): 0 graceful, 64 usage,
 78 configuration, 71 no port or no shared memory, each failure with one clear
-ERROR line; and --check-config for ExecStartPre=."""
+ERROR line and no file left behind; and --check-config for ExecStartPre=."""
 import os
 import resource
 import signal
@@ -54,6 +54,10 @@ class ExitCodesTest(dh.DaemonTest):
             "out of range": ("[server]\nport = 70000\n", "'server.port'"),
             "wrong type": ('[server]\nagencies = "five"\n', "'server.agencies'"),
             "bad level": ('[log]\nlevel = "LOUD"\n', "'log.level'"),
+            # Checked as a start would bind it: --check-config and a start agree.
+            "unresolvable address": ('[server]\naddress = "not.an.ip"\n', "'server.address'"),
+            "limit below agencies": ("[server]\nagencies = 5\nmax_connections = 3\n",
+                                     "server.toml"),
         }
         for name, (text, expected) in cases.items():
             with self.subTest(name):
@@ -95,17 +99,21 @@ class ExitCodesTest(dh.DaemonTest):
         error = self.one_error(r.stderr, "listen")
         self.assertIn(f"bind 127.0.0.1:{port}", error.raw)
         self.assertIn("Address already in use", error.raw)
+        # Bound after the data lock and before recovery: nothing created.
+        self.assertEqual(os.listdir(self.dir), [])
 
     def test_no_shared_memory_exits_71_with_one_line(self):
-        # Descriptors 0-2 and the signal descriptor fit; the shared winners
-        # file (a memfd) does not.
+        # Descriptors 0-2, the signal descriptor, the data lock and the
+        # listening socket fit; the shared winners file (a memfd) does not.
         def limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (4, 4))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (6, 6))
         r = run([dh.SERVER, "--port", str(dh.free_port()), "--storage", self.path("bets.csv")],
                 preexec_fn=limit)
         self.assertEqual(r.returncode, 71, r.stderr)
         error = self.one_error(r.stderr, "shared_memory")
         self.assertIn("Too many open files", error.raw)
+        # A failed start leaves nothing behind, not even its lock file.
+        self.assertEqual(os.listdir(self.dir), [])
 
     def test_a_graceful_stop_exits_0(self):
         for sig in (signal.SIGTERM, signal.SIGINT):

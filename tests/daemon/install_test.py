@@ -104,6 +104,24 @@ class InstallTest(unittest.TestCase):
                 text = re.sub(r"\\f[BIRP]", "", f.read().replace("\\-", "-"))
             missing = sorted(w for w in words if not re.search(rf"(?<![\w.-]){re.escape(w)}(?![\w-])", text))
             self.assertEqual(missing, [], f"{page} does not mention these")
+            # Each variable in the ENVIRONMENT section itself, each exit code
+            # of --help in EXIT STATUS.
+            sections = dict(re.findall(r"^\.SH ([A-Z ]+)\n(.*?)(?=^\.SH |\Z)", text, re.M | re.S))
+            variables = {w for w in words if re.fullmatch(r"(SERVER|CLI|LOGGING)_[A-Z_]+", w)}
+            self.assertGreater(len(variables), 8, variables)
+            missing_env = sorted(v for v in variables
+                                 if not re.search(rf"(?<![\w]){v}(?![\w])", sections["ENVIRONMENT"]))
+            self.assertEqual(missing_env, [], f"{page}: ENVIRONMENT does not list these")
+            codes = re.search(r"exit codes: (.*)", helptext).group(1)
+            numbers = re.findall(r"\b(\d+) ", codes)
+            self.assertIn("78", numbers)
+            status = sections["EXIT STATUS"]
+            missing_codes = [n for n in numbers if f".B {n}\n" not in status]
+            self.assertEqual(missing_codes, [], f"{page}: EXIT STATUS does not list these")
+            with open(os.path.join(dh.harness.ROOT, "README.md")) as f:
+                readme = f.read()
+            for n in numbers:
+                self.assertRegex(readme, rf"\n\| {n} \| ", f"README exit codes lack {n}")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ class UnitsTest(dh.DaemonTest):
         self.assertEqual(set(one["RestrictAddressFamilies"].split()), {"AF_INET", "AF_INET6",
                                                                         "AF_UNIX"})
         self.assertEqual(one["SystemCallFilter"], "@system-service")
-        self.assertEqual(set(one["RestartPreventExitStatus"].split()), {"64", "78"})
+        self.assertEqual(set(one["RestartPreventExitStatus"].split()), {"64", "75", "78"})
         # The stop timeout leaves the server its own shutdown time and more.
         with open(os.path.join(CONF, "server.toml"), "rb") as f:
             server = tomllib.load(f)["server"]

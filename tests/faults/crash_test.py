@@ -39,8 +39,8 @@ class CrashTest(harness.LotteryTest):
         proc = harness.Proc(argv, self.dir, name, env)
         self.procs.append(proc)
         self.server = proc
-        self.wait_log(proc, lambda es: any(e.action == "listen" for e in es) or not proc.alive(),
-                      what="listen")
+        self.wait_log(proc, lambda es: any(e.action == "ready" for e in es) or not proc.alive(),
+                      what="ready")
         return proc
 
     def agencies(self, sent, tag, window=16):

@@ -23,8 +23,8 @@ class RestartTest(harness.LotteryTest):
         proc = harness.Proc(argv, self.dir, name)
         self.procs.append(proc)
         self.server = proc
-        self.wait_log(proc, lambda es: any(e.action == "listen" for e in es) or not proc.alive(),
-                      what="listen")
+        self.wait_log(proc, lambda es: any(e.action == "ready" for e in es) or not proc.alive(),
+                      what="ready")
         self.assertTrue(proc.alive(), proc.log())
         return proc
 

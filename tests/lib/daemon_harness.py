@@ -121,8 +121,9 @@ class DaemonTest(LotteryTest):
         self.procs.append(p)
         self.server = p
         if wait_listen:
-            self.wait_log(p, lambda es: any(e.action == "listen" and e.result == "success"
-                                            for e in es) or not p.alive(), what="listen")
+            # Bound, then recovered: "ready" follows both.
+            self.wait_log(p, lambda es: any(e.action == "ready" and e.result == "success"
+                                            for e in es) or not p.alive(), what="ready")
             self.assertTrue(p.alive(), f"server exited {p.popen.returncode}:\n{p.log()}")
         return p
 

@@ -169,16 +169,17 @@ class LotteryTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def start_server(self, agencies=3, extra=(), env=None, name="server"):
+    def start_server(self, agencies=3, extra=(), env=None, name="server", port=None):
         for _ in range(5):
-            self.port = free_port()
+            self.port = port or free_port()
             argv = [SERVER, "--address", "127.0.0.1", "--port", str(self.port),
                     "--agencies", str(agencies), "--storage", self.path("bets.csv"), *extra]
             p = Proc(argv, self.dir, name, env)
             self.procs.append(p)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                if "action: listen | result: success" in p.log():
+                # Bound, then recovered: "ready" follows both.
+                if "action: ready | result: success" in p.log():
                     self.server = p
                     return p
                 if not p.alive():
