@@ -43,7 +43,10 @@ class Agency {
 
  private:
   Step SendFinished(std::uint64_t& stored);
-  Step QueryWinners(std::vector<std::string>& winners);
+  // Collects this agency's winners: at most `max_winners` documents (the
+  // bets the server stored for it), each 1..10 digits; a server that sends
+  // more, or anything else, broke the protocol.
+  Step QueryWinners(std::vector<std::string>& winners, std::uint64_t max_winners);
   int Stop(Step s);
 
   const AgencyConfig& config_;
@@ -92,7 +95,7 @@ Step Agency::SendFinished(std::uint64_t& stored) {
   }
 }
 
-Step Agency::QueryWinners(std::vector<std::string>& winners) {
+Step Agency::QueryWinners(std::vector<std::string>& winners, std::uint64_t max_winners) {
   std::string frame;
   EncodeWinnersQuery(frame);
   while (true) {
@@ -113,7 +116,24 @@ Step Agency::QueryWinners(std::vector<std::string>& winners) {
         link_.Drop(last.error().message);
         return Step::kFatal;
       }
-      for (std::string_view d : docs) winners.emplace_back(d);
+      for (std::string_view d : docs) {
+        // A document is what a bet holds: 1..10 digits. Checked before it is
+        // kept, so a hostile server can neither grow this process without
+        // bound nor put other text on stdout.
+        const bool digits = !d.empty() && d.size() <= kMaxDocumentDigits &&
+                            d.find_first_not_of("0123456789") == std::string_view::npos;
+        if (!digits || winners.size() >= max_winners) {
+          Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail,
+              "client_id: {} | error: {}", config_.id,
+              digits ? fmt::format("the server sent more winners than the {} bets it stored",
+                                   max_winners)
+                     : std::string("the server sent a winner that is not a document of 1 to 10 "
+                                   "digits"));
+          link_.Drop("winners list refused");
+          return Step::kFatal;
+        }
+        winners.emplace_back(d);
+      }
       if (*last) {
         link_.MarkProgress();
         return Step::kDone;
@@ -226,7 +246,7 @@ int Agency::RunLottery() {
       config_.id, stored);
 
   std::vector<std::string> winners;
-  if (Step s = QueryWinners(winners); s != Step::kDone) return Stop(s);
+  if (Step s = QueryWinners(winners, stored); s != Step::kDone) return Stop(s);
   std::string out;
   for (const std::string& doc : winners) {
     out += doc;

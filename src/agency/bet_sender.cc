@@ -111,7 +111,7 @@ Step BetSender::SkipRejected() {
     if (e && e->code == ErrorCode::kSequenceGap) continue;
     if (e && e->code == ErrorCode::kInvalidBet) {
       Log(LogLevel::kWarning, "apuesta_enviada", Outcome::kFail, "client_id: {} | code: {} | error: {}",
-          config_.id, ErrorCodeName(e->code), e->message);
+          config_.id, ErrorCodeName(e->code), LogSafe(e->message));
       b.refused = true;
       bets_rejected_ += b.count;
       continue;

@@ -116,7 +116,8 @@ Step ServerLink::Hello() {
   }
   if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
     auto e = DecodeError(reply.payload);
-    std::string message = e ? e->message : e.error().message;
+    // The server's words: logged escaped.
+    std::string message = LogSafe(e ? e->message : e.error().message);
     bool busy = e && (e->code == ErrorCode::kAgencyBusy || e->code == ErrorCode::kShuttingDown ||
                       e->code == ErrorCode::kTooManyConnections);
     Drop(message);
@@ -173,7 +174,7 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
     return Step::kFatal;
   }
   Log(LogLevel::kWarning, during, Outcome::kFail, "client_id: {} | code: {} | error: {}", config.id,
-      ErrorCodeName(e->code), e->message);
+      ErrorCodeName(e->code), LogSafe(e->message));
   switch (e->code) {
     case ErrorCode::kInvalidBet:
       return Step::kRejected;
@@ -184,10 +185,10 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
     case ErrorCode::kAgencyBusy:
     case ErrorCode::kTooManyConnections:
       // Transient: the server may come back (restart, space freed).
-      link.Drop(e->message);
+      link.Drop(LogSafe(e->message));
       return Step::kRetry;
     default:
-      link.Drop(e->message);
+      link.Drop(LogSafe(e->message));
       return Step::kFatal;
   }
 }

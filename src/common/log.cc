@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
+#include <utility>
 
 namespace lottery {
 namespace {
@@ -106,11 +108,50 @@ std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outco
                       OutcomeName(outcome));
   if (!fields.empty()) {
     line += " | ";
-    // A field value must not break the one-line-per-event rule.
-    for (char c : fields) line += (c == '\n' || c == '\r') ? ' ' : c;
+    // A field value must not break the one-line-per-event rule, nor send
+    // control sequences to a terminal: control bytes are written as \xNN.
+    for (char c : fields) {
+      const auto b = static_cast<unsigned char>(c);
+      if (b < 0x20 || b == 0x7f) {
+        line += fmt::format("\\x{:02x}", b);
+      } else {
+        line += c;
+      }
+    }
   }
   line += '\n';
   return line;
+}
+
+std::string LogSafe(std::string_view text, std::size_t max_bytes) {
+  std::string out;
+  const std::size_t keep = std::min(text.size(), max_bytes);
+  out.reserve(keep + 16);
+  for (std::size_t i = 0; i < keep; ++i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x20 || b == 0x7f || b == '|' || b == '\\') {
+      out += fmt::format("\\x{:02x}", b);
+    } else {
+      out += static_cast<char>(b);
+    }
+  }
+  if (keep < text.size()) out += fmt::format("...(+{} bytes)", text.size() - keep);
+  return out;
+}
+
+LogLimiter::Decision LogLimiter::Allow() {
+  const auto now = std::chrono::steady_clock::now();
+  if (used_ < burst_) {
+    ++used_;
+    next_ = now + interval_;
+    return Decision{true, std::exchange(suppressed_, 0)};
+  }
+  if (now >= next_) {
+    next_ = now + interval_;
+    return Decision{true, std::exchange(suppressed_, 0)};
+  }
+  ++suppressed_;
+  return Decision{false, 0};
 }
 
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,

@@ -13,6 +13,8 @@
 // in_progress. Lines below the configured level are dropped before formatting.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +63,35 @@ inline std::string FormatLogLine(LogLevel level, std::string_view action, Outcom
                                  std::string_view fields) {
   return FormatLogLine(level, action, outcome, fields, CurrentLogStyle());
 }
+
+// A value that came from outside (a peer's message, an ECHO payload, a
+// document that failed validation), made safe for one log field: bytes below
+// 0x20 and 0x7f become \xNN (so a value cannot break the line, move the
+// terminal or smuggle a NUL), '|' becomes \x7c and '\' becomes \x5c (so it
+// cannot forge a "| result: success" field), and it is cut to `max_bytes`
+// with a note of how much was left out.
+std::string LogSafe(std::string_view text, std::size_t max_bytes = 256);
+
+// Lets a burst of `burst` lines through, then at most one per `interval`;
+// Allow() says whether to log now and how many were held back since the last
+// line logged. For one connection that keeps causing errors.
+class LogLimiter {
+ public:
+  LogLimiter(int burst, std::chrono::milliseconds interval) : burst_(burst), interval_(interval) {}
+
+  struct Decision {
+    bool log = false;
+    std::uint64_t suppressed = 0;  // lines not logged before this one
+  };
+  Decision Allow();
+
+ private:
+  int burst_;
+  std::chrono::milliseconds interval_;
+  int used_ = 0;
+  std::uint64_t suppressed_ = 0;
+  std::chrono::steady_clock::time_point next_{};
+};
 
 // Writes one formatted line to stderr with a single write().
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,

@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +34,41 @@ TEST_CASE("a field value cannot break the one-line rule") {
                                    "msg: a\nb\rc");
   CHECK(line.find('\n') == line.size() - 1);
   CHECK(line.find('\r') == std::string::npos);
+}
+
+TEST_CASE("control bytes in a field are written as escapes, never raw") {
+  std::string line = FormatLogLine(LogLevel::kInfo, "receive_message", Outcome::kSuccess,
+                                   std::string("msg: \x1b[31mred\x07 nul\0 del\x7f", 24));
+  CHECK(line.find("\\x1b[31mred\\x07 nul\\x00 del\\x7f") != std::string::npos);
+  for (char c : line.substr(0, line.size() - 1)) {
+    const auto b = static_cast<unsigned char>(c);
+    CHECK((b >= 0x20 && b != 0x7f));
+  }
+}
+
+TEST_CASE("a peer's text cannot forge a field, and long text is cut") {
+  std::string forged = LogSafe("x | result: success | agency: 1");
+  CHECK(forged.find('|') == std::string::npos);
+  CHECK(forged == "x \\x7c result: success \\x7c agency: 1");
+  CHECK(LogSafe("a\\b") == "a\\x5cb");
+  CHECK(LogSafe("caf\xc3\xa9") == "caf\xc3\xa9");  // UTF-8 kept as it is
+  std::string big(1000, 'a');
+  std::string cut = LogSafe(big, 64);
+  CHECK(cut == std::string(64, 'a') + "...(+936 bytes)");
+  CHECK(LogSafe("short", 64) == "short");
+}
+
+TEST_CASE("a limiter lets a burst through, then one line per interval with a count") {
+  LogLimiter limiter(3, std::chrono::milliseconds(200));
+  for (int i = 0; i < 3; ++i) CHECK(limiter.Allow().log);
+  int held = 0;
+  for (int i = 0; i < 50; ++i) held += limiter.Allow().log ? 0 : 1;
+  CHECK(held == 50);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  LogLimiter::Decision next = limiter.Allow();
+  CHECK(next.log);
+  CHECK(next.suppressed == 50);
+  CHECK_FALSE(limiter.Allow().log);
 }
 
 TEST_CASE("levels parse and filter") {

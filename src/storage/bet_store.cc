@@ -34,7 +34,12 @@ Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
   auto open = [sync](const std::string& name) -> Result<UniqueFd> {
     int fd = ::open(name.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
-      fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      // Personal data: owner and group only, whatever the umask says.
+      fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kBetsFileMode);
+      if (fd >= 0 && ::fchmod(fd, kBetsFileMode) != 0) {
+        ::close(fd);
+        return FailErrno("chmod " + name);
+      }
       if (fd >= 0 && sync == SyncMode::kAlways) {
         if (Status dir = SyncParentDirectory(name); !dir) {
           ::close(fd);

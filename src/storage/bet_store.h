@@ -9,6 +9,8 @@
 // must outlive each call.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,9 +23,13 @@
 
 namespace lottery {
 
+// The mode of a bets file or journal this server creates: they hold personal
+// data (names, documents, birthdates), so not readable by every local user.
+inline constexpr mode_t kBetsFileMode = 0640;
+
 class BetStore {
  public:
-  // Opens (creating with mode 0644 when missing) the bets file and its batch
+  // Opens (creating with mode 0640 when missing) the bets file and its batch
   // journal, `path` + ".journal" (batch_journal.h). With
   // SyncMode::kAlways a newly created file's directory entry is made durable
   // too.

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -371,6 +372,21 @@ TEST_CASE("rows are written exactly as docs/STORAGE.md shows") {
   AppendBetRow(rows, BetView{2, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 2201});
   AppendBetRow(rows, BetView{2, "Ana \"la\" María, hija", "Núñez", "00012345", "1980-05-17", 7574});
   CHECK(rows == expected);
+}
+
+TEST_CASE("the bets file and its journal are created 0640 whatever the umask") {
+  for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}}) {
+    testing::TempDir dir;
+    const mode_t old = ::umask(mask);
+    auto store = BetStore::Open(dir.File("bets.csv"));
+    ::umask(old);
+    REQUIRE(store);
+    for (const char* name : {"bets.csv", "bets.csv.journal"}) {
+      struct stat st {};
+      REQUIRE(::stat(dir.File(name).c_str(), &st) == 0);
+      CHECK_MESSAGE((st.st_mode & 0777) == 0640, name, " umask ", mask);
+    }
+  }
 }
 
 }  // namespace

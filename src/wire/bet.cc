@@ -1,5 +1,6 @@
 #include "wire/bet.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace lottery {
@@ -63,6 +64,27 @@ long DecodeUtf8(std::string_view s, std::size_t& pos) {
   return cp;
 }
 
+// Unicode's format characters (general category Cf, Unicode 15) and the line
+// and paragraph separators: invisible, or they reorder how text is shown
+// (U+202E turns "gpj.exe" around), so a stored name would not read as typed.
+bool IsFormatOrSeparator(long cp) {
+  struct Range {
+    long first, last;
+  };
+  static constexpr Range kRanges[] = {
+      {0x00AD, 0x00AD},   {0x0600, 0x0605},   {0x061C, 0x061C},   {0x06DD, 0x06DD},
+      {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},   {0x180E, 0x180E},
+      {0x200B, 0x200F},   {0x2028, 0x202E},   {0x2060, 0x2064},   {0x2066, 0x206F},
+      {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+      {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+      {0xE0020, 0xE007F},
+  };
+  for (const Range& r : kRanges) {
+    if (cp >= r.first && cp <= r.last) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Date Today() {
@@ -84,6 +106,11 @@ std::optional<Date> ParseDate(std::string_view text) {
 
 std::optional<std::string> ValidateName(std::string_view name) {
   if (name.empty()) return "empty";
+  // A spreadsheet runs a cell that starts with one of these as a formula
+  // (=HYPERLINK(...), +1+1, -1+1, @SUM(...)): the bets file is opened in one.
+  if (name[0] == '=' || name[0] == '+' || name[0] == '-' || name[0] == '@') {
+    return std::string("starts with '") + name[0] + "' (a spreadsheet would run it as a formula)";
+  }
   std::size_t pos = 0;
   std::size_t chars = 0;
   while (pos < name.size()) {
@@ -96,6 +123,11 @@ std::optional<std::string> ValidateName(std::string_view name) {
     long cp = DecodeUtf8(name, pos);
     if (cp < 0) return "not valid UTF-8";
     if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) return "control character";
+    if (IsFormatOrSeparator(cp)) {
+      char code[16];
+      std::snprintf(code, sizeof code, "U+%04lX", cp);
+      return std::string("invisible format or separator character ") + code;
+    }
     if (++chars > kMaxNameChars) return "longer than 100 characters";
   }
   return std::nullopt;

@@ -20,7 +20,7 @@ inline constexpr std::uint16_t kDefaultWinningNumber = 7574;
 
 struct BetView {
   std::uint32_t agency = 0;        // 1..N, set by the server from the connection
-  std::string_view first_name;     // UTF-8, 1..100 code points, no control chars
+  std::string_view first_name;     // UTF-8, 1..100 code points (see ValidateName)
   std::string_view last_name;      // same rules as first_name
   std::string_view document;       // 1..10 ASCII digits, leading zeros kept
   std::string_view birthdate;      // YYYY-MM-DD, real date, 1900-01-01..today
@@ -47,7 +47,9 @@ std::optional<Date> ParseDate(std::string_view text);
 std::optional<std::string> ValidateBet(const BetView& bet, const Date& today);
 
 // Checks a name field: valid UTF-8, 1..100 code points, no C0/C1 control
-// characters and no DEL. Returns the reason on failure.
+// characters and no DEL, no Unicode format character (category Cf, such as
+// U+200B or U+202E) nor U+2028/U+2029, and not starting with = + - @ (a
+// spreadsheet formula). Returns the reason on failure.
 std::optional<std::string> ValidateName(std::string_view name);
 
 // A bet number as text in files and variables: 1..4 ASCII digits, value

@@ -54,6 +54,36 @@ TEST_CASE("names: punctuation is fine, controls and broken UTF-8 are not") {
   }
 }
 
+TEST_CASE("names: no spreadsheet formula, no invisible format or separator characters") {
+  for (const char* bad : {"=HYPERLINK(\"http://x\")", "+1+1", "-1+1", "@SUM(1+1)", "=", "-"}) {
+    auto why = ValidateName(bad);
+    REQUIRE_MESSAGE(why.has_value(), bad);
+    CHECK(why->find("formula") != std::string::npos);
+  }
+  // Inside a name they are ordinary punctuation.
+  for (const char* ok : {"Ana-María", "a=b", "x+y", "mail@host", "O'Neil-Smith"}) {
+    CHECK_MESSAGE(!ValidateName(ok), ok);
+  }
+  struct Case {
+    const char* text;
+    const char* code;
+  };
+  for (const Case& c : {Case{"evil\xe2\x80\xaegnp.exe", "U+202E"},   // right-to-left override
+                        Case{"zero\xe2\x80\x8bwidth", "U+200B"},      // zero-width space
+                        Case{"line\xe2\x80\xa8sep", "U+2028"},        // line separator
+                        Case{"para\xe2\x80\xa9sep", "U+2029"},        // paragraph separator
+                        Case{"soft\xc2\xadhyphen", "U+00AD"},          // soft hyphen
+                        Case{"bom\xef\xbb\xbf", "U+FEFF"},            // zero-width no-break space
+                        Case{"tag\xf3\xa0\x80\x81", "U+E0001"}}) {   // language tag
+    auto why = ValidateName(c.text);
+    REQUIRE_MESSAGE(why.has_value(), c.code);
+    CHECK_MESSAGE(why->find(c.code) != std::string::npos, *why);
+  }
+  // Letters around them are fine: U+2027 and U+2030 are not format characters.
+  CHECK_FALSE(ValidateName("a\xe2\x80\xa7" "b"));
+  CHECK_FALSE(ValidateName("a\xe2\x80\xb0" "b"));
+}
+
 TEST_CASE("document: 1 to 10 ASCII digits, leading zeros kept") {
   BetView b = Valid();
   for (const char* ok : {"1", "0000000001", "9999999999", "00012345"}) {

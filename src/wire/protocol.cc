@@ -359,6 +359,10 @@ Result<bool> DecodeWinners(std::string_view payload, std::vector<std::string_vie
 Status BetBatchDecoder::Start() {
   Cursor c(payload_);
   if (!c.U64(seq_) || !c.U16(count_)) return Malformed("BETS header");
+  // Sequence numbers start at 1, and a batch holds at least one bet: an
+  // empty batch or batch 0 would be acknowledged for nothing.
+  if (seq_ == 0) return Fail(ErrorKind::kProtocol, "malformed BETS: seq 0 (batches count from 1)");
+  if (count_ == 0) return Fail(ErrorKind::kProtocol, "malformed BETS: no bets (count 0)");
   pos_ = c.pos();
   return Ok();
 }

@@ -227,6 +227,29 @@ TEST_CASE("truncated and garbage payloads are rejected, never over-read") {
   CHECK_FALSE(DecodeError("\x00"));
 }
 
+TEST_CASE("a BETS batch numbered 0 or holding no bet does not decode") {
+  // seq 0, one bet: header 00..00 | 00 01.
+  std::string zero_seq(8, '\0');
+  zero_seq += std::string("\x00\x01", 2);
+  BetBatchDecoder first(zero_seq);
+  auto s = first.Start();
+  REQUIRE_FALSE(s);
+  CHECK(s.error().kind == ErrorKind::kProtocol);
+  CHECK(s.error().message.find("seq 0") != std::string::npos);
+  // seq 1, count 0.
+  std::string empty("\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00", 10);
+  BetBatchDecoder none(empty);
+  auto e = none.Start();
+  REQUIRE_FALSE(e);
+  CHECK(e.error().message.find("count 0") != std::string::npos);
+  // seq 1 with one bet still does.
+  std::string frame;
+  BetBatchEncoder encoder(frame, 1);
+  REQUIRE(encoder.Add(BetView{0, "Ana", "Paz", "1", "1990-01-01", 5}));
+  BetBatchDecoder one(std::string_view(frame).substr(kFrameHeaderSize));
+  CHECK(one.Start());
+}
+
 TEST_CASE("corrupted and random payloads never make a decoder read out of bounds") {
   std::uint32_t state = 12345;
   auto next = [&state] {

@@ -38,8 +38,13 @@ bool Worker::WriteRaw(std::string_view bytes) {
 }
 
 bool Worker::SendError(ErrorCode code, std::string message, std::uint32_t bet_index) {
-  Log(LogLevel::kWarning, "protocol_error", Outcome::kFail, "ip: {} | agency: {} | code: {} | error: {}",
-      peer_, agency_, ErrorCodeName(code), message);
+  // A peer that keeps erring on an open connection gets a few lines, then
+  // one a second with the count of those left out.
+  if (const LogLimiter::Decision d = error_log_.Allow(); d.log) {
+    Log(LogLevel::kWarning, "protocol_error", Outcome::kFail,
+        "ip: {} | agency: {} | code: {} | error: {}{}", peer_, agency_, ErrorCodeName(code),
+        LogSafe(message), d.suppressed > 0 ? fmt::format(" | suppressed: {}", d.suppressed) : "");
+  }
   out_.clear();
   EncodeError(out_, ErrorReply{code, bet_index, std::move(message)});
   bool sent = Send(out_);
@@ -189,7 +194,9 @@ bool Worker::HandleHello(std::string_view payload) {
 }
 
 bool Worker::HandleEcho(std::string_view payload) {
-  Log(LogLevel::kInfo, "receive_message", Outcome::kSuccess, "ip: {} | msg: {}", peer_, payload);
+  // The payload is the peer's: logged escaped and cut to 64 bytes.
+  Log(LogLevel::kInfo, "receive_message", Outcome::kSuccess, "ip: {} | msg: {}", peer_,
+      LogSafe(payload, kEchoLogBytes));
   out_.clear();
   EncodeEchoReply(out_, payload);
   return Send(out_);

@@ -90,7 +90,7 @@ bool Worker::HandleBets(std::string_view payload) {
           "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
           *reason);
       return SendError(ErrorCode::kInvalidBet,
-                       fmt::format("bet {} (document '{}'): {}", index, bet.document, *reason),
+                       fmt::format("bet {} (document '{}'): {}", index, LogSafe(bet.document, 32), *reason),
                        index);
     }
     AppendBetRow(rows_, bet);

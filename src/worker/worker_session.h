@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/log.h"
 #include "common/net.h"
 #include "common/signals.h"
 #include "common/unique_fd.h"
@@ -27,6 +28,8 @@ namespace lottery {
 
 // Most batches stored ahead of one group commit and one ack write.
 inline constexpr std::uint32_t kMaxQueuedAcks = 64;
+// How much of an ECHO payload the log shows.
+inline constexpr std::size_t kEchoLogBytes = 64;
 
 class Worker {
  public:
@@ -96,6 +99,7 @@ class Worker {
   std::uint32_t acks_queued_ = 0;
   std::uint64_t ack_durable_end_ = 0;  // file offset the queued acks need on disk
   std::uint64_t frames_served_ = 0;
+  LogLimiter error_log_{20, std::chrono::seconds(1)};  // protocol_error lines
 };
 
 }  // namespace lottery

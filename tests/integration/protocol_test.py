@@ -107,6 +107,36 @@ class ProtocolTest(harness.LotteryTest):
         c.send(bets_frame(2, [GOOD]))
         self.assertEqual(harness.decode_ack(c.read()[1]), (2, 1))
 
+    def test_formula_and_invisible_names_are_refused(self):
+        self.start_server(agencies=1)
+        c = self.raw()
+        self.introduce(c)
+        for name, reason in (("=HYPERLINK(\"http://x\",\"y\")", "formula"), ("+1+1", "formula"),
+                             ("@SUM(1+1)", "formula"), ("-2+3", "formula"),
+                             ("evil\u202egnp", "U+202E"), ("zero\u200bwidth", "U+200B"),
+                             ("line\u2028break", "U+2028")):
+            with self.subTest(name=name):
+                c.send(bets_frame(1, [GOOD, (name, "Paz", "7", "1990-01-01", 1)]))
+                index, message = self.expect_error(c, harness.E_INVALID_BET)
+                self.assertEqual(index, 1)
+                self.assertIn(reason, message)
+                self.assertIn("first_name", message)
+        self.assertEqual(self.bets_file(), [])
+        c.send(bets_frame(1, [("Ana-María", "O'Neil", "7", "1990-01-01", 1)]))
+        self.assertEqual(harness.decode_ack(c.read()[1]), (1, 1))
+
+    def test_a_batch_numbered_0_or_without_bets_is_refused(self):
+        self.start_server(agencies=2)
+        for agency, (seq, bets, what) in enumerate(((0, [GOOD], "seq 0"), (1, [], "count 0")), 1):
+            with self.subTest(what=what):
+                c = self.raw()
+                self.introduce(c, agency)
+                c.send(bets_frame(seq, bets))
+                _, message = self.expect_error(c, harness.E_MALFORMED)
+                self.assertIn(what, message)
+                self.assertTrue(c.closed())
+        self.assertEqual(self.bets_file(), [])
+
     def test_repeated_batch_is_acked_once_stored(self):
         self.start_server(agencies=1)
         c = self.raw()
