@@ -20,8 +20,6 @@
 
 namespace lottery {
 
-using Clock = std::chrono::steady_clock;
-
 // Why a step of the conversation could not complete.
 enum class Step {
   kDone,

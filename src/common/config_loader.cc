@@ -143,6 +143,10 @@ std::expected<void, ConfigError> ApplyFile(const std::string& path, ProgramSpec&
         case SettingKind::kString:
           if (auto s = node.value_exact<std::string>()) text = *s;
           break;
+        case SettingKind::kIntegerOrWord:
+          if (auto v = node.value_exact<std::int64_t>()) text = std::to_string(*v);
+          else if (auto s = node.value_exact<std::string>()) text = *s;
+          break;
       }
       if (!text || !it->apply(*text)) {
         return ConfigFail(fmt::format("config: '{}' in {} (line {}) must be {}", full, path,

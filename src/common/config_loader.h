@@ -40,7 +40,7 @@ struct ConfigError {
 
 // Which TOML types a key accepts; every value is then checked as text, so a
 // file, a variable and a flag obey exactly the same rule.
-enum class SettingKind { kInteger, kDuration, kString };
+enum class SettingKind { kInteger, kDuration, kString, kIntegerOrWord };
 
 // One configuration key: where it can come from and how to apply it. `apply`
 // writes into the program's config struct, which must outlive the Setting.

@@ -150,6 +150,7 @@ Result<UniqueFd> ConnectTcp(const HostPort& endpoint, std::chrono::milliseconds 
     }
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    EnableKeepAlive(fd.get());
     ::freeaddrinfo(list);
     return fd;
   }
@@ -168,6 +169,14 @@ std::string PeerAddress(int fd) {
     ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
   }
   return buf;
+}
+
+void EnableKeepAlive(int fd) {
+  int on = 1, idle = 60, interval = 10, count = 3;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 }  // namespace lottery

@@ -35,6 +35,12 @@ Result<std::uint16_t> LocalPort(int fd);
 // a timeout; the returned socket is blocking with TCP_NODELAY set.
 Result<UniqueFd> ConnectTcp(const HostPort& endpoint, std::chrono::milliseconds timeout);
 
+// TCP keepalive on a connected socket: the kernel probes a peer that has been
+// silent for 60 s every 10 s and gives up after 3 unanswered probes, so a
+// peer that vanished (power cut, cable pulled) does not hold the connection
+// for ever. Best effort: a socket that refuses it keeps working without it.
+void EnableKeepAlive(int fd);
+
 // The peer's IP address as text, or "?" when unknown.
 std::string PeerAddress(int fd);
 

@@ -5,9 +5,10 @@
 namespace lottery {
 namespace {
 
-constexpr std::array<std::string_view, 6> kReloadableKeys = {
-    "log.level", "server.read_timeout", "server.hello_timeout", "server.listen_backlog",
-    "server.max_connections", "server.shutdown_timeout"};
+constexpr std::array<std::string_view, 8> kReloadableKeys = {
+    "log.level",           "server.read_timeout",   "server.hello_timeout",
+    "server.idle_timeout", "server.listen_backlog", "server.max_connections",
+    "server.max_pending",  "server.shutdown_timeout"};
 
 }  // namespace
 
@@ -35,6 +36,8 @@ ServerConfig ApplyReloadable(const ServerConfig& running, const ServerConfig& lo
   next.log_level = loaded.log_level;
   next.read_timeout = loaded.read_timeout;
   next.hello_timeout = loaded.hello_timeout;
+  next.idle_timeout = loaded.idle_timeout;
+  next.max_pending = loaded.max_pending;
   next.listen_backlog = loaded.listen_backlog;
   next.max_connections = loaded.max_connections;
   next.shutdown_timeout = loaded.shutdown_timeout;

@@ -1,8 +1,8 @@
 // What a configuration reload (SIGHUP) may change in a running server.
 //
 // Reloadable keys take effect at once: log.level, server.read_timeout,
-// server.hello_timeout, server.listen_backlog, server.max_connections,
-// server.shutdown_timeout.
+// server.hello_timeout, server.idle_timeout, server.listen_backlog,
+// server.max_connections, server.max_pending, server.shutdown_timeout.
 // Every other key (address, port, agencies, storage path, winning number)
 // shapes the round itself, so a change to it is reported and ignored until
 // the next restart.

@@ -45,6 +45,8 @@ TEST_CASE("only the reloadable keys are applied") {
   loaded.max_connections = 3;
   loaded.shutdown_timeout = Seconds(9);
   loaded.hello_timeout = Seconds(2);
+  loaded.idle_timeout = Seconds(4);
+  loaded.max_pending = 5;
   ServerConfig next = ApplyReloadable(running, loaded);
   CHECK(next.address == running.address);
   CHECK(next.port == running.port);
@@ -57,11 +59,13 @@ TEST_CASE("only the reloadable keys are applied") {
   CHECK(next.max_connections == 3);
   CHECK(next.shutdown_timeout == Seconds(9));
   CHECK(next.hello_timeout == Seconds(2));
+  CHECK(next.idle_timeout == Seconds(4));
+  CHECK(next.max_pending == 5);
   // What ApplyReloadable takes is exactly what IsReloadableKey says.
   std::set<std::string> still_different;
   for (const ConfigChange& d : DiffServerConfigs(next, loaded)) still_different.insert(d.key);
   auto changes = DiffServerConfigs(running, loaded);
-  CHECK(changes.size() == 11);
+  CHECK(changes.size() == 13);
   for (const ConfigChange& c : changes) {
     CAPTURE(c.key);
     bool applied = !still_different.contains(c.key);
@@ -74,7 +78,7 @@ TEST_CASE("every reloadable key is a real key") {
   for (const auto& [key, value] : ServerConfigValues(ServerConfig{})) keys.insert(key);
   int reloadable = 0;
   for (const std::string& key : keys) reloadable += IsReloadableKey(key) ? 1 : 0;
-  CHECK(reloadable == 6);
+  CHECK(reloadable == 8);
   CHECK_FALSE(IsReloadableKey("server.port"));
   CHECK_FALSE(IsReloadableKey("storage.path"));
   CHECK_FALSE(IsReloadableKey("server.agencies"));

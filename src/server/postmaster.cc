@@ -39,7 +39,8 @@ std::string DescribeWaitStatus(int status) {
 
 WorkerOptions WorkerOptionsFrom(const ServerConfig& config) {
   return WorkerOptions{config.storage_path, config.storage_sync, config.winning_number,
-                       config.read_timeout, config.hello_timeout, config.log_level};
+                       config.read_timeout, config.hello_timeout, config.idle_timeout,
+                       config.log_level};
 }
 
 }  // namespace
@@ -143,6 +144,8 @@ void Postmaster::PublishSettings() {
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout).count();
   settings.hello_timeout_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.hello_timeout).count();
+  settings.idle_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout).count();
   lottery::PublishSettings(shared_.state(), settings);
 }
 
@@ -204,7 +207,21 @@ void Postmaster::Accept() {
   UniqueFd connection(fd);
   std::string peer = PeerAddress(connection.get());
   if (workers_.size() >= static_cast<std::size_t>(config_.EffectiveMaxConnections())) {
-    Refuse(std::move(connection), peer);
+    Refuse(std::move(connection), peer,
+           fmt::format("the server is serving its limit of {} connections "
+                       "(server.max_connections); retry later",
+                       config_.EffectiveMaxConnections()));
+    return;
+  }
+  // Connections that have not introduced themselves have a limit of their
+  // own, so that they can never take the agencies' room.
+  const std::size_t introduced = CountClaimedSlots(shared_.state());
+  const std::size_t pending = workers_.size() - std::min(introduced, workers_.size());
+  if (pending >= static_cast<std::size_t>(config_.EffectiveMaxPending())) {
+    Refuse(std::move(connection), peer,
+           fmt::format("the server is serving its limit of {} connections that have not said "
+                       "HELLO (server.max_pending); retry later",
+                       config_.EffectiveMaxPending()));
     return;
   }
   const pid_t parent = ::getpid();
@@ -238,14 +255,11 @@ void Postmaster::Accept() {
       pid, workers_.size());
 }
 
-void Postmaster::Refuse(UniqueFd connection, const std::string& peer) {
+void Postmaster::Refuse(UniqueFd connection, const std::string& peer, std::string why) {
   // Answered by the parent itself, without a worker and without waiting:
   // a peer that does not read the reply only loses the reply.
   std::string frame;
-  EncodeError(frame, ErrorReply{ErrorCode::kTooManyConnections, kNoBetIndex,
-                                fmt::format("the server is serving its limit of {} connections "
-                                            "(server.max_connections); retry later",
-                                            config_.EffectiveMaxConnections())});
+  EncodeError(frame, ErrorReply{ErrorCode::kTooManyConnections, kNoBetIndex, std::move(why)});
   (void)::send(connection.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   ++refused_unlogged_;
   last_refused_peer_ = peer;
@@ -255,8 +269,9 @@ void Postmaster::Refuse(UniqueFd connection, const std::string& peer) {
 
 void Postmaster::LogRefusals(Clock::time_point now) {
   Log(LogLevel::kWarning, "accept", Outcome::kFail,
-      "ip: {} | error: too many connections | limit: {} | refused: {}", last_refused_peer_,
-      config_.EffectiveMaxConnections(), refused_unlogged_);
+      "ip: {} | error: too many connections | limit: {} | pending_limit: {} | refused: {}",
+      last_refused_peer_, config_.EffectiveMaxConnections(), config_.EffectiveMaxPending(),
+      refused_unlogged_);
   refused_unlogged_ = 0;
   next_refusal_log_ = now + std::chrono::seconds(1);
 }

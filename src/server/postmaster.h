@@ -47,7 +47,8 @@ class Postmaster {
   using Clock = std::chrono::steady_clock;
 
   void Accept();
-  void Refuse(UniqueFd connection, const std::string& peer);
+  // Answers TOO_MANY_CONNECTIONS saying `why`, and counts it for the log.
+  void Refuse(UniqueFd connection, const std::string& peer, std::string why);
   // One warning per second at most, with the count refused since the last.
   void LogRefusals(Clock::time_point now);
   void ReapWorkers();

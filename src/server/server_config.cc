@@ -4,6 +4,7 @@
 
 #include "common/agency_limit.h"
 #include "common/net.h"
+#include "wire/bet.h"
 
 namespace lottery {
 namespace {
@@ -35,12 +36,20 @@ ProgramSpec ServerSpec(ServerConfig& c) {
   s.push_back(DurationSetting("server.hello_timeout", "SERVER_HELLO_TIMEOUT", "--hello-timeout",
                        &c.hello_timeout, false,
                        "drop a connection that sends nothing this long after connecting"));
+  s.push_back(DurationSetting("server.idle_timeout", "SERVER_IDLE_TIMEOUT", "--idle-timeout",
+                              &c.idle_timeout, false,
+                              "drop a connection that sends nothing this long between messages "
+                              "(not while it waits for the draw)"));
   s.push_back(DurationSetting("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
                        &c.shutdown_timeout, false,
                        "on SIGTERM, how long workers get before SIGKILL"));
   s.push_back(IntegerSetting("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
                       &c.max_connections, 0, 100000,
                       "connections served at once, 0 or >= agencies; more are refused (0: 2 x agencies + 16)"));
+  s.push_back(IntegerSetting("server.max_pending", "SERVER_MAX_PENDING", "--max-pending",
+                             &c.max_pending, 0, 100000,
+                             "connections that have not said HELLO yet, served at once; more are "
+                             "refused (0: 2 x agencies)"));
   s.push_back(TextSetting("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
                    "the bets file (docs/STORAGE.md)"));
   s.push_back(Setting{"storage.sync", "SERVER_STORAGE_SYNC", "--storage-sync", SettingKind::kString,
@@ -56,8 +65,22 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         }
                         return false;
                       }});
-  s.push_back(IntegerSetting("draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
-                      &c.winning_number, 0, 9999, "the number that wins"));
+  s.push_back(Setting{"draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
+                      SettingKind::kIntegerOrWord, "an integer 0..9999, or \"random\"",
+                      c.winning_number == kRandomWinningNumber
+                          ? std::string("random")
+                          : std::to_string(c.winning_number),
+                      "the number that wins; random: drawn from getrandom() when the draw runs",
+                      [&c](std::string_view text) {
+                        if (text == "random") {
+                          c.winning_number = kRandomWinningNumber;
+                          return true;
+                        }
+                        auto v = ParseInteger(text);
+                        if (!v || *v < 0 || *v > 9999) return false;
+                        c.winning_number = static_cast<std::uint32_t>(*v);
+                        return true;
+                      }});
   s.push_back(LogLevelSetting("LOGGING_LEVEL", "--log-level", &c.log_level));
   return spec;
 }
@@ -91,6 +114,10 @@ std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
         c.max_connections, c.agencies, where));
   }
   return {};
+}
+
+int ServerConfig::EffectiveMaxPending() const {
+  return max_pending > 0 ? max_pending : 2 * agencies;
 }
 
 int ServerConfig::EffectiveMaxConnections() const {

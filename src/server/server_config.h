@@ -24,8 +24,10 @@ struct ServerConfig {
   int agencies = 5;                   // server.agencies       SERVER_AGENCIES  --agencies
   Seconds read_timeout{60.0};         // server.read_timeout   SERVER_READ_TIMEOUT
   Seconds hello_timeout{10.0};        // server.hello_timeout  SERVER_HELLO_TIMEOUT
+  Seconds idle_timeout{60.0};         // server.idle_timeout   SERVER_IDLE_TIMEOUT
   Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
   int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
+  int max_pending = 0;                // server.max_pending    SERVER_MAX_PENDING (0: auto)
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
   SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
@@ -35,6 +37,10 @@ struct ServerConfig {
   // Connections served at once: max_connections, or when 0, twice the
   // agencies plus room for health checks and reconnects.
   int EffectiveMaxConnections() const;
+  // Connections not yet introduced (no HELLO yet) served at once:
+  // max_pending, or when 0, twice the agencies. They can never take the
+  // room of the agencies themselves.
+  int EffectiveMaxPending() const;
 };
 
 // argv[0] is the program name. env is the process environment as NAME ->

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,7 @@
 #include "shm/shared_state.h"
 #include "storage/data_lock.h"
 #include "storage/recovery.h"
+#include "wire/bet.h"
 #include "worker/winners_file.h"
 
 namespace lottery {
@@ -88,7 +90,9 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
       "storage: {} | read_timeout: {} | max_connections: {} | winning_number: {}",
       config.port, config.listen_backlog, LogLevelName(config.log_level), config.agencies,
       config.address, config.storage_path, FormatDuration(config.read_timeout),
-      config.EffectiveMaxConnections(), config.winning_number);
+      config.EffectiveMaxConnections(),
+      config.winning_number == kRandomWinningNumber ? std::string("random")
+                                                    : std::to_string(config.winning_number));
   if (config.listen_backlog < static_cast<int>(config.agencies)) {
     Log(LogLevel::kWarning, "config", Outcome::kInProgress,
         "listen_backlog: {} | agencies: {} | detail: agencies that connect at once beyond the "

@@ -136,6 +136,13 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   return claim;
 }
 
+std::uint32_t CountClaimedSlots(SharedState& state) {
+  SharedLock lock(state);
+  std::uint32_t claimed = 0;
+  for (std::uint32_t a = 1; a <= state.agencies; ++a) claimed += state.slots[a].owner_pid != 0;
+  return claimed;
+}
+
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   SharedLock lock(state);
   if (state.slots[agency].owner_pid == pid) state.slots[agency].owner_pid = 0;

@@ -76,6 +76,7 @@ struct RuntimeSettings {
   LogLevel log_level = LogLevel::kInfo;
   std::int64_t read_timeout_ms = 60000;
   std::int64_t hello_timeout_ms = 10000;
+  std::int64_t idle_timeout_ms = 60000;
 };
 
 // Group commit for storage.sync = "always". `sync.mutex` (process-shared,
@@ -201,5 +202,8 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
 
 // Worker, on exit: gives `agency` back if `pid` still holds it.
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
+
+// Parent: how many agencies a worker serves now (claimed slots).
+std::uint32_t CountClaimedSlots(SharedState& state);
 
 }  // namespace lottery

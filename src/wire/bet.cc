@@ -1,5 +1,7 @@
 #include "wire/bet.h"
 
+#include <sys/random.h>
+
 #include <cstdio>
 #include <ctime>
 
@@ -155,6 +157,18 @@ std::optional<std::uint32_t> ParseBetNumber(std::string_view text) {
     v = v * 10 + static_cast<std::uint32_t>(c - '0');
   }
   return v;
+}
+
+std::uint32_t DrawWinningNumber() {
+  // Rejection sampling keeps every number equally likely: 4294960000 is the
+  // largest multiple of 10000 that fits in 32 bits.
+  constexpr std::uint32_t kLimit = 4294960000u;
+  while (true) {
+    std::uint32_t value = 0;
+    ssize_t n = ::getrandom(&value, sizeof value, 0);
+    if (n != static_cast<ssize_t>(sizeof value)) continue;  // EINTR: try again
+    if (value < kLimit) return value % 10000;
+  }
 }
 
 }  // namespace lottery

@@ -56,6 +56,13 @@ std::optional<std::string> ValidateName(std::string_view name);
 // 0..9999. std::nullopt otherwise.
 std::optional<std::uint32_t> ParseBetNumber(std::string_view text);
 
+// draw.winning_number = "random": the number is drawn when the draw runs.
+inline constexpr std::uint32_t kRandomWinningNumber = 0xFFFFFFFF;
+
+// A winning number for the draw, uniform over 0..9999, from the kernel's
+// random source (getrandom()).
+std::uint32_t DrawWinningNumber();
+
 // The draw rule (the exercise's has_won).
 inline bool HasWon(const BetView& bet, std::uint32_t winning_number) {
   return bet.number == winning_number;

@@ -54,7 +54,7 @@ FrameReader::FrameReader(int fd, int cancel_fd, std::size_t max_frame)
   buffer_.resize(std::max<std::size_t>(2 * max_frame_ + 4096, 64 * 1024));
 }
 
-IoStatus FrameReader::Fill(std::size_t want, std::optional<Millis> wait) {
+IoStatus FrameReader::Fill(std::size_t want, std::optional<Clock::time_point> deadline) {
   if (end_ - begin_ >= want) return IoStatus::kOk;
   if (begin_ + want > buffer_.size()) {
     // Slide unconsumed bytes to the front; want <= max_frame_ always fits.
@@ -69,6 +69,10 @@ IoStatus FrameReader::Fill(std::size_t want, std::optional<Millis> wait) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        std::optional<Millis> wait;
+        if (deadline) {
+          wait = std::max(Millis(0), std::chrono::duration_cast<Millis>(*deadline - Clock::now()));
+        }
         if (IoStatus w = WaitFor(fd_, POLLIN, cancel_fd_, wait); w != IoStatus::kOk) return w;
         continue;
       }
@@ -90,13 +94,18 @@ bool FrameReader::HasWholeFrame() const {
 
 IoStatus FrameReader::Read(Frame& frame, std::optional<Millis> idle, Millis stall) {
   if (begin_ == end_) begin_ = end_ = 0;
-  // Wait for the first byte with the idle bound, then the rest with `stall`.
-  if (IoStatus s = Fill(1, idle); s != IoStatus::kOk) return s;
-  if (IoStatus s = Fill(kFrameHeaderSize, stall); s != IoStatus::kOk) return s;
+  // Wait for the first byte with the idle bound; from then on the whole
+  // frame must arrive within `stall` (a deadline, not a per-byte timeout: a
+  // peer that trickles one byte at a time does not hold a worker for ever).
+  std::optional<Clock::time_point> idle_deadline;
+  if (idle) idle_deadline = Clock::now() + *idle;
+  if (IoStatus s = Fill(1, idle_deadline); s != IoStatus::kOk) return s;
+  const Clock::time_point frame_deadline = Clock::now() + stall;
+  if (IoStatus s = Fill(kFrameHeaderSize, frame_deadline); s != IoStatus::kOk) return s;
   header_ = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(buffer_.data() + begin_));
   frame.type = header_.type;
   if (header_.length > max_frame_ - kFrameHeaderSize) return IoStatus::kTooLarge;
-  if (IoStatus s = Fill(kFrameHeaderSize + header_.length, stall); s != IoStatus::kOk) {
+  if (IoStatus s = Fill(kFrameHeaderSize + header_.length, frame_deadline); s != IoStatus::kOk) {
     return s;
   }
   frame.payload = std::string_view(buffer_.data() + begin_ + kFrameHeaderSize, header_.length);

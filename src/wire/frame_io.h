@@ -19,6 +19,7 @@
 namespace lottery {
 
 using Millis = std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
 
 enum class IoStatus {
   kOk,
@@ -43,8 +44,9 @@ class FrameReader {
   FrameReader(int fd, int cancel_fd, std::size_t max_frame = kMaxFrameSize);
 
   // Reads the next whole frame. `idle` bounds the wait for its first byte
-  // (std::nullopt waits forever); `stall` bounds each wait for more bytes once
-  // the frame has started. On kTooLarge, `frame.type` and header() tell what
+  // (std::nullopt waits forever); once the frame has started, all of it must
+  // arrive within `stall` (a deadline for the whole frame, however the bytes
+  // are spread). On kTooLarge, `frame.type` and header() tell what
   // was announced.
   IoStatus Read(Frame& frame, std::optional<Millis> idle, Millis stall);
 
@@ -57,9 +59,9 @@ class FrameReader {
   bool HasWholeFrame() const;
 
  private:
-  // Makes at least `want` unconsumed bytes available, waiting at most `wait`
-  // for each read. Returns kOk or why not.
-  IoStatus Fill(std::size_t want, std::optional<Millis> wait);
+  // Makes at least `want` unconsumed bytes available, waiting until
+  // `deadline` at most (std::nullopt: no bound). Returns kOk or why not.
+  IoStatus Fill(std::size_t want, std::optional<Clock::time_point> deadline);
 
   int fd_;
   int cancel_fd_;

@@ -10,6 +10,7 @@
 #include "common/file_io.h"
 #include "common/log.h"
 #include "storage/winner_scan.h"
+#include "wire/bet.h"
 #include "worker/winners_file.h"
 
 namespace lottery {
@@ -67,10 +68,13 @@ Status DrawBarrier::RunDraw() {
   SharedState& s = shared_.state();
   const std::uint32_t agencies = s.agencies;  // fixed at creation
   const auto started = std::chrono::steady_clock::now();
+  // "random": drawn now, once the bets are in, and logged on the sorteo line.
+  const std::uint32_t winning_number =
+      winning_number_ == kRandomWinningNumber ? DrawWinningNumber() : winning_number_;
   // A descriptor of its own: the store's is shared with the appending code.
   UniqueFd fd(::open(store_.path().c_str(), O_RDONLY | O_CLOEXEC));
   Result<WinnerScan> scan =
-      fd ? ScanWinners(fd.get(), agencies, winning_number_) : FailErrno("open " + store_.path());
+      fd ? ScanWinners(fd.get(), agencies, winning_number) : FailErrno("open " + store_.path());
   if (!scan) {
     Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", scan.error().message);
     return std::unexpected(scan.error());
@@ -95,8 +99,8 @@ Status DrawBarrier::RunDraw() {
   }
   const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
   Log(LogLevel::kInfo, "sorteo", Outcome::kSuccess,
-      "apuestas: {} | ganadores: {} | duracion_ms: {:.1f}", scan->bets, total_winners,
-      took.count());
+      "apuestas: {} | ganadores: {} | numero_ganador: {} | duracion_ms: {:.1f}", scan->bets,
+      total_winners, winning_number, took.count());
   return Ok();
 }
 

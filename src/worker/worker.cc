@@ -64,6 +64,7 @@ void Worker::RefreshSettings() {
   SetLogLevel(settings.log_level);
   stall_ = Millis(settings.read_timeout_ms);
   hello_ = Millis(settings.hello_timeout_ms);
+  idle_ = Millis(settings.idle_timeout_ms);
 }
 
 void Worker::ReleaseSlot() {
@@ -75,9 +76,9 @@ int Worker::Serve() {
     RefreshSettings();
     Frame frame;
     // A peer that connects and says nothing must not hold a connection
-    // slot; after its first frame, waiting is legitimate (the draw).
-    IoStatus s = reader_.Read(frame, first_frame_ ? std::optional<Millis>(hello_) : std::nullopt,
-                              stall_);
+    // slot, nor one that stops talking between frames. Waiting for the draw
+    // happens inside WINNERS_QUERY, not here, so it is not bounded by this.
+    IoStatus s = reader_.Read(frame, first_frame_ ? hello_ : idle_, stall_);
     switch (s) {
       case IoStatus::kOk:
         break;
@@ -108,8 +109,15 @@ int Worker::Serve() {
                                 FormatDuration(Seconds(hello_))));
           return 0;
         }
-        SendError(ErrorCode::kTimeout, fmt::format("frame stalled for more than {}",
-                                                   FormatDuration(Seconds(stall_))));
+        if (reader_.buffered() == 0) {
+          SendError(ErrorCode::kTimeout,
+                    fmt::format("no message for {} (server.idle_timeout)",
+                                FormatDuration(Seconds(idle_))));
+          return 0;
+        }
+        SendError(ErrorCode::kTimeout,
+                  fmt::format("frame stalled for more than {}: not whole within "
+                              "server.read_timeout", FormatDuration(Seconds(stall_))));
         return 0;
       case IoStatus::kCancelled:
         ShutdownRequested();
@@ -209,6 +217,7 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
   // would hold them for the peer's delayed ACK (tens of milliseconds).
   int one = 1;
   ::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  EnableKeepAlive(connection.get());
   auto signals = SignalFd::Create({SIGTERM, SIGINT});
   if (!signals) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);

@@ -27,6 +27,7 @@ struct WorkerOptions {
   std::uint32_t winning_number = 0;
   Seconds read_timeout{60.0};
   Seconds hello_timeout{10.0};
+  Seconds idle_timeout{60.0};
   LogLevel log_level = LogLevel::kInfo;
 };
 

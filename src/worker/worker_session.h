@@ -43,7 +43,8 @@ class Worker {
         reader_(conn_.get(), signals_.fd()),
         peer_(PeerAddress(conn_.get())),
         stall_(std::chrono::duration_cast<Millis>(options.read_timeout)),
-        hello_(std::chrono::duration_cast<Millis>(options.hello_timeout)) {}
+        hello_(std::chrono::duration_cast<Millis>(options.hello_timeout)),
+        idle_(std::chrono::duration_cast<Millis>(options.idle_timeout)) {}
 
   ~Worker() { ReleaseSlot(); }
 
@@ -85,6 +86,7 @@ class Worker {
   std::string peer_;
   Millis stall_;
   Millis hello_;               // bound on the wait for the first frame
+  Millis idle_;                // bound on the wait for each later frame
   bool first_frame_ = true;    // nothing received yet
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
   std::uint32_t agency_ = 0;  // 0 until HELLO
