@@ -22,8 +22,10 @@ MAX_CONNECTIONS = 12
 class FloodTest(harness.LotteryTest):
 
     def test_a_connection_flood_does_not_stop_the_round(self):
+        # The limit under test is max_connections; max_pending (which would
+        # refuse earlier) has a test of its own in hostile_peers_test.py.
         self.start_server(agencies=3, extra=["--max-connections", str(MAX_CONNECTIONS),
-                                             "--hello-timeout", "1s"])
+                                             "--max-pending", "1000", "--hello-timeout", "1s"])
         per_agency = {a: make_bets(a, 2000, winners=a) for a in (1, 2, 3)}
         files = {a: self.agency_file(a, bets) for a, bets in per_agency.items()}
 
@@ -119,10 +121,17 @@ class FloodTest(harness.LotteryTest):
         while (len(harness.children_of(self.server.pid)) >= MAX_CONNECTIONS
                and time.monotonic() < deadline):
             time.sleep(0.005)
-        # Still serving.
-        c = self.raw()
-        c.send(frame(ECHO, s16("still there")))
-        kind, payload = c.read()
+        # Still serving: an echo is answered once the slots are free again.
+        deadline = time.monotonic() + 10
+        while True:
+            c = harness.RawClient(self.port)
+            c.send(frame(ECHO, s16("still there")))
+            kind, payload = c.read()
+            c.close()
+            if kind == ECHO_REPLY or time.monotonic() > deadline:
+                break
+            self.assertEqual(decode_error(payload)[0], E_TOO_MANY)
+            time.sleep(0.1)
         self.assertEqual(kind, ECHO_REPLY, decode_error(payload) if kind == ERROR else payload)
 
     def test_a_silent_peer_is_dropped_after_the_hello_timeout(self):
