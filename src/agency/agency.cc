@@ -120,8 +120,7 @@ Step Agency::QueryWinners(std::vector<std::string>& winners, std::uint64_t max_w
         // A document is what a bet holds: 1..10 digits. Checked before it is
         // kept, so a hostile server can neither grow this process without
         // bound nor put other text on stdout.
-        const bool digits = !d.empty() && d.size() <= kMaxDocumentDigits &&
-                            d.find_first_not_of("0123456789") == std::string_view::npos;
+        const bool digits = IsDocument(d);
         if (!digits || winners.size() >= max_winners) {
           Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail,
               "client_id: {} | error: {}", config_.id,

@@ -66,19 +66,19 @@ Step ServerLink::Ensure(bool hello) {
     // to what is left, not skipped.
     const auto now = Clock::now();
     if (now >= give_up) {
-      const Seconds spent = now - last_ok_;
+      // Tenths of a second: what the log states as the time actually spent.
+      const Seconds spent(std::round(Seconds(now - last_ok_).count() * 10) / 10);
       if (taken_) {
         Log(LogLevel::kError, "hello", Outcome::kFail,
             "client_id: {} | error: agency {} stayed connected from another connection for {} "
             "({}); another agency process with the same id?",
-            config_.id, config_.id, FormatDuration(Seconds(std::round(spent.count() * 10) / 10)),
-            *taken_);
+            config_.id, config_.id, FormatDuration(spent), *taken_);
         return Step::kIdTaken;
       }
       Log(LogLevel::kError, "connect", Outcome::kFail,
           "client_id: {} | server: {}:{} | attempts: {} | error: server unreachable for {}",
           config_.id, endpoint_.host, endpoint_.port, attempt,
-          FormatDuration(Seconds(std::round(spent.count() * 10) / 10)));
+          FormatDuration(spent));
       return Step::kUnavailable;
     }
     const Millis wait = std::min(backoff, std::chrono::duration_cast<Millis>(give_up - now) +

@@ -19,6 +19,11 @@ namespace {
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 std::atomic<LogStyle> g_style{LogStyle::kPlain};
 
+// A byte written as \xNN, so a log line stays one line of printable text.
+void AppendEscaped(std::string& out, unsigned char byte) { out += fmt::format("\\x{:02x}", byte); }
+
+bool IsControl(unsigned char byte) { return byte < 0x20 || byte == 0x7f; }
+
 }  // namespace
 
 const char* LogLevelName(LogLevel level) {
@@ -111,9 +116,8 @@ std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outco
     // A field value must not break the one-line-per-event rule, nor send
     // control sequences to a terminal: control bytes are written as \xNN.
     for (char c : fields) {
-      const auto b = static_cast<unsigned char>(c);
-      if (b < 0x20 || b == 0x7f) {
-        line += fmt::format("\\x{:02x}", b);
+      if (IsControl(static_cast<unsigned char>(c))) {
+        AppendEscaped(line, static_cast<unsigned char>(c));
       } else {
         line += c;
       }
@@ -129,8 +133,8 @@ std::string LogSafe(std::string_view text, std::size_t max_bytes) {
   out.reserve(keep + 16);
   for (std::size_t i = 0; i < keep; ++i) {
     const auto b = static_cast<unsigned char>(text[i]);
-    if (b < 0x20 || b == 0x7f || b == '|' || b == '\\') {
-      out += fmt::format("\\x{:02x}", b);
+    if (IsControl(b) || b == '|' || b == '\\') {
+      AppendEscaped(out, b);
     } else {
       out += static_cast<char>(b);
     }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <memory>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -40,34 +41,40 @@ Result<HostPort> ParseHostPort(std::string_view text) {
   return HostPort{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
-Status CheckListenAddress(const std::string& address) {
+namespace {
+
+using AddressList = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;
+
+// The addresses a server binds for `address` ("" is every IPv4 interface),
+// as both the start-up check and ListenTcp resolve them.
+Result<AddressList> ResolveListenAddress(const std::string& address, std::uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* list = nullptr;
+  const std::string service = std::to_string(port);
   const char* node = address.empty() ? nullptr : address.c_str();
-  if (int rc = ::getaddrinfo(node, "0", &hints, &list); rc != 0) {
+  if (int rc = ::getaddrinfo(node, service.c_str(), &hints, &list); rc != 0) {
     return Fail(ErrorKind::kConfig,
                 fmt::format("cannot resolve listen address '{}': {}", address, gai_strerror(rc)));
   }
-  ::freeaddrinfo(list);
+  return AddressList(list, &::freeaddrinfo);
+}
+
+}  // namespace
+
+Status CheckListenAddress(const std::string& address) {
+  auto resolved = ResolveListenAddress(address, 0);
+  if (!resolved) return std::unexpected(resolved.error());
   return Ok();
 }
 
 Result<UniqueFd> ListenTcp(const std::string& address, std::uint16_t port, int backlog) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* list = nullptr;
-  std::string service = std::to_string(port);
-  const char* node = (address.empty()) ? nullptr : address.c_str();
-  if (int rc = ::getaddrinfo(node, service.c_str(), &hints, &list); rc != 0) {
-    return Fail(ErrorKind::kConfig, fmt::format("cannot resolve listen address '{}': {}", address, gai_strerror(rc)));
-  }
+  auto resolved = ResolveListenAddress(address, port);
+  if (!resolved) return std::unexpected(resolved.error());
   Error last{ErrorKind::kConfig, "no address to listen on", 0};
-  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+  for (addrinfo* ai = resolved->get(); ai != nullptr; ai = ai->ai_next) {
     UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd) {
       last = FailErrno("socket").error();
@@ -83,10 +90,8 @@ Result<UniqueFd> ListenTcp(const std::string& address, std::uint16_t port, int b
       last = FailErrno(fmt::format("listen {}:{}", address, port)).error();
       continue;
     }
-    ::freeaddrinfo(list);
     return fd;
   }
-  ::freeaddrinfo(list);
   return std::unexpected(last);
 }
 

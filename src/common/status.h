@@ -22,8 +22,6 @@ enum class ErrorKind {
   kInternal,      // a call at the wrong moment: a bug, not the world
 };
 
-const char* ErrorKindName(ErrorKind kind);
-
 struct Error {
   ErrorKind kind = ErrorKind::kInternal;
   std::string message;  // One human-readable line, no trailing newline.

@@ -159,7 +159,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   // Every worker is reaped: nobody else holds the lock now.
   lock->Release(true);
   Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
-      DataLock::PathFor(config.storage_path));
+      lock->path());
   Log(LogLevel::kInfo, "exit", code == kExitOk ? Outcome::kSuccess : Outcome::kFail,
       "exit_code: {}", code);
   return code;

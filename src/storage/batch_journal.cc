@@ -84,10 +84,7 @@ bool JournalEndsWith(int journal_fd, std::uint32_t agency, std::uint64_t seq) {
   if (!size || *size < kJournalRecordSize) return false;
   std::uint64_t at = *size - *size % kJournalRecordSize - kJournalRecordSize;
   char bytes[kJournalRecordSize];
-  if (::pread(journal_fd, bytes, sizeof bytes, static_cast<off_t>(at)) !=
-      static_cast<ssize_t>(sizeof bytes)) {
-    return false;
-  }
+  if (!PreadAll(journal_fd, bytes, sizeof bytes, at, "read journal")) return false;
   auto record = DecodeJournalRecord(bytes);
   return record && record->kind == JournalKind::kBatch && record->agency == agency &&
          record->seq == seq;

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "common/file_io.h"
+
 namespace lottery {
 namespace {
 
@@ -66,11 +68,7 @@ Result<std::uint64_t> LastRowEnd(int fd, std::uint64_t size) {
   while (pos > 0) {
     std::uint64_t from = pos > sizeof block ? pos - sizeof block : 0;
     std::size_t want = static_cast<std::size_t>(pos - from);
-    ssize_t n;
-    do {
-      n = ::pread(fd, block, want, static_cast<off_t>(from));
-    } while (n < 0 && errno == EINTR);
-    if (n != static_cast<ssize_t>(want)) return FailErrno("read", n < 0 ? errno : EIO);
+    if (Status read = PreadAll(fd, block, want, from); !read) return std::unexpected(read.error());
     std::string_view view(block, want);
     if (auto nl = view.rfind('\n'); nl != std::string_view::npos) return from + nl + 1;
     pos = from;

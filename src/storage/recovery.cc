@@ -17,18 +17,6 @@
 namespace lottery {
 namespace {
 
-Status ReadAt(int fd, char* buf, std::size_t size, std::uint64_t offset) {
-  while (size > 0) {
-    ssize_t n = ::pread(fd, buf, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n < 0 ? FailErrno("read journal") : Fail(ErrorKind::kCorruptData, "read journal: short read");
-    buf += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return Ok();
-}
-
 Status Truncate(int fd, std::uint64_t size, const char* what) {
   if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return FailErrno(fmt::format("ftruncate {}", what));
   return Ok();
@@ -46,7 +34,7 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
   std::vector<JournalRecord> records;
   std::string bytes(*journal_size, '\0');
   if (!bytes.empty()) {
-    if (Status read = ReadAt(journal_fd, bytes.data(), bytes.size(), 0); !read) {
+    if (Status read = PreadAll(journal_fd, bytes.data(), bytes.size(), 0, "read journal"); !read) {
       return std::unexpected(read.error());
     }
   }
@@ -160,7 +148,11 @@ Result<std::uint64_t> StartupRecovery::CutTornTail() {
   auto size = FileSize(fd);
   if (!size) return std::unexpected(size.error());
   auto keep = LastRowEnd(fd, *size);
-  if (!keep) return FailErrno("read " + store_.path(), keep.error().sys_errno);
+  if (!keep) {
+    Error error = keep.error();
+    error.message = store_.path() + ": " + error.message;
+    return std::unexpected(error);
+  }
   if (*keep == *size) return 0;
   if (::ftruncate(fd, static_cast<off_t>(*keep)) != 0) return FailErrno("ftruncate " + store_.path());
   if (store_.sync_mode() == SyncMode::kAlways && ::fdatasync(fd) != 0) {

@@ -135,10 +135,14 @@ std::optional<std::string> ValidateName(std::string_view name) {
   return std::nullopt;
 }
 
+bool IsDocument(std::string_view text) {
+  return !text.empty() && text.size() <= kMaxDocumentDigits && AllDigits(text);
+}
+
 std::optional<std::string> ValidateBet(const BetView& bet, const Date& today) {
   if (auto why = ValidateName(bet.first_name)) return "first_name: " + *why;
   if (auto why = ValidateName(bet.last_name)) return "last_name: " + *why;
-  if (bet.document.empty() || bet.document.size() > kMaxDocumentDigits || !AllDigits(bet.document)) {
+  if (!IsDocument(bet.document)) {
     return "document: not 1 to 10 digits";
   }
   auto date = ParseDate(bet.birthdate);

@@ -41,6 +41,9 @@ Date Today();
 // Parses exactly "YYYY-MM-DD" into a real calendar date (leap years honoured).
 std::optional<Date> ParseDate(std::string_view text);
 
+// A document number as bets hold it: 1..10 ASCII digits, leading zeros kept.
+bool IsDocument(std::string_view text);
+
 // Checks every rule of a valid bet except the agency id (the caller knows N).
 // Returns std::nullopt when valid, else a short reason naming the field, for
 // example "birthdate: not a calendar date".

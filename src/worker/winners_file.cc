@@ -52,13 +52,8 @@ Status WriteWinnersFile(int fd, std::string_view bytes) {
 
 Result<std::vector<std::string>> ReadWinnerList(int fd, const WinnersExtent& extent) {
   std::string blob(extent.bytes, '\0');
-  std::size_t done = 0;
-  while (done < blob.size()) {
-    ssize_t n = ::pread(fd, blob.data() + done, blob.size() - done,
-                        static_cast<off_t>(extent.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return FailErrno("read winners", n == 0 ? EIO : errno);
-    done += static_cast<std::size_t>(n);
+  if (Status read = PreadAll(fd, blob.data(), blob.size(), extent.offset, "read winners"); !read) {
+    return std::unexpected(read.error());
   }
   auto documents = DecodeWinnerList(blob);
   if (documents && documents->size() != extent.count) {
