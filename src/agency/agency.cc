@@ -23,6 +23,8 @@
 #include "common/peak_rss.h"
 #include "common/signals.h"
 #include "common/unique_fd.h"
+#include "tls/agency_identity.h"
+#include "tls/tls_context.h"
 #include "wire/bet.h"
 #include "wire/protocol.h"
 
@@ -31,10 +33,10 @@ namespace {
 
 class Agency {
  public:
-  Agency(const AgencyConfig& config, HostPort endpoint, SignalFd signals)
+  Agency(const AgencyConfig& config, const TlsContext* tls, HostPort endpoint, SignalFd signals)
       : config_(config),
         signals_(std::move(signals)),
-        link_(config, std::move(endpoint), signals_),
+        link_(config, tls, std::move(endpoint), signals_),
         sender_(config, link_) {}
 
   int RunLottery();
@@ -372,7 +374,39 @@ int RunAgency(const AgencyConfig& config, const std::map<std::string, std::strin
     Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
     return kExitOsErr;
   }
-  Agency agency(config, std::move(*endpoint), std::move(*signals));
+  std::optional<TlsContext> tls;
+  if (config.tls.mode == TlsMode::kRequired) {
+    auto context = TlsContext::ForAgency(config.tls, config.ServerName());
+    if (!context) {
+      Log(LogLevel::kError, "tls", Outcome::kFail, "client_id: {} | error: {}", config.id,
+          context.error().message);
+      return kExitConfig;
+    }
+    // A certificate of another agency would be refused by the server at
+    // HELLO; say so now, in this agency's terms.
+    CertificateIdentity own = IdentifyCertificate(context->certificate());
+    if (own.agency != config.id) {
+      Log(LogLevel::kError, "tls", Outcome::kFail,
+          "client_id: {} | error: tls.certificate {} ({}) {}, not agency {}'s; check agency.id and "
+          "tls.certificate",
+          config.id, config.tls.certificate, own.subject,
+          own.agency == 0 ? std::string("speaks for no agency")
+                          : fmt::format("is agency {}'s", own.agency),
+          config.id);
+      return kExitConfig;
+    }
+    Log(LogLevel::kInfo, "tls", Outcome::kSuccess,
+        "client_id: {} | mode: required | certificate: {} | server_ca: {} | server_name: {}",
+        config.id, config.tls.certificate, config.tls.ca, context->server_name());
+    tls = std::move(*context);
+  } else {
+    Log(LogLevel::kWarning, "tls", Outcome::kInProgress,
+        "client_id: {} | mode: off | detail: the connection is neither encrypted nor "
+        "authenticated: anything that answers on the server's address gets the bets and can "
+        "send back any winners",
+        config.id);
+  }
+  Agency agency(config, tls ? &*tls : nullptr, std::move(*endpoint), std::move(*signals));
   switch (config.mode) {
     case AgencyMode::kEcho: return agency.RunEcho();
     case AgencyMode::kBet: return agency.RunBet(env);

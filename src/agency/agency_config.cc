@@ -15,8 +15,8 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
                    "CLI_CONFIG", {}, nullptr,
                    "0 ok, 64 bad flag, 65 bets rejected, 66 dataset unreadable, 67 agency id not "
                    "served by the server, 69 server unreachable, 75 agency id kept by another "
-                   "connection, 76 the server broke the protocol, 77 betting closed, 78 bad "
-                   "configuration"};
+                   "connection, 76 the server broke the protocol, 77 betting closed or certificate "
+                   "refused, 78 bad configuration"};
   auto& s = spec.settings;
   s.push_back(IntegerSetting("agency.id", "CLI_ID", "--id", &c.id, 1, kMaxAgencies, "this agency's id"));
   s.push_back(Setting{"agency.mode", "CLI_MODE", "--mode", SettingKind::kString,
@@ -55,21 +55,48 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
   s.push_back(IntegerSetting("batch.window", "CLI_BATCH_WINDOW", "--window", &c.batch_window, 1, 1024,
                       "batches sent ahead of their acks (1: wait for each ack)"));
   s.push_back(LogLevelSetting("CLI_LOG_LEVEL", "--log-level", &c.log_level));
+  s.push_back(TlsModeSetting("CLI_TLS_MODE", "--tls-mode", &c.tls.mode));
+  s.push_back(TextSetting("tls.certificate", "CLI_TLS_CERTIFICATE", "--tls-cert", &c.tls.certificate,
+                          "PEM file: this agency's certificate ({id} becomes the agency id)"));
+  s.push_back(TextSetting("tls.private_key", "CLI_TLS_PRIVATE_KEY", "--tls-key", &c.tls.private_key,
+                          "PEM file: this agency's private key ({id} becomes the agency id)"));
+  s.push_back(TextSetting("tls.server_ca", "CLI_TLS_SERVER_CA", "--tls-server-ca", &c.tls.ca,
+                          "PEM file: the CA that signs the server's certificate"));
+  s.push_back(TextSetting("tls.server_name", "CLI_TLS_SERVER_NAME", "--tls-server-name",
+                          &c.tls.server_name,
+                          "the name (or IP) the server's certificate must carry (default: the "
+                          "host of server.address)"));
   if (auto loaded = LoadSettings(argv, env, spec, c.config_file); !loaded) {
     return std::unexpected(loaded.error());
   }
+  if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
+                                              {"tls.private_key", &c.tls.private_key},
+                                              {"tls.server_ca", &c.tls.ca}});
+      !files) {
+    return std::unexpected(files.error());
+  }
+  // One configuration serves every agency: "{id}" in the file names.
+  c.tls.certificate = ReplaceIdToken(c.tls.certificate, c.id);
+  c.tls.private_key = ReplaceIdToken(c.tls.private_key, c.id);
   return c;
 }
 
-std::string AgencyConfig::DatasetPath() const {
-  std::string path = dataset;
+std::string ReplaceIdToken(std::string path, std::uint32_t id) {
   const std::string token = "{id}";
+  const std::string id_text = std::to_string(id);
   for (auto at = path.find(token); at != std::string::npos; at = path.find(token, at)) {
-    std::string id_text = std::to_string(id);
     path.replace(at, token.size(), id_text);
     at += id_text.size();
   }
   return path;
+}
+
+std::string AgencyConfig::DatasetPath() const { return ReplaceIdToken(dataset, id); }
+
+std::string AgencyConfig::ServerName() const {
+  if (!tls.server_name.empty()) return tls.server_name;
+  auto endpoint = ParseHostPort(server_address);
+  return endpoint ? endpoint->host : std::string();
 }
 
 const char* AgencyModeName(AgencyMode mode) {

@@ -11,6 +11,7 @@
 
 #include "common/config_loader.h"
 #include "common/log.h"
+#include "tls/tls_settings.h"
 
 namespace lottery {
 
@@ -29,9 +30,15 @@ struct AgencyConfig {
   int batch_max_amount = 100;                  // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
   int batch_window = 16;                       // batch.window     CLI_BATCH_WINDOW  --window
   LogLevel log_level = LogLevel::kInfo;        // log.level        CLI_LOG_LEVEL     --log-level
+  // tls.mode, tls.certificate, tls.private_key, tls.server_ca (in tls.ca),
+  // tls.server_name: CLI_TLS_* and --tls-* (docs/SECURITY.md).
+  TlsSettings tls;
 
   // The dataset path with "{id}" replaced by the agency id.
   std::string DatasetPath() const;
+  // The name the server's certificate must carry: tls.server_name, or the
+  // host of server.address.
+  std::string ServerName() const;
 };
 
 // argv[0] is the program name. env is the process environment as NAME ->
@@ -40,5 +47,8 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
 
 const char* AgencyModeName(AgencyMode mode);
+
+// `path` with every "{id}" replaced by `id`.
+std::string ReplaceIdToken(std::string path, std::uint32_t id);
 
 }  // namespace lottery

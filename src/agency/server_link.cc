@@ -18,19 +18,57 @@ bool ServerLink::Sleep(Millis duration) {
   return !cancelled_;
 }
 
+void ServerLink::Disconnect() {
+  reader_.reset();
+  tls_stream_ = nullptr;
+  stream_.reset();
+  fd_.Reset();
+}
+
 void ServerLink::Close(std::string_view why) {
   if (!fd_.valid()) return;
   Log(LogLevel::kInfo, "disconnect", Outcome::kSuccess, "client_id: {} | reason: {}", config_.id, why);
-  reader_.reset();
-  fd_.Reset();
+  Disconnect();
 }
 
 void ServerLink::Drop(std::string_view why) {
   if (!fd_.valid()) return;
   Log(LogLevel::kWarning, "connection_lost", Outcome::kFail, "client_id: {} | error: {}", config_.id,
       why);
-  reader_.reset();
-  fd_.Reset();
+  Disconnect();
+}
+
+Step ServerLink::StartTls() {
+  if (tls_ == nullptr) {
+    stream_ = std::make_unique<PlainStream>(fd_.get());
+    reader_.emplace(*stream_, signals_.fd());
+    return Step::kDone;
+  }
+  Handshake hs = TlsConnect(*tls_, fd_.get(), signals_.fd(), Clock::now() + stall_);
+  switch (hs.end) {
+    case Handshake::kDone:
+      tls_stream_ = hs.stream.get();
+      stream_ = std::move(hs.stream);
+      reader_.emplace(*stream_, signals_.fd());
+      return Step::kDone;
+    case Handshake::kCancelled:
+      cancelled_ = true;
+      Disconnect();
+      return Step::kCancelled;
+    case Handshake::kFailed:
+      // The server's certificate does not verify (wrong CA, wrong name,
+      // expired): talking to it would hand this agency's bets to a stranger.
+      Log(LogLevel::kError, "tls_handshake", Outcome::kFail,
+          "client_id: {} | server: {}:{} | server_name: {} | error: {}", config_.id,
+          endpoint_.host, endpoint_.port, tls_->server_name(), LogSafe(hs.error));
+      Disconnect();
+      return Step::kFatal;
+    default:
+      // Not TLS (the server refused the connection in plaintext before any
+      // handshake, as it does when full), closed or too slow: try again.
+      Drop(fmt::format("TLS handshake: {}: {}", HandshakeEndName(hs.end), LogSafe(hs.error)));
+      return Step::kRetry;
+  }
 }
 
 Step ServerLink::Ensure(bool hello) {
@@ -45,14 +83,15 @@ Step ServerLink::Ensure(bool hello) {
     auto conn = ConnectTcp(endpoint_, std::clamp(left, Millis(100), Millis(5000)));
     if (conn) {
       fd_ = std::move(*conn);
-      reader_.emplace(fd_.get(), signals_.fd());
       Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
           config_.id, endpoint_.host, endpoint_.port, attempt);
-      if (!hello) {
+      Step tls = StartTls();
+      if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
+      if (tls == Step::kDone && !hello) {
         MarkProgress();
         return Step::kDone;
       }
-      Step s = Hello();
+      Step s = tls == Step::kDone ? Hello() : Step::kRetry;
       if (s == Step::kDone) {
         MarkProgress();
         return s;
@@ -127,6 +166,18 @@ Step ServerLink::Hello() {
       taken_.reset();
     }
     if (busy) return Step::kRetry;  // the old connection's worker is still going away
+    if (e && e->code == ErrorCode::kNotAuthorized) {
+      Log(LogLevel::kError, "hello", Outcome::kFail,
+          "client_id: {} | error: the server does not accept this agency's certificate for "
+          "agency {}: {}",
+          config_.id, config_.id, message);
+      return Step::kRefused;
+    }
+    if (e && e->code == ErrorCode::kTlsRequired) {
+      Log(LogLevel::kError, "hello", Outcome::kFail,
+          "client_id: {} | error: {}; this agency runs with tls.mode = off", config_.id, message);
+      return Step::kMisconfigured;
+    }
     if (e && e->code == ErrorCode::kBadAgency) {
       Log(LogLevel::kError, "hello", Outcome::kFail,
           "client_id: {} | error: the server does not serve this agency id: {}; check agency.id "
@@ -147,7 +198,17 @@ Step ServerLink::Outcome(IoStatus status, std::string_view what) {
     cancelled_ = true;
     return Step::kCancelled;
   }
-  Drop(fmt::format("{} failed: {}", what, IoStatusName(status)));
+  if (tls_stream_ != nullptr && tls_stream_->refused_by_peer()) {
+    // In TLS 1.3 the server checks the agency's certificate after the
+    // handshake: its verdict arrives as an alert on the first read.
+    Log(LogLevel::kError, "tls_handshake", Outcome::kFail,
+        "client_id: {} | error: the server refused this agency's certificate ({}): {}",
+        config_.id, config_.tls.certificate, LogSafe(tls_stream_->error()));
+    Disconnect();
+    return Step::kRefused;
+  }
+  std::string detail = reader_ && !reader_->error().empty() ? ": " + reader_->error() : "";
+  Drop(fmt::format("{} failed: {}{}", what, IoStatusName(status), LogSafe(detail)));
   return Step::kRetry;
 }
 
@@ -157,7 +218,7 @@ Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optiona
 }
 
 Step ServerLink::Send(std::string_view request) {
-  return Outcome(WriteAll(fd_.get(), request, signals_.fd(), stall_), "send");
+  return Outcome(WriteAll(*stream_, request, signals_.fd(), stall_), "send");
 }
 
 Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
@@ -187,6 +248,9 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
       // Transient: the server may come back (restart, space freed).
       link.Drop(LogSafe(e->message));
       return Step::kRetry;
+    case ErrorCode::kNotAuthorized:
+      link.Drop(LogSafe(e->message));
+      return Step::kRefused;
     default:
       link.Drop(LogSafe(e->message));
       return Step::kFatal;
@@ -202,6 +266,8 @@ int ExitCodeFor(Step s) {
     case Step::kUnknownId: return kExitNoUser;
     case Step::kIdTaken: return kExitTempFail;
     case Step::kClosed: return kExitNoPerm;
+    case Step::kRefused: return kExitNoPerm;
+    case Step::kMisconfigured: return kExitConfig;
     case Step::kRetry:
     case Step::kFatal: return kExitProtocol;
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "common/net.h"
 #include "common/signals.h"
 #include "common/unique_fd.h"
+#include "tls/tls_stream.h"
 #include "wire/frame_io.h"
 #include "wire/protocol.h"
 
@@ -30,16 +32,21 @@ enum class Step {
   kUnknownId,    // the server serves agencies 1..N and this id is not among them
   kIdTaken,      // another process kept this agency id connected for connect_timeout
   kClosed,       // betting is closed for this agency: it already said FINISHED
+  kRefused,      // the server refused this agency's certificate (revoked, expired, unknown CA...)
+  kMisconfigured,  // the server requires TLS and this agency runs without it
   kFatal,        // a protocol error that retrying cannot fix
 };
 
 // The agency's link to the server: connects with backoff, introduces itself,
 // and turns every failure into "reconnect and redo" until connect_timeout
-// passes without progress. Owns the socket.
+// passes without progress. Owns the socket and the stream over it (TLS or
+// plain).
 class ServerLink {
  public:
-  ServerLink(const AgencyConfig& config, HostPort endpoint, SignalFd& signals)
+  // `tls` (nullptr: plaintext) must outlive the link.
+  ServerLink(const AgencyConfig& config, const TlsContext* tls, HostPort endpoint, SignalFd& signals)
       : config_(config),
+        tls_(tls),
         endpoint_(std::move(endpoint)),
         signals_(signals),
         stall_(std::chrono::duration_cast<Millis>(config.read_timeout)) {}
@@ -53,6 +60,9 @@ class ServerLink {
   // ... or ends one whose work is done.
   void Close(std::string_view why);
   bool connected() const { return fd_.valid(); }
+  // The TLS handshake after connecting: kDone, kRetry (the server refused
+  // the connection before TLS, or went away), kCancelled or kFatal.
+  Step StartTls();
 
   // Sends a frame and reads one reply frame into `reply`. `idle` bounds the
   // wait for the reply (std::nullopt: wait as long as it takes).
@@ -79,11 +89,17 @@ class ServerLink {
   // Maps an I/O result to a step, dropping the connection when it broke.
   Step Outcome(IoStatus status, std::string_view what);
 
+  // Ends the connection: stream first (its close_notify), then the socket.
+  void Disconnect();
+
   const AgencyConfig& config_;
+  const TlsContext* tls_;
   HostPort endpoint_;
   SignalFd& signals_;
   Millis stall_;
   UniqueFd fd_;
+  std::unique_ptr<ByteStream> stream_;
+  TlsStream* tls_stream_ = nullptr;  // stream_, when it is TLS
   std::optional<FrameReader> reader_;
   Welcome welcome_;
   std::uint64_t acked_seq_ = 0;

@@ -14,6 +14,13 @@ namespace {
 
 using Env = std::map<std::string, std::string>;
 using Args = std::vector<std::string>;
+// TLS is required by default; the tests of other keys run without it.
+const Env kPlain{{"SERVER_TLS_MODE", "off"}, {"CLI_TLS_MODE", "off"}};
+
+Env Plain(Env env) {
+  env.insert(kPlain.begin(), kPlain.end());
+  return env;
+}
 
 std::string WriteFile(const testing::TempDir& dir, const std::string& name,
                       const std::string& text) {
@@ -22,15 +29,48 @@ std::string WriteFile(const testing::TempDir& dir, const std::string& name,
   return path;
 }
 
-TEST_CASE("defaults apply when there is no file, variable or flag") {
+TEST_CASE("without certificate files, the default (tls.mode = required) refuses to start") {
   auto s = LoadServerConfig({"lottery-server"}, {});
+  REQUIRE_FALSE(s);
+  CHECK(s.error().kind == ConfigErrorKind::kConfig);
+  for (const char* key : {"tls.certificate", "tls.private_key", "tls.client_ca", "gen_certs.py",
+                          "tls.mode = \"off\""}) {
+    CHECK_MESSAGE(s.error().message.find(key) != std::string::npos, key);
+  }
+  auto a = LoadAgencyConfig({"lottery-agency"}, {});
+  REQUIRE_FALSE(a);
+  CHECK(a.error().message.find("tls.server_ca") != std::string::npos);
+  // Only the missing ones are named.
+  auto some = LoadServerConfig({"s", "--tls-cert", "c.pem", "--tls-client-ca", "ca.pem"}, {});
+  REQUIRE_FALSE(some);
+  CHECK(some.error().message.find("but tls.private_key is not set") != std::string::npos);
+  auto all = LoadServerConfig({"s", "--tls-cert", "c.pem", "--tls-key", "k.pem"},
+                              {{"SERVER_TLS_CLIENT_CA", "ca.pem"}});
+  REQUIRE_MESSAGE(all, all.error().message);
+  CHECK(all->tls.mode == TlsMode::kRequired);
+  CHECK(all->tls.ca == "ca.pem");
+  // The agency's file names may carry {id}.
+  auto agency = LoadAgencyConfig({"a", "--id", "7", "--tls-cert", "certs/agency-{id}.pem",
+                                  "--tls-key", "certs/agency-{id}.key", "--tls-server-ca", "ca.pem"},
+                                 {});
+  REQUIRE_MESSAGE(agency, agency.error().message);
+  CHECK(agency->tls.certificate == "certs/agency-7.pem");
+  CHECK(agency->tls.private_key == "certs/agency-7.key");
+  CHECK(agency->ServerName() == "127.0.0.1");
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--server", "server:1"}, {})->ServerName() ==
+        "server");
+  CHECK_FALSE(LoadAgencyConfig({"a", "--tls-mode", "maybe"}, {}));
+}
+
+TEST_CASE("defaults apply when there is no file, variable or flag") {
+  auto s = LoadServerConfig({"lottery-server"}, kPlain);
   REQUIRE(s);
   CHECK(s->port == 12345);
   CHECK(s->agencies == 5);
   CHECK(s->winning_number == 7574);
   CHECK(s->log_level == LogLevel::kInfo);
   CHECK(s->config_file.empty());
-  auto a = LoadAgencyConfig({"lottery-agency"}, {});
+  auto a = LoadAgencyConfig({"lottery-agency"}, kPlain);
   REQUIRE(a);
   CHECK(a->id == 1);
   CHECK(a->mode == AgencyMode::kLottery);
@@ -40,9 +80,10 @@ TEST_CASE("defaults apply when there is no file, variable or flag") {
 
 TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   auto root = testing::SourceRoot();
-  auto s = LoadServerConfig({"lottery-server", "--config", (root / "conf/server.toml").string()}, {});
+  auto s = LoadServerConfig({"lottery-server", "--config", (root / "conf/server.toml").string()}, kPlain);
   REQUIRE_MESSAGE(s, s.error().message);
   ServerConfig d;
+  d.tls.mode = TlsMode::kOff;  // as kPlain says; the file keeps the default
   CHECK(s->address == d.address);
   CHECK(s->port == d.port);
   CHECK(s->listen_backlog == d.listen_backlog);
@@ -53,11 +94,20 @@ TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   CHECK(s->winning_number == d.winning_number);
   CHECK(s->log_level == d.log_level);
   CHECK(s->max_connections == d.max_connections);
-  // Every key of the file is a documented key with the default value.
+  // The files' paths have no default: the shipped file names where the
+  // packages and images put them.
+  CHECK(s->tls.certificate == "/etc/lottery/tls/server.pem");
+  CHECK(s->tls.private_key == "/etc/lottery/tls/server.key");
+  CHECK(s->tls.ca == "/etc/lottery/tls/ca.pem");
+  CHECK(s->tls.crl == "/etc/lottery/tls/crl.pem");
+  d.tls = s->tls;
+  d.tls.mode = TlsMode::kOff;
+  // Every other key of the file is a documented key with the default value.
   CHECK(ServerConfigValues(*s) == ServerConfigValues(d));
-  auto a = LoadAgencyConfig({"lottery-agency", "--config", (root / "conf/client.toml").string()}, {});
+  auto a = LoadAgencyConfig({"lottery-agency", "--config", (root / "conf/client.toml").string()}, kPlain);
   REQUIRE_MESSAGE(a, a.error().message);
   AgencyConfig e;
+  e.tls.mode = TlsMode::kOff;
   CHECK(a->id == e.id);
   CHECK(a->mode == e.mode);
   CHECK(a->dataset == e.dataset);
@@ -69,6 +119,9 @@ TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   CHECK(a->batch_max_amount == e.batch_max_amount);
   CHECK(a->batch_window == e.batch_window);
   CHECK(a->log_level == e.log_level);
+  CHECK(a->tls.certificate == "/etc/lottery/tls/agency-1.pem");
+  CHECK(a->tls.ca == "/etc/lottery/tls/ca.pem");
+  CHECK(a->ServerName() == "server");
 }
 
 TEST_CASE("file < environment < flags, key by key") {
@@ -76,7 +129,7 @@ TEST_CASE("file < environment < flags, key by key") {
   std::string file = WriteFile(dir, "server.toml",
                                "[server]\nport = 2000\nlisten_backlog = 7\nagencies = 3\n"
                                "[log]\nlevel = \"DEBUG\"\n[storage]\npath = \"/tmp/x.csv\"\n");
-  auto only_file = LoadServerConfig({"s", "--config", file}, {});
+  auto only_file = LoadServerConfig({"s", "--config", file}, kPlain);
   REQUIRE(only_file);
   CHECK(only_file->port == 2000);
   CHECK(only_file->listen_backlog == 7);
@@ -85,7 +138,7 @@ TEST_CASE("file < environment < flags, key by key") {
   CHECK(only_file->config_file == file);
 
   Env env{{"SERVER_PORT", "3000"}, {"LOGGING_LEVEL", "warning"}, {"SERVER_LISTEN_BACKLOG", "9"}};
-  auto with_env = LoadServerConfig({"s", "--config", file}, env);
+  auto with_env = LoadServerConfig({"s", "--config", file}, Plain(env));
   REQUIRE(with_env);
   CHECK(with_env->port == 3000);
   CHECK(with_env->log_level == LogLevel::kWarning);
@@ -93,7 +146,7 @@ TEST_CASE("file < environment < flags, key by key") {
   CHECK(with_env->agencies == 3);  // only in the file
 
   auto with_flags = LoadServerConfig(
-      {"s", "--config", file, "--port", "4000", "--log-level=ERROR", "--storage", "b.csv"}, env);
+      {"s", "--config", file, "--port", "4000", "--log-level=ERROR", "--storage", "b.csv"}, Plain(env));
   REQUIRE(with_flags);
   CHECK(with_flags->port == 4000);
   CHECK(with_flags->log_level == LogLevel::kError);
@@ -101,7 +154,7 @@ TEST_CASE("file < environment < flags, key by key") {
   CHECK(with_flags->listen_backlog == 9);
 
   // The file can also come from the environment.
-  auto via_env = LoadServerConfig({"s"}, {{"SERVER_CONFIG", file}});
+  auto via_env = LoadServerConfig({"s"}, Plain({{"SERVER_CONFIG", file}}));
   REQUIRE(via_env);
   CHECK(via_env->port == 2000);
 }
@@ -113,23 +166,23 @@ TEST_CASE("agency keys follow the exercise's variable names") {
                                "window = 3\n[agency]\nid = 2\n");
   Env env{{"CLI_ID", "4"}, {"CLI_LOOP_PERIOD", "250ms"}, {"CLI_BATCH_MAXAMOUNT", "64"},
           {"CLI_SERVER_ADDRESS", "server:12345"}, {"CLI_LOG_LEVEL", "debug"}, {"CLI_MODE", "echo"}};
-  auto a = LoadAgencyConfig({"a", "--config", file, "--batch", "99"}, env);
+  auto a = LoadAgencyConfig({"a", "--config", file, "--batch", "99"}, Plain(env));
   REQUIRE_MESSAGE(a, a.error().message);
   CHECK(a->id == 4);
   CHECK(a->loop_amount == 10);
   CHECK(a->loop_period.count() == doctest::Approx(0.25));
   CHECK(a->batch_max_amount == 99);
   CHECK(a->batch_window == 3);
-  CHECK(LoadAgencyConfig({"a", "--config", file, "--window", "1"}, env)->batch_window == 1);
-  CHECK(LoadAgencyConfig({"a", "--config", file}, {{"CLI_BATCH_WINDOW", "64"}})->batch_window == 64);
-  CHECK_FALSE(LoadAgencyConfig({"a", "--window", "0"}, {}));
-  CHECK_FALSE(LoadAgencyConfig({"a", "--window", "1025"}, {}));
+  CHECK(LoadAgencyConfig({"a", "--config", file, "--window", "1"}, Plain(env))->batch_window == 1);
+  CHECK(LoadAgencyConfig({"a", "--config", file}, Plain({{"CLI_BATCH_WINDOW", "64"}}))->batch_window == 64);
+  CHECK_FALSE(LoadAgencyConfig({"a", "--window", "0"}, kPlain));
+  CHECK_FALSE(LoadAgencyConfig({"a", "--window", "1025"}, kPlain));
   CHECK(a->server_address == "server:12345");
   CHECK(a->log_level == LogLevel::kDebug);
   CHECK(a->mode == AgencyMode::kEcho);
   CHECK(a->DatasetPath() == "dataset/agency-4.csv");
   // An empty variable counts as unset.
-  auto b = LoadAgencyConfig({"a", "--config", file}, {{"CLI_ID", ""}});
+  auto b = LoadAgencyConfig({"a", "--config", file}, Plain({{"CLI_ID", ""}}));
   REQUIRE(b);
   CHECK(b->id == 2);
 }
@@ -138,7 +191,7 @@ TEST_CASE("a broken file is a config error naming the key and the file") {
   testing::TempDir dir;
   auto fails_with = [&](const std::string& text, const std::string& needle) {
     std::string file = WriteFile(dir, "bad.toml", text);
-    auto r = LoadServerConfig({"s", "--config", file}, {});
+    auto r = LoadServerConfig({"s", "--config", file}, kPlain);
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == ConfigErrorKind::kConfig);
     CHECK_MESSAGE(r.error().message.find(needle) != std::string::npos, r.error().message);
@@ -156,21 +209,21 @@ TEST_CASE("a broken file is a config error naming the key and the file") {
   fails_with("[log]\nlevel = \"LOUD\"\n", "log.level");
   fails_with("[server\nport = 1\n", "bad.toml:");
 
-  auto missing = LoadServerConfig({"s", "--config", dir.File("nope.toml")}, {});
+  auto missing = LoadServerConfig({"s", "--config", dir.File("nope.toml")}, kPlain);
   REQUIRE_FALSE(missing);
   CHECK(missing.error().kind == ConfigErrorKind::kConfig);
   CHECK(missing.error().message.find("nope.toml") != std::string::npos);
 }
 
 TEST_CASE("a bad variable is a config error naming the variable") {
-  auto r = LoadServerConfig({"s"}, {{"SERVER_PORT", "abc"}});
+  auto r = LoadServerConfig({"s"}, Plain({{"SERVER_PORT", "abc"}}));
   REQUIRE_FALSE(r);
   CHECK(r.error().kind == ConfigErrorKind::kConfig);
   CHECK(r.error().message.find("SERVER_PORT") != std::string::npos);
-  auto a = LoadAgencyConfig({"a"}, {{"CLI_SERVER_ADDRESS", "no-port"}});
+  auto a = LoadAgencyConfig({"a"}, Plain({{"CLI_SERVER_ADDRESS", "no-port"}}));
   REQUIRE_FALSE(a);
   CHECK(a.error().message.find("CLI_SERVER_ADDRESS") != std::string::npos);
-  auto b = LoadAgencyConfig({"a"}, {{"CLI_BATCH_MAXAMOUNT", "0"}});
+  auto b = LoadAgencyConfig({"a"}, Plain({{"CLI_BATCH_MAXAMOUNT", "0"}}));
   REQUIRE_FALSE(b);
   CHECK(b.error().kind == ConfigErrorKind::kConfig);
 }
@@ -178,24 +231,24 @@ TEST_CASE("a bad variable is a config error naming the variable") {
 TEST_CASE("bad flags are usage errors; --help and --version answer") {
   for (const Args& args : {Args{"s", "--bogus"}, Args{"s", "--port"}, Args{"s", "--port", "x"},
                            Args{"s", "positional"}, Args{"s", "--agencies=0"}}) {
-    auto r = LoadServerConfig(args, {});
+    auto r = LoadServerConfig(args, kPlain);
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == ConfigErrorKind::kUsage);
   }
-  auto help = LoadServerConfig({"s", "--help"}, {});
+  auto help = LoadServerConfig({"s", "--help"}, kPlain);
   REQUIRE_FALSE(help);
   CHECK(help.error().kind == ConfigErrorKind::kHelp);
   for (const char* word : {"--port", "--agencies", "--storage", "--log-level", "--config",
                            "server.listen_backlog", "SERVER_LISTEN_BACKLOG", "LOGGING_LEVEL"}) {
     CHECK_MESSAGE(help.error().message.find(word) != std::string::npos, word);
   }
-  auto ahelp = LoadAgencyConfig({"a", "--help"}, {});
+  auto ahelp = LoadAgencyConfig({"a", "--help"}, kPlain);
   REQUIRE_FALSE(ahelp);
   for (const char* word : {"--id", "--server", "--dataset", "--mode", "--batch", "--log-level",
                            "CLI_BATCH_MAXAMOUNT", "CLI_LOOP_PERIOD", "loop.amount"}) {
     CHECK_MESSAGE(ahelp.error().message.find(word) != std::string::npos, word);
   }
-  auto version = LoadAgencyConfig({"a", "--version"}, {});
+  auto version = LoadAgencyConfig({"a", "--version"}, kPlain);
   REQUIRE_FALSE(version);
   CHECK(version.error().kind == ConfigErrorKind::kVersion);
   CHECK(version.error().message.starts_with("lottery-agency "));
@@ -219,7 +272,7 @@ std::vector<std::string> KeysOf(const std::string& toml_text) {
 }
 
 TEST_CASE("--help and the shipped files cover every key, and every flag the help names works") {
-  auto help = LoadServerConfig({"s", "--help"}, {});
+  auto help = LoadServerConfig({"s", "--help"}, kPlain);
   REQUIRE_FALSE(help);
   std::string text = help.error().message;
   auto file_keys = KeysOf(testing::ReadFile(testing::SourceRoot() / "conf" / "server.toml"));
@@ -249,63 +302,64 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     if (key == "server.address") value = "127.0.0.1";  // it must resolve (issue of --check-config)
     if (key == "server.max_connections") value = "10";
     if (key == "storage.sync") value = "never";
+    if (key == "tls.mode") value = "off";
     CAPTURE(flag);
-    auto r = LoadServerConfig({"s", flag, value}, {});
+    auto r = LoadServerConfig({"s", flag, value}, kPlain);
     CHECK_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
     ++flags;
   }
   CHECK(flags == static_cast<int>(config_keys.size()));
   // An address that does not resolve is refused when loading, so that
   // --check-config and a start agree.
-  auto bad = LoadServerConfig({"s", "--address", "not.an.ip"}, {});
+  auto bad = LoadServerConfig({"s", "--address", "not.an.ip"}, kPlain);
   REQUIRE_FALSE(bad);
   CHECK(bad.error().kind == ConfigErrorKind::kUsage);
-  auto bad_env = LoadServerConfig({"s"}, {{"SERVER_ADDRESS", "not.an.ip"}});
+  auto bad_env = LoadServerConfig({"s"}, Plain({{"SERVER_ADDRESS", "not.an.ip"}}));
   REQUIRE_FALSE(bad_env);
   CHECK(bad_env.error().kind == ConfigErrorKind::kConfig);
   CHECK(bad_env.error().message.find("SERVER_ADDRESS") != std::string::npos);
 }
 
 TEST_CASE("--check-config is a mode of the server, not a key") {
-  auto r = LoadServerConfig({"s", "--check-config", "--port", "7000"}, {});
+  auto r = LoadServerConfig({"s", "--check-config", "--port", "7000"}, kPlain);
   REQUIRE(r);
   CHECK(r->check_only);
   CHECK(r->port == 7000);
-  CHECK_FALSE(LoadServerConfig({"s"}, {})->check_only);
-  auto a = LoadAgencyConfig({"a", "--check-config"}, {});
+  CHECK_FALSE(LoadServerConfig({"s"}, kPlain)->check_only);
+  auto a = LoadAgencyConfig({"a", "--check-config"}, kPlain);
   REQUIRE_FALSE(a);
   CHECK(a.error().kind == ConfigErrorKind::kUsage);
 }
 
 TEST_CASE("storage.sync: always by default, never on request, nothing else") {
-  CHECK(LoadServerConfig({"s"}, {})->storage_sync == SyncMode::kAlways);
-  CHECK(LoadServerConfig({"s", "--storage-sync", "never"}, {})->storage_sync == SyncMode::kNever);
-  CHECK(LoadServerConfig({"s"}, {{"SERVER_STORAGE_SYNC", "never"}})->storage_sync ==
+  CHECK(LoadServerConfig({"s"}, kPlain)->storage_sync == SyncMode::kAlways);
+  CHECK(LoadServerConfig({"s", "--storage-sync", "never"}, kPlain)->storage_sync == SyncMode::kNever);
+  CHECK(LoadServerConfig({"s"}, Plain({{"SERVER_STORAGE_SYNC", "never"}}))->storage_sync ==
         SyncMode::kNever);
-  auto bad = LoadServerConfig({"s"}, {{"SERVER_STORAGE_SYNC", "sometimes"}});
+  auto bad = LoadServerConfig({"s"}, Plain({{"SERVER_STORAGE_SYNC", "sometimes"}}));
   REQUIRE_FALSE(bad);
   CHECK(bad.error().kind == ConfigErrorKind::kConfig);
 }
 
 TEST_CASE("max_connections: 0 means a multiple of the agencies") {
-  auto r = LoadServerConfig({"s", "--agencies", "10"}, {});
+  auto r = LoadServerConfig({"s", "--agencies", "10"}, kPlain);
   REQUIRE(r);
   CHECK(r->EffectiveMaxConnections() == 36);
-  r = LoadServerConfig({"s", "--agencies", "2"}, {{"SERVER_MAX_CONNECTIONS", "3"}});
+  r = LoadServerConfig({"s", "--agencies", "2"}, Plain({{"SERVER_MAX_CONNECTIONS", "3"}}));
   REQUIRE(r);
   CHECK(r->EffectiveMaxConnections() == 3);
-  CHECK_FALSE(LoadServerConfig({"s", "--max-connections", "-1"}, {}));
+  CHECK_FALSE(LoadServerConfig({"s", "--max-connections", "-1"}, kPlain));
   // Fewer connections than agencies would deadlock the round.
-  auto low = LoadServerConfig({"s", "--agencies", "5", "--max-connections", "4"}, {});
+  auto low = LoadServerConfig({"s", "--agencies", "5", "--max-connections", "4"}, kPlain);
   REQUIRE_FALSE(low);
   CHECK(low.error().kind == ConfigErrorKind::kConfig);
   CHECK(low.error().message.find("server.max_connections (4)") != std::string::npos);
-  CHECK(LoadServerConfig({"s", "--agencies", "5", "--max-connections", "5"}, {}));
+  CHECK(LoadServerConfig({"s", "--agencies", "5", "--max-connections", "5"}, kPlain));
   // The cross-key error names the file the keys were read with.
   testing::TempDir dir;
   const std::string file = dir.File("server.toml");
   { std::ofstream(file) << "[server]\nagencies = 5\nmax_connections = 3\n"; }
-  auto from_file = LoadServerConfig({"s", "--config", file}, {});
+  auto from_file = LoadServerConfig({"s", "--config", file}, kPlain);
   REQUIRE_FALSE(from_file);
   CHECK(from_file.error().message.find(file) != std::string::npos);
   ServerConfig running;

@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   UniqueFd fd = fuzz::MemFdWith(data, size);
   if (!fd) return 0;
   const std::string path = fuzz::PathOf(fd);
-  (void)LoadServerConfig({"lottery-server", "--config", path}, {});
-  (void)LoadAgencyConfig({"lottery-agency", "--config", path}, {});
+  (void)LoadServerConfig({"lottery-server", "--config", path}, {{"SERVER_TLS_MODE", "off"}});
+  (void)LoadAgencyConfig({"lottery-agency", "--config", path}, {{"CLI_TLS_MODE", "off"}});
   return 0;
 }

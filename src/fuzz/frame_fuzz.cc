@@ -12,9 +12,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lottery;
-  UniqueFd fd = fuzz::MemFdWith(data, size);
-  if (!fd) return 0;
-  FrameReader reader(fd.get(), -1);
+  fuzz::BufferStream stream(data, size);
+  FrameReader reader(stream, -1);
   for (int frames = 0; frames < 1000; ++frames) {
     Frame frame;
     if (reader.Read(frame, Millis(0), Millis(0)) != IoStatus::kOk) break;

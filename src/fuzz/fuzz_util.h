@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
+#include "common/byte_stream.h"
 #include "common/unique_fd.h"
 
 namespace lottery::fuzz {
@@ -24,6 +27,33 @@ inline UniqueFd MemFdWith(const std::uint8_t* data, std::size_t size) {
   if (fd) ::lseek(fd.get(), 0, SEEK_SET);
   return fd;
 }
+
+// The fuzzer's bytes as a stream that hands them out in pieces of varying
+// size (the first byte picks the rhythm), then ends: the frame reader meets
+// frames split anywhere, as from a real socket.
+class BufferStream final : public ByteStream {
+ public:
+  BufferStream(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  int fd() const override { return -1; }
+  StreamStep ReadSome(char* buffer, std::size_t length) override {
+    if (at_ == size_) return {StreamStep::kClosed, 0, 0};
+    std::size_t piece = 1 + (size_ > 0 ? data_[0] : 0) % 61 + (at_ % 7);
+    piece = std::min({piece, length, size_ - at_});
+    std::memcpy(buffer, data_ + at_, piece);
+    at_ += piece;
+    return {StreamStep::kData, piece, 0};
+  }
+  StreamStep WriteSome(const char*, std::size_t length) override {
+    return {StreamStep::kData, length, 0};
+  }
+  const std::string& error() const override { return error_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t at_ = 0;
+  std::string error_;
+};
 
 inline std::string PathOf(const UniqueFd& fd) { return "/proc/self/fd/" + std::to_string(fd.get()); }
 

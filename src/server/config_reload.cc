@@ -5,10 +5,11 @@
 namespace lottery {
 namespace {
 
-constexpr std::array<std::string_view, 8> kReloadableKeys = {
+constexpr std::array<std::string_view, 12> kReloadableKeys = {
     "log.level",           "server.read_timeout",   "server.hello_timeout",
     "server.idle_timeout", "server.listen_backlog", "server.max_connections",
-    "server.max_pending",  "server.shutdown_timeout"};
+    "server.max_pending",  "server.shutdown_timeout", "tls.certificate",
+    "tls.private_key",     "tls.client_ca",          "tls.crl"};
 
 }  // namespace
 
@@ -41,6 +42,11 @@ ServerConfig ApplyReloadable(const ServerConfig& running, const ServerConfig& lo
   next.listen_backlog = loaded.listen_backlog;
   next.max_connections = loaded.max_connections;
   next.shutdown_timeout = loaded.shutdown_timeout;
+  // The mode needs a restart; the files may change (rotation).
+  next.tls.certificate = loaded.tls.certificate;
+  next.tls.private_key = loaded.tls.private_key;
+  next.tls.ca = loaded.tls.ca;
+  next.tls.crl = loaded.tls.crl;
   return next;
 }
 

@@ -47,6 +47,8 @@ TEST_CASE("only the reloadable keys are applied") {
   loaded.hello_timeout = Seconds(2);
   loaded.idle_timeout = Seconds(4);
   loaded.max_pending = 5;
+  loaded.tls.crl = "revoked.pem";
+  loaded.tls.mode = TlsMode::kOff;
   ServerConfig next = ApplyReloadable(running, loaded);
   CHECK(next.address == running.address);
   CHECK(next.port == running.port);
@@ -65,7 +67,7 @@ TEST_CASE("only the reloadable keys are applied") {
   std::set<std::string> still_different;
   for (const ConfigChange& d : DiffServerConfigs(next, loaded)) still_different.insert(d.key);
   auto changes = DiffServerConfigs(running, loaded);
-  CHECK(changes.size() == 13);
+  CHECK(changes.size() == 15);
   for (const ConfigChange& c : changes) {
     CAPTURE(c.key);
     bool applied = !still_different.contains(c.key);
@@ -78,7 +80,9 @@ TEST_CASE("every reloadable key is a real key") {
   for (const auto& [key, value] : ServerConfigValues(ServerConfig{})) keys.insert(key);
   int reloadable = 0;
   for (const std::string& key : keys) reloadable += IsReloadableKey(key) ? 1 : 0;
-  CHECK(reloadable == 8);
+  CHECK(reloadable == 12);
+  CHECK(IsReloadableKey("tls.crl"));
+  CHECK_FALSE(IsReloadableKey("tls.mode"));
   CHECK_FALSE(IsReloadableKey("server.port"));
   CHECK_FALSE(IsReloadableKey("storage.path"));
   CHECK_FALSE(IsReloadableKey("server.agencies"));

@@ -22,6 +22,7 @@
 #include "common/peak_rss.h"
 #include "server/config_reload.h"
 #include "server/round_status.h"
+#include "server/server_tls.h"
 #include "wire/protocol.h"
 #include "worker/worker.h"
 
@@ -37,10 +38,10 @@ std::string DescribeWaitStatus(int status) {
   return "status: unknown";
 }
 
-WorkerOptions WorkerOptionsFrom(const ServerConfig& config) {
+WorkerOptions WorkerOptionsFrom(const ServerConfig& config, const std::optional<TlsContext>& tls) {
   return WorkerOptions{config.storage_path, config.storage_sync, config.winning_number,
                        config.read_timeout, config.hello_timeout, config.idle_timeout,
-                       config.log_level};
+                       config.log_level, tls ? &*tls : nullptr};
 }
 
 }  // namespace
@@ -161,6 +162,15 @@ void Postmaster::Reload() {
     return;
   }
   ServerConfig next = ApplyReloadable(config_, *loaded);
+  // Certificates, key and revocation list are read again even when their
+  // paths did not change: rotation replaces the files in place.
+  auto tls = LoadServerTls(next);
+  if (!tls) {
+    Log(LogLevel::kError, "reload", Outcome::kFail,
+        "error: {} | detail: keeping the running configuration and certificates", tls.error());
+    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
+    return;
+  }
   if (auto limit = CheckConnectionLimit(next); !limit) {
     Log(LogLevel::kError, "reload", Outcome::kFail,
         "error: {} | detail: keeping the running configuration", limit.error().message);
@@ -189,6 +199,8 @@ void Postmaster::Reload() {
   }
   Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
   config_ = next;
+  tls_ = std::move(*tls);
+  if (tls_) Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "tls: reloaded | {}", DescribeServerTls(config_));
   SetLogLevel(config_.log_level);
   PublishSettings();
   Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
@@ -242,7 +254,7 @@ void Postmaster::Accept() {
     if (::getppid() != parent) ::kill(::getpid(), SIGTERM);
     int code = kExitSoftware;
     try {
-      code = RunWorker(std::move(connection), WorkerOptionsFrom(config_), shared_, winners_.get());
+      code = RunWorker(std::move(connection), WorkerOptionsFrom(config_, tls_), shared_, winners_.get());
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "worker", Outcome::kFail, "error: {}", e.what());
     } catch (...) {

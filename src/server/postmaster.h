@@ -5,7 +5,7 @@
 // shuts everything down on SIGTERM or SIGINT. It never reads a bet, and it
 // touches the shared segment only through shm/'s named operations.
 //
-// It owns, for its whole life: the listening socket, the signal descriptor,
+// It owns, for its whole life: the TLS context (replaced on SIGHUP), the listening socket, the signal descriptor,
 // the shared segment, the winners file and the set of live workers. The
 // launch description must outlive it.
 #pragma once
@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/signals.h"
@@ -24,16 +25,18 @@
 #include "server/startup.h"
 #include "server/worker_set.h"
 #include "shm/shared_state.h"
+#include "tls/tls_context.h"
 
 namespace lottery {
 
 class Postmaster {
  public:
-  Postmaster(const ServerConfig& config, const ServerLaunch& launch, ServiceNotifier notifier,
-             SignalFd signals, SharedSegment shared, UniqueFd winners, UniqueFd listener,
-             std::string listening_on)
+  Postmaster(const ServerConfig& config, const ServerLaunch& launch,
+             std::optional<TlsContext> tls, ServiceNotifier notifier, SignalFd signals,
+             SharedSegment shared, UniqueFd winners, UniqueFd listener, std::string listening_on)
       : config_(config),
         launch_(launch),
+        tls_(std::move(tls)),
         notifier_(std::move(notifier)),
         signals_(std::move(signals)),
         shared_(std::move(shared)),
@@ -65,6 +68,9 @@ class Postmaster {
 
   ServerConfig config_;  // the running configuration; a reload updates it
   const ServerLaunch& launch_;
+  // Built from files, never used by the parent itself: the workers forked
+  // after a reload run their handshakes with the new one.
+  std::optional<TlsContext> tls_;
   ServiceNotifier notifier_;
   SignalFd signals_;
   SharedSegment shared_;

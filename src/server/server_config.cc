@@ -82,6 +82,15 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         return true;
                       }});
   s.push_back(LogLevelSetting("LOGGING_LEVEL", "--log-level", &c.log_level));
+  s.push_back(TlsModeSetting("SERVER_TLS_MODE", "--tls-mode", &c.tls.mode));
+  s.push_back(TextSetting("tls.certificate", "SERVER_TLS_CERTIFICATE", "--tls-cert",
+                          &c.tls.certificate, "PEM file: the server's certificate"));
+  s.push_back(TextSetting("tls.private_key", "SERVER_TLS_PRIVATE_KEY", "--tls-key",
+                          &c.tls.private_key, "PEM file: the server's private key"));
+  s.push_back(TextSetting("tls.client_ca", "SERVER_TLS_CLIENT_CA", "--tls-client-ca", &c.tls.ca,
+                          "PEM file: the CA that signs the agencies' certificates"));
+  s.push_back(TextSetting("tls.crl", "SERVER_TLS_CRL", "--tls-crl", &c.tls.crl,
+                          "PEM file, optional: revoked agency certificates (re-read on SIGHUP)"));
   return spec;
 }
 
@@ -95,6 +104,12 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     return std::unexpected(loaded.error());
   }
   if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
+  if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
+                                              {"tls.private_key", &c.tls.private_key},
+                                              {"tls.client_ca", &c.tls.ca}});
+      !files) {
+    return std::unexpected(files.error());
+  }
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include "common/config_loader.h"
 #include "common/log.h"
 #include "storage/sync_mode.h"
+#include "tls/tls_settings.h"
 
 namespace lottery {
 
@@ -32,6 +33,9 @@ struct ServerConfig {
   SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
   LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level
+  // tls.mode, tls.certificate, tls.private_key, tls.client_ca (in tls.ca),
+  // tls.crl: SERVER_TLS_* and --tls-* (docs/SECURITY.md).
+  TlsSettings tls;
   bool check_only = false;                // --check-config: validate and exit
 
   // Connections served at once: max_connections, or when 0, twice the

@@ -15,6 +15,7 @@
 #include "common/signals.h"
 #include "server/listener.h"
 #include "server/postmaster.h"
+#include "server/server_tls.h"
 #include "server/service_notifier.h"
 #include "server/socket_activation.h"
 #include "shm/shared_state.h"
@@ -99,6 +100,19 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         "backlog have their connection attempts dropped and retried a second later",
         config.listen_backlog, config.agencies);
   }
+  // The certificate files are read before anything else is touched: a bad
+  // one is a configuration error (78), like a missing one.
+  auto tls = LoadServerTls(config);
+  if (!tls) {
+    Log(LogLevel::kError, "tls", Outcome::kFail, "error: {}", tls.error());
+    return kExitConfig;
+  }
+  Log(LogLevel::kInfo, "tls", Outcome::kSuccess, "{}", DescribeServerTls(config));
+  if (config.tls.mode == TlsMode::kOff) {
+    Log(LogLevel::kWarning, "tls", Outcome::kInProgress,
+        "mode: off | detail: connections are not encrypted and not authenticated: any peer "
+        "that reaches the port can claim any agency, bet as it and read its winners");
+  }
   auto notifier = ServiceNotifier::FromEnvironment(launch.env, ::getpid(),
                                                    AvailableNotifyBackends().front());
   if (notifier.enabled()) {
@@ -149,7 +163,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   if (int code = RecoverStorage(config, *shared); code != kExitOk) return code;
   int code;
   {
-    Postmaster postmaster(config, launch, std::move(notifier), std::move(*signals),
+    Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
                           std::move(listener->description));
     code = postmaster.Run();
@@ -166,6 +180,10 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
 }
 
 int ReportValidConfig(const ServerConfig& config) {
+  if (auto tls = LoadServerTls(config); !tls) {
+    Log(LogLevel::kError, "check_config", Outcome::kFail, "error: {}", tls.error());
+    return kExitConfig;
+  }
   std::string text;
   for (const auto& [key, value] : ServerConfigValues(config)) {
     text += fmt::format("{} = {}\n", key, value);

@@ -11,26 +11,15 @@
 namespace lottery {
 namespace {
 
-// Waits until `fd` is ready for `events` or the cancel descriptor fires.
-IoStatus WaitFor(int fd, short events, int cancel_fd, std::optional<Millis> wait) {
-  using Clock = std::chrono::steady_clock;
-  auto deadline = wait ? std::optional(Clock::now() + *wait) : std::nullopt;
-  while (true) {
-    pollfd fds[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
-    int timeout = -1;
-    if (deadline) {
-      auto left = std::chrono::duration_cast<Millis>(*deadline - Clock::now()).count();
-      timeout = left > 0 ? static_cast<int>(left) : 0;
-    }
-    int rc = ::poll(fds, cancel_fd >= 0 ? 2 : 1, timeout);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      return IoStatus::kError;
-    }
-    if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) return IoStatus::kCancelled;
-    if (fds[0].revents != 0) return IoStatus::kOk;  // ready, hung up or failed: the call tells
-    if (rc == 0 || (deadline && Clock::now() >= *deadline)) return IoStatus::kTimeout;
+IoStatus Wait(ByteStream& stream, short events, int cancel_fd,
+              std::optional<Clock::time_point> deadline) {
+  switch (WaitForEvents(stream.fd(), events, cancel_fd, deadline)) {
+    case WaitResult::kReady: return IoStatus::kOk;
+    case WaitResult::kTimeout: return IoStatus::kTimeout;
+    case WaitResult::kCancelled: return IoStatus::kCancelled;
+    case WaitResult::kError: return IoStatus::kError;
   }
+  return IoStatus::kError;
 }
 
 }  // namespace
@@ -48,8 +37,8 @@ const char* IoStatusName(IoStatus status) {
   return "error";
 }
 
-FrameReader::FrameReader(int fd, int cancel_fd, std::size_t max_frame)
-    : fd_(fd), cancel_fd_(cancel_fd), max_frame_(max_frame) {
+FrameReader::FrameReader(ByteStream& stream, int cancel_fd, std::size_t max_frame)
+    : stream_(stream), cancel_fd_(cancel_fd), max_frame_(max_frame) {
   // Room for several full frames so a pipelining peer needs few reads.
   buffer_.resize(std::max<std::size_t>(2 * max_frame_ + 4096, 64 * 1024));
 }
@@ -65,23 +54,22 @@ IoStatus FrameReader::Fill(std::size_t want, std::optional<Clock::time_point> de
   while (end_ - begin_ < want) {
     // Try first, wait only when nothing is there: a busy stream costs one
     // system call per read instead of two.
-    ssize_t n = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        std::optional<Millis> wait;
-        if (deadline) {
-          wait = std::max(Millis(0), std::chrono::duration_cast<Millis>(*deadline - Clock::now()));
-        }
-        if (IoStatus w = WaitFor(fd_, POLLIN, cancel_fd_, wait); w != IoStatus::kOk) return w;
-        continue;
+    StreamStep step = stream_.ReadSome(buffer_.data() + end_, buffer_.size() - end_);
+    if (step.kind == StreamStep::kWouldBlock) {
+      if (IoStatus w = Wait(stream_, step.events, cancel_fd_, deadline); w != IoStatus::kOk) {
+        return w;
       }
-      error_ = std::strerror(errno);
+      continue;
+    }
+    if (step.kind == StreamStep::kError) {
+      error_ = stream_.error();
       return IoStatus::kError;
     }
     // Unconsumed bytes always belong to the frame being read.
-    if (n == 0) return end_ == begin_ ? IoStatus::kClosed : IoStatus::kTruncated;
-    end_ += static_cast<std::size_t>(n);
+    if (step.kind == StreamStep::kClosed) {
+      return end_ == begin_ ? IoStatus::kClosed : IoStatus::kTruncated;
+    }
+    end_ += step.bytes;
   }
   return IoStatus::kOk;
 }
@@ -113,16 +101,15 @@ IoStatus FrameReader::Read(Frame& frame, std::optional<Millis> idle, Millis stal
   return IoStatus::kOk;
 }
 
-IoStatus WriteAll(int fd, std::string_view bytes, int cancel_fd, Millis stall) {
+IoStatus WriteAll(ByteStream& stream, std::string_view bytes, int cancel_fd, Millis stall) {
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0) {
-      bytes.remove_prefix(static_cast<std::size_t>(n));
+    StreamStep step = stream.WriteSome(bytes.data(), bytes.size());
+    if (step.kind == StreamStep::kData) {
+      bytes.remove_prefix(step.bytes);
       continue;
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return IoStatus::kError;
-    IoStatus w = WaitFor(fd, POLLOUT, cancel_fd, stall);
+    if (step.kind != StreamStep::kWouldBlock) return IoStatus::kError;
+    IoStatus w = Wait(stream, step.events, cancel_fd, Clock::now() + stall);
     if (w != IoStatus::kOk) return w;
   }
   return IoStatus::kOk;

@@ -1,8 +1,8 @@
-// Moving whole frames over a socket. Reads and writes loop until a frame is
+// Moving whole frames over a byte stream (the socket, or TLS over it). Reads and writes loop until a frame is
 // complete, so neither a peer that dribbles one byte at a time nor many frames
 // in one segment can split or merge messages.
 //
-// Neither class owns the socket. Both can be interrupted by a "cancel"
+// Neither owns the stream, which must outlive them. Both can be interrupted by a "cancel"
 // descriptor (a SignalFd): when it becomes readable the call returns
 // kCancelled without consuming it, so the caller decides what the signal means.
 #pragma once
@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "wire/protocol.h"
+#include "common/byte_stream.h"
 #include "common/status.h"
 
 namespace lottery {
@@ -41,7 +42,7 @@ struct Frame {
 class FrameReader {
  public:
   // `max_frame` is the largest whole frame accepted (header included).
-  FrameReader(int fd, int cancel_fd, std::size_t max_frame = kMaxFrameSize);
+  FrameReader(ByteStream& stream, int cancel_fd, std::size_t max_frame = kMaxFrameSize);
 
   // Reads the next whole frame. `idle` bounds the wait for its first byte
   // (std::nullopt waits forever); once the frame has started, all of it must
@@ -63,7 +64,7 @@ class FrameReader {
   // `deadline` at most (std::nullopt: no bound). Returns kOk or why not.
   IoStatus Fill(std::size_t want, std::optional<Clock::time_point> deadline);
 
-  int fd_;
+  ByteStream& stream_;
   int cancel_fd_;
   std::size_t max_frame_;
   std::string buffer_;
@@ -73,8 +74,8 @@ class FrameReader {
   std::string error_;
 };
 
-// Writes all of `bytes`, waiting at most `stall` for the socket to accept more
-// each time it is full. Never raises SIGPIPE.
-IoStatus WriteAll(int fd, std::string_view bytes, int cancel_fd, Millis stall);
+// Writes all of `bytes`, waiting at most `stall` for the stream to accept
+// more each time it is full. Never raises SIGPIPE.
+IoStatus WriteAll(ByteStream& stream, std::string_view bytes, int cancel_fd, Millis stall);
 
 }  // namespace lottery

@@ -33,7 +33,8 @@ struct Pipe {
 };
 
 void SendRaw(int fd, const std::string& bytes) {
-  REQUIRE(WriteAll(fd, bytes, -1, Millis(1000)) == IoStatus::kOk);
+  PlainStream stream(fd);
+  REQUIRE(WriteAll(stream, bytes, -1, Millis(1000)) == IoStatus::kOk);
 }
 
 TEST_CASE("a frame dribbled one byte at a time arrives whole") {
@@ -47,7 +48,8 @@ TEST_CASE("a frame dribbled one byte at a time arrives whole") {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
-  FrameReader reader(s.a.get(), -1);
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
   Frame f;
   REQUIRE(reader.Read(f, Millis(5000), Millis(5000)) == IoStatus::kOk);
   CHECK(f.type == static_cast<std::uint8_t>(MessageType::kEcho));
@@ -64,7 +66,8 @@ TEST_CASE("many frames in one segment are read one by one") {
   for (int i = 0; i < 50; ++i) EncodeEcho(frames, std::string(static_cast<std::size_t>(i * 37), 'x'));
   SendRaw(s.b.get(), frames);
   s.b.Reset();
-  FrameReader reader(s.a.get(), -1);
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
   for (int i = 0; i < 50; ++i) {
     Frame f;
     REQUIRE(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kOk);
@@ -78,7 +81,8 @@ TEST_CASE("an oversized header is refused before its payload is read") {
   SocketPair s;
   // Announces 100000 bytes but sends none: the reader must not wait for them.
   SendRaw(s.b.get(), std::string("\x02\x00\x01\x86\xa0", 5));
-  FrameReader reader(s.a.get(), -1);
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
   Frame f;
   CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kTooLarge);
   CHECK(reader.header().length == 100000);
@@ -90,7 +94,8 @@ TEST_CASE("the largest allowed frame is accepted, one byte more is not") {
   std::string ok;
   EncodeEcho(ok, std::string(kMaxPayloadSize, 'a'));
   std::thread writer([&] { SendRaw(s.b.get(), ok); });
-  FrameReader reader(s.a.get(), -1);
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
   Frame f;
   CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kOk);
   CHECK(f.payload.size() == kMaxPayloadSize);
@@ -107,7 +112,8 @@ TEST_CASE("a peer that closes mid-frame is reported as truncated") {
   EncodeEcho(frame, "0123456789");
   SendRaw(s.b.get(), frame.substr(0, 8));
   s.b.Reset();
-  FrameReader reader(s.a.get(), -1);
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
   Frame f;
   CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kTruncated);
 }
@@ -117,12 +123,14 @@ TEST_CASE("a stalled frame times out; an idle wait can be unbounded") {
   std::string frame;
   EncodeEcho(frame, "0123456789");
   SendRaw(s.b.get(), frame.substr(0, 3));
-  FrameReader reader(s.a.get(), -1);
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
   Frame f;
   CHECK(reader.Read(f, std::nullopt, Millis(50)) == IoStatus::kTimeout);
 
   SocketPair idle;
-  FrameReader idle_reader(idle.a.get(), -1);
+  PlainStream idle_stream(idle.a.get());
+  FrameReader idle_reader(idle_stream, -1);
   CHECK(idle_reader.Read(f, Millis(20), Millis(1000)) == IoStatus::kTimeout);
 }
 
@@ -133,7 +141,8 @@ TEST_CASE("the cancel descriptor interrupts a blocked read without consuming it"
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     REQUIRE(::write(cancel.write.get(), "x", 1) == 1);
   });
-  FrameReader reader(s.a.get(), cancel.read.get());
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, cancel.read.get());
   Frame f;
   CHECK(reader.Read(f, std::nullopt, Millis(1000)) == IoStatus::kCancelled);
   canceller.join();
@@ -145,7 +154,7 @@ TEST_CASE("writes to a closed peer fail without SIGPIPE") {
   SocketPair s;
   s.b.Reset();
   std::string big(1 << 20, 'x');
-  CHECK(WriteAll(s.a.get(), big, -1, Millis(1000)) == IoStatus::kError);
+  CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(1000)) == IoStatus::kError);
 }
 
 TEST_CASE("a large write completes while the peer reads slowly") {
@@ -160,7 +169,7 @@ TEST_CASE("a large write completes while the peer reads slowly") {
       got += static_cast<std::size_t>(n);
     }
   });
-  CHECK(WriteAll(s.a.get(), big, -1, Millis(5000)) == IoStatus::kOk);
+  CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(5000)) == IoStatus::kOk);
   reader.join();
   CHECK(got == big.size());
 }

@@ -133,6 +133,8 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kTimeout: return "TIMEOUT";
     case ErrorCode::kShuttingDown: return "SHUTTING_DOWN";
     case ErrorCode::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
+    case ErrorCode::kTlsRequired: return "TLS_REQUIRED";
+    case ErrorCode::kNotAuthorized: return "NOT_AUTHORIZED";
   }
   return "UNKNOWN_ERROR";
 }

@@ -52,6 +52,8 @@ enum class ErrorCode : std::uint16_t {
   kTimeout = 11,
   kShuttingDown = 12,
   kTooManyConnections = 13,
+  kTlsRequired = 14,   // sent in plaintext to a plaintext peer of a TLS server
+  kNotAuthorized = 15,  // the peer's certificate does not speak for that agency
 };
 
 const char* MessageTypeName(std::uint8_t type);

@@ -12,6 +12,7 @@
 
 #include "common/crash_point.h"
 #include "common/log.h"
+#include "tls/tls_stream.h"
 #include "worker/worker_session.h"
 
 namespace lottery {
@@ -28,7 +29,7 @@ bool Worker::Send(const std::string& bytes) {
 
 bool Worker::WriteRaw(std::string_view bytes) {
   // Replies go out even while stopping, so the cancel descriptor is not used.
-  IoStatus s = WriteAll(conn_.get(), bytes, -1, stall_);
+  IoStatus s = WriteAll(*stream_, bytes, -1, stall_);
   if (s != IoStatus::kOk) {
     Log(LogLevel::kWarning, "send_reply", Outcome::kFail, "ip: {} | agency: {} | error: {}", peer_,
         agency_, IoStatusName(s));
@@ -169,6 +170,19 @@ bool Worker::HandleHello(std::string_view payload) {
   auto id = DecodeHello(payload);
   if (!id) return SendError(ErrorCode::kMalformed, id.error().message);
   if (agency_ != 0) return SendError(ErrorCode::kOutOfOrder, "HELLO was already sent");
+  if (certificate_ && certificate_->agency != *id) {
+    // The certificate is the proof: a HELLO is only a claim.
+    std::string why = certificate_->agency == 0
+                          ? fmt::format("speaks for no agency{}",
+                                        certificate_->problem.empty()
+                                            ? std::string()
+                                            : fmt::format(" ({})", certificate_->problem))
+                          : fmt::format("is agency {}'s", certificate_->agency);
+    return SendError(ErrorCode::kNotAuthorized,
+                     fmt::format("the certificate of this connection ({}) {}; it cannot say "
+                                 "HELLO as agency {}",
+                                 certificate_->subject, why, *id));
+  }
   if (*id < 1 || *id > shared_.agencies()) {
     return SendError(ErrorCode::kBadAgency,
                      fmt::format("agency {} is outside 1..{}", *id, shared_.agencies()));
@@ -223,13 +237,43 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);
     return 1;
   }
+  std::string peer = PeerAddress(connection.get());
+  std::unique_ptr<ByteStream> stream;
+  std::optional<CertificateIdentity> certificate;
+  if (options.tls != nullptr) {
+    // In the worker, not the parent: a slow or hostile handshake costs this
+    // connection's process only, and hello_timeout bounds it.
+    Handshake hs = TlsAccept(*options.tls, connection.get(), signals->fd(),
+                             Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                options.hello_timeout));
+    if (hs.end != Handshake::kDone) {
+      Log(LogLevel::kWarning, "tls_handshake", Outcome::kFail, "ip: {} | end: {} | error: {}", peer,
+          HandshakeEndName(hs.end), LogSafe(hs.error));
+      if (hs.end == Handshake::kNotTls) {
+        // Nothing was consumed: a plaintext agency learns why in its own terms.
+        std::string reply;
+        EncodeError(reply, ErrorReply{ErrorCode::kTlsRequired, kNoBetIndex,
+                                      "this server requires TLS (tls.mode = required): configure "
+                                      "the agency's tls.* keys (docs/SECURITY.md)"});
+        PlainStream plain(connection.get());
+        (void)WriteAll(plain, reply, -1, Millis(1000));
+      }
+      return 0;
+    }
+    certificate = hs.stream->PeerIdentity();
+    Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess, "ip: {} | subject: {} | agency: {}",
+        peer, LogSafe(certificate->subject), certificate->agency);
+    stream = std::move(hs.stream);
+  } else {
+    stream = std::make_unique<PlainStream>(connection.get());
+  }
   auto store = BetStore::Open(options.storage_path, options.storage_sync);
   if (!store) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", store.error().message);
     return 1;
   }
-  Worker worker(std::move(connection), options, shared, winners_fd, std::move(*signals),
-                std::move(*store));
+  Worker worker(std::move(connection), std::move(stream), std::move(certificate), std::move(peer),
+                options, shared, winners_fd, std::move(*signals), std::move(*store));
   return worker.Serve();
 }
 

@@ -15,6 +15,7 @@
 #include "common/unique_fd.h"
 #include "shm/shared_state.h"
 #include "storage/sync_mode.h"
+#include "tls/tls_context.h"
 
 namespace lottery {
 
@@ -29,9 +30,12 @@ struct WorkerOptions {
   Seconds hello_timeout{10.0};
   Seconds idle_timeout{60.0};
   LogLevel log_level = LogLevel::kInfo;
+  // The parent's TLS context (inherited across fork); nullptr: tls.mode off.
+  const TlsContext* tls = nullptr;
 };
 
-// Serves `connection` and returns the worker's exit status (0 on a clean end,
+// With TLS, runs the handshake first (bounded by hello_timeout); then
+// serves `connection` and returns the worker's exit status (0 on a clean end,
 // including a shutdown; 1 when the worker itself failed).
 int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& shared,
               int winners_fd);

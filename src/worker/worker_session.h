@@ -4,11 +4,14 @@
 // HELLO, ECHO), worker_batches.cc (BETS and the acks' group commit),
 // worker_draw.cc (FINISHED and WINNERS_QUERY).
 //
-// The session owns the connection, its signal descriptor and its BetStore;
+// The session owns the connection, the stream over it (plain or TLS), its
+// signal descriptor and its BetStore;
 // the shared segment and the winners descriptor must outlive it.
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,6 +22,7 @@
 #include "common/unique_fd.h"
 #include "shm/shared_state.h"
 #include "storage/bet_store.h"
+#include "tls/agency_identity.h"
 #include "wire/frame_io.h"
 #include "wire/protocol.h"
 #include "worker/draw_barrier.h"
@@ -33,15 +37,21 @@ inline constexpr std::size_t kEchoLogBytes = 64;
 
 class Worker {
  public:
-  Worker(UniqueFd connection, const WorkerOptions& options, SharedSegment& shared, int winners_fd,
-         SignalFd signals, BetStore store)
+  // `certificate` is the verified peer certificate's identity (std::nullopt
+  // without TLS); `stream` runs over `connection`.
+  Worker(UniqueFd connection, std::unique_ptr<ByteStream> stream,
+         std::optional<CertificateIdentity> certificate, std::string peer,
+         const WorkerOptions& options, SharedSegment& shared, int winners_fd, SignalFd signals,
+         BetStore store)
       : conn_(std::move(connection)),
+        stream_(std::move(stream)),
+        certificate_(std::move(certificate)),
         shared_(shared),
         signals_(std::move(signals)),
         store_(std::move(store)),
         barrier_(shared_, store_, winners_fd, options.winning_number),
-        reader_(conn_.get(), signals_.fd()),
-        peer_(PeerAddress(conn_.get())),
+        reader_(*stream_, signals_.fd()),
+        peer_(std::move(peer)),
         stall_(std::chrono::duration_cast<Millis>(options.read_timeout)),
         hello_(std::chrono::duration_cast<Millis>(options.hello_timeout)),
         idle_(std::chrono::duration_cast<Millis>(options.idle_timeout)) {}
@@ -78,6 +88,8 @@ class Worker {
   void RefreshSettings();
 
   UniqueFd conn_;
+  std::unique_ptr<ByteStream> stream_;  // over conn_; destroyed first
+  std::optional<CertificateIdentity> certificate_;
   SharedSegment& shared_;
   SignalFd signals_;
   BetStore store_;

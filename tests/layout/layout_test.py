@@ -4,17 +4,17 @@
 Rules:
  1. Each folder includes only the folders below it:
       common  -> (nothing of the project's)
-      wire    -> common            shm -> common
+      wire    -> common            shm -> common          tls -> common
       storage -> shm, wire, common
-      worker  -> storage, shm, wire, common
-      server  -> worker, storage, shm, wire, common
-      agency  -> wire, common
+      worker  -> storage, shm, tls, wire, common
+      server  -> worker, storage, shm, tls, wire, common
+      agency  -> tls, wire, common
  2. agency/ and the server-side folders never include each other (follows
     from 1). Only tests (*_test.cc, *test_util.h, doctest_main.cc), src/fuzz
     and src/bench may cross.
  3. The parent (server/) never reaches, even through other headers, the
     bets-file row format, the CSV reader or the winner scan.
- 4. lottery-agency links only the agency, wire and common libraries.
+ 4. lottery-agency links only the agency, tls, wire and common libraries.
  5. Project includes are written with their folder ("storage/bet_store.h").
 Also: no non-test source file is longer than MAX_LINES.
 
@@ -29,13 +29,14 @@ import tempfile
 from pathlib import Path
 
 ALLOWED = {
+    "tls": {"tls", "common"},
     "common": {"common"},
     "wire": {"wire", "common"},
     "shm": {"shm", "common"},
     "storage": {"storage", "shm", "wire", "common"},
-    "worker": {"worker", "storage", "shm", "wire", "common"},
-    "server": {"server", "worker", "storage", "shm", "wire", "common"},
-    "agency": {"agency", "wire", "common"},
+    "worker": {"worker", "storage", "shm", "tls", "wire", "common"},
+    "server": {"server", "worker", "storage", "shm", "tls", "wire", "common"},
+    "agency": {"agency", "tls", "wire", "common"},
 }
 FREE_FOLDERS = {"fuzz", "bench"}
 PARENT_NEVER_REACHES = {"storage/bets_file_row.h", "common/csv.h", "storage/winner_scan.h"}
@@ -124,10 +125,10 @@ def check_agency_link(build_root):
     if not m:
         return ["build.ninja: no link step for src/lottery-agency"]
     libs = set(re.findall(r"liblottery_(\w+)\.a", m.group(1)))
-    extra = libs - {"agency", "wire", "common"}
+    extra = libs - {"agency", "tls", "wire", "common"}
     if extra:
         return [f"build.ninja: lottery-agency links {sorted(extra)}; it may link only "
-                f"agency, wire and common"]
+                f"agency, tls, wire and common"]
     if "agency" not in libs:
         return ["build.ninja: lottery-agency does not link liblottery_agency"]
     return []
@@ -194,7 +195,7 @@ def main():
     if problems:
         print(f"layout: {len(problems)} violations of the rules in tests/layout/layout_test.py")
         return 1
-    print("layout: every include keeps the layering; lottery-agency links agency, wire, common")
+    print("layout: every include keeps the layering; lottery-agency links agency, tls, wire, common")
     return 0
 
 

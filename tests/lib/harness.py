@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -23,6 +24,37 @@ ROOT = os.environ.get("LOTTERY_SOURCE_ROOT",
 # A local timestamp, or (under journald) the syslog priority, then the level.
 LOG_LINE = re.compile(r"^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} |<\d>)(DEBUG|INFO|WARNING|ERROR) "
                       r"action: (\S+) \| result: (success|fail|in_progress)(?: \| (.*))?$")
+
+# Both programs default to tls.mode = required. The suites that test other
+# things run plaintext (so that raw-protocol peers can speak to the server);
+# a test asks for TLS with LotteryTest.TLS or start_server(tls=True), and
+# tests of the default itself remove these variables.
+os.environ.setdefault("SERVER_TLS_MODE", "off")
+os.environ.setdefault("CLI_TLS_MODE", "off")
+PLAINTEXT_ENV = ("SERVER_TLS_MODE", "CLI_TLS_MODE")
+GEN_CERTS = os.path.join(ROOT, "tools", "gen_certs.py")
+
+
+def make_certs(directory, agencies):
+    """A CA, the server's, the probe's and agencies 1..N's files (tools/gen_certs.py)."""
+    subprocess.run([sys.executable, GEN_CERTS, directory, "--agencies", str(agencies)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return directory
+
+
+def server_tls_flags(certs, crl=False):
+    flags = ["--tls-mode", "required", "--tls-cert", os.path.join(certs, "server.pem"),
+             "--tls-key", os.path.join(certs, "server.key"),
+             "--tls-client-ca", os.path.join(certs, "ca.pem")]
+    return flags + (["--tls-crl", os.path.join(certs, "crl.pem")] if crl else [])
+
+
+def agency_tls_flags(certs, name):
+    """Flags for an agency presenting `name`.pem (agency-K, probe, server...)."""
+    return ["--tls-mode", "required", "--tls-cert", os.path.join(certs, f"{name}.pem"),
+            "--tls-key", os.path.join(certs, f"{name}.key"),
+            "--tls-server-ca", os.path.join(certs, "ca.pem")]
+
 
 # The protocol's constants and frames come from one place: protocol.py.
 from protocol import *  # noqa: E402,F401,F403
@@ -145,11 +177,20 @@ class Proc:
 class LotteryTest(unittest.TestCase):
     """Base class: a temp dir, process bookkeeping, server and agency starters."""
 
+    # Rounds over mutual TLS, with a fresh certificate set per test.
+    TLS = False
+
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="lottery-it-")
         self.dir = self._tmp.name
         self.procs = []
         self.server = None
+        self.certs = None
+
+    def ensure_certs(self, agencies):
+        """The test's certificate set, with at least `agencies` agencies."""
+        self.certs = make_certs(self.path("certs"), max(agencies, 1))
+        return self.certs
 
     def tearDown(self):
         leftovers = []
@@ -169,11 +210,14 @@ class LotteryTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def start_server(self, agencies=3, extra=(), env=None, name="server", port=None):
+    def start_server(self, agencies=3, extra=(), env=None, name="server", port=None, tls=None):
+        tls = self.TLS if tls is None else tls
+        tls_flags = server_tls_flags(self.ensure_certs(agencies)) if tls else []
         for _ in range(5):
             self.port = port or free_port()
             argv = [SERVER, "--address", "127.0.0.1", "--port", str(self.port),
-                    "--agencies", str(agencies), "--storage", self.path("bets.csv"), *extra]
+                    "--agencies", str(agencies), "--storage", self.path("bets.csv"), *tls_flags,
+                    *extra]
             p = Proc(argv, self.dir, name, env)
             self.procs.append(p)
             deadline = time.monotonic() + 20
@@ -192,7 +236,10 @@ class LotteryTest(unittest.TestCase):
     def start_agency(self, agency, dataset=None, batch=100, mode=None, env=None, extra=(),
                      name=None):
         argv = [AGENCY, "--id", str(agency), "--server", f"127.0.0.1:{self.port}",
-                "--batch", str(batch), *extra]
+                "--batch", str(batch)]
+        if self.certs is not None and "--tls-mode" not in extra:
+            argv += agency_tls_flags(self.certs, f"agency-{agency}")
+        argv += list(extra)
         if dataset is not None:
             argv += ["--dataset", dataset]
         if mode:

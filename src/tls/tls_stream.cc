@@ -1,0 +1,219 @@
+#include "tls/tls_stream.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace lottery {
+namespace {
+
+// TLS records start with a content type; a ClientHello with 22 (handshake).
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
+
+bool IsIpAddress(const std::string& name) {
+  unsigned char buffer[16];
+  return ::inet_pton(AF_INET, name.c_str(), buffer) == 1 ||
+         ::inet_pton(AF_INET6, name.c_str(), buffer) == 1;
+}
+
+// Whether OpenSSL's first queued error says the peer's bytes were not TLS.
+bool PeerSpokeNonTls() {
+  unsigned long e = ERR_peek_error();
+  if (ERR_GET_LIB(e) != ERR_LIB_SSL) return false;
+  int reason = ERR_GET_REASON(e);
+  return reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+         reason == SSL_R_UNEXPECTED_RECORD || reason == SSL_R_HTTP_REQUEST ||
+         reason == SSL_R_LENGTH_MISMATCH;
+}
+
+bool PeerSentAlert() {
+  unsigned long e = ERR_peek_error();
+  return ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
+}
+
+}  // namespace
+
+// Drives SSL_accept/SSL_connect on a non-blocking socket.
+struct HandshakeRunner {
+  static Handshake Run(const TlsContext& context, int fd, int cancel_fd,
+                       TlsClock::time_point deadline, bool server) {
+    Handshake out;
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+      out.error = fmt::format("fcntl: {}", std::strerror(errno));
+      return out;
+    }
+    SSL* ssl = SSL_new(context.get());
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+      if (ssl != nullptr) SSL_free(ssl);
+      out.error = TakeOpenSslErrors("SSL_new");
+      return out;
+    }
+    std::unique_ptr<TlsStream> stream(new TlsStream(ssl, fd));
+    if (!server) {
+      const std::string& name = context.server_name();
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      bool named = IsIpAddress(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1
+                                     : (SSL_set_tlsext_host_name(ssl, name.c_str()) == 1 &&
+                                        SSL_set1_host(ssl, name.c_str()) == 1);
+      if (!named) {
+        stream->broken_ = true;
+        out.error = TakeOpenSslErrors(fmt::format("tls.server_name {}", name));
+        return out;
+      }
+    }
+    short events = POLLIN;
+    bool peeked = !server;
+    while (true) {
+      if (!peeked) {
+        // The first byte tells a TLS client from a plaintext one before
+        // OpenSSL consumes anything.
+        unsigned char first = 0;
+        ssize_t n = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 1) {
+          peeked = true;
+          if (first != kTlsHandshakeRecord) {
+            stream->broken_ = true;
+            out.end = Handshake::kNotTls;
+            out.error = fmt::format("the peer sent byte 0x{:02x}, not a TLS handshake", first);
+            return out;
+          }
+          continue;
+        }
+        if (n == 0) {
+          stream->broken_ = true;
+          out.end = Handshake::kClosed;
+          out.error = "the peer closed before the TLS handshake";
+          return out;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          stream->broken_ = true;
+          out.error = std::strerror(errno);
+          return out;
+        }
+      } else {
+        ERR_clear_error();
+        int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+        if (rc == 1) {
+          out.end = Handshake::kDone;
+          out.stream = std::move(stream);
+          return out;
+        }
+        int e = SSL_get_error(ssl, rc);
+        if (e == SSL_ERROR_WANT_READ) {
+          events = POLLIN;
+        } else if (e == SSL_ERROR_WANT_WRITE) {
+          events = POLLOUT;
+        } else {
+          stream->broken_ = true;
+          long verify = SSL_get_verify_result(ssl);
+          if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+            out.end = Handshake::kClosed;
+            out.error = errno != 0 ? std::strerror(errno) : "the peer closed during the handshake";
+            return out;
+          }
+          out.end = PeerSpokeNonTls() ? Handshake::kNotTls : Handshake::kFailed;
+          out.error = TakeOpenSslErrors("TLS handshake");
+          if (verify != X509_V_OK) {
+            out.error += fmt::format(" (certificate: {})", X509_verify_cert_error_string(verify));
+          }
+          return out;
+        }
+      }
+      switch (WaitForEvents(fd, events, cancel_fd, deadline)) {
+        case WaitResult::kReady: break;
+        case WaitResult::kTimeout:
+          stream->broken_ = true;
+          out.end = Handshake::kTimeout;
+          out.error = "the TLS handshake did not finish in time";
+          return out;
+        case WaitResult::kCancelled:
+          stream->broken_ = true;
+          out.end = Handshake::kCancelled;
+          out.error = "cancelled";
+          return out;
+        case WaitResult::kError:
+          stream->broken_ = true;
+          out.error = std::strerror(errno);
+          return out;
+      }
+    }
+  }
+};
+
+const char* HandshakeEndName(Handshake::End end) {
+  switch (end) {
+    case Handshake::kDone: return "done";
+    case Handshake::kFailed: return "failed";
+    case Handshake::kNotTls: return "not_tls";
+    case Handshake::kClosed: return "closed";
+    case Handshake::kTimeout: return "timeout";
+    case Handshake::kCancelled: return "cancelled";
+  }
+  return "failed";
+}
+
+Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline) {
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, true);
+}
+
+Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline) {
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, false);
+}
+
+TlsStream::~TlsStream() {
+  // close_notify, once and without waiting: the peer may be gone already.
+  if (!broken_) SSL_shutdown(ssl_);
+  SSL_free(ssl_);
+  ERR_clear_error();
+}
+
+StreamStep TlsStream::Step(int rc, std::size_t bytes) {
+  if (rc == 1) return {StreamStep::kData, bytes, 0};
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ: return {StreamStep::kWouldBlock, 0, POLLIN};
+    case SSL_ERROR_WANT_WRITE: return {StreamStep::kWouldBlock, 0, POLLOUT};
+    case SSL_ERROR_ZERO_RETURN: return {StreamStep::kClosed, 0, 0};
+    case SSL_ERROR_SYSCALL:
+      broken_ = true;
+      if (ERR_peek_error() == 0 && errno == 0) return {StreamStep::kClosed, 0, 0};
+      error_ = ERR_peek_error() != 0 ? TakeOpenSslErrors("TLS") : std::string(std::strerror(errno));
+      return {StreamStep::kError, 0, 0};
+    default:
+      broken_ = true;
+      refused_by_peer_ = PeerSentAlert();
+      error_ = TakeOpenSslErrors("TLS");
+      return {StreamStep::kError, 0, 0};
+  }
+}
+
+StreamStep TlsStream::ReadSome(char* buffer, std::size_t length) {
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  int rc = SSL_read_ex(ssl_, buffer, length, &n);
+  return Step(rc, n);
+}
+
+StreamStep TlsStream::WriteSome(const char* buffer, std::size_t length) {
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  int rc = SSL_write_ex(ssl_, buffer, length, &n);
+  return Step(rc, n);
+}
+
+CertificateIdentity TlsStream::PeerIdentity() const {
+  return IdentifyCertificate(SSL_get0_peer_certificate(ssl_));
+}
+
+}  // namespace lottery

@@ -1,0 +1,185 @@
+#include "tls/tls_stream.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "common/unique_fd.h"
+#include "tls/tls_test_util.h"
+#include "wire/frame_io.h"
+
+namespace lottery {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct SocketPair {
+  UniqueFd server, agency;
+  SocketPair() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    server.Reset(fds[0]);
+    agency.Reset(fds[1]);
+  }
+};
+
+struct Pair {
+  Handshake server, agency;
+};
+
+// Both handshakes at once, the server's in a thread.
+Pair Handshakes(const TlsContext& server, const TlsContext& agency, SocketPair& s,
+                std::chrono::milliseconds limit = 5000ms) {
+  auto deadline = TlsClock::now() + limit;
+  auto accepted = std::async(std::launch::async, [&] { return TlsAccept(server, s.server.get(), -1, deadline); });
+  Handshake a = TlsConnect(agency, s.agency.get(), -1, deadline);
+  Handshake b = accepted.get();
+  return Pair{std::move(b), std::move(a)};
+}
+
+TEST_CASE("mutual TLS: each side verifies the other; the server learns the agency id") {
+  testing::CertSet certs(2);
+  auto server = TlsContext::ForServer(certs.Server());
+  auto agency = TlsContext::ForAgency(certs.Agency(2), "127.0.0.1");
+  REQUIRE(server);
+  REQUIRE(agency);
+  SocketPair s;
+  Pair p = Handshakes(*server, *agency, s);
+  REQUIRE(p.server.end == Handshake::kDone);
+  REQUIRE(p.agency.end == Handshake::kDone);
+  CHECK(p.server.stream->PeerIdentity().agency == 2u);
+  CHECK(p.server.stream->PeerIdentity().subject == "/CN=agency-2");
+
+  // Frames cross in both directions through the streams.
+  std::string hello = std::string("\x01\x00\x00\x00\x04", 5) + std::string("\x00\x00\x00\x02", 4);
+  REQUIRE(WriteAll(*p.agency.stream, hello, -1, 1000ms) == IoStatus::kOk);
+  FrameReader reader(*p.server.stream, -1);
+  Frame frame;
+  REQUIRE(reader.Read(frame, 2000ms, 2000ms) == IoStatus::kOk);
+  CHECK(frame.type == 1);
+  CHECK(frame.payload == std::string("\x00\x00\x00\x02", 4));
+  // A clean close (close_notify) reads as the end of the stream.
+  p.agency.stream.reset();
+  CHECK(reader.Read(frame, 2000ms, 2000ms) == IoStatus::kClosed);
+}
+
+TEST_CASE("an agency refuses a server whose certificate lacks the expected name") {
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  auto agency = TlsContext::ForAgency(certs.Agency(1), "lottery.example.org");
+  REQUIRE(server);
+  REQUIRE(agency);
+  SocketPair s;
+  Pair p = Handshakes(*server, *agency, s);
+  CHECK(p.agency.end == Handshake::kFailed);
+  CHECK(p.agency.error.find("certificate") != std::string::npos);
+  CHECK(p.server.end != Handshake::kDone);
+}
+
+TEST_CASE("a server refuses an agency certificate from another CA, or none that verifies") {
+  testing::CertSet certs(1);
+  testing::CertSet strangers(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  REQUIRE(server);
+  // The stranger trusts our CA (so it gets that far) but has its own cert.
+  TlsSettings forged = strangers.Agency(1);
+  forged.ca = certs.File("ca.pem");
+  auto agency = TlsContext::ForAgency(forged, "127.0.0.1");
+  REQUIRE(agency);
+  SocketPair s;
+  Pair p = Handshakes(*server, *agency, s);
+  CHECK(p.server.end == Handshake::kFailed);
+  CHECK(p.server.error.find("certificate") != std::string::npos);
+  // TLS 1.3: the agency's side completes, and learns of the refusal as an
+  // alert on its first read.
+  if (p.agency.end == Handshake::kDone) {
+    char byte;
+    StreamStep step{};
+    for (int i = 0; i < 100; ++i) {
+      step = p.agency.stream->ReadSome(&byte, 1);
+      if (step.kind != StreamStep::kWouldBlock) break;
+      ::usleep(10000);
+    }
+    CHECK(step.kind == StreamStep::kError);
+    CHECK(p.agency.stream->refused_by_peer());
+  }
+}
+
+TEST_CASE("the server refuses an expired or revoked agency certificate") {
+  testing::CertSet certs(2);
+  REQUIRE(certs.Run("--reissue agency-1 --expired") == 0);
+  REQUIRE(certs.Run("--revoke agency-2") == 0);
+  TlsSettings with_crl = certs.Server();
+  with_crl.crl = certs.File("crl.pem");
+  auto server = TlsContext::ForServer(with_crl);
+  REQUIRE(server);
+  for (int id : {1, 2}) {
+    auto agency = TlsContext::ForAgency(certs.Agency(id), "127.0.0.1");
+    REQUIRE(agency);
+    SocketPair s;
+    Pair p = Handshakes(*server, *agency, s);
+    CHECK(p.server.end == Handshake::kFailed);
+    CHECK(p.server.error.find(id == 1 ? "expired" : "revoked") != std::string::npos);
+  }
+}
+
+TEST_CASE("a plaintext first byte ends the server's handshake at once, with nothing consumed") {
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  REQUIRE(server);
+  SocketPair s;
+  REQUIRE(::write(s.agency.get(), "\x05\x00\x00\x00\x01x", 6) == 6);
+  Handshake h = TlsAccept(*server, s.server.get(), -1, TlsClock::now() + 5s);
+  CHECK(h.end == Handshake::kNotTls);
+  char buffer[8];
+  CHECK(::recv(s.server.get(), buffer, sizeof buffer, MSG_DONTWAIT) == 6);
+}
+
+TEST_CASE("a silent peer times the handshake out; a cancel descriptor ends it") {
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  REQUIRE(server);
+  SocketPair s;
+  auto start = TlsClock::now();
+  Handshake h = TlsAccept(*server, s.server.get(), -1, start + 200ms);
+  CHECK(h.end == Handshake::kTimeout);
+  int cancel[2];
+  REQUIRE(::pipe(cancel) == 0);
+  UniqueFd cancel_read(cancel[0]), cancel_write(cancel[1]);
+  REQUIRE(::write(cancel[1], "x", 1) == 1);
+  SocketPair t;
+  Handshake c = TlsAccept(*server, t.server.get(), cancel[0], TlsClock::now() + 60s);
+  CHECK(c.end == Handshake::kCancelled);
+  // A peer that closes is not a failure of the server.
+  SocketPair u;
+  u.agency.Reset();
+  CHECK(TlsAccept(*server, u.server.get(), -1, TlsClock::now() + 5s).end == Handshake::kClosed);
+}
+
+TEST_CASE("contexts refuse missing or mismatched files with the key's name") {
+  testing::CertSet certs(2);
+  TlsSettings s = certs.Server();
+  s.private_key = certs.File("agency-1.key");
+  auto mismatched = TlsContext::ForServer(s);
+  REQUIRE_FALSE(mismatched);
+  CHECK(mismatched.error().message.find("tls.private_key") != std::string::npos);
+  CHECK(mismatched.error().message.find("mismatch") != std::string::npos);
+  s = certs.Server();
+  s.certificate = certs.File("missing.pem");
+  auto missing = TlsContext::ForServer(s);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message.find("tls.certificate") != std::string::npos);
+  s = certs.Server();
+  s.crl = certs.File("agency-1.pem");
+  auto bad_crl = TlsContext::ForServer(s);
+  REQUIRE_FALSE(bad_crl);
+  CHECK(bad_crl.error().message.find("tls.crl") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace lottery
