@@ -5,6 +5,9 @@ Starts lottery-server on a free 127.0.0.1 port with a fresh bets file, runs one
 lottery-agency per dataset/agency-<i>.csv, waits for all of them, stops the
 server with SIGTERM and prints a table: agency, bets sent, winners. Every
 process it starts is stopped before it returns, whatever happens.
+
+The round runs over mutual TLS with throwaway certificates made by
+tools/gen_certs.py in the work directory (--plaintext: tls.mode = off).
 """
 import argparse
 import glob
@@ -56,6 +59,7 @@ def main() -> int:
     parser.add_argument("--build-dir", default="build")
     parser.add_argument("--dataset", default=os.path.join(ROOT, "dataset"))
     parser.add_argument("--workdir", help="where logs and the bets file go (default: a new temp dir)")
+    parser.add_argument("--plaintext", action="store_true", help="run with tls.mode = off")
     args = parser.parse_args()
 
     build = os.path.join(ROOT, args.build_dir) if not os.path.isabs(args.build_dir) else args.build_dir
@@ -75,7 +79,28 @@ def main() -> int:
             os.remove(stale)
     port = free_port()
     server_log = os.path.join(workdir, "server.log")
-    print(f"run_round: {len(files)} agencies, server on 127.0.0.1:{port}, files in {workdir}")
+    if args.plaintext:
+        server_tls = ["--tls-mode", "off"]
+        agency_tls = ["--tls-mode", "off"]
+    else:
+        certs = os.path.join(workdir, "certs")
+        if subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_certs.py"), certs,
+                           "--agencies", str(len(files))], stdout=subprocess.DEVNULL).returncode:
+            print("run_round: could not make the certificates", file=sys.stderr)
+            return 1
+        server_tls = ["--tls-mode", "required", "--tls-cert", os.path.join(certs, "server.pem"),
+                      "--tls-key", os.path.join(certs, "server.key"),
+                      "--tls-client-ca", os.path.join(certs, "ca.pem"),
+                      "--tls-crl", os.path.join(certs, "crl.pem")]
+        # The shipped client.toml expects the name "server"; here it is 127.0.0.1.
+        agency_tls = ["--tls-mode", "required",
+                      "--tls-cert", os.path.join(certs, "agency-{id}.pem"),
+                      "--tls-key", os.path.join(certs, "agency-{id}.key"),
+                      "--tls-server-ca", os.path.join(certs, "ca.pem"),
+                      "--tls-server-name", "127.0.0.1"]
+    print(f"run_round: {len(files)} agencies, server on 127.0.0.1:{port} "
+          f"({'plaintext' if args.plaintext else 'mutual TLS, throwaway certificates'}), "
+          f"files in {workdir}")
 
     procs = []
     try:
@@ -83,7 +108,7 @@ def main() -> int:
             server = subprocess.Popen(
                 [server_bin, "--config", os.path.join(ROOT, "conf", "server.toml"),
                  "--address", "127.0.0.1", "--port", str(port),
-                 "--agencies", str(len(files)), "--storage", bets],
+                 "--agencies", str(len(files)), "--storage", bets, *server_tls],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         procs.append(server)
         if not wait_for(server_log, "action: ready | result: success", server, 15):
@@ -97,7 +122,7 @@ def main() -> int:
             err = open(os.path.join(workdir, f"agency-{i}.log"), "w")
             p = subprocess.Popen(
                 [agency_bin, "--config", os.path.join(ROOT, "conf", "client.toml"),
-                 "--id", str(i), "--server", f"127.0.0.1:{port}", "--dataset", path],
+                 "--id", str(i), "--server", f"127.0.0.1:{port}", "--dataset", path, *agency_tls],
                 stdout=out, stderr=err, start_new_session=True)
             procs.append(p)
             agencies.append((i, p, out, err))
