@@ -30,7 +30,7 @@ MESON_OPTS += -Dwerror=true
 endif
 
 DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplus-dev libsystemd-dev \
-                doctest-dev python3 strace
+                doctest-dev python3 strace libssl-dev openssl
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: bench all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
@@ -159,7 +159,9 @@ docker-image:
 compose:
 	$(PYTHON) tools/gen_compose.py $(COMPOSE_FILE) $(CLIENTS)
 
-docker-compose-up: docker-image
+# The compose file is made again first: it also makes what is missing of the
+# certificate set in certs/ beside it (tools/gen_compose.py, docs/SECURITY.md).
+docker-compose-up: docker-image compose
 	$(COMPOSE_CMD) up -d
 
 # Graceful stop (the server stops its workers and logs its exit), then the
@@ -175,8 +177,9 @@ docker-compose-down:
 docker-compose-logs:
 	$(COMPOSE_CMD) logs -f
 
+# Over TLS with certs/probe.* (ECHO_TLS_MODE=off for a plaintext server).
 validate-echo-server:
-	@AGENCY_IMAGE=$(AGENCY_IMAGE) tools/validate-echo-server.sh
+	@AGENCY_IMAGE=$(AGENCY_IMAGE) ECHO_TLS_DIR=$(dir $(COMPOSE_FILE))certs tools/validate-echo-server.sh
 
 # The docker suite (tests/docker/): skipped, not failed, without an engine.
 test-docker: build

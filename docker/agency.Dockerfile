@@ -2,13 +2,15 @@
 #   docker build [--network host] -f docker/agency.Dockerfile -t lottery-agency .
 # Mount your conf/client.toml on /etc/lottery/client.toml and the agency's
 # dataset under /srv/lottery/dataset/ (the configured path is relative to the
-# working directory /srv/lottery). Set CLI_ID to the agency id.
+# working directory /srv/lottery). Set CLI_ID to the agency id. The shipped
+# config reads ca.pem, agency-<id>.pem and agency-<id>.key from
+# /etc/lottery/tls: mount this agency's, and only this agency's, there.
 
 # --- build stage: identical in both Dockerfiles so the layer cache is shared --
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev \
+      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -26,12 +28,12 @@ RUN meson setup /build -Dtests=false -Dbuildtype=release -Dlibsystemd=disabled \
 
 # --- runtime stage ---------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# libfmt9, libtomlplusplus3: the shared libraries the binary needs beyond libc.
-# netcat-openbsd: tools/validate-echo-server.sh runs the echo check in a
-# throwaway container of this image.
+# libfmt9, libtomlplusplus3, libssl3: the shared libraries the binary needs
+# beyond libc. tools/validate-echo-server.sh runs the echo check
+# (docker/echo-check.sh, lottery-agency itself) in a throwaway container.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libfmt9 libtomlplusplus3 netcat-openbsd \
+      libfmt9 libtomlplusplus3 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --user-group --no-create-home --uid 10002 --home-dir /srv/lottery --shell /usr/sbin/nologin agency \
  && install -d -o agency -g agency -m 0755 /srv/lottery /srv/lottery/dataset

@@ -2,13 +2,15 @@
 #   docker build [--network host] -f docker/server.Dockerfile -t lottery-server .
 # The configuration is not part of the image's contract: mount your
 # conf/server.toml on /etc/lottery/server.toml (the copy baked in is only the
-# default). Bets go to /var/lib/lottery (mount a volume there).
+# default). Bets go to /var/lib/lottery (mount a volume there). The shipped
+# config reads its certificates from /etc/lottery/tls (server.pem,
+# server.key, ca.pem, crl.pem): mount them there (tools/gen_compose.py does).
 
 # --- build stage: identical in both Dockerfiles so the layer cache is shared --
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev \
+      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -26,15 +28,17 @@ RUN meson setup /build -Dtests=false -Dbuildtype=release -Dlibsystemd=disabled \
 
 # --- runtime stage ---------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# libfmt9, libtomlplusplus3: the shared libraries the binary needs beyond libc.
-# netcat-openbsd: the echo health check (docker/echo-check.sh).
+# libfmt9, libtomlplusplus3, libssl3: the shared libraries the binaries need
+# beyond libc. No netcat: the echo health check (docker/echo-check.sh) is
+# lottery-agency in echo mode, which speaks TLS.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libfmt9 libtomlplusplus3 netcat-openbsd \
+      libfmt9 libtomlplusplus3 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --user-group --no-create-home --uid 10001 --home-dir /var/lib/lottery --shell /usr/sbin/nologin lottery \
  && install -d -o lottery -g lottery -m 0750 /var/lib/lottery
 COPY --from=build /build/src/lottery-server /usr/local/bin/lottery-server
+COPY --from=build /build/src/lottery-agency /usr/local/bin/lottery-agency
 COPY docker/echo-check.sh /usr/local/bin/lottery-echo-check
 COPY conf/server.toml /etc/lottery/server.toml
 

@@ -383,9 +383,11 @@ int RunAgency(const AgencyConfig& config, const std::map<std::string, std::strin
       return kExitConfig;
     }
     // A certificate of another agency would be refused by the server at
-    // HELLO; say so now, in this agency's terms.
+    // HELLO; say so now, in this agency's terms. Echo mode says no HELLO:
+    // any certificate of the CA will do (health checks use one that names
+    // no agency).
     CertificateIdentity own = IdentifyCertificate(context->certificate());
-    if (own.agency != config.id) {
+    if (own.agency != config.id && config.mode != AgencyMode::kEcho) {
       Log(LogLevel::kError, "tls", Outcome::kFail,
           "client_id: {} | error: tls.certificate {} ({}) {}, not agency {}'s; check agency.id and "
           "tls.certificate",

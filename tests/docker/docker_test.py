@@ -149,8 +149,9 @@ class Deployment:
     """One compose project in a temporary directory: conf/, dataset/, the
     generated compose file and the followed logs. Always call down()."""
 
-    def __init__(self, clients, client_env=()):
+    def __init__(self, clients, client_env=(), plaintext=False):
         self.dir = tempfile.mkdtemp(prefix="lottery-docker-")
+        self.certs = os.path.join(self.dir, "certs")
         os.chmod(self.dir, 0o755)
         self.clients = clients
         os.makedirs(os.path.join(self.dir, "conf"))
@@ -167,6 +168,8 @@ class Deployment:
                 self.compose_file, str(clients)]
         for item in client_env:
             argv += ["--client-env", item]
+        if plaintext:
+            argv.append("--plaintext")
         run(argv)
         self.follower = None
         self.follow_path = os.path.join(self.dir, "logs-f.txt")
@@ -288,8 +291,8 @@ def validate_echo(env=None):
 
 
 class DockerTestCase(unittest.TestCase):
-    def deploy(self, clients, client_env=()):
-        d = Deployment(clients, client_env)
+    def deploy(self, clients, client_env=(), plaintext=False):
+        d = Deployment(clients, client_env, plaintext)
         self.addCleanup(d.down)
         return d
 
@@ -376,37 +379,60 @@ class HealthCheckTest(DockerTestCase):
         while state("server", ".State.Health.Status") != "healthy" and time.monotonic() < deadline:
             time.sleep(1)
         self.assertEqual(state("server", ".State.Health.Status"), "healthy", logs("server"))
-        code, out, _ = validate_echo()
+        # The health check spoke TLS with the server's own certificate.
+        self.assertTrue([e for e in lines_of(logs("server"), "tls_handshake", "success")
+                         if e.fields.get("subject") == "/CN=server"], logs("server"))
+        code, out, _ = validate_echo({"ECHO_TLS_DIR": d.certs})
         self.assertEqual(out, "action: test_echo_server | result: success\n")
         self.assertEqual(code, 0)
-        # The probe's ECHO reached the server through the compose network.
-        probes = [e for e in lines_of(logs("server"), "receive_message", "success")
-                  if e.fields.get("msg") == "health-check" and not e.fields.get("ip", "").startswith("127.")]
+        # The probe's ECHO reached the server through the compose network,
+        # over TLS with the probe certificate.
+        probes = [e for e in lines_of(logs("server"), "tls_handshake", "success")
+                  if e.fields.get("subject") == "/CN=probe" and not e.fields.get("ip", "").startswith("127.")]
         self.assertTrue(probes, logs("server"))
+        echoes = [e for e in lines_of(logs("server"), "receive_message", "success")
+                  if not e.fields.get("ip", "").startswith("127.")]
+        self.assertTrue(echoes, logs("server"))
+        # Without the probe certificate the check cannot even start.
+        code, out, _ = validate_echo({"ECHO_TLS_DIR": os.path.join(d.dir, "nowhere")})
+        self.assertEqual(out, "action: test_echo_server | result: fail\n")
 
         # A stopped server is a fail, promptly.
         run(["docker", "stop", "-t", "10", "server"])
-        code, out, took = validate_echo()
+        code, out, took = validate_echo({"ECHO_TLS_DIR": d.certs})
         self.assertEqual(out, "action: test_echo_server | result: fail\n")
         self.assertEqual(code, 1)
         self.assertLess(took, 40)
+
+    def test_plaintext_compose_file_checks_and_validates_without_tls(self):
+        d = self.deploy(0, plaintext=True)
+        d.up()
+        deadline = time.monotonic() + 60
+        while state("server", ".State.Health.Status") != "healthy" and time.monotonic() < deadline:
+            time.sleep(1)
+        self.assertEqual(state("server", ".State.Health.Status"), "healthy", logs("server"))
+        self.assertTrue([e for e in lines_of(logs("server"), "tls", "in_progress")
+                         if e.level == "WARNING"], logs("server"))
+        code, out, _ = validate_echo({"ECHO_TLS_MODE": "off"})
+        self.assertEqual((code, out), (0, "action: test_echo_server | result: success\n"))
 
     def test_fail_against_a_stand_in_that_answers_something_else(self):
         d = self.deploy(0)
         d.compose("up", "--no-start")       # the network only; the server is replaced
         run(["docker", "rm", "-f", "server"])
+        # A plaintext lottery server stands in: it does not speak TLS.
         run(["docker", "run", "-d", "--name", STANDIN, "--label", "lotterytest.standin=1",
-             "--network", NETWORK,
-             "--entrypoint", "sh", AGENCY_IMAGE, "-c",
-             "while :; do printf 'not an echo' | nc -N -l 12345 | tr -cd '[:print:]'; echo; done"])
+             "--network", NETWORK, SERVER_IMAGE, "--tls-mode", "off", "--agencies", "1",
+             "--log-level", "DEBUG"])
         self.addCleanup(lambda: run(["docker", "rm", "-f", STANDIN], check=False))
         time.sleep(1)
-        code, out, took = validate_echo()
+        code, out, took = validate_echo({"ECHO_TLS_DIR": d.certs})
         self.assertEqual(out, "action: test_echo_server | result: fail\n")
         self.assertEqual(code, 1)
         self.assertLess(took, 40)
-        # It failed on the answer: the stand-in did receive the request.
-        self.assertIn("health-check", logs(STANDIN))
+        # It failed on the answer: the stand-in did receive the request, a
+        # TLS handshake record (0x16) it cannot read.
+        self.assertIn("unknown message type 0x16", logs(STANDIN))
 
 
 class GracefulStopTest(DockerTestCase):
