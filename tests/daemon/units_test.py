@@ -108,7 +108,13 @@ class UnitsTest(dh.DaemonTest):
         self.assertEqual(one["ProtectSystem"], "strict")
         self.assertEqual(set(one["RestrictAddressFamilies"].split()), {"AF_INET", "AF_INET6",
                                                                         "AF_UNIX"})
-        self.assertEqual(one["SystemCallFilter"], "@system-service")
+        self.assertEqual(unit["SystemCallFilter"], ["@system-service", "~@privileged @resources"])
+        self.assertEqual(one["ProcSubset"], "pid")
+        self.assertEqual(one["IPAddressDeny"], "any")
+        self.assertIn("localhost", one["IPAddressAllow"].split())
+        # The key comes as a credential, named where the server reads it.
+        self.assertEqual(one["LoadCredential"], "server.key:/etc/lottery/tls/server.key")
+        self.assertIn("SERVER_TLS_PRIVATE_KEY=%d/server.key", unit["Environment"])
         self.assertEqual(set(one["RestartPreventExitStatus"].split()), {"64", "75", "78"})
         # The stop timeout leaves the server its own shutdown time and more.
         with open(os.path.join(CONF, "server.toml"), "rb") as f:
@@ -142,8 +148,11 @@ class UnitsTest(dh.DaemonTest):
         trace = self.path("trace")
         config = self.write_config(agencies=2, level="DEBUG")
         notify = self.notify_socket()
+        # Over TLS, as the unit runs it: handshakes, the CRL and a reload of
+        # the certificates are part of what is traced.
+        tls = dh.harness.server_tls_flags(self.ensure_certs(2), crl=True)
         proc = self.launch(["strace", "-f", "-qq", "-o", trace, "-e", "signal=none",
-                            dh.SERVER, "--config", config],
+                            dh.SERVER, "--config", config, *tls],
                            env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"})
         per_agency = {1: make_bets(1, 200, winners=1), 2: make_bets(2, 100, winners=2)}
         agencies = [self.start_agency(a, self.agency_file(a, b), batch=30)
@@ -172,6 +181,14 @@ class UnitsTest(dh.DaemonTest):
         self.assertGreater(len(allowed), 200)
         self.assertEqual(sorted(set(calls) - allowed), [],
                          "system calls outside SystemCallFilter=@system-service")
+        denied = expand_syscall_group("@privileged") | expand_syscall_group("@resources")
+        self.assertEqual(sorted(set(calls) & denied), [],
+                         "system calls in SystemCallFilter=~@privileged @resources")
+        self.assertIn("tls_handshake | result: success", proc.log())
+        # ProcSubset=pid: only the processes' own /proc files.
+        proc_files = set(re.findall(r'"(/proc/[^"]+)"', "\n".join(lines)))
+        self.assertEqual([p for p in proc_files if not re.match(r"^/proc/(self|\d+)/", p)], [],
+                         "ProcSubset=pid")
 
         families = set(re.findall(r"socket\((AF_[A-Z0-9]+)", "\n".join(lines)))
         self.assertTrue(families)
@@ -188,6 +205,8 @@ class UnitsTest(dh.DaemonTest):
                 written.add(m.group(1))
         self.assertTrue(written)
         self.assertEqual({os.path.dirname(p) for p in written}, {self.dir}, written)
+        # The certificate files are only read.
+        self.assertFalse([p for p in written if "/certs/" in p], written)
         # PrivateDevices=yes: only the pseudo devices it keeps.
         devices = set(re.findall(r'"(/dev/[^"]+)"', "\n".join(lines)))
         self.assertLessEqual(devices, {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
