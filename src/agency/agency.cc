@@ -182,6 +182,16 @@ int Agency::RunLottery() {
     return kExitNoInput;
   }
   if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  // An agency that already said FINISHED this round (a run that was
+  // interrupted while it waited for the draw) has nothing left to send,
+  // whatever batch size this run would cut the dataset into.
+  const bool already_finished = link_.welcome().finished;
+  if (already_finished) {
+    Log(LogLevel::kInfo, "dataset", Outcome::kSuccess,
+        "client_id: {} | file: {} | detail: this agency already said FINISHED this round ({} "
+        "batches stored); collecting its winners",
+        config_.id, path, link_.welcome().last_seq);
+  }
 
   CsvReader reader(file.get());
   const Date today = Today();
@@ -196,7 +206,7 @@ int Agency::RunLottery() {
     return sender_.Submit(count);
   };
 
-  for (std::uint64_t records = 0;; ++records) {
+  for (std::uint64_t records = 0; !already_finished; ++records) {
     // Sending notices signals; this covers long runs of skipped lines.
     if (records % 4096 == 4095 && signals_.Pending()) return Stop(Step::kCancelled);
     auto next = reader.Next();

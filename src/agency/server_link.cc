@@ -251,6 +251,15 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
     case ErrorCode::kNotAuthorized:
       link.Drop(LogSafe(e->message));
       return Step::kRefused;
+    case ErrorCode::kReplaced:
+      // Another process holds this agency's certificate and took over: two
+      // of them would take turns for ever.
+      Log(LogLevel::kError, during, Outcome::kFail,
+          "client_id: {} | error: another connection with this agency's certificate took over "
+          "agency {}; is a second agency process running with the same id?",
+          config.id, config.id);
+      link.Drop(LogSafe(e->message));
+      return Step::kIdTaken;
     default:
       link.Drop(LogSafe(e->message));
       return Step::kFatal;

@@ -135,6 +135,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
     case ErrorCode::kTlsRequired: return "TLS_REQUIRED";
     case ErrorCode::kNotAuthorized: return "NOT_AUTHORIZED";
+    case ErrorCode::kReplaced: return "REPLACED";
   }
   return "UNKNOWN_ERROR";
 }

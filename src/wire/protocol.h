@@ -54,6 +54,7 @@ enum class ErrorCode : std::uint16_t {
   kTooManyConnections = 13,
   kTlsRequired = 14,   // sent in plaintext to a plaintext peer of a TLS server
   kNotAuthorized = 15,  // the peer's certificate does not speak for that agency
+  kReplaced = 16,       // a newer connection authenticated as the same agency took over
 };
 
 const char* MessageTypeName(std::uint8_t type);

@@ -368,8 +368,8 @@ TEST_CASE("the error table of docs/PROTOCOL.md names every code and its effect")
     CHECK(ErrorClosesConnection(code) == cells[2].starts_with("closed"));
     ++rows;
   }
-  CHECK(rows == 15);
-  CHECK(std::string(ErrorCodeName(static_cast<ErrorCode>(16))) != "NOT_AUTHORIZED");
+  CHECK(rows == 16);
+  CHECK(std::string(ErrorCodeName(static_cast<ErrorCode>(17))) != "REPLACED");
 }
 
 }  // namespace

@@ -18,8 +18,43 @@
 namespace lottery {
 
 bool Worker::ShutdownRequested() {
-  if (!stopping_ && signals_.TakePending()) stopping_ = true;
+  if (stopping_) return true;
+  if (auto sig = signals_.TakePending()) {
+    stopping_ = true;
+    replaced_ = *sig == SIGUSR1;
+  }
   return stopping_;
+}
+
+void Worker::SendStopReason() {
+  if (!replaced_) {
+    SendError(ErrorCode::kShuttingDown, "server is shutting down");
+    return;
+  }
+  Log(LogLevel::kWarning, "agency_replaced", Outcome::kSuccess,
+      "agency: {} | ip: {} | detail: a newer connection proved the same certificate; this one "
+      "is closed",
+      agency_, peer_);
+  SendError(ErrorCode::kReplaced,
+            fmt::format("a newer connection authenticated as agency {} took over", agency_));
+}
+
+SlotClaim Worker::ReplaceHolder(std::uint32_t agency, pid_t holder) {
+  Log(LogLevel::kWarning, "agency_replaced", Outcome::kInProgress,
+      "agency: {} | ip: {} | old_worker: {} | subject: {} | detail: closing the older connection "
+      "of this agency",
+      agency, peer_, holder, LogSafe(certificate_->subject));
+  ::kill(holder, SIGUSR1);
+  // The old worker ends its current frame, flushes its acks and exits;
+  // hello_timeout bounds the wait, as it bounds a HELLO.
+  const auto deadline = Clock::now() + hello_;
+  SlotClaim claim;
+  while (true) {
+    claim = ClaimAgencySlot(shared_.state(), agency, ::getpid());
+    if (claim.holder == 0 || Clock::now() >= deadline) return claim;
+    pollfd p{signals_.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 10) > 0) return claim;  // this worker is told to stop
+  }
 }
 
 bool Worker::Send(const std::string& bytes) {
@@ -122,7 +157,7 @@ int Worker::Serve() {
         return 0;
       case IoStatus::kCancelled:
         ShutdownRequested();
-        SendError(ErrorCode::kShuttingDown, "server is shutting down");
+        SendStopReason();
         return 0;
       case IoStatus::kError:
         Log(LogLevel::kWarning, "connection_closed", Outcome::kFail, "ip: {} | agency: {} | error: {}",
@@ -153,7 +188,7 @@ int Worker::Serve() {
     // descriptor: look at it now and then.
     if (++frames_served_ % 32 == 0 && signals_.Pending()) {
       ShutdownRequested();
-      if (keep) SendError(ErrorCode::kShuttingDown, "server is shutting down");
+      if (keep) SendStopReason();
       return 0;
     }
     if (!keep || stopping_) {
@@ -198,7 +233,19 @@ bool Worker::HandleHello(std::string_view payload) {
     return SendError(ErrorCode::kStorageFailed,
                      fmt::format("stored batches not durable: {}", durable.error().message));
   }
-  const SlotClaim claim = ClaimAgencySlot(shared_.state(), *id, ::getpid());
+  SlotClaim claim = ClaimAgencySlot(shared_.state(), *id, ::getpid());
+  if (claim.holder != 0 && certificate_) {
+    claim = ReplaceHolder(*id, claim.holder);
+    if (claim.holder == 0) {
+      // What the old worker stored and acknowledged is on disk before this
+      // connection's WELCOME reports it.
+      if (Status durable = store_.MakeAllDurable(shared_); !durable) {
+        agency_ = *id;  // the slot is ours: released when this worker ends
+        return SendError(ErrorCode::kStorageFailed,
+                         fmt::format("stored batches not durable: {}", durable.error().message));
+      }
+    }
+  }
   const pid_t holder = claim.holder;
   const Welcome welcome{claim.last_seq, claim.finished};
   if (holder != 0) {
@@ -232,7 +279,8 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
   int one = 1;
   ::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   EnableKeepAlive(connection.get());
-  auto signals = SignalFd::Create({SIGTERM, SIGINT});
+  // SIGUSR1: a newer connection of the same agency takes over (ReplaceHolder).
+  auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGUSR1});
   if (!signals) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", signals.error().message);
     return 1;

@@ -64,7 +64,11 @@ bool Worker::HandleWinnersQuery() {
     return false;
   }
   if (waited == DrawBarrier::WaitResult::kCancelled) {
-    SendError(ErrorCode::kDrawCancelled, "the server is shutting down before the draw");
+    if (replaced_) {
+      SendStopReason();
+    } else {
+      SendError(ErrorCode::kDrawCancelled, "the server is shutting down before the draw");
+    }
     stopping_ = true;
     return false;
   }

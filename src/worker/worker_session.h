@@ -83,7 +83,16 @@ class Worker {
   // Sends an error reply; returns whether the connection stays open.
   bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
   void ReleaseSlot();
+  // Whether a signal asked this worker to stop: SIGTERM/SIGINT (shutdown),
+  // or SIGUSR1 from a newer worker that proved the same agency (replaced_).
   bool ShutdownRequested();
+  // Tells the peer why the worker stops (SHUTTING_DOWN or REPLACED).
+  void SendStopReason();
+  // HELLO found `holder` serving the agency: with TLS the new connection's
+  // certificate proves the agency, so the older connection is closed
+  // (SIGUSR1 to its worker) and the slot claimed once it is free. Returns
+  // the claim (holder still set when the old worker did not let go in time).
+  SlotClaim ReplaceHolder(std::uint32_t agency, pid_t holder);
   // Picks up settings a reload changed (log level, read timeout).
   void RefreshSettings();
 
@@ -104,6 +113,7 @@ class Worker {
   std::uint32_t agency_ = 0;  // 0 until HELLO
   bool finished_ = false;
   bool stopping_ = false;
+  bool replaced_ = false;  // stopping because a newer connection took the agency
   std::string out_;   // reply frame buffer, reused
   std::string rows_;  // CSV rows of the batch being stored, reused
   // Acks of stored batches not sent yet: while the agency has more batches

@@ -16,9 +16,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
-from harness import (ECHO, ECHO_REPLY, ERROR, WELCOME, decode_error, frame, hello,  # noqa: E402
-                     make_bets, s16)
-from protocol import E_NOT_AUTHORIZED, E_TLS_REQUIRED, RawClient  # noqa: E402
+from harness import (ECHO, ECHO_REPLY, ERROR, WELCOME, decode_error, decode_welcome,  # noqa: E402
+                     frame, hello, make_bets, s16)
+from protocol import E_BUSY, E_NOT_AUTHORIZED, E_REPLACED, E_TLS_REQUIRED, RawClient  # noqa: E402
 
 EXIT_NOPERM, EXIT_PROTOCOL, EXIT_CONFIG = 77, 76, 78
 
@@ -92,6 +92,64 @@ class TlsTest(harness.LotteryTest):
         wrong = self.start_agency(1, files[1], extra=harness.agency_tls_flags(self.certs, "agency-2"))
         self.assertEqual(wrong.wait(30), EXIT_CONFIG, wrong.log())
         self.assertIn("is agency 2's, not agency 1's", wrong.log())
+        self.finish_round(per_agency, files)
+
+    def test_a_newer_authenticated_connection_replaces_a_stale_one(self):
+        per_agency, files = self.round([1, 2])
+        old = TlsClient(self.port, self.certs, "agency-1")
+        self.addCleanup(old.close)
+        old.send(hello(1))
+        self.assertEqual(old.read()[0], WELCOME)
+        # The agency restarted; its old connection is half-open and silent.
+        new = TlsClient(self.port, self.certs, "agency-1")
+        self.addCleanup(new.close)
+        new.send(hello(1))
+        self.assertEqual(new.read()[0], WELCOME)
+        kind, payload = old.read()
+        self.assertEqual((kind, decode_error(payload)[0]), (ERROR, E_REPLACED))
+        self.assertTrue(old.closed())
+        entries = self.server.entries()
+        self.assertTrue([e for e in entries if e.action == "agency_replaced"
+                         and e.result == "in_progress" and e.fields.get("subject") == "/CN=agency-1"])
+        # The agency program replaces the raw peer in turn, and the round
+        # completes; the raw peer learns it was replaced.
+        self.finish_round(per_agency, files)
+        kind, payload = new.read()
+        self.assertEqual((kind, decode_error(payload)[0]), (ERROR, E_REPLACED))
+
+    def test_without_tls_a_claim_does_not_replace_a_connected_agency(self):
+        self.start_server(agencies=1, tls=False)
+        first = RawClient(self.port)
+        self.addCleanup(first.close)
+        first.send(hello(1))
+        self.assertEqual(first.read()[0], WELCOME)
+        second = RawClient(self.port)
+        self.addCleanup(second.close)
+        second.send(hello(1))
+        kind, payload = second.read()
+        self.assertEqual((kind, decode_error(payload)[0]), (ERROR, E_BUSY))
+        first.send(frame(ECHO, s16("still mine")))
+        self.assertEqual(first.read()[0], ECHO_REPLY)
+
+    def test_an_agency_whose_connection_is_taken_over_stops_with_75(self):
+        per_agency, files = self.round([1, 2])
+        # Agency 1 sends everything and waits for the draw (agency 2 has not
+        # started): then another holder of its certificate takes over.
+        first = self.start_agency(1, files[1], name="first")
+        self.wait_log(self.server, lambda es: any(
+            e.action == "agency_finished" and e.fields.get("agency") == "1" for e in es),
+            what="agency 1's FINISHED")
+        other = TlsClient(self.port, self.certs, "agency-1")
+        self.addCleanup(other.close)
+        other.send(hello(1))
+        kind, payload = other.read()
+        self.assertEqual(kind, WELCOME)
+        self.assertEqual(decode_welcome(payload)[1], True)
+        # Taking turns for ever would help nobody: the older process stops.
+        self.assertEqual(first.wait(30), 75, first.log())
+        self.assertIn("took over agency 1", first.log())
+        other.close()
+        # Its bets are stored; run again, it collects its winners.
         self.finish_round(per_agency, files)
 
     def test_no_certificate_or_an_unknown_ca_is_refused_at_the_handshake(self):
