@@ -239,6 +239,13 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
   switch (e->code) {
     case ErrorCode::kInvalidBet:
       return Step::kRejected;
+    case ErrorCode::kReplayMismatch:
+      Log(LogLevel::kError, during, Outcome::kFail,
+          "client_id: {} | error: the server stored a batch with this number and other bets: the "
+          "dataset changed since it was first sent this round",
+          config.id);
+      link.Drop(LogSafe(e->message));
+      return Step::kMismatch;
     case ErrorCode::kStorageFailed:
     case ErrorCode::kDrawCancelled:
     case ErrorCode::kShuttingDown:
@@ -272,6 +279,7 @@ int ExitCodeFor(Step s) {
     case Step::kCancelled: return kExitOk;
     case Step::kUnavailable: return kExitUnavailable;
     case Step::kRejected: return kExitDataErr;
+    case Step::kMismatch: return kExitDataErr;
     case Step::kUnknownId: return kExitNoUser;
     case Step::kIdTaken: return kExitTempFail;
     case Step::kClosed: return kExitNoPerm;

@@ -29,6 +29,7 @@ enum class Step {
   kCancelled,    // SIGTERM/SIGINT
   kUnavailable,  // the server stayed unreachable for connect_timeout
   kRejected,     // the server refused the data (INVALID_BET)
+  kMismatch,     // a re-sent batch differs from the stored one (REPLAY_MISMATCH): stop
   kUnknownId,    // the server serves agencies 1..N and this id is not among them
   kIdTaken,      // another process kept this agency id connected for connect_timeout
   kClosed,       // betting is closed for this agency: it already said FINISHED

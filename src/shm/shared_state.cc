@@ -136,6 +136,20 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   return claim;
 }
 
+void RecordBatchDigest(SharedState& state, std::uint32_t agency, std::uint64_t seq,
+                       std::uint64_t digest) {
+  SharedLock lock(state);
+  state.slots[agency].digests[seq % kBatchDigests] = BatchDigest{seq, digest};
+}
+
+std::optional<std::uint64_t> FindBatchDigest(SharedState& state, std::uint32_t agency,
+                                             std::uint64_t seq) {
+  SharedLock lock(state);
+  const BatchDigest& d = state.slots[agency].digests[seq % kBatchDigests];
+  if (d.seq != seq || seq == 0) return std::nullopt;
+  return d.digest;
+}
+
 std::uint32_t CountClaimedSlots(SharedState& state) {
   SharedLock lock(state);
   std::uint32_t claimed = 0;

@@ -36,6 +36,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "common/agency_limit.h"
 #include "common/log.h"
@@ -44,6 +45,18 @@
 namespace lottery {
 
 enum class DrawState : std::uint32_t { kNotYet = 0, kRunning = 1, kDone = 2 };
+
+// How many of an agency's latest batches keep a digest: more than the
+// agency's default window (16), so every batch a reconnecting agency re-sends
+// is checked against what was stored.
+inline constexpr std::uint32_t kBatchDigests = 64;
+
+// The digest of a stored batch's BETS payload (seq % kBatchDigests picks the
+// entry; seq 0 marks an empty one).
+struct BatchDigest {
+  std::uint64_t seq = 0;
+  std::uint64_t digest = 0;
+};
 
 struct AgencySlot {
   pid_t owner_pid = 0;          // worker serving this agency, 0 when free
@@ -54,6 +67,9 @@ struct AgencySlot {
   std::uint64_t winners_offset = 0;
   std::uint64_t winners_bytes = 0;
   std::uint32_t winners_count = 0;
+  // Digests of the latest stored batches (RecordBatchDigest); kept in
+  // memory only, so a restarted server cannot check batches stored before.
+  BatchDigest digests[kBatchDigests];
 };
 
 // A bets-file append in flight. Set before the write and cleared after the
@@ -202,6 +218,13 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
 
 // Worker, on exit: gives `agency` back if `pid` still holds it.
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
+
+// Worker, after storing batch `seq` of `agency`: remembers its digest.
+void RecordBatchDigest(SharedState& state, std::uint32_t agency, std::uint64_t seq,
+                       std::uint64_t digest);
+// The digest stored for batch `seq` of `agency`, if still remembered.
+std::optional<std::uint64_t> FindBatchDigest(SharedState& state, std::uint32_t agency,
+                                             std::uint64_t seq);
 
 // Parent: how many agencies a worker serves now (claimed slots).
 std::uint32_t CountClaimedSlots(SharedState& state);

@@ -136,6 +136,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kTlsRequired: return "TLS_REQUIRED";
     case ErrorCode::kNotAuthorized: return "NOT_AUTHORIZED";
     case ErrorCode::kReplaced: return "REPLACED";
+    case ErrorCode::kReplayMismatch: return "REPLAY_MISMATCH";
   }
   return "UNKNOWN_ERROR";
 }

@@ -55,6 +55,7 @@ enum class ErrorCode : std::uint16_t {
   kTlsRequired = 14,   // sent in plaintext to a plaintext peer of a TLS server
   kNotAuthorized = 15,  // the peer's certificate does not speak for that agency
   kReplaced = 16,       // a newer connection authenticated as the same agency took over
+  kReplayMismatch = 17,  // a re-sent batch differs from the one stored under its seq
 };
 
 const char* MessageTypeName(std::uint8_t type);

@@ -11,6 +11,21 @@
 #include "wire/bet.h"
 
 namespace lottery {
+namespace {
+
+// FNV-1a, 64 bits: tells a re-sent batch from another one with the same seq
+// (an agency whose dataset changed), not a defence against a forger, who
+// could not say HELLO as the agency in the first place.
+std::uint64_t BatchDigestOf(std::string_view payload) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : payload) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
 
 void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end) {
   EncodeAck(acks_, Ack{seq, count});
@@ -65,7 +80,19 @@ bool Worker::HandleBets(std::string_view payload) {
   }
   if (seq <= last_seq) {
     // A batch re-sent after a reconnect: it is stored already, but its
-    // first ack may never have gone out because its sync failed.
+    // first ack may never have gone out because its sync failed. Only if it
+    // is the same batch.
+    if (auto stored = FindBatchDigest(shared_.state(), agency_, seq);
+        stored && *stored != BatchDigestOf(payload)) {
+      Log(LogLevel::kWarning, "replay_mismatch", Outcome::kFail,
+          "agency: {} | ip: {} | seq: {} | cantidad: {} | detail: a batch with this number was "
+          "stored with other content; this one is not stored",
+          agency_, peer_, seq, count);
+      return SendError(ErrorCode::kReplayMismatch,
+                       fmt::format("batch {} was stored with other content; the re-sent batch "
+                                   "differs and is not stored",
+                                   seq));
+    }
     return AckRepeatedBatch(seq, count);
   }
   if (seq != last_seq + 1) {
@@ -116,6 +143,7 @@ bool Worker::HandleBets(std::string_view payload) {
           (*next)->number);
     }
   }
+  RecordBatchDigest(shared_.state(), agency_, seq, BatchDigestOf(payload));
   Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
       count, agency_, seq);
   QueueAck(seq, count, **stored);

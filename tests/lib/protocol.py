@@ -15,6 +15,7 @@ E_TOO_MANY = 13
 E_TLS_REQUIRED = 14
 E_NOT_AUTHORIZED = 15
 E_REPLACED = 16
+E_REPLAY_MISMATCH = 17
 
 # The frame limit: header and payload.
 FRAME_HEADER_SIZE = 5
