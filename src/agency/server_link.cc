@@ -173,6 +173,12 @@ Step ServerLink::Hello() {
           config_.id, config_.id, message);
       return Step::kRefused;
     }
+    if (e && e->code == ErrorCode::kBettingClosed) {
+      Log(LogLevel::kError, "hello", Outcome::kFail,
+          "client_id: {} | error: betting closed before this agency said FINISHED: {}", config_.id,
+          message);
+      return Step::kClosed;
+    }
     if (e && e->code == ErrorCode::kTlsRequired) {
       Log(LogLevel::kError, "hello", Outcome::kFail,
           "client_id: {} | error: {}; this agency runs with tls.mode = off", config_.id, message);
@@ -239,6 +245,13 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
   switch (e->code) {
     case ErrorCode::kInvalidBet:
       return Step::kRejected;
+    case ErrorCode::kBettingClosed:
+      Log(LogLevel::kError, during, Outcome::kFail,
+          "client_id: {} | error: betting closed before this agency said FINISHED; its bets take "
+          "no part in the draw",
+          config.id);
+      link.Drop(LogSafe(e->message));
+      return Step::kClosed;
     case ErrorCode::kReplayMismatch:
       Log(LogLevel::kError, during, Outcome::kFail,
           "client_id: {} | error: the server stored a batch with this number and other bets: the "

@@ -58,6 +58,14 @@ int Postmaster::Run() {
   Log(LogLevel::kInfo, "ready", Outcome::kSuccess, "listening: {} | status: {}", listening_on_,
       last_status_);
   next_status_ = Clock::now() + kStatusRefresh;
+  if (config_.draw_deadline > Seconds(0)) {
+    betting_deadline_ =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.draw_deadline);
+    Log(LogLevel::kInfo, "draw_deadline", Outcome::kInProgress,
+        "deadline: {} | detail: betting closes then, and the draw runs over the agencies that "
+        "finished",
+        FormatDuration(config_.draw_deadline));
+  }
   if (auto interval = notifier_.watchdog_interval()) {
     Notify(notifier_.WatchdogPing());
     next_watchdog_ = Clock::now() + *interval / 2;
@@ -82,6 +90,8 @@ int Postmaster::Run() {
           return kExitOk;
         } else if (*sig == SIGHUP) {
           Reload();
+        } else if (*sig == SIGUSR2) {
+          CloseBettingNow("operator (SIGUSR2)");
         }
       }
     }
@@ -96,6 +106,7 @@ int Postmaster::PollTimeoutMs() const {
     wake = next_status_;
     if (notifier_.watchdog_interval()) wake = std::min(*wake, next_watchdog_);
   }
+  if (betting_deadline_) wake = wake ? std::min(*wake, *betting_deadline_) : *betting_deadline_;
   // Refusals counted but not logged yet are logged when their second is up.
   if (refused_unlogged_ > 0) wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
   if (!wake) return -1;
@@ -105,6 +116,7 @@ int Postmaster::PollTimeoutMs() const {
 
 void Postmaster::Tick() {
   auto now = Clock::now();
+  if (betting_deadline_ && now >= *betting_deadline_) CloseBettingNow("draw.deadline");
   if (refused_unlogged_ > 0 && now >= next_refusal_log_) LogRefusals(now);
   if (!notifier_.enabled()) return;
   if (auto interval = notifier_.watchdog_interval(); interval && now >= next_watchdog_) {
@@ -115,6 +127,21 @@ void Postmaster::Tick() {
     ReportStatus();
     next_status_ = now + kStatusRefresh;
   }
+}
+
+void Postmaster::CloseBettingNow(const char* reason) {
+  betting_deadline_.reset();
+  const BettingClosure closure = CloseBetting(shared_.state());
+  if (!closure.was_open) {
+    Log(LogLevel::kInfo, "betting_closed", Outcome::kSuccess, "reason: {} | detail: already closed",
+        reason);
+    return;
+  }
+  // Agencies that finished meet at the draw, which runs over them now.
+  Log(closure.finished < closure.agencies ? LogLevel::kWarning : LogLevel::kInfo,
+      "betting_closed", Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason,
+      closure.finished, closure.agencies,
+      closure.finished == 0 ? " | detail: no agency finished: there is nothing to draw" : "");
 }
 
 void Postmaster::ReportStatus() {

@@ -57,6 +57,9 @@ class Postmaster {
   void ReapWorkers();
   void OnWorkerExit(pid_t pid, int status, const rusage& usage);
   void Reload();
+  // Closes betting (draw.deadline passed, or SIGUSR2): the draw runs over
+  // the agencies that finished. Logged once.
+  void CloseBettingNow(const char* reason);
   // The reloadable settings of config_, for the workers (shm PublishSettings).
   void PublishSettings();
   void Shutdown(int signal);
@@ -89,6 +92,7 @@ class Postmaster {
   long worker_peak_rss_kib_ = 0;  // largest ru_maxrss of a reaped worker
   std::uint64_t workers_reaped_ = 0;
   Clock::time_point next_refusal_log_{};
+  std::optional<Clock::time_point> betting_deadline_;  // draw.deadline, while open
 };
 
 }  // namespace lottery

@@ -81,6 +81,10 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         c.winning_number = static_cast<std::uint32_t>(*v);
                         return true;
                       }});
+  s.push_back(DurationSetting("draw.deadline", "SERVER_DRAW_DEADLINE", "--draw-deadline",
+                              &c.draw_deadline, true,
+                              "close betting this long after the server is ready and draw over "
+                              "the agencies that finished (0: wait for every agency)"));
   s.push_back(LogLevelSetting("LOGGING_LEVEL", "--log-level", &c.log_level));
   s.push_back(TlsModeSetting("SERVER_TLS_MODE", "--tls-mode", &c.tls.mode));
   s.push_back(TextSetting("tls.certificate", "SERVER_TLS_CERTIFICATE", "--tls-cert",

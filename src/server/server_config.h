@@ -32,6 +32,7 @@ struct ServerConfig {
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
   SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
+  Seconds draw_deadline{0.0};             // draw.deadline   SERVER_DRAW_DEADLINE (0: none)
   LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level
   // tls.mode, tls.certificate, tls.private_key, tls.client_ca (in tls.ca),
   // tls.crl: SERVER_TLS_* and --tls-* (docs/SECURITY.md).

@@ -81,7 +81,8 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   // Taken first: descriptor 3 belongs to the manager's socket until then.
   auto activated = TakeActivatedSocket(launch.env, ::getpid());
   UnsetActivationEnvironment();
-  auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGCHLD, SIGHUP});
+  // SIGUSR2: the operator closes betting (Postmaster::CloseBettingNow).
+  auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR2});
   if (!signals) {
     Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
     return kExitOsErr;

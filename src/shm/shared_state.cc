@@ -103,6 +103,19 @@ void BeginShutdown(SharedState& state) {
   lock.Broadcast();
 }
 
+BettingClosure CloseBetting(SharedState& state) {
+  SharedLock lock(state);
+  BettingClosure closure{!state.betting_closed, state.finished_count, state.agencies};
+  state.betting_closed = true;
+  lock.Broadcast();  // waiters re-check whether the draw is due
+  return closure;
+}
+
+bool BettingClosed(SharedState& state) {
+  SharedLock lock(state);
+  return state.betting_closed;
+}
+
 WorkerRelease ReleaseWorker(SharedState& state, pid_t pid) {
   WorkerRelease release;
   SharedLock lock(state);

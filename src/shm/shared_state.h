@@ -23,8 +23,8 @@
 //  - the draw (finished, finished_count, all_finished_ns, draw_state,
 //    drawer_pid, winners_*): worker/draw_barrier.cc, and ReleaseWorker's
 //    reset of a drawer that died;
-//  - settings, settings_generation, shutting_down: PublishSettings and
-//    BeginShutdown, called by the parent.
+//  - settings, settings_generation, shutting_down, betting_closed:
+//    PublishSettings, BeginShutdown and CloseBetting, called by the parent.
 // The parent creates and finally destroys the segment and touches it only
 // through these operations; workers use it through their modules.
 #pragma once
@@ -123,6 +123,9 @@ struct SharedState {
 
   std::uint32_t agencies = 0;
   bool shutting_down = false;
+  // Betting closed before every agency finished (draw.deadline, SIGUSR2):
+  // the draw runs over the agencies that finished; the others are refused.
+  bool betting_closed = false;
   std::uint32_t finished_count = 0;
   // CLOCK_MONOTONIC nanoseconds when the last agency said FINISHED (0: not
   // yet); the benchmark's draw latency runs from here to the first winners.
@@ -218,6 +221,17 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
 
 // Worker, on exit: gives `agency` back if `pid` still holds it.
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
+
+// Parent, at draw.deadline or on SIGUSR2: closes betting. Returns how many
+// agencies had finished (the draw runs over them), and whether it was open.
+struct BettingClosure {
+  bool was_open = false;
+  std::uint32_t finished = 0;
+  std::uint32_t agencies = 0;
+};
+BettingClosure CloseBetting(SharedState& state);
+// Worker: whether betting is closed.
+bool BettingClosed(SharedState& state);
 
 // Worker, after storing batch `seq` of `agency`: remembers its digest.
 void RecordBatchDigest(SharedState& state, std::uint32_t agency, std::uint64_t seq,

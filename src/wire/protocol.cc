@@ -137,6 +137,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kNotAuthorized: return "NOT_AUTHORIZED";
     case ErrorCode::kReplaced: return "REPLACED";
     case ErrorCode::kReplayMismatch: return "REPLAY_MISMATCH";
+    case ErrorCode::kBettingClosed: return "BETTING_CLOSED";
   }
   return "UNKNOWN_ERROR";
 }

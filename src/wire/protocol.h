@@ -56,6 +56,7 @@ enum class ErrorCode : std::uint16_t {
   kNotAuthorized = 15,  // the peer's certificate does not speak for that agency
   kReplaced = 16,       // a newer connection authenticated as the same agency took over
   kReplayMismatch = 17,  // a re-sent batch differs from the one stored under its seq
+  kBettingClosed = 18,   // betting closed (draw.deadline, the operator) before FINISHED
 };
 
 const char* MessageTypeName(std::uint8_t type);

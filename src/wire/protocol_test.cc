@@ -368,8 +368,8 @@ TEST_CASE("the error table of docs/PROTOCOL.md names every code and its effect")
     CHECK(ErrorClosesConnection(code) == cells[2].starts_with("closed"));
     ++rows;
   }
-  CHECK(rows == 17);
-  CHECK(std::string(ErrorCodeName(static_cast<ErrorCode>(18))) != "REPLAY_MISMATCH");
+  CHECK(rows == 18);
+  CHECK(std::string(ErrorCodeName(static_cast<ErrorCode>(19))) != "BETTING_CLOSED");
 }
 
 }  // namespace

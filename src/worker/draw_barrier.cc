@@ -18,12 +18,19 @@ namespace {
 
 constexpr std::chrono::milliseconds kWaitSlice{100};
 
+// Under the segment's lock.
+bool DrawDue(const SharedState& s) {
+  return s.draw_state == DrawState::kNotYet &&
+         (s.finished_count >= s.agencies || (s.betting_closed && s.finished_count > 0));
+}
+
 }  // namespace
 
-Status DrawBarrier::MarkFinished(std::uint32_t agency) {
+Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
   {
     SharedState& s = shared_.state();
     SharedLock lock(s);
+    if (!s.slots[agency].finished && s.betting_closed) return false;
     if (!s.slots[agency].finished) {
       s.slots[agency].finished = true;
       if (++s.finished_count == s.agencies) {
@@ -34,16 +41,14 @@ Status DrawBarrier::MarkFinished(std::uint32_t agency) {
       lock.Broadcast();
     }
   }
-  return Ok();
+  return true;
 }
 
 Result<bool> DrawBarrier::DrawIfDue() {
   SharedState& s = shared_.state();
   {
     SharedLock lock(s);
-    if (s.draw_state != DrawState::kNotYet || s.finished_count < s.agencies || s.shutting_down) {
-      return false;
-    }
+    if (!DrawDue(s) || s.shutting_down) return false;
     s.draw_state = DrawState::kRunning;
     s.drawer_pid = ::getpid();
   }
@@ -79,7 +84,25 @@ Status DrawBarrier::RunDraw() {
     Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", scan.error().message);
     return std::unexpected(scan.error());
   }
-  const std::vector<std::vector<std::string>>& winners = scan->winners;
+  // Agencies that had not finished when betting closed take no part: their
+  // bets stay in the file, but win nothing.
+  std::vector<std::vector<std::string>>& winners = scan->winners;
+  std::uint32_t excluded = 0;
+  {
+    SharedLock lock(s);
+    for (std::uint32_t a = 1; a <= agencies; ++a) {
+      if (!s.slots[a].finished) {
+        ++excluded;
+        winners[a].clear();
+      }
+    }
+  }
+  if (excluded > 0) {
+    Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
+        "agencias_excluidas: {} | detail: betting closed before they finished; their bets take "
+        "no part in the draw",
+        excluded);
+  }
   if (scan->skipped > 0 || scan->foreign > 0) {
     Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
         "skipped_lines: {} | unknown_agency_bets: {}", scan->skipped, scan->foreign);
@@ -111,8 +134,7 @@ DrawBarrier::WaitResult DrawBarrier::WaitForDraw(const std::function<bool()>& ca
       SharedLock lock(s);
       if (s.draw_state == DrawState::kDone) return WaitResult::kDrawn;
       if (s.shutting_down) return WaitResult::kCancelled;
-      bool due = s.draw_state == DrawState::kNotYet && s.finished_count >= s.agencies;
-      if (!due) {
+      if (!DrawDue(s)) {
         lock.Wait(kWaitSlice);
         if (s.draw_state == DrawState::kDone) return WaitResult::kDrawn;
       }

@@ -35,11 +35,13 @@ class DrawBarrier {
               std::uint32_t winning_number)
       : shared_(shared), store_(store), winners_fd_(winners_fd), winning_number_(winning_number) {}
 
-  // Records that `agency` finished sending (idempotent).
-  Status MarkFinished(std::uint32_t agency);
+  // Records that `agency` finished sending (idempotent). Returns false, and
+  // records nothing, when betting closed before it finished.
+  Result<bool> MarkFinished(std::uint32_t agency);
 
-  // Runs the draw here if every agency finished and nobody ran or is running
-  // it. Returns whether it ran here.
+  // Runs the draw here if every agency finished (or betting closed and at
+  // least one did) and nobody ran or is running it. Returns whether it ran
+  // here.
   Result<bool> DrawIfDue();
 
   enum class WaitResult { kDrawn, kCancelled, kFailed };

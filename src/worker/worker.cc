@@ -39,6 +39,17 @@ void Worker::SendStopReason() {
             fmt::format("a newer connection authenticated as agency {} took over", agency_));
 }
 
+bool Worker::SendBettingClosed() {
+  Log(LogLevel::kWarning, "betting_closed", Outcome::kFail,
+      "agency: {} | ip: {} | detail: betting closed before this agency said FINISHED; its bets "
+      "take no part in the draw",
+      agency_, peer_);
+  return SendError(ErrorCode::kBettingClosed,
+                   fmt::format("betting closed (draw.deadline passed, or the operator closed it) "
+                               "before agency {} said FINISHED; its bets take no part in the draw",
+                               agency_));
+}
+
 SlotClaim Worker::ReplaceHolder(std::uint32_t agency, pid_t holder) {
   Log(LogLevel::kWarning, "agency_replaced", Outcome::kInProgress,
       "agency: {} | ip: {} | old_worker: {} | subject: {} | detail: closing the older connection "
@@ -254,6 +265,7 @@ bool Worker::HandleHello(std::string_view payload) {
   }
   agency_ = *id;
   finished_ = welcome.finished;
+  if (!finished_ && BettingClosed(shared_.state())) return SendBettingClosed();
   Log(LogLevel::kInfo, "agency_connected", Outcome::kSuccess,
       "agency: {} | ip: {} | last_seq: {} | finished: {}", agency_, peer_, welcome.last_seq,
       welcome.finished);

@@ -68,6 +68,7 @@ bool Worker::FlushAcks() {
 bool Worker::HandleBets(std::string_view payload) {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "BETS before HELLO");
   if (finished_) return SendError(ErrorCode::kOutOfOrder, "BETS after FINISHED");
+  if (BettingClosed(shared_.state())) return SendBettingClosed();
   BetBatchDecoder decoder(payload);
   if (Status st = decoder.Start(); !st) return SendError(ErrorCode::kMalformed, st.error().message);
   const std::uint64_t seq = decoder.seq();

@@ -26,9 +26,9 @@ std::int64_t MonotonicNanos() {
 bool Worker::HandleFinished() {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "FINISHED before HELLO");
   std::uint64_t stored = 0;
-  if (Status marked = barrier_.MarkFinished(agency_); !marked) {
-    return SendError(ErrorCode::kStorageFailed, marked.error().message);
-  }
+  auto marked = barrier_.MarkFinished(agency_);
+  if (!marked) return SendError(ErrorCode::kStorageFailed, marked.error().message);
+  if (!*marked) return SendBettingClosed();
   {
     SharedState& s = shared_.state();
     SharedLock lock(s);

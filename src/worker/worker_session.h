@@ -88,6 +88,8 @@ class Worker {
   bool ShutdownRequested();
   // Tells the peer why the worker stops (SHUTTING_DOWN or REPLACED).
   void SendStopReason();
+  // BETTING_CLOSED: betting closed before this agency said FINISHED.
+  bool SendBettingClosed();
   // HELLO found `holder` serving the agency: with TLS the new connection's
   // certificate proves the agency, so the older connection is closed
   // (SIGUSR1 to its worker) and the slot claimed once it is free. Returns
