@@ -10,6 +10,9 @@ Measures, in one run on one machine:
       MB/s, the ratio to (a), p50/p99 of a batch ack, the draw time (last
       FINISHED to the first winners reply) and peak RSS of the server parent,
       of the largest worker and of the largest agency;
+  (b') the same rounds over mutual TLS 1.3 (--tls-datasets, sync "never"):
+      bets/s as a share of the plaintext round's, and the handshake time per
+      agency (from the agencies' tls_handshake lines);
   (c) optionally PostgreSQL 15 ingesting the same bets with one client per
       agency committing every 150 rows (tools/bench_postgres.py).
 Every figure is the median of --runs runs, with min..max printed beside it.
@@ -128,6 +131,15 @@ class Bench:
         self.agency = os.path.join(build, "src", "lottery-agency")
         self.copy = os.path.join(build, "src", "lottery-loopback-copy")
         self.work = tempfile.mkdtemp(prefix="lottery-bench-", dir=args.work_dir)
+        self.certs = None
+
+    def ensure_certs(self, agencies):
+        """A throwaway certificate set for `agencies` agencies (tools/gen_certs.py)."""
+        certs = os.path.join(self.work, "certs")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_certs.py"), certs,
+                        "--agencies", str(agencies)], check=True, stdout=subprocess.DEVNULL)
+        self.certs = certs
+        return certs
 
     def close(self):
         shutil.rmtree(self.work, ignore_errors=True)
@@ -153,10 +165,10 @@ class Bench:
         return kept
 
     # (b) one round
-    def round(self, files, sync, winners):
+    def round(self, files, sync, winners, tls=False):
         run_dir = tempfile.mkdtemp(prefix="round-", dir=self.work)
         try:
-            return self._round(run_dir, files, sync, winners)
+            return self._round(run_dir, files, sync, winners, tls)
         except RuntimeError as e:
             kept = self.keep_logs(run_dir)
             raise RuntimeError(f"{e}\nbench: the round's logs (server.log, agency-N.log) are "
@@ -164,8 +176,20 @@ class Bench:
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _round(self, run_dir, files, sync, winners):
+    def _round(self, run_dir, files, sync, winners, tls):
         bets_path = os.path.join(run_dir, "bets.csv")
+        if tls:
+            c = self.ensure_certs(len(files))
+            server_tls = ["--tls-mode", "required", "--tls-cert", os.path.join(c, "server.pem"),
+                          "--tls-key", os.path.join(c, "server.key"),
+                          "--tls-client-ca", os.path.join(c, "ca.pem"),
+                          "--tls-crl", os.path.join(c, "crl.pem")]
+            agency_tls = ["--tls-mode", "required", "--tls-cert", os.path.join(c, "agency-{id}.pem"),
+                          "--tls-key", os.path.join(c, "agency-{id}.key"),
+                          "--tls-server-ca", os.path.join(c, "ca.pem"),
+                          "--tls-server-name", "127.0.0.1"]
+        else:
+            server_tls = agency_tls = ["--tls-mode", "off"]
         port = free_port()
         server_log = os.path.join(run_dir, "server.log")
         agencies = len(files)
@@ -179,7 +203,8 @@ class Bench:
             server = subprocess.Popen(
                 [self.server, "--config", os.path.join(ROOT, "conf", "server.toml"),
                  "--address", "127.0.0.1", "--port", str(port), "--agencies", str(agencies),
-                 "--storage", bets_path, "--storage-sync", sync, "--log-level", "INFO"],
+                 "--storage", bets_path, "--storage-sync", sync, "--log-level", "INFO",
+                 *server_tls],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, env=env)
         procs = {}
         try:
@@ -197,7 +222,7 @@ class Bench:
                 err = open(os.path.join(run_dir, f"agency-{a}.log"), "w")
                 cmd = [self.agency, "--config", os.path.join(ROOT, "conf", "client.toml"),
                        "--id", str(a), "--server", f"127.0.0.1:{port}", "--dataset", path,
-                       "--batch", str(self.args.batch), "--log-level", "INFO"]
+                       "--batch", str(self.args.batch), "--log-level", "INFO", *agency_tls]
                 if self.args.window:
                     cmd += ["--window", str(self.args.window)]
                 p = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
@@ -227,9 +252,11 @@ class Bench:
                 got = sorted(open(os.path.join(run_dir, f"agency-{a}.winners")).read().split())
                 if got != winners[a]:
                     raise RuntimeError(f"agency {a}: winners {got} != expected {winners[a]}")
-            p50s, p99s = [], []
+            p50s, p99s, handshakes = [], [], []
             for a, path in logs.items():
-                for action, _, fields in log_entries(path):
+                for action, result, fields in log_entries(path):
+                    if action == "tls_handshake" and result == "success":
+                        handshakes.append(float(fields["handshake_ms"]))
                     if action == "batches_summary":
                         p50s.append(int(fields["ack_p50_us"]))
                         p99s.append(int(fields["ack_p99_us"]))
@@ -254,6 +281,7 @@ class Bench:
                 "draw_ms": min(draw_ms) if draw_ms else None,
                 "parent_rss_kib": parent_rss, "worker_rss_kib": worker_rss,
                 "agency_rss_kib": agency_rss,
+                "handshake_ms": statistics.median(handshakes) if handshakes else None,
             }
         finally:
             for _, p in procs.values():
@@ -314,6 +342,8 @@ def main():
                         help=f"comma-separated, of {', '.join(DATASETS)}")
     parser.add_argument("--syncs", type=choice_list(("never", "always")), default="never,always",
                         help="comma-separated, of never, always")
+    parser.add_argument("--tls-datasets", type=choice_list(DATASETS), default="5x1M,200x20k",
+                        help="datasets also played over mutual TLS (sync never), comma-separated")
     parser.add_argument("--batch", type=int, default=8192, help="batch.max_amount of the agencies")
     parser.add_argument("--window", type=int, default=0, help="batch.window (0: the config's)")
     parser.add_argument("--postgres", choices=["auto", "yes", "no"], default="auto",
@@ -352,6 +382,23 @@ def main():
                                        "min": fig["mb_per_s"]["min"] / raw,
                                        "max": fig["mb_per_s"]["max"] / raw}
                 entry[f"round_{sync}"] = fig
+            if name in args.tls_datasets:
+                samples = []
+                for i in range(args.runs):
+                    r = bench.round(files, "never", winners, tls=True)
+                    print(f"bench: {name} sync=never TLS run {i + 1}: {r['seconds']:.3f} s, "
+                          f"{r['bets_per_s']:,.0f} bets/s, handshake {r['handshake_ms']:.1f} ms",
+                          flush=True)
+                    samples.append(r)
+                fig = summarize(samples)
+                raw = entry["raw_copy"]["mb_per_s"]["median"]
+                fig["ratio_to_raw"] = {"median": fig["mb_per_s"]["median"] / raw,
+                                       "min": fig["mb_per_s"]["min"] / raw,
+                                       "max": fig["mb_per_s"]["max"] / raw}
+                if "round_never" in entry:
+                    plain = entry["round_never"]["bets_per_s"]["median"]
+                    fig["share_of_plaintext"] = fig["bets_per_s"]["median"] / plain
+                entry["round_never_tls"] = fig
             report["datasets"][name] = entry
         if args.postgres != "no" and "5x1M" in report["datasets"]:
             import bench_postgres
@@ -390,7 +437,7 @@ def print_table(report):
         for key, label in (("raw_copy", "raw copy"), ("raw_copy_sync", "raw copy+sync")):
             f = e[key]
             print(f"{name:<9} {label:<16} {fmt(f, 'seconds', digits=3):>24} {'':>30} {fmt(f, 'mb_per_s', digits=1):>24}")
-        for sync in ("never", "always"):
+        for sync in ("never", "always", "never_tls"):
             f = e.get(f"round_{sync}")
             if not f:
                 continue
@@ -398,9 +445,16 @@ def print_table(report):
             draw = f"{f['draw_ms']['median']:.0f}" if "draw_ms" in f else "-"
             rss = "/".join(f"{f[k]['median']:,.0f}" if k in f else "-"
                            for k in ("parent_rss_kib", "worker_rss_kib", "agency_rss_kib"))
-            print(f"{name:<9} {'round sync=' + sync:<16} {fmt(f, 'seconds', digits=3):>24} "
+            label = "round never+TLS" if sync == "never_tls" else "round sync=" + sync
+            print(f"{name:<9} {label:<16} {fmt(f, 'seconds', digits=3):>24} "
                   f"{fmt(f, 'bets_per_s'):>30} {fmt(f, 'mb_per_s', digits=1):>24} "
                   f"{f['ratio_to_raw']['median']:>6.2f} {ack:>15} {draw:>8} {rss:>29}")
+            if sync == "never_tls":
+                share = f.get("share_of_plaintext")
+                hs = f"{f['handshake_ms']['median']:.1f} ms" if "handshake_ms" in f else "-"
+                print(f"{'':<9} {'':<16} TLS: {share:.0%} of the plaintext round's bets/s, "
+                      f"handshake per agency {hs}" if share is not None else
+                      f"{'':<9} {'':<16} TLS: handshake per agency {hs}")
     pg = report.get("postgres")
     if pg:
         print(f"postgres  5 clients, commit/150 rows: median {pg['median_rows_per_s']:,.0f} rows/s "
@@ -429,6 +483,13 @@ def check_targets(report):
             b = big[f"round_{sync}"]["mb_per_s"]["median"]
             add(f"200x20k sync={sync} MB/s within 2x of 5x1M (winners checked)", a * 2 >= b,
                 f"{a:.1f} vs {b:.1f} MB/s ({b / a:.2f}x)")
+    for name in ("5x1M", "200x20k"):
+        t = d.get(name, {}).get("round_never_tls", {})
+        if "share_of_plaintext" in t:
+            share = t["share_of_plaintext"]
+            add(f"{name} over TLS >= 70% of the plaintext round's bets/s (sync=never)",
+                share >= 0.7, f"{share:.0%}, handshake {t['handshake_ms']['median']:.1f} ms"
+                if "handshake_ms" in t else f"{share:.0%}")
     pg = report.get("postgres")
     if pg and "round_always" in big:
         ours = big["round_always"]["bets_per_s"]["median"]

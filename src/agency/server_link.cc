@@ -44,9 +44,13 @@ Step ServerLink::StartTls() {
     reader_.emplace(*stream_, signals_.fd());
     return Step::kDone;
   }
-  Handshake hs = TlsConnect(*tls_, fd_.get(), signals_.fd(), Clock::now() + stall_);
+  const auto started = Clock::now();
+  Handshake hs = TlsConnect(*tls_, fd_.get(), signals_.fd(), started + stall_);
   switch (hs.end) {
     case Handshake::kDone:
+      Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
+          "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id, tls_->server_name(),
+          std::chrono::duration<double, std::milli>(Clock::now() - started).count());
       tls_stream_ = hs.stream.get();
       stream_ = std::move(hs.stream);
       reader_.emplace(*stream_, signals_.fd());
