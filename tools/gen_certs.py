@@ -188,9 +188,9 @@ def main(argv=None):
         return 1
     names = a.server_name or DEFAULT_SERVER_NAMES
     ca = Authority(a.out_dir)
-    os.makedirs(a.out_dir, exist_ok=True)
     if (a.reissue or a.revoke) and not os.path.exists(ca.path("ca.key")):
         p.error(f"{a.out_dir} has no ca.key: make a set with --agencies first")
+    os.makedirs(a.out_dir, exist_ok=True)
     ca.ensure()
     if a.revoke:
         if not os.path.exists(ca.path(f"{a.revoke}.pem")):
