@@ -40,6 +40,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+import gen_certs  # noqa: E402
 
 WINNING_NUMBER = 7574
 # name -> (agencies, bets per agency); "shipped" is the committed dataset/.
@@ -180,14 +181,8 @@ class Bench:
         bets_path = os.path.join(run_dir, "bets.csv")
         if tls:
             c = self.ensure_certs(len(files))
-            server_tls = ["--tls-mode", "required", "--tls-cert", os.path.join(c, "server.pem"),
-                          "--tls-key", os.path.join(c, "server.key"),
-                          "--tls-client-ca", os.path.join(c, "ca.pem"),
-                          "--tls-crl", os.path.join(c, "crl.pem")]
-            agency_tls = ["--tls-mode", "required", "--tls-cert", os.path.join(c, "agency-{id}.pem"),
-                          "--tls-key", os.path.join(c, "agency-{id}.key"),
-                          "--tls-server-ca", os.path.join(c, "ca.pem"),
-                          "--tls-server-name", "127.0.0.1"]
+            server_tls = gen_certs.server_flags(c)
+            agency_tls = gen_certs.agency_flags(c, server_name="127.0.0.1")
         else:
             server_tls = agency_tls = ["--tls-mode", "off"]
         port = free_port()

@@ -157,6 +157,22 @@ class Authority:
         print(f"gen_certs: wrote {self.path('crl.pem')}")
 
 
+def server_flags(certs, crl=True):
+    """lottery-server flags for the set in `certs`: mutual TLS with its files."""
+    flags = ["--tls-mode", "required", "--tls-cert", os.path.join(certs, "server.pem"),
+             "--tls-key", os.path.join(certs, "server.key"),
+             "--tls-client-ca", os.path.join(certs, "ca.pem")]
+    return flags + (["--tls-crl", os.path.join(certs, "crl.pem")] if crl else [])
+
+
+def agency_flags(certs, name="agency-{id}", server_name=None):
+    """lottery-agency flags presenting `name`.pem of `certs` ({id}: the agency's own)."""
+    flags = ["--tls-mode", "required", "--tls-cert", os.path.join(certs, f"{name}.pem"),
+             "--tls-key", os.path.join(certs, f"{name}.key"),
+             "--tls-server-ca", os.path.join(certs, "ca.pem")]
+    return flags + (["--tls-server-name", server_name] if server_name else [])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,

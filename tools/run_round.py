@@ -21,6 +21,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import gen_certs  # noqa: E402
 
 
 def free_port() -> int:
@@ -88,19 +90,9 @@ def main() -> int:
                            "--agencies", str(len(files))], stdout=subprocess.DEVNULL).returncode:
             print("run_round: could not make the certificates", file=sys.stderr)
             return 1
-        server_tls = ["--tls-mode", "required", "--tls-cert", os.path.join(certs, "server.pem"),
-                      "--tls-key", os.path.join(certs, "server.key"),
-                      "--tls-client-ca", os.path.join(certs, "ca.pem"),
-                      "--tls-crl", os.path.join(certs, "crl.pem")]
+        server_tls = gen_certs.server_flags(certs)
         # The shipped client.toml expects the name "server"; here it is 127.0.0.1.
-        agency_tls = ["--tls-mode", "required",
-                      "--tls-cert", os.path.join(certs, "agency-{id}.pem"),
-                      "--tls-key", os.path.join(certs, "agency-{id}.key"),
-                      "--tls-server-ca", os.path.join(certs, "ca.pem"),
-                      "--tls-server-name", "127.0.0.1"]
-    print(f"run_round: {len(files)} agencies, server on 127.0.0.1:{port} "
-          f"({'plaintext' if args.plaintext else 'mutual TLS, throwaway certificates'}), "
-          f"files in {workdir}")
+        agency_tls = gen_certs.agency_flags(certs, server_name="127.0.0.1")
 
     procs = []
     try:

@@ -111,11 +111,6 @@ BettingClosure CloseBetting(SharedState& state) {
   return closure;
 }
 
-bool BettingClosed(SharedState& state) {
-  SharedLock lock(state);
-  return state.betting_closed;
-}
-
 WorkerRelease ReleaseWorker(SharedState& state, pid_t pid) {
   WorkerRelease release;
   SharedLock lock(state);
@@ -146,6 +141,7 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   slot.owner_pid = pid;
   claim.last_seq = slot.last_seq;
   claim.finished = slot.finished;
+  claim.betting_closed = state.betting_closed;
   return claim;
 }
 

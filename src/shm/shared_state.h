@@ -213,6 +213,7 @@ struct SlotClaim {
   pid_t holder = 0;            // another live worker serves the agency (claim refused)
   std::uint64_t last_seq = 0;  // the agency's last stored batch
   bool finished = false;       // the agency already said FINISHED
+  bool betting_closed = false;  // CloseBetting ran: an agency that did not finish is refused
 };
 
 // Worker, on HELLO: claims `agency` for `pid` unless a live worker holds it
@@ -230,8 +231,6 @@ struct BettingClosure {
   std::uint32_t agencies = 0;
 };
 BettingClosure CloseBetting(SharedState& state);
-// Worker: whether betting is closed.
-bool BettingClosed(SharedState& state);
 
 // Worker, after storing batch `seq` of `agency`: remembers its digest.
 void RecordBatchDigest(SharedState& state, std::uint32_t agency, std::uint64_t seq,

@@ -265,7 +265,7 @@ bool Worker::HandleHello(std::string_view payload) {
   }
   agency_ = *id;
   finished_ = welcome.finished;
-  if (!finished_ && BettingClosed(shared_.state())) return SendBettingClosed();
+  if (!finished_ && claim.betting_closed) return SendBettingClosed();
   Log(LogLevel::kInfo, "agency_connected", Outcome::kSuccess,
       "agency: {} | ip: {} | last_seq: {} | finished: {}", agency_, peer_, welcome.last_seq,
       welcome.finished);

@@ -68,17 +68,20 @@ bool Worker::FlushAcks() {
 bool Worker::HandleBets(std::string_view payload) {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "BETS before HELLO");
   if (finished_) return SendError(ErrorCode::kOutOfOrder, "BETS after FINISHED");
-  if (BettingClosed(shared_.state())) return SendBettingClosed();
   BetBatchDecoder decoder(payload);
   if (Status st = decoder.Start(); !st) return SendError(ErrorCode::kMalformed, st.error().message);
   const std::uint64_t seq = decoder.seq();
   const std::uint16_t count = decoder.count();
   std::uint64_t last_seq = 0;
+  bool closed = false;
   {
+    // One lock per batch for both: this is the hot path.
     SharedState& s = shared_.state();
     SharedLock lock(s);
     last_seq = s.slots[agency_].last_seq;
+    closed = s.betting_closed;
   }
+  if (closed) return SendBettingClosed();
   if (seq <= last_seq) {
     // A batch re-sent after a reconnect: it is stored already, but its
     // first ack may never have gone out because its sync failed. Only if it

@@ -33,6 +33,8 @@ os.environ.setdefault("SERVER_TLS_MODE", "off")
 os.environ.setdefault("CLI_TLS_MODE", "off")
 PLAINTEXT_ENV = ("SERVER_TLS_MODE", "CLI_TLS_MODE")
 GEN_CERTS = os.path.join(ROOT, "tools", "gen_certs.py")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import gen_certs  # noqa: E402  (the one list of each program's TLS flags)
 
 
 def make_certs(directory, agencies):
@@ -43,17 +45,12 @@ def make_certs(directory, agencies):
 
 
 def server_tls_flags(certs, crl=False):
-    flags = ["--tls-mode", "required", "--tls-cert", os.path.join(certs, "server.pem"),
-             "--tls-key", os.path.join(certs, "server.key"),
-             "--tls-client-ca", os.path.join(certs, "ca.pem")]
-    return flags + (["--tls-crl", os.path.join(certs, "crl.pem")] if crl else [])
+    return gen_certs.server_flags(certs, crl)
 
 
 def agency_tls_flags(certs, name):
     """Flags for an agency presenting `name`.pem (agency-K, probe, server...)."""
-    return ["--tls-mode", "required", "--tls-cert", os.path.join(certs, f"{name}.pem"),
-            "--tls-key", os.path.join(certs, f"{name}.key"),
-            "--tls-server-ca", os.path.join(certs, "ca.pem")]
+    return gen_certs.agency_flags(certs, name)
 
 
 # The protocol's constants and frames come from one place: protocol.py.
