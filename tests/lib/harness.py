@@ -267,6 +267,26 @@ class LotteryTest(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
+    def reintroduce(self, agency, timeout=20):
+        """A new connection that says HELLO as `agency` once the server has
+        let go of the agency's previous connection: until then the worker
+        answers BUSY, and while exited workers wait to be reaped the parent
+        may answer TOO_MANY_CONNECTIONS (both say "try again"). Returns the
+        client and the decoded WELCOME."""
+        deadline = time.monotonic() + timeout
+        pause = 0.05
+        while True:
+            c = self.raw()
+            c.send(hello(agency))
+            kind, payload = c.read()
+            if kind == WELCOME:
+                return c, decode_welcome(payload)
+            self.assertIn(decode_error(payload)[0], (E_BUSY, E_TOO_MANY))
+            self.assertLess(time.monotonic(), deadline, "the agency's slot was never freed")
+            c.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
     def bets_file(self):
         return read_bets_file(self.path("bets.csv"))
 
