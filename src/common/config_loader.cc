@@ -21,7 +21,8 @@ extern char** environ;
 
 namespace lottery {
 
-constexpr const char* kVersion = "0.1.0";
+// The project version from meson.build (one place to bump).
+constexpr const char* kVersion = LOTTERY_VERSION;
 
 std::optional<long long> ParseInteger(std::string_view text) {
   long long value = 0;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,7 @@
 #include "common/net.h"
 #include "common/peak_rss.h"
 #include "server/config_reload.h"
+#include "server/metrics_exposition.h"
 #include "server/round_status.h"
 #include "server/server_tls.h"
 #include "wire/protocol.h"
@@ -73,8 +75,9 @@ int Postmaster::Run() {
         FormatDuration(*interval), FormatDuration(*interval / 2));
   }
   while (true) {
-    pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
-    int rc = ::poll(fds, 2, PollTimeoutMs());
+    std::vector<pollfd> fds = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
+    if (metrics_) metrics_->AddPollFds(fds);
+    int rc = ::poll(fds.data(), fds.size(), PollTimeoutMs());
     if (rc < 0) {
       if (errno == EINTR) continue;
       Log(LogLevel::kError, "poll", Outcome::kFail, "error: {}", std::strerror(errno));
@@ -96,6 +99,7 @@ int Postmaster::Run() {
       }
     }
     if (fds[1].revents & POLLIN) Accept();
+    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
     Tick();
   }
 }
@@ -107,6 +111,9 @@ int Postmaster::PollTimeoutMs() const {
     if (notifier_.watchdog_interval()) wake = std::min(*wake, next_watchdog_);
   }
   if (betting_deadline_) wake = wake ? std::min(*wake, *betting_deadline_) : *betting_deadline_;
+  if (auto scrape = metrics_ ? metrics_->NextDeadline() : std::nullopt) {
+    wake = wake ? std::min(*wake, *scrape) : *scrape;
+  }
   // Refusals counted but not logged yet are logged when their second is up.
   if (refused_unlogged_ > 0) wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
   if (!wake) return -1;
@@ -142,6 +149,17 @@ void Postmaster::CloseBettingNow(const char* reason) {
       "betting_closed", Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason,
       closure.finished, closure.agencies,
       closure.finished == 0 ? " | detail: no agency finished: there is nothing to draw" : "");
+}
+
+std::string Postmaster::RenderMetrics() const {
+  MetricsContext context;
+  context.agencies = static_cast<std::uint32_t>(config_.agencies);
+  context.workers = workers_.size();
+  context.version = LOTTERY_VERSION;
+  context.tls_mode = config_.tls.mode == TlsMode::kOff ? "off" : "required";
+  context.sync_mode = SyncModeName(config_.storage_sync);
+  // SharedSegment::state() is not const: the counters are only read here.
+  return lottery::RenderMetrics(const_cast<SharedSegment&>(shared_).state().metrics, context);
 }
 
 void Postmaster::ReportStatus() {
@@ -246,7 +264,7 @@ void Postmaster::Accept() {
   UniqueFd connection(fd);
   std::string peer = PeerAddress(connection.get());
   if (workers_.size() >= static_cast<std::size_t>(config_.EffectiveMaxConnections())) {
-    Refuse(std::move(connection), peer,
+    Refuse(std::move(connection), peer, Refusal::kMaxConnections,
            fmt::format("the server is serving its limit of {} connections "
                        "(server.max_connections); retry later",
                        config_.EffectiveMaxConnections()));
@@ -257,7 +275,7 @@ void Postmaster::Accept() {
   const std::size_t introduced = CountClaimedSlots(shared_.state());
   const std::size_t pending = workers_.size() - std::min(introduced, workers_.size());
   if (pending >= static_cast<std::size_t>(config_.EffectiveMaxPending())) {
-    Refuse(std::move(connection), peer,
+    Refuse(std::move(connection), peer, Refusal::kMaxPending,
            fmt::format("the server is serving its limit of {} connections that have not said "
                        "HELLO (server.max_pending); retry later",
                        config_.EffectiveMaxPending()));
@@ -274,6 +292,7 @@ void Postmaster::Accept() {
     // the parent's stack (no exception crosses the fork either).
     listener_.Reset();
     signals_.Close();
+    if (metrics_) metrics_->Close();
     // A worker does not outlive its parent: it holds the data lock
     // (storage/data_lock.h), and a restarted server waits for it. SIGTERM
     // stays blocked, so the worker's own signal descriptor sees it.
@@ -290,11 +309,14 @@ void Postmaster::Accept() {
     ::_exit(code);
   }
   workers_.Add(pid);
+  shared_.state().metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   Log(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: {} | worker_pid: {} | workers: {}", peer,
       pid, workers_.size());
 }
 
-void Postmaster::Refuse(UniqueFd connection, const std::string& peer, std::string why) {
+void Postmaster::Refuse(UniqueFd connection, const std::string& peer, Refusal reason,
+                        std::string why) {
+  shared_.state().metrics.Refuse(reason);
   // Answered by the parent itself, without a worker and without waiting:
   // a peer that does not read the reply only loses the reply.
   std::string frame;

@@ -20,6 +20,7 @@
 
 #include "common/signals.h"
 #include "common/unique_fd.h"
+#include "server/metrics_endpoint.h"
 #include "server/server_config.h"
 #include "server/service_notifier.h"
 #include "server/startup.h"
@@ -33,7 +34,8 @@ class Postmaster {
  public:
   Postmaster(const ServerConfig& config, const ServerLaunch& launch,
              std::optional<TlsContext> tls, ServiceNotifier notifier, SignalFd signals,
-             SharedSegment shared, UniqueFd winners, UniqueFd listener, std::string listening_on)
+             SharedSegment shared, UniqueFd winners, UniqueFd listener, std::string listening_on,
+             std::optional<MetricsEndpoint> metrics)
       : config_(config),
         launch_(launch),
         tls_(std::move(tls)),
@@ -42,7 +44,8 @@ class Postmaster {
         shared_(std::move(shared)),
         winners_(std::move(winners)),
         listener_(std::move(listener)),
-        listening_on_(std::move(listening_on)) {}
+        listening_on_(std::move(listening_on)),
+        metrics_(std::move(metrics)) {}
 
   int Run();
 
@@ -50,8 +53,9 @@ class Postmaster {
   using Clock = std::chrono::steady_clock;
 
   void Accept();
-  // Answers TOO_MANY_CONNECTIONS saying `why`, and counts it for the log.
-  void Refuse(UniqueFd connection, const std::string& peer, std::string why);
+  // Answers TOO_MANY_CONNECTIONS saying `why`, and counts it for the log
+  // and the metrics.
+  void Refuse(UniqueFd connection, const std::string& peer, Refusal reason, std::string why);
   // One warning per second at most, with the count refused since the last.
   void LogRefusals(Clock::time_point now);
   void ReapWorkers();
@@ -68,6 +72,8 @@ class Postmaster {
   void Tick();
   int PollTimeoutMs() const;
   void Notify(const Status& sent);
+  // The body of GET /metrics (server/metrics_exposition.h).
+  std::string RenderMetrics() const;
 
   ServerConfig config_;  // the running configuration; a reload updates it
   const ServerLaunch& launch_;
@@ -80,6 +86,8 @@ class Postmaster {
   UniqueFd winners_;
   UniqueFd listener_;
   std::string listening_on_;
+  // server.metrics_address: served from this loop, never blocking it.
+  std::optional<MetricsEndpoint> metrics_;
   WorkerSet workers_;
 
   std::string last_status_;

@@ -4,6 +4,7 @@
 
 #include "common/agency_limit.h"
 #include "common/net.h"
+#include "server/metrics_endpoint.h"
 #include "wire/bet.h"
 
 namespace lottery {
@@ -50,6 +51,20 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                              &c.max_pending, 0, 100000,
                              "connections that have not said HELLO yet, served at once; more are "
                              "refused (0: 2 x agencies)"));
+  s.push_back(Setting{"server.metrics_address", "SERVER_METRICS_ADDRESS", "--metrics-address",
+                      SettingKind::kString, "\"\" (off) or HOST:PORT, e.g. 127.0.0.1:9464",
+                      c.metrics_address,
+                      "serve Prometheus metrics on GET /metrics at HOST:PORT (\"\": off)",
+                      [&c](std::string_view text) {
+                        if (text.empty() || text == "off") {
+                          c.metrics_address.clear();
+                          return true;
+                        }
+                        auto hp = ParseMetricsAddress(text);
+                        if (!hp || !CheckListenAddress(hp->host)) return false;
+                        c.metrics_address = std::string(text);
+                        return true;
+                      }});
   s.push_back(TextSetting("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
                    "the bets file (docs/STORAGE.md)"));
   s.push_back(Setting{"storage.sync", "SERVER_STORAGE_SYNC", "--storage-sync", SettingKind::kString,

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/signals.h"
 #include "server/listener.h"
+#include "server/metrics_endpoint.h"
 #include "server/postmaster.h"
 #include "server/server_tls.h"
 #include "server/service_notifier.h"
@@ -56,9 +57,10 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared) {
   Log(round->data_bytes_cut > 0 || round->journal_bytes_cut > 0 ? LogLevel::kWarning
                                                                   : LogLevel::kInfo,
       "recovery", Outcome::kSuccess,
-      "round: {} | batches: {} | bets: {} | data_bytes_cut: {} | journal_bytes_cut: {}",
+      "round: {} | batches: {} | bets: {} | data_bytes_cut: {} | journal_bytes_cut: {} | "
+      "round_number: {}",
       round->resumed ? "resumed" : "new", round->batches, round->bets, round->data_bytes_cut,
-      round->journal_bytes_cut);
+      round->journal_bytes_cut, round->number);
   auto size = store->Publish(*round, shared);
   Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {} | sync: {}",
       config.storage_path, size ? *size : 0, SyncModeName(config.storage_sync));
@@ -143,6 +145,18 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   }
   auto listener = OpenListener(config, std::move(*activated));
   if (!listener) return kExitOsErr;
+  std::optional<MetricsEndpoint> metrics;
+  if (!config.metrics_address.empty()) {
+    auto opened = MetricsEndpoint::Open(config.metrics_address);
+    if (!opened) {
+      Log(LogLevel::kError, "metrics", Outcome::kFail, "address: {} | error: {}",
+          config.metrics_address, opened.error().message);
+      return kExitOsErr;
+    }
+    Log(LogLevel::kInfo, "metrics", Outcome::kSuccess, "listening: {} | path: /metrics",
+        opened->description());
+    metrics = std::move(*opened);
+  }
   auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
   if (!shared) {
     Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
@@ -166,7 +180,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
-                          std::move(listener->description));
+                          std::move(listener->description), std::move(metrics));
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,

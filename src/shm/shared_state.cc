@@ -117,11 +117,14 @@ WorkerRelease ReleaseWorker(SharedState& state, pid_t pid) {
   for (std::uint32_t a = 1; a <= state.agencies; ++a) {
     if (state.slots[a].owner_pid == pid) {
       state.slots[a].owner_pid = 0;
+      state.metrics.agencies[a].connected.store(0, std::memory_order_relaxed);
       release.agency = a;
     }
   }
   if (state.draw_state == DrawState::kRunning && state.drawer_pid == pid) {
     state.draw_state = DrawState::kNotYet;
+    state.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kNotYet),
+                                   std::memory_order_relaxed);
     state.drawer_pid = 0;
     release.draw_reset = true;
     lock.Broadcast();
@@ -139,6 +142,7 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
     return claim;
   }
   slot.owner_pid = pid;
+  state.metrics.agencies[agency].connected.store(1, std::memory_order_relaxed);
   claim.last_seq = slot.last_seq;
   claim.finished = slot.finished;
   claim.betting_closed = state.betting_closed;
@@ -168,7 +172,10 @@ std::uint32_t CountClaimedSlots(SharedState& state) {
 
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   SharedLock lock(state);
-  if (state.slots[agency].owner_pid == pid) state.slots[agency].owner_pid = 0;
+  if (state.slots[agency].owner_pid == pid) {
+    state.slots[agency].owner_pid = 0;
+    state.metrics.agencies[agency].connected.store(0, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace lottery

@@ -24,7 +24,8 @@
 //    drawer_pid, winners_*): worker/draw_barrier.cc, and ReleaseWorker's
 //    reset of a drawer that died;
 //  - settings, settings_generation, shutting_down, betting_closed:
-//    PublishSettings, BeginShutdown and CloseBetting, called by the parent.
+//    PublishSettings, BeginShutdown and CloseBetting, called by the parent;
+//  - metrics: lock-free, with owners of their own (shm/metrics.h).
 // The parent creates and finally destroys the segment and touches it only
 // through these operations; workers use it through their modules.
 #pragma once
@@ -41,6 +42,7 @@
 #include "common/agency_limit.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "shm/metrics.h"
 
 namespace lottery {
 
@@ -135,6 +137,10 @@ struct SharedState {
   std::uint64_t total_bets = 0;
   PendingAppend pending;
   AgencySlot slots[kMaxAgencies + 1];  // index 1..agencies; 0 unused
+
+  // Not guarded by `mutex`: lock-free counters that the parent reads
+  // without locking (shm/metrics.h).
+  ServerMetrics metrics;
 };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&

@@ -59,7 +59,8 @@ Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
 
 Status BetStore::MakeDurable(SharedSegment& shared, std::uint64_t end) {
   if (sync_ == SyncMode::kNever) return Ok();
-  return GroupCommit(shared.state().sync, fd_.get(), journal_.get(), path_, end);
+  return GroupCommit(shared.state().sync, fd_.get(), journal_.get(), path_, end,
+                     shared.state().metrics.fdatasync);
 }
 
 Status BetStore::MakeAllDurable(SharedSegment& shared) {
@@ -112,6 +113,7 @@ Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
   AgencySlot& slot = state.slots[agency];
   slot.last_seq = seq;
   slot.bets_stored += count;
+  state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
   state.total_bets += count;
   state.pending.active = false;
   AdvanceWrittenEnd(state.sync, start + rows.size());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 
 namespace lottery {
@@ -33,8 +34,20 @@ void AdvanceWrittenEnd(SyncState& sync, std::uint64_t end) {
   }
 }
 
+int TimedFdatasync(int fd, SharedHistogram& times) {
+  const auto started = std::chrono::steady_clock::now();
+  int rc;
+  do {
+    rc = ::fdatasync(fd);
+  } while (rc != 0 && errno == EINTR);
+  const int saved = errno;
+  times.Record(std::chrono::steady_clock::now() - started);
+  errno = saved;
+  return rc;
+}
+
 Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::string& path,
-                   std::uint64_t end) {
+                   std::uint64_t end, SharedHistogram& fdatasync_times) {
   SyncLock lock(sync);
   if (sync.durable_end >= end) {
     ++sync.covered;
@@ -43,15 +56,10 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
   // Everything written so far is covered by this one sync, also the batches
   // of the writers now queueing behind this lock.
   const std::uint64_t target = sync.written_end.load(std::memory_order_acquire);
-  int rc;
-  do {
-    rc = ::fdatasync(data_fd);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return FailErrno("fdatasync " + path);
-  do {
-    rc = ::fdatasync(journal_fd);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return FailErrno("fdatasync " + path + ".journal");
+  if (TimedFdatasync(data_fd, fdatasync_times) != 0) return FailErrno("fdatasync " + path);
+  if (TimedFdatasync(journal_fd, fdatasync_times) != 0) {
+    return FailErrno("fdatasync " + path + ".journal");
+  }
   ++sync.syncs;
   sync.durable_end = std::max(sync.durable_end, std::max(target, end));
   return Ok();

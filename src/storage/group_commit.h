@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "shm/metrics.h"
 #include "shm/shared_state.h"
 
 namespace lottery {
@@ -19,8 +20,13 @@ void AdvanceWrittenEnd(SyncState& sync, std::uint64_t end);
 
 // Returns once every byte before `end` is on disk, running fdatasync() on
 // both descriptors only when no sync since that byte was written covers it.
-// `path` names the bets file in errors.
+// `path` names the bets file in errors. Each fdatasync() is timed into
+// `fdatasync_times`.
 Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::string& path,
-                   std::uint64_t end);
+                   std::uint64_t end, SharedHistogram& fdatasync_times);
+
+// fdatasync(fd), retried on EINTR and timed into `times`. Returns 0 or -1
+// with errno set, like fdatasync().
+int TimedFdatasync(int fd, SharedHistogram& times);
 
 }  // namespace lottery

@@ -49,9 +49,14 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
   const bool unfinished = !records.empty() && records.front().kind == JournalKind::kRoundStart &&
                           records.back().kind != JournalKind::kRoundComplete;
   if (!unfinished) {
-    // A new round over whatever the bets file holds.
+    // A new round over whatever the bets file holds, numbered after the
+    // last one.
+    if (!records.empty() && records.front().kind == JournalKind::kRoundStart) {
+      out.number = records.front().seq + 1;
+    }
     std::string start;
-    EncodeJournalRecord(start, JournalRecord{JournalKind::kRoundStart, 0, 0, 0, *data_size});
+    EncodeJournalRecord(start,
+                        JournalRecord{JournalKind::kRoundStart, 0, 0, out.number, *data_size});
     if (Status t = Truncate(journal_fd, 0, "journal"); !t) return std::unexpected(t.error());
     if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w) return std::unexpected(w.error());
     if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
@@ -86,6 +91,7 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
     if (::fdatasync(journal_fd) != 0 || ::fdatasync(data_fd) != 0) return FailErrno("fdatasync");
   }
   out.resumed = true;
+  out.number = records.front().seq;
   for (std::size_t i = 1; i < keep; ++i) {
     const JournalRecord& r = records[i];
     AgencyProgress& a = out.agencies[r.agency];
@@ -118,6 +124,7 @@ void ResolvePendingAppend(int fd, int journal_fd, SharedState& state) {
     if (slot.last_seq < p.seq) {
       slot.last_seq = p.seq;
       slot.bets_stored += p.count;
+      state.metrics.agencies[p.agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
       state.total_bets += p.count;
     }
     Log(LogLevel::kWarning, "recover_append", Outcome::kSuccess,
@@ -174,7 +181,9 @@ Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, Share
     for (std::uint32_t a = 1; a <= s.agencies && a < round.agencies.size(); ++a) {
       s.slots[a].last_seq = round.agencies[a].last_seq;
       s.slots[a].bets_stored = round.agencies[a].bets;
+      s.metrics.agencies[a].round_bets.store(round.agencies[a].bets, std::memory_order_relaxed);
     }
+    s.metrics.round.store(round.number, std::memory_order_relaxed);
     s.total_bets = round.bets;
   }
   auto size = store_.Size();

@@ -24,6 +24,10 @@ struct AgencyProgress {
 // What start-up recovery found and did.
 struct RoundRecovery {
   bool resumed = false;                // an unfinished round goes on
+  // The round's number, kept in its round-start record: 1 for the first
+  // round of a journal, one more than the last round's for a new round
+  // (0: resumed from a journal written before rounds were numbered).
+  std::uint64_t number = 1;
   std::vector<AgencyProgress> agencies;  // index 1..N; 0 unused
   std::uint64_t batches = 0;
   std::uint64_t bets = 0;

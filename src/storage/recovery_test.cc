@@ -61,6 +61,8 @@ TEST_CASE("no journal: a new round starts over what the file holds") {
   REQUIRE(start);
   CHECK(start->kind == JournalKind::kRoundStart);
   CHECK(start->end == 10);
+  CHECK(r->number == 1);
+  CHECK(start->seq == 1);
 }
 
 TEST_CASE("an unfinished round is resumed with each agency's progress") {
@@ -141,6 +143,27 @@ TEST_CASE("a completed round makes the next start a new round") {
   CHECK(f.data() == "aaaa\r\n");
   REQUIRE(f.journal().size() == kJournalRecordSize);
   CHECK(DecodeJournalRecord(f.journal().data())->end == 6);
+}
+
+TEST_CASE("rounds are numbered: a new round follows the last, a resumed one keeps its number") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 6, 0});
+  f.Data("aaaa\r\n");
+  f.Record(Batch(1, 1, 2, 6));
+  auto resumed = RecoverRound(f.data_fd(), f.journal_fd(), 1);
+  REQUIRE(resumed);
+  CHECK(resumed->resumed);
+  CHECK(resumed->number == 6);
+  f.Record({JournalKind::kRoundComplete, 0, 0, 0, 6});
+  auto next = RecoverRound(f.data_fd(), f.journal_fd(), 1);
+  REQUIRE(next);
+  CHECK_FALSE(next->resumed);
+  CHECK(next->number == 7);
+  CHECK(DecodeJournalRecord(f.journal().data())->seq == 7);
+  // The next start resumes round 7 (nothing stored in it yet).
+  auto again = RecoverRound(f.data_fd(), f.journal_fd(), 1);
+  REQUIRE(again);
+  CHECK(again->number == 7);
 }
 
 TEST_CASE("a round in progress with more agencies than configured is refused untouched") {

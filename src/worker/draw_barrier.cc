@@ -33,6 +33,7 @@ Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
     if (!s.slots[agency].finished && s.betting_closed) return false;
     if (!s.slots[agency].finished) {
       s.slots[agency].finished = true;
+      s.metrics.agencies[agency].finished.store(1, std::memory_order_relaxed);
       if (++s.finished_count == s.agencies) {
         s.all_finished_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::steady_clock::now().time_since_epoch())
@@ -50,6 +51,8 @@ Result<bool> DrawBarrier::DrawIfDue() {
     SharedLock lock(s);
     if (!DrawDue(s) || s.shutting_down) return false;
     s.draw_state = DrawState::kRunning;
+    s.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kRunning),
+                               std::memory_order_relaxed);
     s.drawer_pid = ::getpid();
   }
   Status drawn = RunDraw();
@@ -63,6 +66,7 @@ Result<bool> DrawBarrier::DrawIfDue() {
   }
   SharedLock lock(s);
   s.draw_state = drawn ? DrawState::kDone : DrawState::kNotYet;
+  s.metrics.draw_state.store(static_cast<std::uint32_t>(s.draw_state), std::memory_order_relaxed);
   s.drawer_pid = 0;
   lock.Broadcast();
   if (!drawn) return std::unexpected(drawn.error());
@@ -120,6 +124,11 @@ Status DrawBarrier::RunDraw() {
       s.slots[a].winners_count = extents[a].count;
     }
   }
+  s.metrics.draw_duration_ns.store(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - started)
+                                     .count()),
+      std::memory_order_relaxed);
   const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
   Log(LogLevel::kInfo, "sorteo", Outcome::kSuccess,
       "apuestas: {} | ganadores: {} | numero_ganador: {} | duracion_ms: {:.1f}", scan->bets,

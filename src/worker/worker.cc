@@ -16,6 +16,25 @@
 #include "worker/worker_session.h"
 
 namespace lottery {
+namespace {
+
+// Why an error before HELLO succeeded refuses the connection (metrics);
+// nothing for errors that are not the peer's doing.
+std::optional<Refusal> RefusalFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kNotAuthorized: return Refusal::kNotAuthorized;
+    case ErrorCode::kBadAgency: return Refusal::kBadAgency;
+    case ErrorCode::kAgencyBusy: return Refusal::kAgencyBusy;
+    case ErrorCode::kTimeout: return Refusal::kHelloTimeout;
+    case ErrorCode::kBettingClosed: return Refusal::kBettingClosed;
+    case ErrorCode::kShuttingDown:
+    case ErrorCode::kStorageFailed:
+    case ErrorCode::kReplaced: return std::nullopt;
+    default: return Refusal::kProtocol;
+  }
+}
+
+}  // namespace
 
 bool Worker::ShutdownRequested() {
   if (stopping_) return true;
@@ -91,6 +110,9 @@ bool Worker::SendError(ErrorCode code, std::string message, std::uint32_t bet_in
     Log(LogLevel::kWarning, "protocol_error", Outcome::kFail,
         "ip: {} | agency: {} | code: {} | error: {}{}", peer_, agency_, ErrorCodeName(code),
         LogSafe(message), d.suppressed > 0 ? fmt::format(" | suppressed: {}", d.suppressed) : "");
+  }
+  if (!introduced_) {
+    if (auto reason = RefusalFor(code)) shared_.state().metrics.Refuse(*reason);
   }
   out_.clear();
   EncodeError(out_, ErrorReply{code, bet_index, std::move(message)});
@@ -266,6 +288,7 @@ bool Worker::HandleHello(std::string_view payload) {
   agency_ = *id;
   finished_ = welcome.finished;
   if (!finished_ && claim.betting_closed) return SendBettingClosed();
+  introduced_ = true;
   Log(LogLevel::kInfo, "agency_connected", Outcome::kSuccess,
       "agency: {} | ip: {} | last_seq: {} | finished: {}", agency_, peer_, welcome.last_seq,
       welcome.finished);
@@ -309,6 +332,10 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
     if (hs.end != Handshake::kDone) {
       Log(LogLevel::kWarning, "tls_handshake", Outcome::kFail, "ip: {} | end: {} | error: {}", peer,
           HandshakeEndName(hs.end), LogSafe(hs.error));
+      if (hs.end != Handshake::kCancelled) {
+        shared.state().metrics.Refuse(hs.end == Handshake::kNotTls ? Refusal::kTlsRequired
+                                                                   : Refusal::kTlsHandshake);
+      }
       if (hs.end == Handshake::kNotTls) {
         // Nothing was consumed: a plaintext agency learns why in its own terms.
         std::string reply;

@@ -27,17 +27,25 @@ std::uint64_t BatchDigestOf(std::string_view payload) {
 
 }  // namespace
 
-void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end) {
+void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end,
+                      Clock::time_point received) {
   EncodeAck(acks_, Ack{seq, count});
   ++acks_queued_;
+  acks_received_.push_back(received);
   ack_durable_end_ = std::max(ack_durable_end_, durable_end);
 }
 
-bool Worker::AckRepeatedBatch(std::uint64_t seq, std::uint16_t count) {
+void Worker::CountRejectedBatch(std::uint16_t count) {
+  AgencyMetrics& m = shared_.state().metrics.agencies[agency_];
+  m.batches_rejected.fetch_add(1, std::memory_order_relaxed);
+  m.bets_rejected.fetch_add(count, std::memory_order_relaxed);
+}
+
+bool Worker::AckRepeatedBatch(std::uint64_t seq, std::uint16_t count, Clock::time_point received) {
   Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
       "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
       agency_, seq);
-  QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire));
+  QueueAck(seq, count, shared_.state().sync.written_end.load(std::memory_order_acquire), received);
   return true;
 }
 
@@ -49,6 +57,7 @@ bool Worker::FlushAcks() {
   ack_durable_end_ = 0;
   if (!durable) {
     acks_.clear();
+    acks_received_.clear();
     Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail,
         "agency: {} | batches: {} | error: not durable, not acknowledged: {}", agency_, batches,
         durable.error().message);
@@ -62,12 +71,19 @@ bool Worker::FlushAcks() {
   CRASH_POINT("before_ack");
   bool sent = WriteRaw(acks_);
   acks_.clear();
+  if (sent) {
+    SharedHistogram& latency = shared_.state().metrics.batch_ack;
+    const Clock::time_point now = Clock::now();
+    for (Clock::time_point received : acks_received_) latency.Record(now - received);
+  }
+  acks_received_.clear();
   return sent;
 }
 
 bool Worker::HandleBets(std::string_view payload) {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "BETS before HELLO");
   if (finished_) return SendError(ErrorCode::kOutOfOrder, "BETS after FINISHED");
+  const Clock::time_point received = Clock::now();
   BetBatchDecoder decoder(payload);
   if (Status st = decoder.Start(); !st) return SendError(ErrorCode::kMalformed, st.error().message);
   const std::uint64_t seq = decoder.seq();
@@ -81,7 +97,10 @@ bool Worker::HandleBets(std::string_view payload) {
     last_seq = s.slots[agency_].last_seq;
     closed = s.betting_closed;
   }
-  if (closed) return SendBettingClosed();
+  if (closed) {
+    CountRejectedBatch(count);
+    return SendBettingClosed();
+  }
   if (seq <= last_seq) {
     // A batch re-sent after a reconnect: it is stored already, but its
     // first ack may never have gone out because its sync failed. Only if it
@@ -92,16 +111,18 @@ bool Worker::HandleBets(std::string_view payload) {
           "agency: {} | ip: {} | seq: {} | cantidad: {} | detail: a batch with this number was "
           "stored with other content; this one is not stored",
           agency_, peer_, seq, count);
+      CountRejectedBatch(count);
       return SendError(ErrorCode::kReplayMismatch,
                        fmt::format("batch {} was stored with other content; the re-sent batch "
                                    "differs and is not stored",
                                    seq));
     }
-    return AckRepeatedBatch(seq, count);
+    return AckRepeatedBatch(seq, count, received);
   }
   if (seq != last_seq + 1) {
     Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
         count, agency_, seq);
+    CountRejectedBatch(count);
     return SendError(ErrorCode::kSequenceGap,
                      fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
   }
@@ -113,6 +134,7 @@ bool Worker::HandleBets(std::string_view payload) {
       if (!decoder.failed()) break;
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
           agency_);
+      CountRejectedBatch(count);
       return SendError(ErrorCode::kMalformed, decoder.Next().error().message);
     }
     bet.agency = agency_;
@@ -120,6 +142,7 @@ bool Worker::HandleBets(std::string_view payload) {
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
           "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
           *reason);
+      CountRejectedBatch(count);
       return SendError(ErrorCode::kInvalidBet,
                        fmt::format("bet {} (document '{}'): {}", index, LogSafe(bet.document, 32), *reason),
                        index);
@@ -130,12 +153,13 @@ bool Worker::HandleBets(std::string_view payload) {
   if (!stored) {
     Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
         count, agency_, stored.error().message);
+    CountRejectedBatch(count);
     return SendError(ErrorCode::kStorageFailed,
                      fmt::format("batch {} not stored: {}", seq, stored.error().message));
   }
   if (!*stored) {
     // A worker that died after writing this batch had stored it already.
-    return AckRepeatedBatch(seq, count);
+    return AckRepeatedBatch(seq, count, received);
   }
   if (count == 1 || LogEnabled(LogLevel::kDebug)) {
     LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
@@ -150,7 +174,13 @@ bool Worker::HandleBets(std::string_view payload) {
   RecordBatchDigest(shared_.state(), agency_, seq, BatchDigestOf(payload));
   Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
       count, agency_, seq);
-  QueueAck(seq, count, **stored);
+  {
+    ServerMetrics& m = shared_.state().metrics;
+    m.agencies[agency_].bets_stored.fetch_add(count, std::memory_order_relaxed);
+    m.agencies[agency_].batches_stored.fetch_add(1, std::memory_order_relaxed);
+    m.bytes_stored.fetch_add(rows_.size(), std::memory_order_relaxed);
+  }
+  QueueAck(seq, count, **stored, received);
   return true;
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/log.h"
 #include "common/net.h"
@@ -71,11 +72,15 @@ class Worker {
   // Sends a reply after the acks waiting in acks_ (FlushAcks).
   bool Send(const std::string& bytes);
   bool WriteRaw(std::string_view bytes);
-  // Queues the ack of a stored batch whose rows end at `durable_end`.
-  void QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end);
+  // Queues the ack of a stored batch whose rows end at `durable_end`; the
+  // batch's frame was read whole at `received` (for the ack latency metric).
+  void QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end,
+                Clock::time_point received);
   // Acks a batch stored before (by an earlier connection or a dead worker)
   // once everything written so far is durable.
-  bool AckRepeatedBatch(std::uint64_t seq, std::uint16_t count);
+  bool AckRepeatedBatch(std::uint64_t seq, std::uint16_t count, Clock::time_point received);
+  // Counts a refused batch of `count` bets in the agency's metrics.
+  void CountRejectedBatch(std::uint16_t count);
   // Makes every queued batch durable with one group commit, then sends their
   // acks in one write. On a failed sync no ack goes out: the agency gets
   // STORAGE_FAILED and the connection closes (returns false).
@@ -114,6 +119,7 @@ class Worker {
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
   std::uint32_t agency_ = 0;  // 0 until HELLO
   bool finished_ = false;
+  bool introduced_ = false;  // HELLO answered with WELCOME
   bool stopping_ = false;
   bool replaced_ = false;  // stopping because a newer connection took the agency
   std::string out_;   // reply frame buffer, reused
@@ -123,6 +129,7 @@ class Worker {
   // write cover them all.
   std::string acks_;
   std::uint32_t acks_queued_ = 0;
+  std::vector<Clock::time_point> acks_received_;  // when each queued ack's frame arrived
   std::uint64_t ack_durable_end_ = 0;  // file offset the queued acks need on disk
   std::uint64_t frames_served_ = 0;
   LogLimiter error_log_{20, std::chrono::seconds(1)};  // protocol_error lines
