@@ -15,6 +15,8 @@
 #   docker-image         both images              compose     CLIENTS=N compose file
 #   docker-compose-up / docker-compose-logs / docker-compose-down   run it
 #   validate-echo-server the echo check in a container   test-docker  the docker suite
+#   stack-deploy         STACK=lottery CLIENTS=N on Docker Swarm (docs/DEPLOY.md)
+#   stack-rm / stack-logs   remove it / follow its services' logs   test-swarm  the swarm suite
 #   help                 this text                clean       remove every build directory
 #
 # Targets install what is missing first (make deps: Debian packages via apt-get).
@@ -35,7 +37,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: bench all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
         docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
-        validate-echo-server test-docker
+        validate-echo-server test-docker stack-file stack-deploy stack-rm stack-logs test-swarm
 
 all: build
 
@@ -65,7 +67,7 @@ run: build
 
 # Every suite but the slow one; prints "N passed, N failed" last.
 test: build
-	@set +e; meson test -C $(BUILD_DIR) --print-errorlogs --no-suite slow --no-suite docker; rc=$$?; \
+	@set +e; meson test -C $(BUILD_DIR) --print-errorlogs --no-suite slow --no-suite docker --no-suite swarm; rc=$$?; \
 	$(PYTHON) tools/test_summary.py $(BUILD_DIR)/meson-logs/testlog.json; exit $$rc
 
 test-unit: build
@@ -109,7 +111,7 @@ test-sanitize: deps
 	@rm -rf build-asan/sanitizer && mkdir -p build-asan/sanitizer
 	ASAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer/asan \
 	UBSAN_OPTIONS=log_path=$(CURDIR)/build-asan/sanitizer/ubsan:print_stacktrace=1 \
-	  meson test -C build-asan --print-errorlogs --no-suite slow --no-suite docker
+	  meson test -C build-asan --print-errorlogs --no-suite slow --no-suite docker --no-suite swarm
 	@if [ -n "$$(ls build-asan/sanitizer)" ]; then cat build-asan/sanitizer/*; exit 1; fi
 
 # --- Fuzzing -------------------------------------------------------------------
@@ -180,6 +182,32 @@ docker-compose-logs:
 # Over TLS with certs/probe.* (ECHO_TLS_MODE=off for a plaintext server).
 validate-echo-server:
 	@AGENCY_IMAGE=$(AGENCY_IMAGE) ECHO_TLS_DIR=$(dir $(COMPOSE_FILE))certs tools/validate-echo-server.sh
+
+# --- Docker Swarm (docs/DEPLOY.md) ---------------------------------------------
+STACK      ?= lottery
+STACK_FILE ?= docker-stack.yaml
+
+stack-file:
+	$(PYTHON) tools/gen_compose.py --swarm $(STACK_FILE) $(CLIENTS)
+
+# Images must be on every node that runs a task: on one machine the local
+# build is enough; on several, push them to a registry (docs/DEPLOY.md).
+stack-deploy: docker-image stack-file
+	@tools/stack-preflight.sh
+	docker stack deploy -c $(STACK_FILE) $(STACK)
+
+# Services, secrets, configs and the network go; the bets volume stays (it is
+# the round's data): docker volume rm $(STACK)_bets when it is saved.
+stack-rm:
+	docker stack rm $(STACK)
+
+stack-logs:
+	@services=$$(docker stack services -q $(STACK)); 	if [ -z "$$services" ]; then echo "no stack named $(STACK)" >&2; exit 1; fi; 	trap 'kill 0' INT TERM; 	for s in $$services; do docker service logs --follow $$s & done; wait
+
+# The swarm suite (tests/swarm/): skipped, not failed, without an engine.
+test-swarm: build
+	@set +e; DOCKER_BUILD_FLAGS="$(DOCKER_BUILD_FLAGS)" meson test -C $(BUILD_DIR) --print-errorlogs --suite swarm; rc=$$?; \
+	$(PYTHON) tools/test_summary.py $(BUILD_DIR)/meson-logs/testlog.json; exit $$rc
 
 # The docker suite (tests/docker/): skipped, not failed, without an engine.
 test-docker: build

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "agency/bet_sender.h"
+#include "agency/progress_line.h"
 #include "agency/dataset_reader.h"
 #include "agency/agency_tls.h"
 #include "agency/server_link.h"
@@ -197,11 +198,34 @@ int Agency::RunLottery() {
   std::uint64_t lines_skipped = 0;
   std::optional<BetBatchEncoder> batch;
 
+  // The live progress line, on a terminal (or log.progress = always).
+  ProgressLine progress(config_.progress == ProgressMode::kAlways ||
+                            (config_.progress == ProgressMode::kAuto && ::isatty(STDERR_FILENO)),
+                        config_.id);
+  AgencyProgress shown;
+  shown.bytes_total = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+  auto report = [&] {
+    if (!progress.enabled()) return;
+    const off_t at = ::lseek(file.get(), 0, SEEK_CUR);  // what the reader has taken in
+    if (at > 0) shown.bytes_read = static_cast<std::uint64_t>(at);
+    shown.bets_acked = sender_.bets_acked();
+    shown.reconnects = link_.sessions() > 0 ? link_.sessions() - 1 : 0;
+    progress.Update(shown);
+  };
+  sender_.OnAck(report);
+  // `report` refers to this frame's locals: the sender forgets it on every way out.
+  struct ForgetReport {
+    BetSender& sender;
+    ~ForgetReport() { sender.OnAck(nullptr); }
+  } forget{sender_};
+
   // Hands the batch being built to the window (which may wait for acks).
   auto flush = [&]() -> Step {
     if (!batch || batch->count() == 0) return Step::kDone;
     const std::uint16_t count = batch->count();
     batch.reset();
+    shown.bets_sent += count;
+    report();
     return sender_.Submit(count);
   };
 
@@ -241,6 +265,8 @@ int Agency::RunLottery() {
   }
   if (Step s = flush(); s != Step::kDone) return Stop(s);
   if (Step s = sender_.Drain(); s != Step::kDone) return Stop(s);
+  report();
+  progress.Finish();
   file.Reset();
   Log(LogLevel::kInfo, "dataset", Outcome::kSuccess,
       "client_id: {} | file: {} | batches: {} | lineas_omitidas: {} | apuestas_rechazadas: {}",

@@ -55,6 +55,20 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
   s.push_back(IntegerSetting("batch.window", "CLI_BATCH_WINDOW", "--window", &c.batch_window, 1, 1024,
                       "batches sent ahead of their acks (1: wait for each ack)"));
   s.push_back(LogLevelSetting("CLI_LOG_LEVEL", "--log-level", &c.log_level));
+  s.push_back(Setting{"log.progress", "CLI_PROGRESS", "--progress", SettingKind::kString,
+                      "one of auto, always, never", ProgressModeName(c.progress),
+                      "a live progress line on stderr: auto when it is a terminal (a bare "
+                      "--progress is always)",
+                      [&c](std::string_view text) {
+                        for (ProgressMode m :
+                             {ProgressMode::kAuto, ProgressMode::kAlways, ProgressMode::kNever}) {
+                          if (text == ProgressModeName(m)) {
+                            c.progress = m;
+                            return true;
+                          }
+                        }
+                        return false;
+                      }});
   s.push_back(TlsModeSetting("CLI_TLS_MODE", "--tls-mode", &c.tls.mode));
   s.push_back(TextSetting("tls.certificate", "CLI_TLS_CERTIFICATE", "--tls-cert", &c.tls.certificate,
                           "PEM file: this agency's certificate ({id} becomes the agency id)"));
@@ -66,7 +80,15 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
                           &c.tls.server_name,
                           "the name (or IP) the server's certificate must carry (default: the "
                           "host of server.address)"));
-  if (auto loaded = LoadSettings(argv, env, spec, c.config_file); !loaded) {
+  // A bare --progress (no value after it) means "always".
+  std::vector<std::string> args = argv;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--progress" &&
+        (i + 1 == args.size() || args[i + 1].starts_with("--"))) {
+      args[i] = "--progress=always";
+    }
+  }
+  if (auto loaded = LoadSettings(args, env, spec, c.config_file); !loaded) {
     return std::unexpected(loaded.error());
   }
   if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
@@ -97,6 +119,15 @@ std::string AgencyConfig::ServerName() const {
   if (!tls.server_name.empty()) return tls.server_name;
   auto endpoint = ParseHostPort(server_address);
   return endpoint ? endpoint->host : std::string();
+}
+
+const char* ProgressModeName(ProgressMode mode) {
+  switch (mode) {
+    case ProgressMode::kAuto: return "auto";
+    case ProgressMode::kAlways: return "always";
+    case ProgressMode::kNever: return "never";
+  }
+  return "auto";
 }
 
 const char* AgencyModeName(AgencyMode mode) {

@@ -16,6 +16,8 @@
 namespace lottery {
 
 enum class AgencyMode { kLottery, kEcho, kBet };
+// log.progress: the live progress line (agency/progress_line.h).
+enum class ProgressMode { kAuto, kAlways, kNever };
 
 struct AgencyConfig {
   std::string config_file;
@@ -30,6 +32,7 @@ struct AgencyConfig {
   int batch_max_amount = 100;                  // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
   int batch_window = 16;                       // batch.window     CLI_BATCH_WINDOW  --window
   LogLevel log_level = LogLevel::kInfo;        // log.level        CLI_LOG_LEVEL     --log-level
+  ProgressMode progress = ProgressMode::kAuto;  // log.progress    CLI_PROGRESS      --progress
   // tls.mode, tls.certificate, tls.private_key, tls.server_ca (in tls.ca),
   // tls.server_name: CLI_TLS_* and --tls-* (docs/SECURITY.md).
   TlsSettings tls;
@@ -47,6 +50,7 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
 
 const char* AgencyModeName(AgencyMode mode);
+const char* ProgressModeName(ProgressMode mode);
 
 // `path` with every "{id}" replaced by `id`.
 std::string ReplaceIdToken(std::string path, std::uint32_t id);

@@ -37,6 +37,7 @@ Step BetSender::SendPending() {
     while (!window_.empty() && window_.oldest().seq <= held && !window_.oldest().sent) {
       link_.MarkAcked(window_.oldest().seq);
       ++batches_acked_;
+      bets_acked_ += window_.oldest().count;
       window_.PopOldest();
     }
     bool broke = false;
@@ -74,7 +75,9 @@ Step BetSender::AwaitOldest() {
       Log(LogLevel::kDebug, "batch_acked", Outcome::kSuccess, "client_id: {} | seq: {} | count: {}",
           config_.id, b.seq, b.count);
       ++batches_acked_;
+      bets_acked_ += b.count;
       window_.PopOldest();
+      if (on_ack_) on_ack_();
       return Step::kDone;
     }
     if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {

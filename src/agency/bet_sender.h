@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "agency/agency_config.h"
@@ -36,6 +37,9 @@ class BetSender {
   Step Drain();
 
   std::uint64_t batches_acked() const { return batches_acked_; }
+  std::uint64_t bets_acked() const { return bets_acked_; }
+  // Called after every ack (the progress line).
+  void OnAck(std::function<void()> callback) { on_ack_ = std::move(callback); }
   std::uint64_t bets_rejected() const { return bets_rejected_; }
   std::size_t window_capacity() const { return window_.capacity(); }
   const LatencyHistogram& ack_latency() const { return ack_latency_; }
@@ -56,6 +60,8 @@ class BetSender {
   LatencyHistogram ack_latency_;
   std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
   std::uint64_t batches_acked_ = 0;
+  std::uint64_t bets_acked_ = 0;
+  std::function<void()> on_ack_;
   std::uint64_t bets_rejected_ = 0;
 };
 

@@ -93,11 +93,13 @@ Step ServerLink::Ensure(bool hello) {
       if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
       if (tls == Step::kDone && !hello) {
         MarkProgress();
+        ++sessions_;
         return Step::kDone;
       }
       Step s = tls == Step::kDone ? Hello() : Step::kRetry;
       if (s == Step::kDone) {
         MarkProgress();
+        ++sessions_;
         return s;
       }
       if (s != Step::kRetry) return s;

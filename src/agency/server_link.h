@@ -61,6 +61,8 @@ class ServerLink {
   // ... or ends one whose work is done.
   void Close(std::string_view why);
   bool connected() const { return fd_.valid(); }
+  // Connections that reached WELCOME (or, for echo, the handshake) so far.
+  std::uint64_t sessions() const { return sessions_; }
   // The TLS handshake after connecting: kDone, kRetry (the server refused
   // the connection before TLS, or went away), kCancelled or kFatal.
   Step StartTls();
@@ -110,6 +112,7 @@ class ServerLink {
   // (its text, as the server said it); cleared by a WELCOME.
   std::optional<std::string> taken_;
   std::string out_;
+  std::uint64_t sessions_ = 0;
 };
 
 // Interprets an ERROR reply and logs it: kRejected for refused bets, kRetry

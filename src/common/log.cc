@@ -158,11 +158,20 @@ LogLimiter::Decision LogLimiter::Allow() {
   return Decision{false, 0};
 }
 
-void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
-                  std::string_view fields) {
-  std::string line = FormatLogLine(level, action, outcome, fields);
-  const char* p = line.data();
-  std::size_t left = line.size();
+namespace {
+
+// The status line on the terminal now ("" when none); see SetLogStatusLine.
+std::string& StatusLine() {
+  static std::string status;
+  return status;
+}
+
+// "\r" to the line's start, then "erase to end of line" (ECMA-48 EL).
+constexpr std::string_view kClearLine = "\r\033[K";
+
+void WriteStderr(std::string_view bytes) {
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
   while (left > 0) {
     ssize_t n = ::write(STDERR_FILENO, p, left);
     if (n < 0) {
@@ -172,6 +181,27 @@ void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+}  // namespace
+
+void SetLogStatusLine(std::string_view status) {
+  std::string& current = StatusLine();
+  if (status == current) return;
+  std::string out(kClearLine);
+  out.append(status);
+  current.assign(status);
+  WriteStderr(out);
+}
+
+void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                  std::string_view fields) {
+  std::string line = FormatLogLine(level, action, outcome, fields);
+  if (const std::string& status = StatusLine(); !status.empty()) {
+    line.insert(0, kClearLine);
+    line.append(status);
+  }
+  WriteStderr(line);
 }
 
 }  // namespace lottery

@@ -93,6 +93,12 @@ class LogLimiter {
   std::chrono::steady_clock::time_point next_{};
 };
 
+// A live status line at the bottom of a terminal (the agency's progress):
+// while one is set, WriteLogLine clears it, writes the log line and draws it
+// again, all in the same single write(), so log lines and the status never
+// mix. "" removes it (the terminal line is cleared). Single-threaded use.
+void SetLogStatusLine(std::string_view status);
+
 // Writes one formatted line to stderr with a single write().
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
                   std::string_view fields);
