@@ -418,6 +418,12 @@ def main():
     with open(json_path, "w") as f:
         json.dump(report, f, indent=2)
     print(f"\nbench: figures written to {json_path}")
+    svg_path = os.path.join(os.path.dirname(os.path.abspath(json_path)), "bench.svg")
+    # A process of its own: it may need Debian's python3 for matplotlib.
+    plot = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                        "bench_plot.py"), json_path,
+                           "--output", svg_path], capture_output=True, text=True)
+    print(f"bench: {(plot.stdout + plot.stderr).strip()}")
     return 0
 
 

@@ -303,6 +303,7 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     if (key == "server.max_connections") value = "10";
     if (key == "storage.sync") value = "never";
     if (key == "tls.mode") value = "off";
+    if (key == "server.metrics_address") value = "127.0.0.1:9464";
     CAPTURE(flag);
     auto r = LoadServerConfig({"s", flag, value}, kPlain);
     CHECK_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
@@ -391,4 +392,20 @@ TEST_CASE("durations") {
 }
 
 }  // namespace
+}  // namespace lottery
+
+namespace lottery {
+
+TEST_CASE("agency log.progress: auto by default, a bare --progress means always") {
+  // Plaintext only so that no certificate files are needed here.
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off"}, {})->progress == ProgressMode::kAuto);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress"}, {})->progress == ProgressMode::kAlways);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "--id", "2"}, {})->progress == ProgressMode::kAlways);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "never"}, {})->progress == ProgressMode::kNever);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off"}, {{"CLI_PROGRESS", "always"}})->progress == ProgressMode::kAlways);
+  auto bad = LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "sometimes"}, {});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("one of auto, always, never") != std::string::npos);
+}
+
 }  // namespace lottery

@@ -3,10 +3,11 @@ with `docker stack deploy` on a single-node Docker Swarm (docs/DEPLOY.md).
 
 - A whole round of 5 agencies over mutual TLS, each agency's winners checked
   against its dataset.
-- A round in which the server task's container is killed (SIGKILL) while the
-  agencies are sending: Swarm starts a new task on the same node and volume,
-  the server resumes the round from its journal, the agencies reconnect and
-  resume, and every bet ends in the bets file exactly once.
+- A round in which the server task's container and one agency's are killed
+  (SIGKILL) while the agencies are sending: Swarm starts new tasks (the
+  server's on the same node and volume), the server resumes the round from
+  its journal, the agencies reconnect and resume, and every bet ends in the
+  bets file exactly once.
 
 The suite initialises the swarm when the engine is not in one (and leaves it
 again at the end; a swarm it found stays), labels the node
@@ -140,15 +141,18 @@ class SwarmTest(unittest.TestCase):
                          + "; ".join(f"client{a}: {self.tasks(f'client{a}')}" for a in sorted(pending))
                          + "\nserver:\n" + self.service_logs("server")[-4000:])
 
-    def server_container(self, timeout=60):
+    def running_container(self, service, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ids = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_server",
+            ids = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_{service}",
                          "--filter", "status=running").stdout.split()
             if ids:
                 return ids[0]
             time.sleep(0.5)
-        self.fail("no running server task")
+        self.fail(f"no running {service} task")
+
+    def server_container(self, timeout=60):
+        return self.running_container("server", timeout)
 
     def bets_file_rows(self):
         """The bets file's rows (CSV, docs/STORAGE.md), read inside the server task."""
@@ -206,8 +210,12 @@ class SwarmTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the agencies never started storing")
             time.sleep(0.2)
         self.assertLess(int(size), 5 * per_agency, "the round ended before the kill")
-        docker("kill", first)
+        # Agency 3's task goes down too: Swarm restarts it and it resumes.
+        agency = self.running_container("client3")
+        docker("kill", first, agency)
         self.wait_agencies_complete(5, timeout=300)
+        self.assertTrue([t for t in self.tasks("client3") if t[1].startswith("Failed")],
+                        f"agency 3's killed task is not reported failed: {self.tasks('client3')}")
         self.assertNotEqual(self.server_container(), first, "Swarm did not start a new server task")
         failed = [t for t in self.tasks("server") if t[1].startswith("Failed")]
         self.assertTrue(failed, f"the killed task is not reported failed: {self.tasks('server')}")
