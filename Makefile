@@ -15,7 +15,7 @@
 #   docker-image         both images              compose     CLIENTS=N compose file
 #   docker-compose-up / docker-compose-logs / docker-compose-down   run it
 #   validate-echo-server the echo check in a container   test-docker  the docker suite
-#   stack-deploy         STACK=lottery CLIENTS=N on Docker Swarm (docs/DEPLOY.md)
+#   stack-file / stack-deploy   STACK=lottery CLIENTS=N on Docker Swarm (docs/DEPLOY.md)
 #   stack-rm / stack-logs   remove it / follow its services' logs   test-swarm  the swarm suite
 #   help                 this text                clean       remove every build directory
 #

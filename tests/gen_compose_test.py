@@ -256,6 +256,79 @@ class GenComposeTest(unittest.TestCase):
         self.assertTrue(any(l.startswith("test:") and '"off"]' in l for l in svc["server"]))
         self.assertIn("any peer on the network can claim any agency", text)
 
+    def test_swarm_stack_grants_each_agency_only_its_own_secrets(self):
+        text = self.generate("--swarm", "3")
+        svc = services(text)
+        self.assertEqual(sorted(svc), ["client1", "client2", "client3", "server"])
+        certs = os.path.join(self.tmp.name, "certs")
+
+        def granted(block):
+            return [l.split(": ", 1)[1] for l in block if l.startswith("target: ") and
+                    not l.startswith("target: /")]
+
+        self.assertEqual(granted(svc["server"]), ["ca.pem", "crl.pem", "server.pem", "server.key"])
+        for i in (1, 2, 3):
+            self.assertEqual(granted(svc[f"client{i}"]), ["ca.pem", f"agency-{i}.pem",
+                                                          f"agency-{i}.key"])
+            self.assertIn(f"- CLI_ID={i}", svc[f"client{i}"])
+            self.assertIn(f"- CLI_TLS_PRIVATE_KEY=/run/secrets/agency-{i}.key", svc[f"client{i}"])
+            # Its dataset, by absolute path, read-only.
+            self.assertIn(f'source: "{self.tmp.name}/dataset/agency-{i}.csv"', svc[f"client{i}"])
+        # Each secret is declared with the file it comes from, named after its content.
+        declared = dict(re.findall(r"^  (\S+):\n    file: \"([^\"]+)\"$", text, re.M))
+        for name in ("server.key", "agency-2.key", "ca.pem"):
+            ids = [k for k, v in declared.items() if v == os.path.join(certs, name)]
+            self.assertEqual(len(ids), 1, name)
+            self.assertRegex(ids[0], r"^" + re.escape(name.replace(".", "_")) + r"_[0-9a-f]{12}$")
+        self.assertNotIn("ca.key", text)
+        self.assertNotIn("probe.key", text)
+        # A re-issued key is a new secret name (a swarm secret cannot change).
+        with open(os.path.join(certs, "agency-2.key"), "a") as f:
+            f.write("\n")
+        again = self.generate("--swarm", "3")
+        self.assertNotEqual(re.findall(r"agency-2_key_\w+|agency_2_key_\w+", text),
+                            re.findall(r"agency-2_key_\w+|agency_2_key_\w+", again))
+
+    def test_swarm_server_placement_restart_dnsrr_and_grace(self):
+        text = self.generate("--swarm", "2")
+        server = services(text)["server"]
+        for line in ("replicas: 1", "endpoint_mode: dnsrr",
+                     "- node.labels.lottery.server == true", "condition: on-failure",
+                     "source: bets", "target: /var/lib/lottery", "- SERVER_AGENCIES=2",
+                     "read_only: true", "- ALL"):
+            self.assertIn(line, server)
+        grace = [l for l in server if l.startswith("stop_grace_period:")]
+        self.assertEqual(len(grace), 1)
+        seconds = int(grace[0].split(": ")[1].rstrip("s"))
+        with open(os.path.join(ROOT, "conf", "server.toml")) as f:
+            timeout = re.search(r'^shutdown_timeout = "(\d+)s"', f.read(), re.M)
+        self.assertGreater(seconds, int(timeout.group(1)))
+        for i in (1, 2):
+            client = services(text)[f"client{i}"]
+            self.assertIn("condition: on-failure", client)
+            self.assertIn("endpoint_mode: dnsrr", client)
+            self.assertNotIn("- node.labels.lottery.agency.1 == true", client)
+        # Compose-only keys have no place in a stack file.
+        for key in ("container_name:", "depends_on:", "pids_limit:", "build:"):
+            self.assertNotIn(key, text)
+        self.assertIn("driver: overlay", text)
+        pinned = services(self.generate("--swarm", "--pin-agencies", "2"))
+        self.assertIn("- node.labels.lottery.agency.2 == true", pinned["client2"])
+
+    def test_swarm_dataset_dir_must_be_absolute_and_hold_the_files(self):
+        r = gen(self.out, "--swarm", "--dataset-dir", "relative/dir", "2")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("absolute", r.stderr)
+        r = gen(self.out, "--dataset-dir", self.tmp.name, "2")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("go with --swarm", r.stderr)
+        elsewhere = os.path.join(self.tmp.name, "elsewhere")
+        os.mkdir(elsewhere)
+        r = gen(self.out, "--swarm", "--dataset-dir", elsewhere, "2")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn(os.path.join(elsewhere, "agency-1.csv"), r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+
     def test_unwritable_destination_exits_1(self):
         r = gen(os.path.join(self.tmp.name, "missing-dir", "compose.yaml"), "1",
                 "--allow-missing-datasets")

@@ -1,7 +1,5 @@
 #include "agency/agency.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -164,23 +162,13 @@ int Agency::RunLottery() {
   const std::string path = config_.DatasetPath();
   // Checked before connecting: a dataset that cannot be read is this
   // agency's own problem, whether or not a server is there.
-  UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st {};
-  const char* problem = nullptr;
-  if (!file) {
-    problem = std::strerror(errno);
-  } else if (::fstat(file.get(), &st) != 0) {
-    problem = std::strerror(errno);
-  } else if (S_ISDIR(st.st_mode)) {
-    problem = "is a directory, not a CSV file";
-  } else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
-    problem = "is not a regular file";
-  }
-  if (problem != nullptr) {
+  auto dataset = OpenDataset(path);
+  if (!dataset) {
     Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
-        config_.id, path, problem);
+        config_.id, path, dataset.error().message);
     return kExitNoInput;
   }
+  UniqueFd& file = dataset->fd;
   if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
   // An agency that already said FINISHED this round (a run that was
   // interrupted while it waited for the draw) has nothing left to send,
@@ -203,7 +191,7 @@ int Agency::RunLottery() {
                             (config_.progress == ProgressMode::kAuto && ::isatty(STDERR_FILENO)),
                         config_.id);
   AgencyProgress shown;
-  shown.bytes_total = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+  shown.bytes_total = dataset->size;
   auto report = [&] {
     if (!progress.enabled()) return;
     const off_t at = ::lseek(file.get(), 0, SEEK_CUR);  // what the reader has taken in

@@ -4,12 +4,25 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "common/csv.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "wire/bet.h"
 
 namespace lottery {
+
+// An opened dataset: its descriptor and its size (0 when it is not a
+// regular file, a pipe for instance).
+struct DatasetFile {
+  UniqueFd fd;
+  std::uint64_t size = 0;
+};
+
+// Opens the dataset for reading: a regular file, a pipe or a character
+// device. Fails with the reason (missing, unreadable, a directory, ...).
+Result<DatasetFile> OpenDataset(const std::string& path);
 
 // Turns a dataset record into a bet view over the record's fields. Returns
 // the reason when the record has the wrong number of columns or the number
