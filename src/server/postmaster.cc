@@ -158,8 +158,7 @@ std::string Postmaster::RenderMetrics() const {
   context.version = LOTTERY_VERSION;
   context.tls_mode = config_.tls.mode == TlsMode::kOff ? "off" : "required";
   context.sync_mode = SyncModeName(config_.storage_sync);
-  // SharedSegment::state() is not const: the counters are only read here.
-  return lottery::RenderMetrics(const_cast<SharedSegment&>(shared_).state().metrics, context);
+  return lottery::RenderMetrics(shared_.state().metrics, context);
 }
 
 void Postmaster::ReportStatus() {

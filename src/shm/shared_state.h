@@ -159,6 +159,7 @@ class SharedSegment {
   ~SharedSegment();
 
   SharedState& state() { return *state_; }
+  const SharedState& state() const { return *state_; }
   std::uint32_t agencies() const { return state_->agencies; }
 
   // In the creating process, destroys both mutexes before unmapping.
