@@ -120,8 +120,27 @@ class SwarmTest(unittest.TestCase):
             harness.write_agency_file(os.path.join(self.dir, "dataset", f"agency-{a}.csv"), bets)
         return per_agency
 
-    def service_logs(self, service):
-        return docker("service", "logs", "--raw", f"{STACK}_{service}", timeout=120).stdout
+    def containers(self, service):
+        """[(id, state, exit code)] of every container a service's tasks ran."""
+        ids = docker("ps", "-aq", "--filter",
+                     f"label=com.docker.swarm.service.name={STACK}_{service}").stdout.split()
+        out = []
+        for ident in ids:
+            state, code = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}",
+                                 ident).stdout.split()
+            out.append((ident, state, int(code)))
+        return out
+
+    def logs(self, service):
+        """The log of the service's current container: the running one, else the
+        one that exited 0. `docker logs` of one container, not `docker service
+        logs`, which can hang on a service whose earlier task was killed."""
+        found = self.containers(service)
+        for wanted in (lambda st, code: st == "running", lambda st, code: code == 0):
+            for ident, state, code in found:
+                if wanted(state, code):
+                    return docker("logs", ident, timeout=60).stdout
+        return f"(no current container of {service}: {found})"
 
     def tasks(self, service):
         """[(desired state, current state, error)] of a service's tasks."""
@@ -137,9 +156,10 @@ class SwarmTest(unittest.TestCase):
                 if any(cur.startswith("Complete") for _, cur, _ in self.tasks(f"client{a}")):
                     pending.discard(a)
             time.sleep(1)
-        self.assertFalse(pending, "agencies that never completed: "
-                         + "; ".join(f"client{a}: {self.tasks(f'client{a}')}" for a in sorted(pending))
-                         + "\nserver:\n" + self.service_logs("server")[-4000:])
+        if pending:
+            self.fail("agencies that never completed: "
+                      + "; ".join(f"client{a}: {self.tasks(f'client{a}')}" for a in sorted(pending))
+                      + "\nserver:\n" + self.logs("server")[-4000:])
 
     def running_container(self, service, timeout=60):
         deadline = time.monotonic() + timeout
@@ -170,7 +190,7 @@ class SwarmTest(unittest.TestCase):
 
     def check_winners(self, sent):
         for a, bets in sent.items():
-            logs = self.service_logs(f"client{a}")
+            logs = self.logs(f"client{a}")
             expected = sorted(b[2] for b in bets if b[4] == WINNING)
             got = sorted(line for line in logs.splitlines() if line.isdigit())
             self.assertEqual(got, expected, f"agency {a}'s winners:\n{logs[-3000:]}")
@@ -188,7 +208,7 @@ class SwarmTest(unittest.TestCase):
         self.deploy(5)
         self.wait_agencies_complete(5, timeout=240)
         self.check_winners(sent)
-        server = harness.parse_log(self.service_logs("server"))
+        server = harness.parse_log(self.logs("server"))
         self.assertEqual(sum(1 for e in server if e.action == "sorteo" and e.result == "success"), 1)
         self.assertEqual(sum(1 for e in server if e.action == "tls_handshake"
                              and e.result == "success" and e.fields.get("agency") != "0"), 5)
@@ -219,7 +239,7 @@ class SwarmTest(unittest.TestCase):
         self.assertNotEqual(self.server_container(), first, "Swarm did not start a new server task")
         failed = [t for t in self.tasks("server") if t[1].startswith("Failed")]
         self.assertTrue(failed, f"the killed task is not reported failed: {self.tasks('server')}")
-        server = harness.parse_log(self.service_logs("server"))
+        server = harness.parse_log(self.logs("server"))
         resumed = [e for e in server if e.action == "recovery" and e.fields.get("round") == "resumed"]
         self.assertTrue(resumed, "the new server task did not resume the round")
         self.check_winners(sent)
