@@ -120,6 +120,20 @@ def hardening(pids: int, memory: str) -> list[str]:
     ]
 
 
+def healthcheck(probe: str) -> list[str]:
+    """The server's health check (docker/echo-check.sh), over TLS with the
+    certificate `probe` ("off": plaintext); compose and swarm share it."""
+    return [
+        "    healthcheck:",
+        f"      test: [\"CMD\", \"/usr/local/bin/lottery-echo-check\", \"127.0.0.1\", "
+        f"\"{SERVER_PORT}\", \"{probe}\"]",
+        f"      interval: {HEALTHCHECK_INTERVAL}",
+        "      timeout: 15s",
+        "      retries: 3",
+        "      start_period: 5s",
+    ]
+
+
 def tls_mount(name: str) -> str:
     return f"      - ./certs/{name}:{TLS_DIR}/{name}:ro"
 
@@ -221,13 +235,7 @@ def render(clients: int, client_env: list[tuple[str, str]], plaintext: bool = Fa
         "      - testing_net",
         f"    stop_grace_period: {STOP_GRACE_SECONDS}s",
         *hardening(server_pids(clients), SERVER_MEMORY),
-        "    healthcheck:",
-        f"      test: [\"CMD\", \"/usr/local/bin/lottery-echo-check\", \"127.0.0.1\", \"{SERVER_PORT}\", "
-        f"\"{probe}\"]",
-        f"      interval: {HEALTHCHECK_INTERVAL}",
-        "      timeout: 15s",
-        "      retries: 3",
-        "      start_period: 5s",
+        *healthcheck(probe),
     ]
     for i in range(1, clients + 1):
         lines += [
@@ -355,13 +363,7 @@ def render_stack(clients: int, client_env: list[tuple[str, str]], base: str, dat
         "      - lottery_net",
         f"    stop_grace_period: {STOP_GRACE_SECONDS}s",
         *stack_hardening(),
-        "    healthcheck:",
-        f"      test: [\"CMD\", \"/usr/local/bin/lottery-echo-check\", \"127.0.0.1\", \"{SERVER_PORT}\", "
-        f"\"{probe}\"]",
-        f"      interval: {HEALTHCHECK_INTERVAL}",
-        "      timeout: 15s",
-        "      retries: 3",
-        "      start_period: 5s",
+        *healthcheck(probe),
         "    deploy:",
         "      replicas: 1",
         "      endpoint_mode: dnsrr",

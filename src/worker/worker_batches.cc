@@ -41,6 +41,12 @@ void Worker::CountRejectedBatch(std::uint16_t count) {
   m.bets_rejected.fetch_add(count, std::memory_order_relaxed);
 }
 
+bool Worker::RejectBatch(std::uint16_t count, ErrorCode code, std::string message,
+                         std::uint32_t bet_index) {
+  CountRejectedBatch(count);
+  return SendError(code, std::move(message), bet_index);
+}
+
 bool Worker::AckRepeatedBatch(std::uint64_t seq, std::uint16_t count, Clock::time_point received) {
   Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
       "cantidad: {} | agency: {} | seq: {} | detail: repeated batch, already stored", count,
@@ -111,8 +117,7 @@ bool Worker::HandleBets(std::string_view payload) {
           "agency: {} | ip: {} | seq: {} | cantidad: {} | detail: a batch with this number was "
           "stored with other content; this one is not stored",
           agency_, peer_, seq, count);
-      CountRejectedBatch(count);
-      return SendError(ErrorCode::kReplayMismatch,
+      return RejectBatch(count, ErrorCode::kReplayMismatch,
                        fmt::format("batch {} was stored with other content; the re-sent batch "
                                    "differs and is not stored",
                                    seq));
@@ -122,8 +127,7 @@ bool Worker::HandleBets(std::string_view payload) {
   if (seq != last_seq + 1) {
     Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
         count, agency_, seq);
-    CountRejectedBatch(count);
-    return SendError(ErrorCode::kSequenceGap,
+    return RejectBatch(count, ErrorCode::kSequenceGap,
                      fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
   }
   const Date today = Today();
@@ -134,16 +138,14 @@ bool Worker::HandleBets(std::string_view payload) {
       if (!decoder.failed()) break;
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
           agency_);
-      CountRejectedBatch(count);
-      return SendError(ErrorCode::kMalformed, decoder.Next().error().message);
+      return RejectBatch(count, ErrorCode::kMalformed, decoder.Next().error().message);
     }
     bet.agency = agency_;
     if (auto reason = ValidateBet(bet, today)) {
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
           "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
           *reason);
-      CountRejectedBatch(count);
-      return SendError(ErrorCode::kInvalidBet,
+      return RejectBatch(count, ErrorCode::kInvalidBet,
                        fmt::format("bet {} (document '{}'): {}", index, LogSafe(bet.document, 32), *reason),
                        index);
     }
@@ -153,8 +155,7 @@ bool Worker::HandleBets(std::string_view payload) {
   if (!stored) {
     Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
         count, agency_, stored.error().message);
-    CountRejectedBatch(count);
-    return SendError(ErrorCode::kStorageFailed,
+    return RejectBatch(count, ErrorCode::kStorageFailed,
                      fmt::format("batch {} not stored: {}", seq, stored.error().message));
   }
   if (!*stored) {

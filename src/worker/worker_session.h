@@ -79,8 +79,11 @@ class Worker {
   // Acks a batch stored before (by an earlier connection or a dead worker)
   // once everything written so far is durable.
   bool AckRepeatedBatch(std::uint64_t seq, std::uint16_t count, Clock::time_point received);
-  // Counts a refused batch of `count` bets in the agency's metrics.
+  // Counts a refused batch of `count` bets in the agency's metrics ...
   void CountRejectedBatch(std::uint16_t count);
+  // ... and answers it with SendError.
+  bool RejectBatch(std::uint16_t count, ErrorCode code, std::string message,
+                   std::uint32_t bet_index = kNoBetIndex);
   // Makes every queued batch durable with one group commit, then sends their
   // acks in one write. On a failed sync no ack goes out: the agency gets
   // STORAGE_FAILED and the connection closes (returns false).
