@@ -226,10 +226,12 @@ class Bench:
                 procs[p.pid] = (a, p)
                 logs[a] = err.name
             failed = []
+            agency_cpu = 0.0
             while procs:
                 pid, status, usage = os.wait4(-1, 0)
                 if pid not in procs:
                     continue
+                agency_cpu += usage.ru_utime + usage.ru_stime
                 a, p = procs.pop(pid)
                 p.returncode = os.waitstatus_to_exitcode(status)
                 if p.returncode != 0:
@@ -238,7 +240,7 @@ class Bench:
             if failed:
                 raise RuntimeError(f"agencies failed (agency, exit): {failed}")
             server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+            server_cpu = wait_with_usage(server, timeout=60)
             if server.returncode != 0:
                 raise RuntimeError(f"server exit {server.returncode}")
             # Each agency got exactly its winners.
@@ -270,6 +272,9 @@ class Bench:
             bets = count_lines(bets_path)
             return {
                 "seconds": wall, "bets": bets, "bets_per_s": bets / wall,
+                "cpu_seconds": server_cpu + agency_cpu,
+                "server_cpu_seconds": server_cpu, "agency_cpu_seconds": agency_cpu,
+                "cpu_ns_per_bet": (server_cpu + agency_cpu) * 1e9 / bets if bets else None,
                 "mb_per_s": input_bytes / 1e6 / wall, "stored_bytes": size,
                 "ack_p50_us": statistics.median(p50s) if p50s else None,
                 "ack_p99_us": max(p99s) if p99s else None,
@@ -282,6 +287,21 @@ class Bench:
             for _, p in procs.values():
                 kill_group(p)
             kill_group(server)
+
+
+def wait_with_usage(proc, timeout):
+    """Waits for `proc` and returns its user + sys CPU seconds, its reaped
+    children (the server's workers) included: wait4() reports the child's
+    RUSAGE_SELF plus its RUSAGE_CHILDREN."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not stop within 60 s of SIGTERM")
+        time.sleep(0.01)
 
 
 def summarize(samples):
@@ -369,7 +389,10 @@ def main():
                 for i in range(args.runs):
                     r = bench.round(files, sync, winners)
                     print(f"bench: {name} sync={sync} run {i + 1}: {r['seconds']:.3f} s, "
-                          f"{r['bets_per_s']:,.0f} bets/s, {r['mb_per_s']:.1f} MB/s", flush=True)
+                          f"{r['bets_per_s']:,.0f} bets/s, {r['mb_per_s']:.1f} MB/s, "
+                          f"CPU {r['cpu_ns_per_bet']:.0f} ns/bet (server+workers "
+                          f"{r['server_cpu_seconds']:.2f} s, agencies {r['agency_cpu_seconds']:.2f} s)",
+                          flush=True)
                     samples.append(r)
                 fig = summarize(samples)
                 raw = entry["raw_copy_sync" if sync == "always" else "raw_copy"]["mb_per_s"]["median"]

@@ -59,6 +59,7 @@ CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out)
   out.spans.clear();
   out.lines = 0;
   out.error = nullptr;
+  out.open_quote_at_end = false;
   const char* b = input.data();
   const std::size_t limit = input.size();
   std::size_t i = 0;
@@ -71,6 +72,7 @@ CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out)
         if (i >= limit) {
           if (!at_eof) return CsvParse::kNeedMore;
           out.error = "unterminated quoted field";
+          out.open_quote_at_end = true;
           return CsvParse::kError;
         }
         const char c = b[i];
@@ -81,6 +83,9 @@ CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out)
           continue;
         }
         if (i + 1 >= limit && !at_eof) return CsvParse::kNeedMore;
+        // A quote as the last byte: the closing one here, the first of an
+        // escaped pair if more bytes came.
+        if (i + 1 >= limit) out.open_quote_at_end = true;
         if (i + 1 < limit && b[i + 1] == '"') {
           out.storage.push_back('"');
           i += 2;

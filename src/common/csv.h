@@ -33,6 +33,9 @@ struct CsvParseState {
   std::uint64_t lines = 0;     // line ends consumed (a quoted line break counts)
   bool terminated = true;      // false: the input ended without a line end
   const char* error = nullptr; // why the record does not parse (kError)
+  // The input ended inside a quoted field (at_eof): more bytes after this
+  // end would have been read as part of the field.
+  bool open_quote_at_end = false;
 };
 
 // The dialect's one parser: parses the record at the start of `input`.

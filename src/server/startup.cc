@@ -64,6 +64,24 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared) {
   auto size = store->Publish(*round, shared);
   Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {} | sync: {}",
       config.storage_path, size ? *size : 0, SyncModeName(config.storage_sync));
+  // The draw reads the winners from this index instead of the whole file.
+  const auto index_started = std::chrono::steady_clock::now();
+  auto index = store->IndexWinners(shared, static_cast<std::uint32_t>(config.agencies),
+                                   config.winning_number);
+  if (!index) {
+    Log(LogLevel::kError, "winner_index", Outcome::kFail, "error: {}", index.error().message);
+    return kExitCantCreate;
+  }
+  const std::chrono::duration<double, std::milli> index_took =
+      std::chrono::steady_clock::now() - index_started;
+  Log(LogLevel::kInfo, "winner_index", Outcome::kSuccess,
+      "enabled: {} | apuestas: {} | ganadores: {} | duracion_ms: {:.1f}{}",
+      index->enabled ? "yes" : "no", index->bets, index->winners, index_took.count(),
+      index->enabled ? ""
+                     : config.winning_number == kRandomWinningNumber
+                           ? " | detail: draw.winning_number is random; the draw scans the file"
+                           : " | detail: the file ends inside a record or holds too many "
+                             "winners; the draw scans the file");
   if (config.storage_sync == SyncMode::kNever) {
     Log(LogLevel::kWarning, "storage", Outcome::kInProgress,
         "sync: never | detail: acknowledged bets are not synced to disk and can be lost in a "

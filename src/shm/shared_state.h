@@ -17,7 +17,8 @@
 // mutex):
 //  - AgencySlot::owner_pid: the operations below (ClaimAgencySlot and
 //    ReleaseAgencySlot in workers, ReleaseWorker in the parent);
-//  - stored progress (last_seq, bets_stored, total_bets, pending, sync):
+//  - stored progress (last_seq, bets_stored, total_bets, pending, sync,
+//    winner_index):
 //    storage/ (bet_store.cc, group_commit.cc, recovery.cc), under the bets
 //    file's flock;
 //  - the draw (finished, finished_count, all_finished_ns, draw_state,
@@ -36,6 +37,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -84,6 +86,40 @@ struct PendingAppend {
   std::uint64_t count = 0;
   std::uint64_t start = 0;   // file offset where the batch begins
   std::uint64_t length = 0;  // bytes in the batch
+};
+
+// The winner index (storage/winner_index.h): the documents of the winning
+// bets stored so far, so that the draw reads them instead of scanning the
+// whole bets file. Kept in memory only: start-up recovery rebuilds it from
+// the file. It covers the file's bytes before `indexed_end`; the draw scans
+// whatever lies past that. Written by storage/ under the bets file's flock
+// and `mutex`.
+inline constexpr std::uint32_t kWinnerIndexCapacity = 32768;
+inline constexpr std::size_t kIndexedDocumentBytes = 10;  // kMaxDocumentDigits
+
+struct IndexedWinner {
+  std::uint32_t agency = 0;
+  std::uint8_t length = 0;  // bytes of document used
+  char document[kIndexedDocumentBytes] = {};
+};
+
+// How far the index reaches. Two copies: an update writes the one not in
+// use and then switches `current` with one store, so a writer killed in the
+// middle leaves the old reach, never half of a new one.
+struct WinnerIndexReach {
+  std::uint64_t indexed_end = 0;   // bets-file offset the index covers up to
+  std::uint64_t bets = 0;          // well-formed bets before indexed_end
+  std::uint32_t count = 0;         // entries that belong to it
+};
+
+struct WinnerIndex {
+  bool enabled = false;            // false: the draw scans the whole file
+  std::uint32_t number = 0;        // the winning number the entries are for
+  std::uint64_t skipped = 0;       // lines that do not parse, found at start-up
+  std::uint64_t foreign = 0;       // bets of unknown agencies, found at start-up
+  std::uint32_t current = 0;       // which of reach[] is in force
+  WinnerIndexReach reach[2];
+  IndexedWinner entries[kWinnerIndexCapacity];
 };
 
 // The settings a reload (SIGHUP) may change while workers run. The parent
@@ -136,6 +172,7 @@ struct SharedState {
   pid_t drawer_pid = 0;
   std::uint64_t total_bets = 0;
   PendingAppend pending;
+  WinnerIndex winner_index;
   AgencySlot slots[kMaxAgencies + 1];  // index 1..agencies; 0 unused
 
   // Not guarded by `mutex`: lock-free counters that the parent reads

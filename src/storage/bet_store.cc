@@ -14,6 +14,7 @@
 #include "storage/file_lock.h"
 #include "storage/group_commit.h"
 #include "storage/recovery.h"
+#include "storage/winner_index.h"
 
 namespace lottery {
 namespace {
@@ -79,7 +80,8 @@ Status BetStore::Recover(SharedSegment& shared) {
 
 Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
                                                        SharedSegment& shared, std::uint32_t agency,
-                                                       std::uint64_t seq, std::uint64_t count) {
+                                                       std::uint64_t seq, std::uint64_t count,
+                                                       std::span<const IndexedWinner> winners) {
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedState& state = shared.state();
@@ -115,6 +117,7 @@ Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
   slot.bets_stored += count;
   state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
   state.total_bets += count;
+  IndexBatch(state, start, start + rows.size(), count, winners);
   state.pending.active = false;
   AdvanceWrittenEnd(state.sync, start + rows.size());
   return std::optional<std::uint64_t>(start + rows.size());

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -42,10 +43,14 @@ class BetStore {
   // before acknowledging (several appends can share one MakeDurable). Returns
   // nothing, writing nothing, when repairing a dead writer's append shows
   // that batch `seq` is already stored. On a write failure the file is cut
-  // back to where it was and nothing is recorded.
+  // back to where it was and nothing is recorded. `winners` are the bets
+  // among the rows that hold the winner index's number (winner_index.h):
+  // a caller that passes none for rows that hold some must not let the index
+  // be built (RebuildWinnerIndex), or the draw would miss them.
   Result<std::optional<std::uint64_t>> Append(std::string_view rows, SharedSegment& shared,
                                                std::uint32_t agency, std::uint64_t seq,
-                                               std::uint64_t count);
+                                               std::uint64_t count,
+                                               std::span<const IndexedWinner> winners = {});
 
   // Group commit (storage/group_commit.h): returns once every byte before
   // `end` is on disk. Does nothing with SyncMode::kNever. When it fails the

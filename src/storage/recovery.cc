@@ -13,6 +13,7 @@
 #include "storage/bets_file_row.h"
 #include "storage/file_lock.h"
 #include "storage/group_commit.h"
+#include "storage/winner_index.h"
 
 namespace lottery {
 namespace {
@@ -190,6 +191,19 @@ Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, Share
   // Bytes already in the file count as written; the first sync covers them.
   s.sync.written_end.store(size ? *size : 0);
   return size;
+}
+
+Result<WinnerIndexSummary> StartupRecovery::IndexWinners(SharedSegment& shared,
+                                                         std::uint32_t agencies,
+                                                         std::uint32_t winning_number) {
+  auto scan = RebuildWinnerIndex(store_.fd(), shared.state(), agencies, winning_number);
+  if (!scan) return std::unexpected(scan.error());
+  WinnerIndexSummary summary;
+  summary.bets = scan->bets;
+  for (const auto& docs : scan->winners) summary.winners += docs.size();
+  SharedLock lock(shared.state());
+  summary.enabled = shared.state().winner_index.enabled;
+  return summary;
 }
 
 }  // namespace lottery

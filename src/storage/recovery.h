@@ -51,7 +51,15 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
 // shared mutex locked.
 void ResolvePendingAppend(int fd, int journal_fd, SharedState& state);
 
-// The start-up steps, in order: Open, CutTornTail, RecoverRound, Publish.
+// What rebuilding the winner index (storage/winner_index.h) found.
+struct WinnerIndexSummary {
+  bool enabled = false;     // false: the draw will scan the whole file
+  std::uint64_t bets = 0;   // bets in the file
+  std::uint64_t winners = 0;
+};
+
+// The start-up steps, in order: Open, CutTornTail, RecoverRound, Publish,
+// IndexWinners.
 class StartupRecovery {
  public:
   // Opens (creating when missing) the bets file and its journal.
@@ -69,6 +77,11 @@ class StartupRecovery {
   // bytes already in the file as written (the first sync covers them).
   // Returns the size of the bets file.
   Result<std::uint64_t> Publish(const RoundRecovery& round, SharedSegment& shared);
+
+  // Rebuilds the winner index for `winning_number` from one scan of the
+  // file (RebuildWinnerIndex), so that the draw need not scan it again.
+  Result<WinnerIndexSummary> IndexWinners(SharedSegment& shared, std::uint32_t agencies,
+                                          std::uint32_t winning_number);
 
  private:
   explicit StartupRecovery(BetStore store) : store_(std::move(store)) {}

@@ -51,7 +51,8 @@ std::uint64_t CountMarked(std::uint64_t marks) {
 // straddles two reads is whole when it is parsed.
 class Scanner {
  public:
-  Scanner(int fd, std::uint32_t agencies, std::uint32_t winning_number, std::size_t chunk_bytes)
+  Scanner(int fd, std::uint32_t agencies, std::uint32_t winning_number, std::size_t chunk_bytes,
+          std::uint64_t begin)
       : fd_(fd),
         agencies_(agencies),
         winning_number_(winning_number),
@@ -60,7 +61,9 @@ class Scanner {
         // so there is always room for a whole chunk.
         capacity_(chunk_ + kMaxRecordBytes + 1),
         // kWordPad: the fast path reads whole words, up to 7 bytes past a line.
-        buffer_(std::make_unique<char[]>(capacity_ + kWordPad)) {
+        buffer_(std::make_unique_for_overwrite<char[]>(capacity_ + kWordPad)),
+        file_offset_(begin),
+        at_file_start_(begin == 0) {
     result_.winners.resize(static_cast<std::size_t>(agencies) + 1);
   }
 
@@ -91,9 +94,10 @@ class Scanner {
   const std::size_t chunk_;
   const std::size_t capacity_;
   std::unique_ptr<char[]> buffer_;
+  std::uint64_t file_offset_;    // where the next read starts
+  const bool at_file_start_;     // the scan begins at offset 0 (a BOM may be there)
   std::size_t pos_ = 0;          // next unread byte
   std::size_t end_ = 0;          // end of the bytes read
-  std::uint64_t file_offset_ = 0;  // where the next read starts
   bool eof_ = false;
   // The slow path's record, reused (ParseCsvRecord, common/csv.h).
   CsvParseState parsed_;
@@ -203,6 +207,7 @@ Result<bool> Scanner::TakeRecord() {
       return true;
     case CsvParse::kError:
       ++result_.skipped;
+      if (parsed_.open_quote_at_end) result_.torn_end = true;
       if (Status s = SkipLine(); !s) return std::unexpected(s.error());
       return true;
     case CsvParse::kComplete:
@@ -217,6 +222,7 @@ Result<bool> Scanner::TakeRecord() {
   pos_ = record_end;
   if (!parsed_.terminated) {
     ++result_.skipped;  // a torn last line
+    result_.torn_end = true;
     return true;
   }
   record_.fields.clear();
@@ -247,10 +253,10 @@ void Scanner::Tally(const BetView& bet) {
 
 Result<WinnerScan> Scanner::Run() {
   // A UTF-8 BOM at the very start is skipped, as CsvReader does.
-  while (end_ - pos_ < 3 && !eof_) {
+  while (at_file_start_ && end_ - pos_ < 3 && !eof_) {
     if (auto more = ReadMore(); !more) return std::unexpected(more.error());
   }
-  if (end_ - pos_ >= 3 && std::memcmp(buffer_.get() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+  if (at_file_start_ && end_ - pos_ >= 3 && std::memcmp(buffer_.get() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
   while (true) {
     if (pos_ >= end_) {
       auto more = ReadMore();
@@ -284,8 +290,8 @@ Result<WinnerScan> Scanner::Run() {
 }  // namespace
 
 Result<WinnerScan> ScanWinners(int fd, std::uint32_t agencies, std::uint32_t winning_number,
-                               std::size_t chunk_bytes) {
-  return Scanner(fd, agencies, winning_number, chunk_bytes).Run();
+                               std::size_t chunk_bytes, std::uint64_t begin) {
+  return Scanner(fd, agencies, winning_number, chunk_bytes, begin).Run();
 }
 
 }  // namespace lottery

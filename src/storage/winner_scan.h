@@ -46,13 +46,20 @@ struct WinnerScan {
   // winners[a]: the winning documents of agency a in file order, exactly as
   // stored (leading zeros kept). Size agencies + 1; winners[0] stays empty.
   std::vector<std::vector<std::string>> winners;
+  // The file ended inside a record (an open quoted field, a last line
+  // without its line end): a scan that went on past this end could have
+  // read the next bytes as part of it.
+  bool torn_end = false;
 };
 
 // Scans the whole file behind `fd` for bets of agencies 1..`agencies` that
 // hold `winning_number` (HasWon). Fails only when reading fails.
 // `chunk_bytes` is how much each read asks for (tests make it small so that
-// lines straddle reads).
+// lines straddle reads). With `begin` > 0 the scan starts at that offset,
+// which must be where a record starts (the winner index's indexed_end), and
+// a BOM there is not skipped.
 Result<WinnerScan> ScanWinners(int fd, std::uint32_t agencies, std::uint32_t winning_number,
-                               std::size_t chunk_bytes = kScanChunkBytes);
+                               std::size_t chunk_bytes = kScanChunkBytes,
+                               std::uint64_t begin = 0);
 
 }  // namespace lottery

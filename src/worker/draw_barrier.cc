@@ -9,7 +9,7 @@
 #include "common/crash_point.h"
 #include "common/file_io.h"
 #include "common/log.h"
-#include "storage/winner_scan.h"
+#include "storage/winner_index.h"
 #include "wire/bet.h"
 #include "worker/winners_file.h"
 
@@ -83,7 +83,7 @@ Status DrawBarrier::RunDraw() {
   // A descriptor of its own: the store's is shared with the appending code.
   UniqueFd fd(::open(store_.path().c_str(), O_RDONLY | O_CLOEXEC));
   Result<WinnerScan> scan =
-      fd ? ScanWinners(fd.get(), agencies, winning_number) : FailErrno("open " + store_.path());
+      fd ? CollectWinners(fd.get(), s, agencies, winning_number) : FailErrno("open " + store_.path());
   if (!scan) {
     Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", scan.error().message);
     return std::unexpected(scan.error());

@@ -51,6 +51,7 @@ class Worker {
         signals_(std::move(signals)),
         store_(std::move(store)),
         barrier_(shared_, store_, winners_fd, options.winning_number),
+        winning_number_(options.winning_number),
         reader_(*stream_, signals_.fd()),
         peer_(std::move(peer)),
         stall_(std::chrono::duration_cast<Millis>(options.read_timeout)),
@@ -113,6 +114,7 @@ class Worker {
   SignalFd signals_;
   BetStore store_;
   DrawBarrier barrier_;
+  std::uint32_t winning_number_;  // draw.winning_number (kRandomWinningNumber: none yet)
   FrameReader reader_;
   std::string peer_;
   Millis stall_;
@@ -127,6 +129,8 @@ class Worker {
   bool replaced_ = false;  // stopping because a newer connection took the agency
   std::string out_;   // reply frame buffer, reused
   std::string rows_;  // CSV rows of the batch being stored, reused
+  // The winner index's entries for the batch being stored (winner_index.h).
+  std::vector<IndexedWinner> batch_winners_;
   // Acks of stored batches not sent yet: while the agency has more batches
   // already buffered, they are stored first, so that one fdatasync and one
   // write cover them all.
