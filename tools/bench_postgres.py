@@ -5,7 +5,9 @@ general-purpose database doing the same durable job: a private, throwaway Postgr
 cluster with its durable defaults (fsync=on, synchronous_commit=on, full_page_writes=on,
 default WAL settings; a logged table), fed as the agencies feed our server, one client
 (`psql`, over a Unix socket in the cluster's temp dir, no TCP) per agency file, all
-started at once, each committing every 150 rows (one multi-row INSERT per transaction).
+started at once, each committing every 150 rows (one multi-row INSERT per transaction),
+or, with mode "copy" (--mode copy), each loading its whole file with one COPY FROM STDIN
+in CSV format: PostgreSQL's fastest durable load, one commit per agency.
 The SQL scripts are written before the clock starts; each run starts from an empty,
 checkpointed table and is timed from the start of the first psql to the exit of the
 last, every exit code is checked and the rows per agency are counted afterwards. It
@@ -167,8 +169,12 @@ def read_bets(path: str):
             raise BenchError(f"{path}: not UTF-8: {e}") from None
 
 
-def write_script(csv_path: str, agency: int, batch: int, out_path: str) -> int:
-    """Writes the agency's SQL: one autocommitted multi-row INSERT per `batch` rows. Returns rows."""
+def write_script(csv_path: str, agency: int, batch: int, out_path: str,
+                 mode: str = "insert") -> int:
+    """Writes the agency's SQL: one autocommitted multi-row INSERT per `batch` rows, or with
+    mode "copy" one COPY of all rows (inline CSV data). Returns rows."""
+    if mode == "copy":
+        return _write_copy_script(csv_path, agency, out_path)
     rows = 0
     pending = []
     with open(out_path, "w", encoding="utf-8", newline="\n") as out:
@@ -191,6 +197,25 @@ def write_script(csv_path: str, agency: int, batch: int, out_path: str) -> int:
                 flush()
         if pending:
             flush()
+    return rows
+
+
+def _write_copy_script(csv_path: str, agency: int, out_path: str) -> int:
+    rows = 0
+    with open(out_path, "w", encoding="utf-8", newline="\n") as out:
+        out.write("SET client_encoding = 'UTF8';\n"
+                  "COPY bets FROM STDIN WITH (FORMAT csv);\n")
+        writer = csv.writer(out, lineterminator="\n")
+        for first, last, document, birth, number in read_bets(csv_path):
+            text = first + last + document
+            if "\x00" in text:
+                raise BenchError(f"{csv_path}: row {rows + 1}: NUL character")
+            # psql ends inline COPY data at a line "\." even inside quotes.
+            if "\n\\.\n" in "\n" + text.replace("\r", "\n") + "\n":
+                raise BenchError(f"{csv_path}: row {rows + 1}: a line \\. inside a field")
+            writer.writerow([agency, first, last, document, birth, number])
+            rows += 1
+        out.write("\\.\n")
     return rows
 
 
@@ -460,7 +485,7 @@ def _one_run(cluster: _Cluster, scripts: list, expected: dict, timeout: float) -
 
 
 def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
-                       progress=None, bindir=None) -> dict:
+                       progress=None, bindir=None, mode="insert") -> dict:
     """Loads dataset_files (one agency CSV each) `runs` times into a private PostgreSQL 15.
 
     Returns {"rows", "clients", "batch", "runs": [{"rows", "seconds", "rows_per_s"}...],
@@ -478,6 +503,8 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
         raise BenchError("no dataset files")
     if runs < 1 or batch < 1:
         raise BenchError("runs and batch must be at least 1")
+    if mode not in ("insert", "copy"):
+        raise BenchError(f"unknown mode {mode!r}")
     if missing_binaries(bindir):
         raise PostgresMissing(f"PostgreSQL 15 is not installed ({bindir} lacks "
                               + ", ".join(missing_binaries(bindir)) + ")")
@@ -497,7 +524,7 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
             scripts, expected = [], {}
             for agency, path in zip(ids, files):
                 script = os.path.join(sqldir, f"agency-{agency}.sql")
-                expected[agency] = write_script(path, agency, batch, script)
+                expected[agency] = write_script(path, agency, batch, script, mode)
                 scripts.append((agency, script))
             rows = sum(expected.values())
             if rows == 0:
@@ -533,8 +560,8 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
                 rate = rows / seconds
                 results.append({"rows": rows, "seconds": round(seconds, 6),
                                 "rows_per_s": round(rate, 1)})
-                say("run", f"run {i}/{runs}: {rows:,} rows, {len(files)} clients, commit every "
-                    f"{batch} rows: {seconds:.3f} s, {rate:,.0f} rows/s")
+                say("run", f"run {i}/{runs}: {rows:,} rows, {len(files)} clients, "
+                    f"{_how(mode, batch)}: {seconds:.3f} s, {rate:,.0f} rows/s")
         finally:
             signals.shield()
             try:
@@ -546,15 +573,21 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
                     say("setup", f"could not remove {root} entirely")
 
     rates = [r["rows_per_s"] for r in results]
-    return {"rows": rows, "clients": len(files), "batch": batch, "runs": results,
+    return {"rows": rows, "clients": len(files), "mode": mode,
+            "batch": batch if mode == "insert" else None, "runs": results,
             "median_rows_per_s": round(statistics.median(rates), 1),
             "min_rows_per_s": min(rates), "max_rows_per_s": max(rates),
             "postgres_version": version, "settings": settings}
 
 
+def _how(mode: str, batch: int) -> str:
+    return "one COPY each" if mode == "copy" else f"commit every {batch} rows"
+
+
 def summary_line(result: dict) -> str:
     n = len(result["runs"])
-    return (f"postgres: {result['clients']} clients, commit every {result['batch']} rows: "
+    how = _how(result.get("mode", "insert"), result["batch"])
+    return (f"postgres: {result['clients']} clients, {how}: "
             f"median {result['median_rows_per_s']:,.0f} rows/s "
             f"(min {result['min_rows_per_s']:,.0f}, max {result['max_rows_per_s']:,.0f}) "
             f"over {n} run{'s' if n != 1 else ''}")
@@ -570,6 +603,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs (default 3)")
     parser.add_argument("--batch", type=int, default=150,
                         help="rows per INSERT/commit (default 150)")
+    parser.add_argument("--mode", choices=("insert", "copy"), default="insert",
+                        help="insert: a multi-row INSERT and commit every --batch rows; "
+                             "copy: one COPY per agency file (default insert)")
     parser.add_argument("--json", metavar="OUT.json", help="also write the result as JSON here")
     parser.add_argument("--work-dir", help="where the throwaway cluster dir goes (default /tmp)")
     parser.add_argument("--install", action="store_true",
@@ -600,7 +636,7 @@ def main() -> int:
                 return EXIT_SKIP
             install_postgres(lambda text: progress("setup", text))
         result = run_postgres_bench(files, runs=args.runs, batch=args.batch,
-                                    work_dir=args.work_dir, progress=progress)
+                                    work_dir=args.work_dir, progress=progress, mode=args.mode)
     except BenchError as e:
         print(f"bench_postgres: error: {e}", file=sys.stderr)
         return 1

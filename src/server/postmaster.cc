@@ -406,7 +406,7 @@ void Postmaster::Shutdown(int signal) {
     SyncState& sync = shared_.state().sync;
     Log(LogLevel::kInfo, "storage_sync", Outcome::kSuccess,
         "sync: {} | fdatasync_calls: {} | covered_by_group_commit: {} | durable_bytes: {}",
-        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end);
+        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end.load());
   }
 }
 

@@ -133,18 +133,26 @@ struct RuntimeSettings {
   std::int64_t idle_timeout_ms = 60000;
 };
 
-// Group commit for storage.sync = "always". `sync.mutex` (process-shared,
-// robust) serialises fdatasync() and guards durable_end and the counters. It
-// is held across fdatasync() on purpose: writers that queue behind a sync in
-// progress find their bytes covered by it and do not sync again. It is never
-// held together with SharedState::mutex.
+// Group commit for storage.sync = "always" (storage/group_commit.h).
+// `sync.mutex` (process-shared, robust) guards `leader` and the counters and
+// is only held for a few loads and stores, never across fdatasync() and never
+// together with SharedState::mutex. One process at a time is the leader: it
+// runs fdatasync() with no lock held, then advances durable_end and bumps
+// `completed`, on which the writers that wanted their bytes on disk sleep (a
+// futex), so one sync wakes every writer it covers at once instead of handing
+// a mutex from one to the next.
 struct SyncState {
   pthread_mutex_t mutex;
   // Every byte before this offset has been written (advanced after each
   // complete append, under the flock); read without the mutex.
   std::atomic<std::uint64_t> written_end{0};
-  std::uint64_t durable_end = 0;  // every byte before this offset is on disk
-  std::uint64_t syncs = 0;        // fdatasync() calls made
+  // Every byte before this offset is on disk; stored under the mutex, read
+  // with or without it.
+  std::atomic<std::uint64_t> durable_end{0};
+  // Bumped under the mutex each time a leader finishes (either way).
+  std::atomic<std::uint32_t> completed{0};
+  pid_t leader = 0;               // the process running fdatasync(); 0: none
+  std::uint64_t syncs = 0;        // fdatasync() rounds made
   std::uint64_t covered = 0;      // requests answered by someone else's fdatasync
 };
 

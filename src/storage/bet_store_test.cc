@@ -1,12 +1,16 @@
 #include "storage/bet_store.h"
 
 #include <doctest/doctest.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <fstream>
 #include <map>
 #include <vector>
@@ -54,10 +58,10 @@ TEST_CASE("always: each append is synced before it returns; never: no sync at al
   REQUIRE(testing::AppendDurably(*store, first, *shared, 1, 1, 4).value());
   CHECK(sync.syncs == 1);
   CHECK(sync.written_end.load() == first.size());
-  CHECK(sync.durable_end == first.size());
+  CHECK(sync.durable_end.load() == first.size());
   REQUIRE(testing::AppendDurably(*store, Rows(1, 4, 2), *shared, 1, 2, 2).value());
   CHECK(sync.syncs == 2);
-  CHECK(sync.durable_end == testing::ReadFile(dir.File("bets.csv")).size());
+  CHECK(sync.durable_end.load() == testing::ReadFile(dir.File("bets.csv")).size());
 
   auto other = SharedSegment::Create(3);
   REQUIRE(other);
@@ -66,7 +70,7 @@ TEST_CASE("always: each append is synced before it returns; never: no sync at al
   REQUIRE(testing::AppendDurably(*lazy, Rows(1, 0, 4), *other, 1, 1, 4).value());
   REQUIRE(lazy->MakeAllDurable(*other));
   CHECK(other->state().sync.syncs == 0);
-  CHECK(other->state().sync.durable_end == 0);
+  CHECK(other->state().sync.durable_end.load() == 0);
 }
 
 TEST_CASE("group commit: one fdatasync covers every batch written before it") {
@@ -90,13 +94,76 @@ TEST_CASE("group commit: one fdatasync covers every batch written before it") {
   // The first to sync covers both.
   REQUIRE(a->MakeDurable(*shared, one.size()));
   CHECK(sync.syncs == 1);
-  CHECK(sync.durable_end == one.size() + two.size());
+  CHECK(sync.durable_end.load() == one.size() + two.size());
   REQUIRE(b->MakeDurable(*shared, one.size() + two.size()));
   CHECK(sync.syncs == 1);
   CHECK(sync.covered == 1);
   // Bytes written later need a new sync.
   REQUIRE(testing::AppendDurably(*b, Rows(2, 5, 1), *shared, 2, 1, 1).value());
   CHECK(sync.syncs == 2);
+}
+
+TEST_CASE("group commit: a leader that died mid-sync does not block the writers after it") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(2);
+  REQUIRE(shared);
+  SyncState& sync = shared->state().sync;
+  auto store = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+  REQUIRE(store);
+  std::string rows = Rows(1, 0, 4);
+  REQUIRE(::pwrite(store->fd(), rows.data(), rows.size(), 0) == static_cast<ssize_t>(rows.size()));
+  sync.written_end.store(rows.size());
+  // A leader killed between taking the lead and finishing: its pid is gone.
+  pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  REQUIRE(::waitpid(dead, nullptr, 0) == dead);
+  sync.leader = dead;
+  REQUIRE(store->MakeDurable(*shared, rows.size()));
+  CHECK(sync.leader == 0);
+  CHECK(sync.syncs == 1);
+  CHECK(sync.durable_end.load() == rows.size());
+  CHECK(sync.completed.load() == 1);
+}
+
+TEST_CASE("group commit: a writer waits for the sync in flight and is covered by it") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(2);
+  REQUIRE(shared);
+  SyncState& sync = shared->state().sync;
+  auto store = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+  REQUIRE(store);
+  std::string rows = Rows(1, 0, 4);
+  REQUIRE(::pwrite(store->fd(), rows.data(), rows.size(), 0) == static_cast<ssize_t>(rows.size()));
+  sync.written_end.store(rows.size());
+  // This process plays a live leader (itself, so kill(pid, 0) succeeds);
+  // a child asks for the same bytes and must sleep until the lead ends.
+  sync.leader = ::getpid();
+  pid_t writer = ::fork();
+  REQUIRE(writer >= 0);
+  if (writer == 0) {
+    auto own = BetStore::Open(dir.File("bets.csv"), SyncMode::kAlways);
+    ::_exit(own && own->MakeDurable(*shared, rows.size()) ? 0 : 1);
+  }
+  ::usleep(50'000);
+  int status = 0;
+  CHECK(::waitpid(writer, &status, WNOHANG) == 0);  // still waiting for the leader
+  // The leader finishes: on disk up to written_end, one wake-up for all.
+  REQUIRE(::fdatasync(store->fd()) == 0);
+  {
+    pthread_mutex_lock(&sync.mutex);
+    sync.leader = 0;
+    ++sync.syncs;
+    sync.durable_end.store(rows.size());
+    sync.completed.fetch_add(1);
+    pthread_mutex_unlock(&sync.mutex);
+  }
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAKE, INT_MAX,
+            nullptr, nullptr, 0);
+  REQUIRE(::waitpid(writer, &status, 0) == writer);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK(sync.syncs == 1);      // the writer did not sync again
+  CHECK(sync.covered == 1);
 }
 
 TEST_CASE("group commit across processes: concurrent writers share syncs") {
@@ -127,7 +194,7 @@ TEST_CASE("group commit across processes: concurrent writers share syncs") {
   }
   SyncState& sync = shared->state().sync;
   const std::uint64_t size = testing::ReadFile(dir.File("bets.csv")).size();
-  CHECK(sync.durable_end == size);
+  CHECK(sync.durable_end.load() == size);
   CHECK(sync.written_end.load() == size);
   // Every request was either a sync or covered by one, and nothing synced twice for nothing.
   CHECK(sync.syncs + sync.covered == static_cast<std::uint64_t>(writers * batches));

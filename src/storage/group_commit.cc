@@ -1,17 +1,24 @@
 #include "storage/group_commit.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 
 namespace lottery {
 namespace {
 
-// RAII lock on SyncState::mutex. A holder that died mid-fdatasync leaves
-// nothing to repair: durable_end only moves after a sync succeeded.
+// RAII lock on SyncState::mutex. A holder that died leaves nothing to
+// repair: each critical section stores whole values, and durable_end only
+// moves after a sync succeeded.
 class SyncLock {
  public:
   explicit SyncLock(SyncState& sync) : sync_(sync) {
@@ -24,6 +31,26 @@ class SyncLock {
  private:
   SyncState& sync_;
 };
+
+// A leader killed mid-fdatasync never clears `leader`; its waiters take over
+// once the parent has reaped it (a zombie still answers kill()).
+bool LeaderGone(pid_t leader) { return ::kill(leader, 0) != 0 && errno == ESRCH; }
+
+// How often a waiter looks whether the leader died: only a dead leader makes
+// a waiter sleep this long; a live one wakes it when done.
+constexpr long kLeaderCheckNs = 100'000'000;
+
+void WaitForLeader(SyncState& sync, std::uint32_t seen) {
+  timespec slice{0, kLeaderCheckNs};
+  // Shared (not FUTEX_PRIVATE): the leader is another process.
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAIT, seen,
+            &slice, nullptr, 0);
+}
+
+void WakeWaiters(SyncState& sync) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAKE, INT_MAX,
+            nullptr, nullptr, 0);
+}
 
 }  // namespace
 
@@ -48,21 +75,52 @@ int TimedFdatasync(int fd, SharedHistogram& times) {
 
 Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::string& path,
                    std::uint64_t end, SharedHistogram& fdatasync_times) {
-  SyncLock lock(sync);
-  if (sync.durable_end >= end) {
-    ++sync.covered;
-    return Ok();
+  while (true) {
+    std::uint32_t seen = 0;
+    std::uint64_t target = 0;
+    bool lead = false;
+    {
+      SyncLock lock(sync);
+      if (sync.durable_end.load(std::memory_order_relaxed) >= end) {
+        ++sync.covered;
+        return Ok();
+      }
+      if (sync.leader == 0 || LeaderGone(sync.leader)) {
+        // Everything written so far is covered by this sync, also the
+        // batches of the writers that wait for it.
+        sync.leader = ::getpid();
+        target = sync.written_end.load(std::memory_order_acquire);
+        lead = true;
+      } else {
+        seen = sync.completed.load(std::memory_order_relaxed);
+      }
+    }
+    if (!lead) {
+      // A sync is in flight: sleep until a leader finishes, then look again
+      // (it may not have covered `end`, or it may have failed).
+      WaitForLeader(sync, seen);
+      continue;
+    }
+    Status synced = Ok();
+    if (TimedFdatasync(data_fd, fdatasync_times) != 0) {
+      synced = FailErrno("fdatasync " + path);
+    } else if (TimedFdatasync(journal_fd, fdatasync_times) != 0) {
+      synced = FailErrno("fdatasync " + path + ".journal");
+    }
+    {
+      SyncLock lock(sync);
+      sync.leader = 0;
+      if (synced) {
+        ++sync.syncs;
+        std::uint64_t durable = std::max(sync.durable_end.load(std::memory_order_relaxed),
+                                         std::max(target, end));
+        sync.durable_end.store(durable, std::memory_order_release);
+      }
+      sync.completed.fetch_add(1, std::memory_order_release);
+    }
+    WakeWaiters(sync);
+    return synced;
   }
-  // Everything written so far is covered by this one sync, also the batches
-  // of the writers now queueing behind this lock.
-  const std::uint64_t target = sync.written_end.load(std::memory_order_acquire);
-  if (TimedFdatasync(data_fd, fdatasync_times) != 0) return FailErrno("fdatasync " + path);
-  if (TimedFdatasync(journal_fd, fdatasync_times) != 0) {
-    return FailErrno("fdatasync " + path + ".journal");
-  }
-  ++sync.syncs;
-  sync.durable_end = std::max(sync.durable_end, std::max(target, end));
-  return Ok();
 }
 
 }  // namespace lottery
