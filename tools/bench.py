@@ -277,7 +277,7 @@ class Bench:
                 a = int(re.search(r"agency-(\d+)\.csv$", path).group(1))
                 out = open(os.path.join(run_dir, f"agency-{a}.winners"), "w")
                 err = open(os.path.join(run_dir, f"agency-{a}.log"), "w")
-                cmd = (["nice", "-n", str(self.args.agency_nice)] if self.args.agency_nice else []) + [self.agency, "--config", os.path.join(ROOT, "conf", "client.toml"),
+                cmd = [self.agency, "--config", os.path.join(ROOT, "conf", "client.toml"),
                        "--id", str(a), "--server", f"127.0.0.1:{port}", "--dataset", path,
                        "--batch", str(self.args.batch), "--log-level", "INFO", *agency_tls]
                 if self.args.window:
@@ -324,7 +324,10 @@ class Bench:
                         agency_rss = max(agency_rss, int(fields["peak_rss_kib"]))
             draw_ms = []
             parent_rss = worker_rss = None
+            fdatasyncs = None
             for action, result, fields in log_entries(server_log):
+                if action == "storage_sync":
+                    fdatasyncs = int(fields["fdatasync_calls"])
                 if action == "winners_sent" and "draw_latency_ms" in fields:
                     draw_ms.append(float(fields["draw_latency_ms"]))
                 if action == "resource_usage":
@@ -345,6 +348,7 @@ class Bench:
                 "server_ack_p99_us": histogram_quantile(server_ack, 0.99),
                 "server_ack_max_bound_us": histogram_quantile(server_ack, 1.0),
                 "draw_ms": min(draw_ms) if draw_ms else None,
+                "fdatasync_rounds": fdatasyncs,
                 "parent_rss_kib": parent_rss, "worker_rss_kib": worker_rss,
                 "agency_rss_kib": agency_rss,
                 "handshake_ms": statistics.median(handshakes) if handshakes else None,
@@ -476,8 +480,6 @@ def main():
                         help="datasets also played over mutual TLS (sync never), comma-separated")
     parser.add_argument("--batch", type=int, default=8192, help="batch.max_amount of the agencies")
     parser.add_argument("--window", type=int, default=0, help="batch.window (0: the config's)")
-    parser.add_argument("--agency-nice", type=int, default=0,
-                        help="run the agencies under nice -n N (0: as the server)")
     parser.add_argument("--postgres", choices=["auto", "yes", "no"], default="auto",
                         help="run the PostgreSQL baseline on 5x1M (auto and yes install "
                              "postgresql-15 when missing; auto goes on without it if that fails)")
@@ -519,7 +521,8 @@ def main():
                           f"CPU {r['cpu_ns_per_bet']:.0f} ns/bet (server+workers "
                           f"{r['server_cpu_seconds']:.2f} s, agencies {r['agency_cpu_seconds']:.2f} s), "
                           f"ack p99 max {ms(r['ack_p99_us'])} (server {ms(r['server_ack_p99_us'])}), "
-                          f"draw {r['draw_ms'] if r['draw_ms'] is not None else '-'} ms",
+                          f"draw {r['draw_ms'] if r['draw_ms'] is not None else '-'} ms"
+                          + (f", {r['fdatasync_rounds']} group syncs" if r['fdatasync_rounds'] else ""),
                           flush=True)
                     samples.append(r)
                 fig = summarize(samples)

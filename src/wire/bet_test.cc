@@ -54,6 +54,26 @@ TEST_CASE("names: punctuation is fine, controls and broken UTF-8 are not") {
   }
 }
 
+TEST_CASE("names: every byte value at every position of short and long names (the 8-byte fast path)") {
+  // Lengths around the 8-byte words and the 100-character limit.
+  for (std::size_t length : {1u, 2u, 7u, 8u, 9u, 15u, 16u, 17u, 24u, 99u, 100u, 101u}) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string name(length, 'x');
+        name[at] = static_cast<char>(b);
+        const bool formula = at == 0 && (b == '=' || b == '+' || b == '-' || b == '@');
+        const bool printable = b >= 0x20 && b < 0x7f;
+        const bool expected = printable && !formula && length <= 100;
+        INFO("length ", length, " byte ", b, " at ", at);
+        CHECK(!ValidateName(name).has_value() == expected);
+      }
+    }
+  }
+  // Multi-byte characters still take the code-point path and its limit.
+  CHECK(!ValidateName(std::string(50, 'a') + "\xc3\xb1" + std::string(49, 'b')));
+  CHECK(ValidateName(std::string(50, 'a') + "\xc3\xb1" + std::string(50, 'b')));
+}
+
 TEST_CASE("names: no spreadsheet formula, no invisible format or separator characters") {
   for (const char* bad : {"=HYPERLINK(\"http://x\")", "+1+1", "-1+1", "@SUM(1+1)", "=", "-"}) {
     auto why = ValidateName(bad);

@@ -87,6 +87,11 @@ SlotClaim Worker::ReplaceHolder(std::uint32_t agency, pid_t holder) {
   }
 }
 
+bool Worker::InputWaiting() const {
+  pollfd p{conn_.get(), POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+}
+
 bool Worker::Send(const std::string& bytes) {
   if (!FlushAcks()) return false;
   return WriteRaw(bytes);
@@ -228,7 +233,13 @@ int Worker::Serve() {
       FlushAcks();
       return 0;
     }
-    if (acks_queued_ > 0 && (acks_queued_ >= kMaxQueuedAcks || !reader_.HasWholeFrame())) {
+    // With storage.sync = "always", acks wait while more batches are
+    // already here, so that they share one fdatasync (docs/PERFORMANCE.md);
+    // the agency's window bounds how long that can be.
+    if (acks_queued_ > 0 &&
+        (acks_queued_ >= kMaxQueuedAcks ||
+         (!reader_.HasWholeFrame() &&
+          (store_.sync_mode() != SyncMode::kAlways || !InputWaiting())))) {
       if (!FlushAcks()) return 0;
     }
   }

@@ -72,6 +72,8 @@ class Worker {
 
   // Sends a reply after the acks waiting in acks_ (FlushAcks).
   bool Send(const std::string& bytes);
+  // Whether the connection has bytes the reader has not taken yet.
+  bool InputWaiting() const;
   bool WriteRaw(std::string_view bytes);
   // Queues the ack of a stored batch whose rows end at `durable_end`; the
   // batch's frame was read whole at `received` (for the ack latency metric).
