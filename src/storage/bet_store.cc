@@ -82,45 +82,72 @@ Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
                                                        SharedSegment& shared, std::uint32_t agency,
                                                        std::uint64_t seq, std::uint64_t count,
                                                        std::span<const IndexedWinner> winners) {
+  const BatchExtent one{seq, static_cast<std::uint32_t>(count), rows.size(), winners.size()};
+  auto outcome = AppendBatches(rows, shared, agency, std::span<const BatchExtent>(&one, 1), winners);
+  if (!outcome) return std::unexpected(outcome.error());
+  if (outcome->skipped == 1) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(outcome->end);
+}
+
+Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegment& shared,
+                                              std::uint32_t agency,
+                                              std::span<const BatchExtent> batches,
+                                              std::span<const IndexedWinner> winners) {
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedState& state = shared.state();
+  AppendOutcome outcome;
   std::uint64_t start = 0;
+  std::uint64_t count = 0;
+  std::string_view body;
+  std::span<const IndexedWinner> body_winners;
+  const std::uint64_t last_seq = batches.back().seq;
   {
     SharedLock guard(state);
     ResolvePendingAppend(fd_.get(), journal_.get(), state);
-    // The repair may just have committed this very batch from a dead writer.
-    if (state.slots[agency].last_seq >= seq) return std::nullopt;
+    // The repair may just have committed some of these batches from a dead writer.
+    const std::uint64_t stored_seq = state.slots[agency].last_seq;
+    while (outcome.skipped < batches.size() && batches[outcome.skipped].seq <= stored_seq) {
+      ++outcome.skipped;
+    }
+    if (outcome.skipped == batches.size()) return outcome;
+    const std::size_t rows_begin = outcome.skipped ? batches[outcome.skipped - 1].rows_end : 0;
+    const std::size_t winners_begin = outcome.skipped ? batches[outcome.skipped - 1].winners_end : 0;
+    body = rows.substr(rows_begin);
+    body_winners = winners.subspan(winners_begin);
+    for (std::size_t i = outcome.skipped; i < batches.size(); ++i) count += batches[i].count;
     auto size = FileSize(fd_.get());
     if (!size) return std::unexpected(size.error());
     start = *size;
-    state.pending = PendingAppend{true, agency, seq, count, start, rows.size()};
+    state.pending = PendingAppend{true, agency, last_seq, count, start, body.size()};
   }
   CRASH_POINT("before_rows");
-  Status written = PwriteAll(fd_.get(), rows, start);
+  Status written = PwriteAll(fd_.get(), body, start);
   CRASH_POINT("after_rows");
   if (written) {
     written = AppendJournalRecord(journal_.get(),
-                            JournalRecord{JournalKind::kBatch, agency,
-                                          static_cast<std::uint32_t>(count), seq, start + rows.size()});
+                                  JournalRecord{JournalKind::kBatch, agency,
+                                                static_cast<std::uint32_t>(count), last_seq,
+                                                start + body.size()});
   }
   CRASH_POINT("after_record");
   SharedLock guard(state);
   CRASH_POINT("holding_shared_lock");
   if (!written) {
-    // All or nothing: cut back whatever part of the batch reached the file.
+    // All or nothing: cut back whatever part of the batches reached the file.
     if (::ftruncate(fd_.get(), static_cast<off_t>(start)) == 0) state.pending.active = false;
     return std::unexpected(written.error());
   }
   AgencySlot& slot = state.slots[agency];
-  slot.last_seq = seq;
+  slot.last_seq = last_seq;
   slot.bets_stored += count;
   state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
   state.total_bets += count;
-  IndexBatch(state, start, start + rows.size(), count, winners);
+  IndexBatch(state, start, start + body.size(), count, body_winners);
   state.pending.active = false;
-  AdvanceWrittenEnd(state.sync, start + rows.size());
-  return std::optional<std::uint64_t>(start + rows.size());
+  AdvanceWrittenEnd(state.sync, start + body.size());
+  outcome.end = start + body.size();
+  return outcome;
 }
 
 Status BetStore::MarkRoundComplete() {

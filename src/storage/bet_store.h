@@ -28,6 +28,22 @@ namespace lottery {
 // data (names, documents, birthdates), so not readable by every local user.
 inline constexpr mode_t kBetsFileMode = 0640;
 
+// One batch among the rows handed to BetStore::AppendBatches.
+struct BatchExtent {
+  std::uint64_t seq = 0;
+  std::uint32_t count = 0;        // bets in the batch
+  std::size_t rows_end = 0;       // where its rows end in the appended bytes
+  std::size_t winners_end = 0;    // where its entries end in the winners
+};
+
+// What AppendBatches did: the first `skipped` batches were stored already
+// (a dead writer's append, repaired) and not written again; the others end
+// at file offset `end` (0 when all were skipped).
+struct AppendOutcome {
+  std::size_t skipped = 0;
+  std::uint64_t end = 0;
+};
+
 class BetStore {
  public:
   // Opens (creating with mode 0640 when missing) the bets file and its batch
@@ -51,6 +67,17 @@ class BetStore {
                                                std::uint32_t agency, std::uint64_t seq,
                                                std::uint64_t count,
                                                std::span<const IndexedWinner> winners = {});
+
+  // Append for consecutive batches of one agency (seq ascending by one):
+  // one flock, one write of all their rows and one journal record, which
+  // carries the last batch's seq and the bets of all (docs/STORAGE.md), so
+  // they are stored or not as a whole. A prefix of batches that a repaired
+  // dead writer's append had stored already is skipped. `batches` must not
+  // be empty; their rows_end and winners_end grow and the last ones are
+  // rows.size() and winners.size().
+  Result<AppendOutcome> AppendBatches(std::string_view rows, SharedSegment& shared,
+                                      std::uint32_t agency, std::span<const BatchExtent> batches,
+                                      std::span<const IndexedWinner> winners = {});
 
   // Group commit (storage/group_commit.h): returns once every byte before
   // `end` is on disk. Does nothing with SyncMode::kNever. When it fails the

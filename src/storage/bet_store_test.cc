@@ -103,6 +103,62 @@ TEST_CASE("group commit: one fdatasync covers every batch written before it") {
   CHECK(sync.syncs == 2);
 }
 
+TEST_CASE("AppendBatches: one write and one journal record for consecutive batches") {
+  testing::TempDir dir;
+  auto shared = SharedSegment::Create(2);
+  REQUIRE(shared);
+  auto store = BetStore::Open(dir.File("bets.csv"), SyncMode::kNever);
+  REQUIRE(store);
+  std::string rows = Rows(1, 0, 2);
+  const std::size_t first_end = rows.size();
+  rows += Rows(1, 2, 3);
+  const std::size_t second_end = rows.size();
+  rows += Rows(1, 5, 1);
+  const BatchExtent extents[] = {{1, 2, first_end, 0}, {2, 3, second_end, 0}, {3, 1, rows.size(), 0}};
+  auto outcome = store->AppendBatches(rows, *shared, 1, extents);
+  REQUIRE(outcome);
+  CHECK(outcome->skipped == 0);
+  CHECK(outcome->end == rows.size());
+  CHECK(testing::ReadFile(dir.File("bets.csv")) == rows);
+  const AgencySlot& slot = shared->state().slots[1];
+  CHECK(slot.last_seq == 3);
+  CHECK(slot.bets_stored == 6);
+  CHECK(shared->state().total_bets == 6);
+  CHECK(shared->state().sync.written_end.load() == rows.size());
+  // The journal's one record: the last seq, the bets of all, their end.
+  std::string journal = testing::ReadFile(dir.File("bets.csv.journal"));
+  REQUIRE(journal.size() == kJournalRecordSize);
+  auto record = DecodeJournalRecord(journal.data());
+  REQUIRE(record);
+  CHECK(record->kind == JournalKind::kBatch);
+  CHECK(record->agency == 1);
+  CHECK(record->seq == 3);
+  CHECK(record->count == 6);
+  CHECK(record->end == rows.size());
+
+  // The same batches again (a reconnect re-sent them): nothing is written.
+  auto again = store->AppendBatches(rows, *shared, 1, extents);
+  REQUIRE(again);
+  CHECK(again->skipped == 3);
+  CHECK(again->end == 0);
+  CHECK(testing::ReadFile(dir.File("bets.csv")) == rows);
+  CHECK(testing::ReadFile(dir.File("bets.csv.journal")).size() == kJournalRecordSize);
+
+  // 3 is stored; 3..5 sent together store 4 and 5 only.
+  std::string more = Rows(1, 5, 1);
+  const std::size_t third_end = more.size();
+  more += Rows(1, 6, 4);
+  const std::size_t fourth_end = more.size();
+  more += Rows(1, 10, 2);
+  const BatchExtent next[] = {{3, 1, third_end, 0}, {4, 4, fourth_end, 0}, {5, 2, more.size(), 0}};
+  auto partly = store->AppendBatches(more, *shared, 1, next);
+  REQUIRE(partly);
+  CHECK(partly->skipped == 1);
+  CHECK(testing::ReadFile(dir.File("bets.csv")) == rows + more.substr(third_end));
+  CHECK(slot.last_seq == 5);
+  CHECK(slot.bets_stored == 12);
+}
+
 TEST_CASE("group commit: a leader that died mid-sync does not block the writers after it") {
   testing::TempDir dir;
   auto shared = SharedSegment::Create(2);

@@ -135,6 +135,53 @@ TEST_CASE("the index gives the full scan's winners: rebuilt at start-up, then ex
   CheckSame(Collect(path, *shared, 12), FullScan(path, 12));
 }
 
+TEST_CASE("batches appended together index exactly the rows they wrote, a skipped prefix too") {
+  testing::TempDir dir;
+  const std::string path = dir.File("bets.csv");
+  std::mt19937 rng(11);
+  auto shared = SharedSegment::Create(kAgencies);
+  REQUIRE(shared);
+  auto store = BetStore::Open(path, SyncMode::kNever);
+  REQUIRE(store);
+  REQUIRE(Rebuild(path, *shared, kWinning));
+  std::uint64_t seq = 0;
+  for (int group = 0; group < 12; ++group) {
+    std::string rows;
+    std::vector<IndexedWinner> winners;
+    std::vector<BatchExtent> extents;
+    const int batches = 1 + static_cast<int>(rng() % 5);
+    for (int i = 0; i < batches; ++i) {
+      Batch b = MakeBatch(rng, 2, 1 + static_cast<int>(rng() % 60), 6);
+      rows += b.rows;
+      winners.insert(winners.end(), b.winners.begin(), b.winners.end());
+      extents.push_back(BatchExtent{seq + 1 + static_cast<std::uint64_t>(i),
+                                    static_cast<std::uint32_t>(b.count), rows.size(),
+                                    winners.size()});
+    }
+    // Now and then a dead writer's repair has stored the first of them.
+    std::size_t skip = 0;
+    if (group % 3 == 2) {
+      skip = 1 + rng() % static_cast<std::size_t>(batches);
+      std::string done = rows.substr(0, extents[skip - 1].rows_end);
+      std::vector<IndexedWinner> done_winners(winners.begin(),
+                                              winners.begin() + static_cast<std::ptrdiff_t>(
+                                                                    extents[skip - 1].winners_end));
+      std::uint64_t count = 0;
+      for (std::size_t i = 0; i < skip; ++i) count += extents[i].count;
+      REQUIRE(store->Append(done, *shared, 2, extents[skip - 1].seq, count, done_winners));
+    }
+    auto outcome = store->AppendBatches(rows, *shared, 2, extents, winners);
+    REQUIRE(outcome);
+    CHECK(outcome->skipped == skip);
+    seq = extents.back().seq;
+  }
+  CHECK(IndexedEnd(*shared) == testing::ReadFile(path).size());
+  CHECK(shared->state().slots[2].last_seq == seq);
+  const WinnerScan full = FullScan(path, kWinning);
+  CHECK(full.winners[2].size() > 10);
+  CheckSame(Collect(path, *shared, kWinning), full);
+}
+
 TEST_CASE("rows the index missed (a dead writer's batch) are scanned, before and after") {
   testing::TempDir dir;
   const std::string path = dir.File("bets.csv");

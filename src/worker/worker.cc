@@ -153,6 +153,8 @@ int Worker::Serve() {
     // slot, nor one that stops talking between frames. Waiting for the draw
     // happens inside WINNERS_QUERY, not here, so it is not bounded by this.
     IoStatus s = reader_.Read(frame, first_frame_ ? hello_ : idle_, stall_);
+    // Batches validated before a frame that cannot be read are still stored.
+    if (s != IoStatus::kOk && !StorePendingBatches()) return 0;
     switch (s) {
       case IoStatus::kOk:
         break;
@@ -206,6 +208,10 @@ int Worker::Serve() {
     // A reload may have come while this worker waited for the frame.
     RefreshSettings();
     bool keep = true;
+    // Whatever is not a batch sees the batches before it stored.
+    if (frame.type != static_cast<std::uint8_t>(MessageType::kBets) && !StorePendingBatches()) {
+      return 0;
+    }
     switch (static_cast<MessageType>(frame.type)) {
       case MessageType::kHello: keep = HandleHello(frame.payload); break;
       case MessageType::kBets: keep = HandleBets(frame.payload); break;
@@ -236,8 +242,9 @@ int Worker::Serve() {
     // With storage.sync = "always", acks wait while more batches are
     // already here, so that they share one fdatasync (docs/PERFORMANCE.md);
     // the agency's window bounds how long that can be.
-    if (acks_queued_ > 0 &&
-        (acks_queued_ >= kMaxQueuedAcks ||
+    const std::size_t waiting = acks_queued_ + pending_extents_.size();
+    if (waiting > 0 &&
+        (waiting >= kMaxQueuedAcks || pending_rows_.size() >= kMaxPendingRowBytes ||
          (!reader_.HasWholeFrame() &&
           (store_.sync_mode() != SyncMode::kAlways || !InputWaiting())))) {
       if (!FlushAcks()) return 0;

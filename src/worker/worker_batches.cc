@@ -85,6 +85,7 @@ bool Worker::AckRepeatedBatch(std::uint64_t seq, std::uint16_t count, Clock::tim
 }
 
 bool Worker::FlushAcks() {
+  if (!StorePendingBatches()) return false;
   if (acks_queued_ == 0) return true;
   const std::uint32_t batches = acks_queued_;
   acks_queued_ = 0;
@@ -115,6 +116,53 @@ bool Worker::FlushAcks() {
   return sent;
 }
 
+bool Worker::StorePendingBatches() {
+  if (pending_extents_.empty()) return true;
+  auto stored = store_.AppendBatches(pending_rows_, shared_, agency_, pending_extents_,
+                                     pending_winners_);
+  // Taken out first: the replies below flush through here again.
+  std::vector<BatchExtent> extents = std::move(pending_extents_);
+  std::vector<PendingBatch> batches = std::move(pending_batches_);
+  const std::size_t bytes = pending_rows_.size();
+  pending_extents_.clear();
+  pending_batches_.clear();
+  pending_rows_.clear();
+  pending_winners_.clear();
+  if (!stored) {
+    std::uint64_t count = 0;
+    for (const BatchExtent& e : extents) {
+      count += e.count;
+      CountRejectedBatch(static_cast<std::uint16_t>(e.count));
+    }
+    Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
+        count, agency_, stored.error().message);
+    return SendError(ErrorCode::kStorageFailed,
+                     fmt::format("batch {} not stored: {}", extents.front().seq,
+                                 stored.error().message));
+  }
+  for (std::size_t i = 0; i < extents.size(); ++i) {
+    const BatchExtent& e = extents[i];
+    const auto count = static_cast<std::uint16_t>(e.count);
+    if (i < stored->skipped) {
+      // A worker that died after writing this batch had stored it already.
+      AckRepeatedBatch(e.seq, count, batches[i].received);
+      continue;
+    }
+    RecordBatchDigest(shared_.state(), agency_, e.seq, batches[i].digest);
+    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
+        count, agency_, e.seq);
+    AgencyMetrics& m = shared_.state().metrics.agencies[agency_];
+    m.bets_stored.fetch_add(count, std::memory_order_relaxed);
+    m.batches_stored.fetch_add(1, std::memory_order_relaxed);
+    QueueAck(e.seq, count, stored->end, batches[i].received);
+  }
+  if (stored->skipped < extents.size()) {
+    const std::size_t from = stored->skipped ? extents[stored->skipped - 1].rows_end : 0;
+    shared_.state().metrics.bytes_stored.fetch_add(bytes - from, std::memory_order_relaxed);
+  }
+  return true;
+}
+
 bool Worker::HandleBets(std::string_view payload) {
   if (agency_ == 0) return SendError(ErrorCode::kOutOfOrder, "BETS before HELLO");
   if (finished_) return SendError(ErrorCode::kOutOfOrder, "BETS after FINISHED");
@@ -123,6 +171,11 @@ bool Worker::HandleBets(std::string_view payload) {
   if (Status st = decoder.Start(); !st) return SendError(ErrorCode::kMalformed, st.error().message);
   const std::uint64_t seq = decoder.seq();
   const std::uint16_t count = decoder.count();
+  // Only the batch right after the pending ones joins them; anything else is
+  // judged against what is stored, so those are stored first.
+  if (!pending_extents_.empty() && seq != pending_extents_.back().seq + 1) {
+    if (!StorePendingBatches()) return false;
+  }
   std::uint64_t last_seq = 0;
   bool closed = false;
   {
@@ -132,6 +185,7 @@ bool Worker::HandleBets(std::string_view payload) {
     last_seq = s.slots[agency_].last_seq;
     closed = s.betting_closed;
   }
+  if (!pending_extents_.empty()) last_seq = pending_extents_.back().seq;
   if (closed) {
     CountRejectedBatch(count);
     return SendBettingClosed();
@@ -160,40 +214,41 @@ bool Worker::HandleBets(std::string_view payload) {
                      fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
   }
   const Date today = Today();
-  rows_.clear();
-  batch_winners_.clear();
+  const std::size_t rows_mark = pending_rows_.size();
+  const std::size_t winners_mark = pending_winners_.size();
+  auto refuse = [&](ErrorCode code, std::string message, std::uint32_t index) {
+    // This batch's rows go; the pending batches before it are still stored
+    // (and acked) before the error goes out.
+    pending_rows_.resize(rows_mark);
+    pending_winners_.resize(winners_mark);
+    return RejectBatch(count, code, std::move(message), index);
+  };
   BetView bet;
   for (std::uint32_t index = 0;; ++index) {
     if (!decoder.NextInto(bet)) {
       if (!decoder.failed()) break;
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
           agency_);
-      return RejectBatch(count, ErrorCode::kMalformed, decoder.Next().error().message);
+      return refuse(ErrorCode::kMalformed, decoder.Next().error().message, kNoBetIndex);
     }
     bet.agency = agency_;
     if (auto reason = ValidateBet(bet, today)) {
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
           "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
           *reason);
-      return RejectBatch(count, ErrorCode::kInvalidBet,
-                       fmt::format("bet {} (document '{}'): {}", index, LogSafe(bet.document, 32), *reason),
-                       index);
+      return refuse(ErrorCode::kInvalidBet,
+                    fmt::format("bet {} (document '{}'): {}", index, LogSafe(bet.document, 32),
+                                *reason),
+                    index);
     }
-    AppendBetRow(rows_, bet);
-    if (HasWon(bet, winning_number_)) AddIndexedWinner(batch_winners_, agency_, bet.document);
+    AppendBetRow(pending_rows_, bet);
+    if (HasWon(bet, winning_number_)) AddIndexedWinner(pending_winners_, agency_, bet.document);
   }
-  auto stored = store_.Append(rows_, shared_, agency_, seq, count, batch_winners_);
-  if (!stored) {
-    Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
-        count, agency_, stored.error().message);
-    return RejectBatch(count, ErrorCode::kStorageFailed,
-                     fmt::format("batch {} not stored: {}", seq, stored.error().message));
-  }
-  if (!*stored) {
-    // A worker that died after writing this batch had stored it already.
-    return AckRepeatedBatch(seq, count, received);
-  }
+  pending_extents_.push_back(BatchExtent{seq, count, pending_rows_.size(), pending_winners_.size()});
+  pending_batches_.push_back(PendingBatch{BatchDigestOf(payload), received});
   if (count == 1 || LogEnabled(LogLevel::kDebug)) {
+    // Each bet is logged as stored: store it now, while its frame is at hand.
+    if (!StorePendingBatches()) return false;
     LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
     BetBatchDecoder again(payload);
     (void)again.Start();
@@ -203,16 +258,6 @@ bool Worker::HandleBets(std::string_view payload) {
           (*next)->number);
     }
   }
-  RecordBatchDigest(shared_.state(), agency_, seq, BatchDigestOf(payload));
-  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
-      count, agency_, seq);
-  {
-    ServerMetrics& m = shared_.state().metrics;
-    m.agencies[agency_].bets_stored.fetch_add(count, std::memory_order_relaxed);
-    m.agencies[agency_].batches_stored.fetch_add(1, std::memory_order_relaxed);
-    m.bytes_stored.fetch_add(rows_.size(), std::memory_order_relaxed);
-  }
-  QueueAck(seq, count, **stored, received);
   return true;
 }
 

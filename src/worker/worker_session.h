@@ -33,6 +33,8 @@ namespace lottery {
 
 // Most batches stored ahead of one group commit and one ack write.
 inline constexpr std::uint32_t kMaxQueuedAcks = 64;
+// Rows gathered for one append at most (about 64 full frames' worth).
+inline constexpr std::size_t kMaxPendingRowBytes = 1 << 20;
 // How much of an ECHO payload the log shows.
 inline constexpr std::size_t kEchoLogBytes = 64;
 
@@ -87,8 +89,12 @@ class Worker {
   // ... and answers it with SendError.
   bool RejectBatch(std::uint16_t count, ErrorCode code, std::string message,
                    std::uint32_t bet_index = kNoBetIndex);
-  // Makes every queued batch durable with one group commit, then sends their
-  // acks in one write. On a failed sync no ack goes out: the agency gets
+  // Stores the pending batches with one append and queues their acks. On a
+  // storage failure they are refused with STORAGE_FAILED and the connection
+  // closes (returns false).
+  bool StorePendingBatches();
+  // Stores the pending batches, makes every queued batch durable with one
+  // group commit, then sends their acks in one write. On a failed sync no ack goes out: the agency gets
   // STORAGE_FAILED and the connection closes (returns false).
   bool FlushAcks();
   // Sends an error reply; returns whether the connection stays open.
@@ -130,9 +136,17 @@ class Worker {
   bool stopping_ = false;
   bool replaced_ = false;  // stopping because a newer connection took the agency
   std::string out_;   // reply frame buffer, reused
-  std::string rows_;  // CSV rows of the batch being stored, reused
-  // The winner index's entries for the batch being stored (winner_index.h).
-  std::vector<IndexedWinner> batch_winners_;
+  // Batches validated but not stored yet: while the agency has more batches
+  // already buffered, they are gathered and stored with one locked append
+  // (BetStore::AppendBatches). Stored before anything else is sent or done.
+  struct PendingBatch {
+    std::uint64_t digest = 0;
+    Clock::time_point received;
+  };
+  std::string pending_rows_;                      // their rows, in the file's format
+  std::vector<BatchExtent> pending_extents_;
+  std::vector<PendingBatch> pending_batches_;     // one per extent
+  std::vector<IndexedWinner> pending_winners_;    // winner index entries (winner_index.h)
   // Acks of stored batches not sent yet: while the agency has more batches
   // already buffered, they are stored first, so that one fdatasync and one
   // write cover them all.

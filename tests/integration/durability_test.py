@@ -142,9 +142,11 @@ class DurabilityTest(harness.LotteryTest):
 
     def test_the_ack_leaves_only_after_fdatasync(self):
         calls = self.trace_one_agency([])
-        self.assertEqual(calls.count("pwrite64"), 5, calls)
-        # One record per batch, and one when the draw completes the round.
-        self.assertEqual(calls.count("journal"), 6, calls)
+        # 5 batches, stored by one to five appends (a worker stores the
+        # batches it has buffered with one write).
+        self.assertIn(calls.count("pwrite64"), range(1, 6), calls)
+        # One record per append, and one when the draw completes the round.
+        self.assertEqual(calls.count("journal"), calls.count("pwrite64") + 1, calls)
         # After each write of a batch: a sync, and only then the next send
         # (the ack).
         for i, call in enumerate(calls):
@@ -157,9 +159,9 @@ class DurabilityTest(harness.LotteryTest):
 
     def test_never_sends_acks_without_syncing(self):
         calls = self.trace_one_agency(["--storage-sync", "never"])
-        self.assertEqual(calls.count("pwrite64"), 5, calls)
-        # One record per batch, and one when the draw completes the round.
-        self.assertEqual(calls.count("journal"), 6, calls)
+        self.assertIn(calls.count("pwrite64"), range(1, 6), calls)
+        # One record per append, and one when the draw completes the round.
+        self.assertEqual(calls.count("journal"), calls.count("pwrite64") + 1, calls)
         self.assertNotIn("fdatasync", calls)
 
 

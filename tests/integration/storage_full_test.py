@@ -45,10 +45,11 @@ class StorageFullTest(harness.LotteryTest):
         self.assertLessEqual(size, LIMIT)
         with open(self.path("bets.csv"), "rb") as f:
             data = f.read()
-        self.assertTrue(data.endswith(b"\n"))
+        # A worker stores the batches it has buffered with one append, all or
+        # none: when the first group is already too big, nothing is stored yet.
+        self.assertTrue(not data or data.endswith(b"\n"), (len(data), data[-300:]))
         stored = harness.read_bets_file(self.path("bets.csv"))
         self.assertEqual(len(stored) % 50, 0)
-        self.assertGreater(len(stored), 0)
         # Room again: raise the limit of the server (new workers inherit it).
         subprocess.run(["prlimit", "--pid", str(self.server.pid), "--fsize=unlimited:unlimited"],
                        check=True)
