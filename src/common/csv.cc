@@ -11,15 +11,22 @@
 
 #include <fmt/format.h>
 
+#include "common/swar.h"
+
 namespace lottery {
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 bool NeedsQuotes(std::string_view field) {
-  // A plain loop: find_first_of() calls memchr once per character.
-  for (char c : field) {
-    if (c == ',' || c == '"' || c == '\r' || c == '\n') return true;
+  // Eight bytes at a time: find_first_of() calls memchr once per character,
+  // and a byte loop was the hottest part of encoding a row.
+  for (std::size_t at = 0; at < field.size(); at += 8) {
+    const std::size_t n = field.size() - at < 8 ? field.size() - at : 8;
+    const std::uint64_t w = LoadWordPadded(field.data() + at, n, 'a');
+    if ((BytesEqual(w, ',') | BytesEqual(w, '"') | BytesEqual(w, '\r') | BytesEqual(w, '\n')) != 0) {
+      return true;
+    }
   }
   return false;
 }

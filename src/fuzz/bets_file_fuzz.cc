@@ -91,8 +91,16 @@ void CheckWinnerIndex(const std::string& path, int appends, std::size_t chunk) {
       if (!end || !PwriteAll(store->fd(), rows, *end)) return;
       continue;
     }
-    auto stored = store->Append(rows, *shared, agency, shared->state().slots[agency].last_seq + 1, 3,
-                                winners);
+    const std::uint64_t seq = shared->state().slots[agency].last_seq + 1;
+    if (i == 3) {
+      // Two batches in one append, as a worker stores what it has buffered:
+      // the first holds the first two rows (one winner), the second the last.
+      const std::size_t first_end = rows.find('\n', rows.find('\n') + 1) + 1;
+      const BatchExtent extents[] = {{seq, 2, first_end, 1}, {seq + 1, 1, rows.size(), 2}};
+      if (!store->AppendBatches(rows, *shared, agency, extents, winners)) return;
+      continue;
+    }
+    auto stored = store->Append(rows, *shared, agency, seq, 3, winners);
     if (!stored) return;
   }
   auto full = ScanWinners(store->fd(), kAgencies, kWinning, chunk);

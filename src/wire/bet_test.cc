@@ -69,6 +69,19 @@ TEST_CASE("names: every byte value at every position of short and long names (th
       }
     }
   }
+  // The same after a multi-byte character at every offset of a word.
+  for (std::size_t before = 0; before < 10; ++before) {
+    for (std::size_t after = 0; after < 10; ++after) {
+      for (int b = 0; b < 256; ++b) {
+        std::string name = std::string(before, 'x') + "\xc3\xb1" + std::string(after, 'y');
+        name += static_cast<char>(b);
+        name += 'z';
+        const bool expected = b >= 0x20 && b < 0x7f;
+        INFO("before ", before, " after ", after, " byte ", b);
+        CHECK(!ValidateName(name).has_value() == expected);
+      }
+    }
+  }
   // Multi-byte characters still take the code-point path and its limit.
   CHECK(!ValidateName(std::string(50, 'a') + "\xc3\xb1" + std::string(49, 'b')));
   CHECK(ValidateName(std::string(50, 'a') + "\xc3\xb1" + std::string(50, 'b')));
