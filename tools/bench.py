@@ -2,23 +2,30 @@
 """The lottery benchmark: `make bench` (docs/PERFORMANCE.md).
 
 Measures, in one run on one machine:
-  (a) the limit: the raw bytes of a dataset pushed through one loopback TCP
+  (a) the limits: the raw bytes of a dataset pushed through one loopback TCP
       connection into a file (lottery-loopback-copy), without and with a final
-      fdatasync;
+      fdatasync; and plain socat moving each agency file through its own
+      loopback connection into one file, all at once (datasets of at most 16
+      agencies), without and with a final fdatasync;
   (b) whole rounds with the real binaries, storage.sync "never" and "always":
       wall time from the first agency start to the last agency exit, bets/s,
-      MB/s, the ratio to (a), p50/p99 of a batch ack, the draw time (last
-      FINISHED to the first winners reply) and peak RSS of the server parent,
-      of the largest worker and of the largest agency;
+      MB/s, the ratios to (a), the CPU (user + sys of the server, its workers
+      and the agencies, from rusage) per bet, p50/p99 of a batch ack as the
+      agencies and as the server (its /metrics histogram) see it, the draw
+      time (last FINISHED to the first winners reply), the group syncs and
+      peak RSS of the server parent, of the largest worker and of the largest
+      agency;
   (b') the same rounds over mutual TLS 1.3 (--tls-datasets, sync "never"):
       bets/s as a share of the plaintext round's, and the handshake time per
       agency (from the agencies' tls_handshake lines);
-  (c) optionally PostgreSQL 15 ingesting the same bets with one client per
-      agency committing every 150 rows (tools/bench_postgres.py).
+  (c) optionally PostgreSQL 15 loading the same 5x1M bets, durable, with one
+      client per agency: committing every 150 rows, and with one COPY per
+      agency (tools/bench_postgres.py).
 Every figure is the median of --runs runs, with min..max printed beside it.
 Prints one table, writes the same figures as JSON (build/bench.json by
-default), and a verdict per target of the performance issue. Datasets are
-generated once with tools/gen_dataset.py and cached under the build dir.
+default), and a verdict (met, MISSED, n/a) per target of the performance
+issue (docs/PERFORMANCE.md). Datasets are generated once with
+tools/gen_dataset.py and cached under the build dir.
 
 Every process it starts is killed before it returns; it uses 127.0.0.1 only.
 """

@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include <optional>
+
 #include "common/byte_stream.h"
 #include "tls/agency_identity.h"
 #include "tls/tls_context.h"
@@ -47,6 +49,9 @@ class TlsStream final : public ByteStream {
   bool broken_ = false;  // a fatal error happened: no close_notify
   bool refused_by_peer_ = false;
   std::string error_;
+  // The end (closed, error) met after records already read in the same
+  // ReadSome: handed out by the next call.
+  std::optional<StreamStep> deferred_;
 };
 
 struct Handshake {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -66,6 +67,35 @@ TEST_CASE("mutual TLS: each side verifies the other; the server learns the agenc
   // A clean close (close_notify) reads as the end of the stream.
   p.agency.stream.reset();
   CHECK(reader.Read(frame, 2000ms, 2000ms) == IoStatus::kClosed);
+}
+
+TEST_CASE("one read takes every record already here; the end comes on the next read") {
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  auto agency = TlsContext::ForAgency(certs.Agency(1), "127.0.0.1");
+  REQUIRE(server);
+  REQUIRE(agency);
+  SocketPair s;
+  Pair p = Handshakes(*server, *agency, s);
+  REQUIRE(p.server.end == Handshake::kDone);
+  REQUIRE(p.agency.end == Handshake::kDone);
+  // Three writes: three TLS records, then close_notify.
+  std::string sent;
+  for (char c : {'a', 'b', 'c'}) {
+    std::string record(3000, c);
+    REQUIRE(WriteAll(*p.agency.stream, record, -1, 1000ms) == IoStatus::kOk);
+    sent += record;
+  }
+  p.agency.stream.reset();
+  // All of it is in the socket before the first read.
+  std::this_thread::sleep_for(100ms);
+  std::string got(64 * 1024, '\0');
+  StreamStep step = p.server.stream->ReadSome(got.data(), got.size());
+  REQUIRE(step.kind == StreamStep::kData);
+  CHECK(step.bytes == sent.size());
+  CHECK(got.substr(0, step.bytes) == sent);
+  step = p.server.stream->ReadSome(got.data(), got.size());
+  CHECK(step.kind == StreamStep::kClosed);
 }
 
 TEST_CASE("an agency refuses a server whose certificate lacks the expected name") {
