@@ -113,21 +113,39 @@ BettingClosure CloseBetting(SharedState& state) {
 
 WorkerRelease ReleaseWorker(SharedState& state, pid_t pid) {
   WorkerRelease release;
-  SharedLock lock(state);
-  for (std::uint32_t a = 1; a <= state.agencies; ++a) {
-    if (state.slots[a].owner_pid == pid) {
-      state.slots[a].owner_pid = 0;
-      state.metrics.agencies[a].connected.store(0, std::memory_order_relaxed);
-      release.agency = a;
+  {
+    SharedLock lock(state);
+    for (std::uint32_t a = 1; a <= state.agencies; ++a) {
+      if (state.slots[a].owner_pid == pid) {
+        state.slots[a].owner_pid = 0;
+        state.metrics.agencies[a].connected.store(0, std::memory_order_relaxed);
+        release.agency = a;
+      }
+    }
+    if (state.draw_state == DrawState::kRunning && state.drawer_pid == pid) {
+      state.draw_state = DrawState::kNotYet;
+      state.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kNotYet),
+                                     std::memory_order_relaxed);
+      state.drawer_pid = 0;
+      release.draw_reset = true;
+      lock.Broadcast();
     }
   }
-  if (state.draw_state == DrawState::kRunning && state.drawer_pid == pid) {
-    state.draw_state = DrawState::kNotYet;
-    state.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kNotYet),
-                                   std::memory_order_relaxed);
-    state.drawer_pid = 0;
-    release.draw_reset = true;
-    lock.Broadcast();
+  // A worker killed while it led a group sync (storage/group_commit.h): its
+  // waiters take over now, before its pid can be reused by a new worker and
+  // pass for the leader still alive. Never under `mutex`, as SyncState says.
+  SyncState& sync = state.sync;
+  if (pthread_mutex_lock(&sync.mutex) == EOWNERDEAD) pthread_mutex_consistent(&sync.mutex);
+  const bool led = sync.leader == pid;
+  if (led) {
+    sync.leader = 0;
+    sync.completed.fetch_add(1, std::memory_order_release);
+    release.sync_leader = true;
+  }
+  pthread_mutex_unlock(&sync.mutex);
+  if (led) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAKE, INT_MAX,
+              nullptr, nullptr, 0);
   }
   return release;
 }

@@ -254,10 +254,12 @@ void BeginShutdown(SharedState& state);
 struct WorkerRelease {
   std::uint32_t agency = 0;  // the agency slot it held, now free (0: none)
   bool draw_reset = false;   // it died running the draw; the draw is due again
+  bool sync_leader = false;  // it died leading a group sync; its waiters take over
 };
 
 // Parent, on reaping worker `pid`: frees the agency slot it held and, when
-// it died mid-draw, resets the draw so that a waiting worker takes it over.
+// it died mid-draw, resets the draw so that a waiting worker takes it over;
+// when it died leading a group sync (SyncState::leader), clears the lead.
 WorkerRelease ReleaseWorker(SharedState& state, pid_t pid);
 
 // What a worker learns when it claims an agency.

@@ -130,6 +130,21 @@ TEST_CASE("an agency slot is claimed once, freed by its worker or when the worke
   CHECK(ReleaseWorker(s, me).agency == 0);
 }
 
+TEST_CASE("reaping a worker that led a group sync clears the lead and wakes its waiters") {
+  auto seg = SharedSegment::Create(2);
+  REQUIRE(seg);
+  SyncState& sync = seg->state().sync;
+  const pid_t dead = 4242;  // stands for the reaped worker's pid
+  sync.leader = dead;
+  const std::uint32_t before = sync.completed.load();
+  CHECK_FALSE(ReleaseWorker(seg->state(), dead + 1).sync_leader);
+  CHECK(sync.leader == dead);
+  WorkerRelease release = ReleaseWorker(seg->state(), dead);
+  CHECK(release.sync_leader);
+  CHECK(sync.leader == 0);
+  CHECK(sync.completed.load() == before + 1);
+}
+
 TEST_CASE("published settings and shutdown reach workers, and wake waiters") {
   auto shared = SharedSegment::Create(1);
   REQUIRE(shared);
