@@ -32,8 +32,10 @@ class SyncLock {
   SyncState& sync_;
 };
 
-// A leader killed mid-fdatasync never clears `leader`; its waiters take over
-// once the parent has reaped it (a zombie still answers kill()).
+// A leader killed mid-fdatasync never clears `leader` itself: the parent
+// clears it when it reaps the worker (ReleaseWorker), and until then, or for
+// a leader no parent reaps, its waiters take over once it is gone (a zombie
+// still answers kill()).
 bool LeaderGone(pid_t leader) { return ::kill(leader, 0) != 0 && errno == ESRCH; }
 
 // How often a waiter looks whether the leader died: only a dead leader makes
