@@ -194,15 +194,8 @@ class Bench:
                     ["socat", "-u", f"OPEN:{path},rdonly", f"TCP:127.0.0.1:{port}"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True))
-            cpu = 0.0
-            pending = {p.pid: p for p in receivers + senders}
-            while pending:
-                pid, status, usage = os.wait4(-1, 0)
-                p = pending.pop(pid, None)
-                if p is None:
-                    continue
-                p.returncode = os.waitstatus_to_exitcode(status)
-                cpu += usage.ru_utime + usage.ru_stime
+            cpu = reap_all(receivers + senders)
+            for p in receivers + senders:
                 if p.returncode != 0:
                     raise RuntimeError(f"socat exit {p.returncode}")
             if sync:
@@ -294,17 +287,9 @@ class Bench:
                 err.close()
                 procs[p.pid] = (a, p)
                 logs[a] = err.name
-            failed = []
-            agency_cpu = 0.0
-            while procs:
-                pid, status, usage = os.wait4(-1, 0)
-                if pid not in procs:
-                    continue
-                agency_cpu += usage.ru_utime + usage.ru_stime
-                a, p = procs.pop(pid)
-                p.returncode = os.waitstatus_to_exitcode(status)
-                if p.returncode != 0:
-                    failed.append((a, p.returncode))
+            agency_cpu = reap_all([p for _, p in procs.values()])
+            failed = [(a, p.returncode) for a, p in procs.values() if p.returncode != 0]
+            procs.clear()
             wall = time.monotonic() - start
             if failed:
                 raise RuntimeError(f"agencies failed (agency, exit): {failed}")
@@ -403,6 +388,21 @@ def histogram_quantile(buckets, q):
         if cumulative >= rank:
             return bound
     return buckets[-1][0]
+
+
+def reap_all(procs):
+    """Waits for every Popen in `procs` (setting its returncode) and returns
+    their user + sys CPU seconds, from wait4()."""
+    pending = {p.pid: p for p in procs}
+    cpu = 0.0
+    while pending:
+        pid, status, usage = os.wait4(-1, 0)
+        p = pending.pop(pid, None)
+        if p is None:
+            continue
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu += usage.ru_utime + usage.ru_stime
+    return cpu
 
 
 def wait_with_usage(proc, timeout):

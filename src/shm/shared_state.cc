@@ -71,24 +71,38 @@ void SharedLock::Lock() {
 
 SharedLock::~SharedLock() { pthread_mutex_unlock(&state_.mutex); }
 
-bool SharedLock::Wait(std::chrono::milliseconds timeout) {
-  const std::uint32_t seen = state_.changed.load(std::memory_order_acquire);
-  pthread_mutex_unlock(&state_.mutex);
+bool FutexWait(std::atomic<std::uint32_t>& word, std::uint32_t seen,
+               std::chrono::milliseconds timeout) {
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(timeout.count() / 1000);
   ts.tv_nsec = static_cast<long>((timeout.count() % 1000) * 1000000);
-  // Shared (not FUTEX_PRIVATE) so waiters in other processes are woken.
-  long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_.changed), FUTEX_WAIT,
-                      seen, &ts, nullptr, 0);
-  bool timed_out = rc != 0 && errno == ETIMEDOUT;
+  long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, seen, &ts,
+                      nullptr, 0);
+  return !(rc != 0 && errno == ETIMEDOUT);
+}
+
+void FutexWakeAll(std::atomic<std::uint32_t>& word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
+            nullptr, 0);
+}
+
+SyncLock::SyncLock(SyncState& sync) : sync_(sync) {
+  if (pthread_mutex_lock(&sync_.mutex) == EOWNERDEAD) pthread_mutex_consistent(&sync_.mutex);
+}
+
+SyncLock::~SyncLock() { pthread_mutex_unlock(&sync_.mutex); }
+
+bool SharedLock::Wait(std::chrono::milliseconds timeout) {
+  const std::uint32_t seen = state_.changed.load(std::memory_order_acquire);
+  pthread_mutex_unlock(&state_.mutex);
+  const bool woken = FutexWait(state_.changed, seen, timeout);
   Lock();
-  return !timed_out;
+  return woken;
 }
 
 void SharedLock::Broadcast() {
   state_.changed.fetch_add(1, std::memory_order_release);
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_.changed), FUTEX_WAKE, INT_MAX,
-            nullptr, nullptr, 0);
+  FutexWakeAll(state_.changed);
 }
 
 void PublishSettings(SharedState& state, const RuntimeSettings& settings) {
@@ -135,18 +149,15 @@ WorkerRelease ReleaseWorker(SharedState& state, pid_t pid) {
   // waiters take over now, before its pid can be reused by a new worker and
   // pass for the leader still alive. Never under `mutex`, as SyncState says.
   SyncState& sync = state.sync;
-  if (pthread_mutex_lock(&sync.mutex) == EOWNERDEAD) pthread_mutex_consistent(&sync.mutex);
-  const bool led = sync.leader == pid;
-  if (led) {
-    sync.leader = 0;
-    sync.completed.fetch_add(1, std::memory_order_release);
-    release.sync_leader = true;
+  {
+    SyncLock lock(sync);
+    if (sync.leader == pid) {
+      sync.leader = 0;
+      sync.completed.fetch_add(1, std::memory_order_release);
+      release.sync_leader = true;
+    }
   }
-  pthread_mutex_unlock(&sync.mutex);
-  if (led) {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAKE, INT_MAX,
-              nullptr, nullptr, 0);
-  }
+  if (release.sync_leader) FutexWakeAll(sync.completed);
   return release;
 }
 

@@ -217,6 +217,29 @@ class SharedSegment {
   pid_t owner_pid_ = 0;
 };
 
+// Sleeps while `word` still holds `seen`, at most `timeout`; returns false
+// on timeout. A shared futex (not FUTEX_PRIVATE): waiter and waker are
+// different processes. A change between reading `seen` and sleeping is not
+// lost: the sleep does not start.
+bool FutexWait(std::atomic<std::uint32_t>& word, std::uint32_t seen,
+               std::chrono::milliseconds timeout);
+// Wakes every process sleeping on `word`.
+void FutexWakeAll(std::atomic<std::uint32_t>& word);
+
+// RAII lock on SyncState::mutex. A holder that died leaves nothing to
+// repair: each critical section stores whole values, and durable_end only
+// moves after a sync succeeded.
+class SyncLock {
+ public:
+  explicit SyncLock(SyncState& sync);
+  ~SyncLock();
+  SyncLock(const SyncLock&) = delete;
+  SyncLock& operator=(const SyncLock&) = delete;
+
+ private:
+  SyncState& sync_;
+};
+
 // RAII lock on SharedState::mutex that repairs a lock left by a dead owner.
 class SharedLock {
  public:

@@ -1,36 +1,15 @@
 #include "storage/group_commit.h"
 
-#include <linux/futex.h>
-#include <pthread.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <climits>
 
 namespace lottery {
 namespace {
-
-// RAII lock on SyncState::mutex. A holder that died leaves nothing to
-// repair: each critical section stores whole values, and durable_end only
-// moves after a sync succeeded.
-class SyncLock {
- public:
-  explicit SyncLock(SyncState& sync) : sync_(sync) {
-    if (pthread_mutex_lock(&sync_.mutex) == EOWNERDEAD) pthread_mutex_consistent(&sync_.mutex);
-  }
-  ~SyncLock() { pthread_mutex_unlock(&sync_.mutex); }
-  SyncLock(const SyncLock&) = delete;
-  SyncLock& operator=(const SyncLock&) = delete;
-
- private:
-  SyncState& sync_;
-};
 
 // A leader killed mid-fdatasync never clears `leader` itself: the parent
 // clears it when it reaps the worker (ReleaseWorker), and until then, or for
@@ -40,19 +19,7 @@ bool LeaderGone(pid_t leader) { return ::kill(leader, 0) != 0 && errno == ESRCH;
 
 // How often a waiter looks whether the leader died: only a dead leader makes
 // a waiter sleep this long; a live one wakes it when done.
-constexpr long kLeaderCheckNs = 100'000'000;
-
-void WaitForLeader(SyncState& sync, std::uint32_t seen) {
-  timespec slice{0, kLeaderCheckNs};
-  // Shared (not FUTEX_PRIVATE): the leader is another process.
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAIT, seen,
-            &slice, nullptr, 0);
-}
-
-void WakeWaiters(SyncState& sync) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&sync.completed), FUTEX_WAKE, INT_MAX,
-            nullptr, nullptr, 0);
-}
+constexpr std::chrono::milliseconds kLeaderCheck{100};
 
 }  // namespace
 
@@ -100,7 +67,7 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
     if (!lead) {
       // A sync is in flight: sleep until a leader finishes, then look again
       // (it may not have covered `end`, or it may have failed).
-      WaitForLeader(sync, seen);
+      FutexWait(sync.completed, seen, kLeaderCheck);
       continue;
     }
     Status synced = Ok();
@@ -120,7 +87,7 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
       }
       sync.completed.fetch_add(1, std::memory_order_release);
     }
-    WakeWaiters(sync);
+    FutexWakeAll(sync.completed);
     return synced;
   }
 }
