@@ -24,6 +24,7 @@
 #include "common/signals.h"
 #include "common/unique_fd.h"
 #include "wire/bet.h"
+#include "wire/bet_row.h"
 #include "wire/protocol.h"
 
 namespace lottery {
@@ -185,6 +186,9 @@ int Agency::RunLottery() {
   const Date today = Today();
   std::uint64_t lines_skipped = 0;
   std::optional<BetBatchEncoder> batch;
+  BetView row_bet;          // the fields of the row ParseBetRow checked
+  std::string row_scratch;  // its unquoted names
+  std::string respelled;    // the row of a line that was not one
 
   // The live progress line, on a terminal (or log.progress = always).
   ProgressLine progress(config_.progress == ProgressMode::kAlways ||
@@ -220,36 +224,40 @@ int Agency::RunLottery() {
   for (std::uint64_t records = 0; !already_finished; ++records) {
     // Sending notices signals; this covers long runs of skipped lines.
     if (records % 4096 == 4095 && signals_.Pending()) return Stop(Step::kCancelled);
-    auto next = reader.Next();
-    if (!next) {
-      Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
-          config_.id, path, next.error().message);
-      return kExitNoInput;
-    }
-    if (!next->has_value()) break;
-    const CsvRecord& record = ***next;
-    std::optional<std::string> reason = record.error;
-    BetView bet;
-    if (!reason) {
-      auto parsed = DatasetRecordToBet(record, config_.id);
-      if (!parsed) {
-        reason = parsed.error().message;
-      } else {
-        bet = *parsed;
-        reason = ValidateBet(bet, today);
+    // A dataset line that is already a valid bet row goes as it is
+    // (wire/bet_row.h); any other line is read again as a record, which says
+    // why it is skipped or is re-spelled.
+    std::string_view row;
+    if (auto line = reader.PeekLine(); line && !ParseBetRow(*line, today, row_bet, row_scratch)) {
+      reader.TakePeekedLine();
+      row = *line;
+    } else {
+      auto next = reader.Next();
+      if (!next) {
+        Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
+            config_.id, path, next.error().message);
+        return kExitNoInput;
       }
+      if (!next->has_value()) break;
+      const CsvRecord& record = ***next;
+      auto bet = DatasetRecordToBet(record, config_.id);
+      std::optional<std::string> reason =
+          record.error ? record.error : !bet ? bet.error().message : ValidateBet(*bet, today);
+      if (reason) {
+        ++lines_skipped;
+        Log(LogLevel::kWarning, "dataset_line", Outcome::kFail,
+            "client_id: {} | line: {} | error: {}", config_.id, record.line, *reason);
+        continue;
+      }
+      respelled.clear();
+      AppendBetRowText(respelled, *bet);
+      row = respelled;
     }
-    if (reason) {
-      ++lines_skipped;
-      Log(LogLevel::kWarning, "dataset_line", Outcome::kFail, "client_id: {} | line: {} | error: {}",
-          config_.id, record.line, *reason);
-      continue;
-    }
-    if (batch && (batch->count() >= config_.batch_max_amount || !batch->Fits(bet))) {
+    if (batch && (batch->count() >= config_.batch_max_amount || !batch->FitsRow(row.size()))) {
       if (Step s = flush(); s != Step::kDone) return Stop(s);
     }
     if (!batch) batch.emplace(sender_.NextFrame(), sender_.next_seq());
-    batch->Add(bet);
+    batch->AddRow(row);
   }
   if (Step s = flush(); s != Step::kDone) return Stop(s);
   if (Step s = sender_.Drain(); s != Step::kDone) return Stop(s);

@@ -69,6 +69,15 @@ class CsvReader {
   // `error` set and the reader resumes at the following line.
   Result<std::optional<CsvRecord*>> Next();
 
+  // For a caller that can use a line as it is (an agency sends a dataset row
+  // that is already a bet row, wire/bet_row.h): the next line's bytes, line
+  // end (LF or CRLF) excluded, when that whole line is in the buffer; else
+  // std::nullopt, and Next() reads it. The view is valid until the next call
+  // of any method. TakePeekedLine() consumes it; not taking it leaves it to
+  // Next(), which parses the same line as a record.
+  std::optional<std::string_view> PeekLine();
+  void TakePeekedLine();
+
  private:
   enum class Parse { kComplete, kNeedMore, kError };
   // Parses the record starting at buffer_[start] into record_; sets `end` to
@@ -94,6 +103,7 @@ class CsvReader {
   std::uint64_t line_ = 1;      // line of buffer_[pos_]
   std::uint64_t consumed_ = 0;  // input bytes before buffer_[0]
   std::vector<std::pair<std::size_t, std::size_t>> spans_;  // fields in buffer_ (ParseUnquoted)
+  std::size_t peeked_end_ = 0;  // just past the LF of the line PeekLine returned
   bool spans_in_buffer_ = false;  // the record's fields are spans_, not parsed_
   CsvParseState parsed_;          // the general parser's record
   CsvRecord record_;

@@ -3,44 +3,48 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <string_view>
 
 #include <fmt/format.h>
 
 #include "common/file_io.h"
+#include "wire/bet_row.h"
 
 namespace lottery {
-namespace {
-
-char* PutUnsigned(char* p, std::uint32_t v) { return std::to_chars(p, p + 10, v).ptr; }
-
-}  // namespace
-
 void AppendBetRow(std::string& out, const BetView& bet) {
-  // Hot path of every stored bet: one resize for the worst case, then plain
-  // pointer writes (no fmt, no append per field).
-  const std::size_t worst = 10 + 1 + 2 * bet.first_name.size() + 3 + 2 * bet.last_name.size() + 3 +
-                            2 * bet.document.size() + 3 + 2 * bet.birthdate.size() + 3 + 10 + 2;
+  // The agency column, then the bet row the agency sends (wire/bet_row.h):
+  // one spelling, whichever side writes it.
   const std::size_t start = out.size();
+  const std::size_t size = start + 10 + 1 + BetRowSize(bet) + 2;
   // The lambda returns the real end (libstdc++ 12 passes it the capacity,
-  // not start + worst, so that argument is not used).
-  out.resize_and_overwrite(start + worst, [&](char* base, std::size_t) {
+  // not the requested size, so that argument is not used).
+  out.resize_and_overwrite(size, [&](char* base, std::size_t) {
     char* p = base + start;
-    p = PutUnsigned(p, bet.agency);
+    p = std::to_chars(p, p + 10, bet.agency).ptr;
     *p++ = ',';
-    p = PutCsvField(p, bet.first_name);
-    *p++ = ',';
-    p = PutCsvField(p, bet.last_name);
-    *p++ = ',';
-    p = PutCsvField(p, bet.document);
-    *p++ = ',';
-    p = PutCsvField(p, bet.birthdate);
-    *p++ = ',';
-    p = PutUnsigned(p, bet.number);
+    p = PutBetRow(p, bet);
     *p++ = '\r';
     *p++ = '\n';
     return static_cast<std::size_t>(p - base);
+  });
+}
+
+std::string AgencyColumn(std::uint32_t agency) { return fmt::format("{},", agency); }
+
+void AppendStoredRow(std::string& out, std::string_view agency_column, std::string_view bet_row) {
+  const std::size_t start = out.size();
+  const std::size_t size = start + agency_column.size() + bet_row.size() + 2;
+  out.resize_and_overwrite(size, [&](char* base, std::size_t) {
+    char* p = base + start;
+    std::memcpy(p, agency_column.data(), agency_column.size());
+    p += agency_column.size();
+    std::memcpy(p, bet_row.data(), bet_row.size());
+    p += bet_row.size();
+    *p++ = '\r';
+    *p = '\n';
+    return size;
   });
 }
 

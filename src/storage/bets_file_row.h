@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/csv.h"
 #include "common/status.h"
@@ -16,6 +17,14 @@ namespace lottery {
 
 // Appends one row: agency,first_name,last_name,document,birthdate,number\r\n
 void AppendBetRow(std::string& out, const BetView& bet);
+
+// "<agency>,": the column a worker puts before every row of its agency.
+std::string AgencyColumn(std::uint32_t agency);
+
+// Appends one row from its agency column and a bet row (wire/bet_row.h) that
+// ParseBetRow accepted: the bytes as they came, with no decode or re-encode.
+// The result is byte for byte what AppendBetRow writes for that bet.
+void AppendStoredRow(std::string& out, std::string_view agency_column, std::string_view bet_row);
 
 // Turns a 6-column record into a bet view over its fields (agency and number
 // parsed). Fails on a wrong column count, an agency that is not a positive

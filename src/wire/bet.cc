@@ -121,37 +121,62 @@ std::optional<Date> ParseDate(std::string_view text) {
   return date;
 }
 
-std::optional<std::string> ValidateName(std::string_view name) {
-  if (name.empty()) return "empty";
+namespace {
+
+// ValidateName's one loop. kRowField: `text` is the rest of a bet row and the
+// name ends at its first ',' (or at the end of `text`), where `size` is set;
+// a '"' in it is refused (a field holding one is quoted). Otherwise the name
+// is all of `text` and ',' and '"' are ordinary characters.
+template <bool kRowField>
+std::optional<std::string> CheckName(std::string_view text, std::size_t& size) {
+  if (text.empty() || (kRowField && text[0] == ',')) return "empty";
   // A spreadsheet runs a cell that starts with one of these as a formula
   // (=HYPERLINK(...), +1+1, -1+1, @SUM(...)): the bets file is opened in one.
-  if (name[0] == '=' || name[0] == '+' || name[0] == '-' || name[0] == '@') {
-    return std::string("starts with '") + name[0] + "' (a spreadsheet would run it as a formula)";
+  if (text[0] == '=' || text[0] == '+' || text[0] == '-' || text[0] == '@') {
+    return std::string("starts with '") + text[0] + "' (a spreadsheet would run it as a formula)";
   }
-  const std::size_t size = name.size();
+  const std::size_t end = text.size();
   std::size_t pos = 0;
   std::size_t chars = 0;
-  while (pos < size) {
-    // The run of printable ASCII at `pos`, up to eight bytes at a time, then
-    // one byte that is not (a code point, or what makes the name invalid).
-    const std::size_t n = std::min<std::size_t>(size - pos, 8);
-    const std::uint64_t bad = NotPrintableAscii(LoadWordPadded(name.data() + pos, n, 'a'));
+  while (pos < end) {
+    // The run of printable ASCII at `pos` (for a row field: neither ',' nor
+    // '"'), up to eight bytes at a time, then one byte that is not.
+    const std::size_t n = std::min<std::size_t>(end - pos, 8);
+    const std::uint64_t w = LoadWordPadded(text.data() + pos, n, 'a');
+    std::uint64_t bad = NotPrintableAscii(w);
+    if constexpr (kRowField) bad |= BytesEqual(w, ',') | BytesEqual(w, '"');
     const std::size_t ascii = bad == 0 ? n : static_cast<std::size_t>(std::countr_zero(bad)) / 8;
     pos += ascii;
     chars += ascii;
     if (chars > kMaxNameChars) return "longer than 100 characters";
     if (bad == 0) continue;
-    long cp = DecodeUtf8(name, pos);
+    if constexpr (kRowField) {
+      if (text[pos] == ',') break;
+      if (text[pos] == '"') return "a double quote in a field that is not quoted";
+    }
+    long cp = DecodeUtf8(text, pos);
     if (cp < 0) return "not valid UTF-8";
     if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) return "control character";
     if (IsFormatOrSeparator(cp)) {
-      char code[16];
+      char code[24];
       std::snprintf(code, sizeof code, "U+%04lX", cp);
       return std::string("invisible format or separator character ") + code;
     }
     if (++chars > kMaxNameChars) return "longer than 100 characters";
   }
+  size = pos;
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> ValidateName(std::string_view name) {
+  std::size_t size = 0;
+  return CheckName<false>(name, size);
+}
+
+std::optional<std::string> ValidateUnquotedNameField(std::string_view text, std::size_t& size) {
+  return CheckName<true>(text, size);
 }
 
 bool IsDocument(std::string_view text) {

@@ -55,6 +55,13 @@ std::optional<std::string> ValidateBet(const BetView& bet, const Date& today);
 // spreadsheet formula). Returns the reason on failure.
 std::optional<std::string> ValidateName(std::string_view name);
 
+// ValidateName for an unquoted name field of a bet row (wire/bet_row.h): the
+// name runs from the start of `text` to its first ',' or to the end of
+// `text`, and a '"' in it is refused (a field holding one is quoted). Sets
+// `size` to the name's bytes when it is valid. One pass finds the field's end
+// and checks it.
+std::optional<std::string> ValidateUnquotedNameField(std::string_view text, std::size_t& size);
+
 // A bet number as text in files and variables: 1..4 ASCII digits, value
 // 0..9999. std::nullopt otherwise.
 std::optional<std::uint32_t> ParseBetNumber(std::string_view text);

@@ -252,48 +252,46 @@ BetBatchEncoder::BetBatchEncoder(std::string& out, std::uint64_t seq)
   FinishFrame(out_, start_);
 }
 
-std::size_t BetBatchEncoder::EncodedSize(const BetView& bet) {
-  return 2 + bet.first_name.size() + 2 + bet.last_name.size() + 2 + bet.document.size() + 2 +
-         bet.birthdate.size() + 2;
+std::size_t BetBatchEncoder::EncodedSize(const BetView& bet) { return 2 + BetRowSize(bet); }
+
+bool BetBatchEncoder::FitsRow(std::size_t row_size) const {
+  return count_ < 0xffff && (out_.size() - start_) + 2 + row_size <= kMaxFrameSize;
 }
 
-bool BetBatchEncoder::Fits(const BetView& bet) const {
-  return count_ < 0xffff && (out_.size() - start_) + EncodedSize(bet) <= kMaxFrameSize;
-}
+bool BetBatchEncoder::Fits(const BetView& bet) const { return FitsRow(BetRowSize(bet)); }
 
 bool BetBatchEncoder::Add(const BetView& bet) {
-  constexpr std::size_t kMaxStr = std::numeric_limits<std::uint16_t>::max();
-  if (!Fits(bet) || bet.first_name.size() > kMaxStr || bet.last_name.size() > kMaxStr ||
-      bet.document.size() > kMaxStr || bet.birthdate.size() > kMaxStr || bet.number > 0xffff) {
-    return false;
-  }
+  const std::size_t row_size = BetRowSize(bet);
+  if (!FitsRow(row_size)) return false;
   // Straight into the frame: one resize, then plain writes.
   const std::size_t at = out_.size();
-  const std::size_t size = at + EncodedSize(bet);
+  const std::size_t size = at + 2 + row_size;
   // The size is returned from the outer scope: libstdc++ 12 passes the
   // lambda the capacity, not the requested size.
   out_.resize_and_overwrite(size, [&](char* base, std::size_t) {
     char* p = base + at;
-    auto put_str = [&p](std::string_view s) {
-      *p++ = static_cast<char>(s.size() >> 8);
-      *p++ = static_cast<char>(s.size() & 0xff);
-      std::memcpy(p, s.data(), s.size());
-      p += s.size();
-    };
-    put_str(bet.first_name);
-    put_str(bet.last_name);
-    put_str(bet.document);
-    put_str(bet.birthdate);
-    *p++ = static_cast<char>(bet.number >> 8);
-    *p++ = static_cast<char>(bet.number & 0xff);
+    *p++ = static_cast<char>(row_size >> 8);
+    *p++ = static_cast<char>(row_size & 0xff);
+    PutBetRow(p, bet);
     return size;
   });
+  Added();
+  return true;
+}
+
+bool BetBatchEncoder::AddRow(std::string_view row) {
+  if (!FitsRow(row.size())) return false;
+  PutStr(out_, row);
+  Added();
+  return true;
+}
+
+void BetBatchEncoder::Added() {
   ++count_;
   std::size_t count_at = start_ + kFrameHeaderSize + 8;
   out_[count_at] = static_cast<char>(count_ >> 8);
   out_[count_at + 1] = static_cast<char>(count_ & 0xff);
   FinishFrame(out_, start_);
-  return true;
 }
 
 void SetBetsFrameSeq(std::string& frame, std::uint64_t seq) {
@@ -372,32 +370,28 @@ Status BetBatchDecoder::Start() {
   return Ok();
 }
 
-bool BetBatchDecoder::NextInto(BetView& bet) {
+bool BetBatchDecoder::NextRow(std::string_view& row) {
   if (read_ == count_) {
     failed_ = pos_ != payload_.size();
     return false;
   }
   Cursor c(payload_, pos_);
-  std::uint16_t number = 0;
-  if (!c.Str(bet.first_name) || !c.Str(bet.last_name) || !c.Str(bet.document) ||
-      !c.Str(bet.birthdate) || !c.U16(number)) {
+  if (!c.Str(row)) {
     failed_ = true;
     return false;
   }
-  bet.agency = 0;
-  bet.number = number;
   pos_ = c.pos();
   ++read_;
   return true;
 }
 
-Result<std::optional<BetView>> BetBatchDecoder::Next() {
+Result<std::optional<std::string_view>> BetBatchDecoder::Next() {
   if (read_ == count_ && pos_ != payload_.size()) {
     return Fail(ErrorKind::kProtocol, "malformed BETS: bytes after the last bet");
   }
-  BetView bet;
-  if (NextInto(bet)) return std::optional<BetView>(bet);
-  if (!failed_) return std::optional<BetView>();
+  std::string_view row;
+  if (NextRow(row)) return std::optional<std::string_view>(row);
+  if (!failed_) return std::optional<std::string_view>();
   return Fail(ErrorKind::kProtocol, fmt::format("malformed BETS: bet {} is truncated", read_));
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wire/bet.h"
+#include "wire/bet_row.h"
 #include "common/status.h"
 
 namespace lottery {
@@ -111,23 +112,32 @@ void EncodeEchoReply(std::string& out, std::string_view payload);
 void EncodeError(std::string& out, const ErrorReply& error);
 
 // Builds one BETS frame in place, bet by bet, never exceeding kMaxFrameSize.
-// The frame lives in the caller's string; Add() encodes straight into it.
+// The frame lives in the caller's string; Add() and AddRow() write straight
+// into it. Each bet travels as its bet row (wire/bet_row.h).
 class BetBatchEncoder {
  public:
   // Starts a frame at the end of `out`; `out` must outlive the encoder.
   BetBatchEncoder(std::string& out, std::uint64_t seq);
 
-  // Bytes a bet takes inside a BETS payload.
+  // Bytes a bet takes inside a BETS payload: its row and the row's length.
   static std::size_t EncodedSize(const BetView& bet);
   // Whether `bet` still fits in this frame.
   bool Fits(const BetView& bet) const;
-  // Appends the bet; returns false (and changes nothing) when it does not fit
-  // or a field is longer than a str can carry.
+  // Whether a row of `row_size` bytes still fits in this frame.
+  bool FitsRow(std::size_t row_size) const;
+  // Appends the bet's row; returns false (and changes nothing) when it does
+  // not fit.
   bool Add(const BetView& bet);
+  // Appends a row as it is: the caller checked it with ParseBetRow (an
+  // agency that read it so in its dataset). False when it does not fit.
+  bool AddRow(std::string_view row);
   std::uint16_t count() const { return count_; }
   std::uint64_t seq() const { return seq_; }
 
  private:
+  // Counts the bet just written and updates the frame's header.
+  void Added();
+
   std::string& out_;
   std::size_t start_;
   std::uint64_t seq_;
@@ -149,9 +159,11 @@ Result<ErrorReply> DecodeError(std::string_view payload);
 // Appends the documents (views into payload) and returns the `last` flag.
 Result<bool> DecodeWinners(std::string_view payload, std::vector<std::string_view>& documents);
 
-// Walks the bets of a BETS payload without copying them. Construct, check
-// Start(), then call Next() until it returns std::nullopt; a malformed bet
-// turns into an Error from Next(). The payload must outlive the views.
+// Walks the bet rows of a BETS payload without copying them. Construct,
+// check Start(), then call Next() until it returns std::nullopt; a payload
+// that ends inside a row, or has bytes after the last one, turns into an
+// Error from Next(). The rows are not checked here (ParseBetRow does); the
+// payload must outlive the views.
 class BetBatchDecoder {
  public:
   explicit BetBatchDecoder(std::string_view payload) : payload_(payload) {}
@@ -159,13 +171,12 @@ class BetBatchDecoder {
   Status Start();
   std::uint64_t seq() const { return seq_; }
   std::uint16_t count() const { return count_; }
-  // The next bet (agency left 0), std::nullopt after the last one. Trailing
-  // bytes after the last bet are an error.
-  Result<std::optional<BetView>> Next();
-  // The same for the hot path, without building a Result per bet: fills
-  // `bet` and returns true, or returns false after the last bet or on a
-  // malformed payload, when failed() tells which and Next() the error.
-  bool NextInto(BetView& bet);
+  // The next row, std::nullopt after the last one.
+  Result<std::optional<std::string_view>> Next();
+  // The same for the hot path, without building a Result per row: sets `row`
+  // and returns true, or returns false after the last row or on a malformed
+  // payload, when failed() tells which and Next() the error.
+  bool NextRow(std::string_view& row);
   bool failed() const { return failed_; }
 
  private:

@@ -12,6 +12,7 @@
 
 #include "common/crash_point.h"
 #include "common/log.h"
+#include "storage/bets_file_row.h"
 #include "tls/tls_stream.h"
 #include "worker/worker_session.h"
 
@@ -304,6 +305,7 @@ bool Worker::HandleHello(std::string_view payload) {
                      fmt::format("agency {} is already connected (worker {})", *id, holder));
   }
   agency_ = *id;
+  agency_column_ = AgencyColumn(agency_);
   finished_ = welcome.finished;
   if (!finished_ && claim.betting_closed) return SendBettingClosed();
   introduced_ = true;

@@ -11,6 +11,7 @@
 #include "storage/bets_file_row.h"
 #include "storage/winner_index.h"
 #include "wire/bet.h"
+#include "wire/bet_row.h"
 
 namespace lottery {
 namespace {
@@ -223,25 +224,25 @@ bool Worker::HandleBets(std::string_view payload) {
     pending_winners_.resize(winners_mark);
     return RejectBatch(count, code, std::move(message), index);
   };
+  // Each row is checked where it lies in the frame and stored as it came:
+  // the agency sends the row the file holds (wire/bet_row.h).
   BetView bet;
+  std::string_view row;
   for (std::uint32_t index = 0;; ++index) {
-    if (!decoder.NextInto(bet)) {
+    if (!decoder.NextRow(row)) {
       if (!decoder.failed()) break;
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
           agency_);
       return refuse(ErrorCode::kMalformed, decoder.Next().error().message, kNoBetIndex);
     }
-    bet.agency = agency_;
-    if (auto reason = ValidateBet(bet, today)) {
+    if (auto reason = ParseBetRow(row, today, bet, row_scratch_)) {
       Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
           "cantidad: {} | agency: {} | seq: {} | bet: {} | error: {}", count, agency_, seq, index,
           *reason);
       return refuse(ErrorCode::kInvalidBet,
-                    fmt::format("bet {} (document '{}'): {}", index, LogSafe(bet.document, 32),
-                                *reason),
-                    index);
+                    fmt::format("bet {} (row '{}'): {}", index, LogSafe(row, 64), *reason), index);
     }
-    AppendBetRow(pending_rows_, bet);
+    AppendStoredRow(pending_rows_, agency_column_, row);
     if (HasWon(bet, winning_number_)) AddIndexedWinner(pending_winners_, agency_, bet.document);
   }
   pending_extents_.push_back(BatchExtent{seq, count, pending_rows_.size(), pending_winners_.size()});
@@ -252,10 +253,10 @@ bool Worker::HandleBets(std::string_view payload) {
     LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
     BetBatchDecoder again(payload);
     (void)again.Start();
-    while (auto next = again.Next()) {
-      if (!next->has_value()) break;
-      Log(level, "apuesta_almacenada", Outcome::kSuccess, "dni: {} | numero: {}", (*next)->document,
-          (*next)->number);
+    while (again.NextRow(row)) {
+      if (ParseBetRow(row, today, bet, row_scratch_)) break;  // checked above: cannot fail
+      Log(level, "apuesta_almacenada", Outcome::kSuccess, "dni: {} | numero: {}", bet.document,
+          bet.number);
     }
   }
   return true;

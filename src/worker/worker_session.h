@@ -144,6 +144,8 @@ class Worker {
     Clock::time_point received;
   };
   std::string pending_rows_;                      // their rows, in the file's format
+  std::string agency_column_;                     // "<agency_>,", set at HELLO
+  std::string row_scratch_;                       // ParseBetRow's unquoted names
   std::vector<BatchExtent> pending_extents_;
   std::vector<PendingBatch> pending_batches_;     // one per extent
   std::vector<IndexedWinner> pending_winners_;    // winner index entries (winner_index.h)

@@ -20,17 +20,8 @@ from harness import make_bets  # noqa: E402
 
 
 def decode_bets(payload):
-    seq, count = struct.unpack_from(">QH", payload, 0)
-    pos, docs = 10, []
-    for _ in range(count):
-        fields = []
-        for _ in range(4):
-            (n,) = struct.unpack_from(">H", payload, pos)
-            fields.append(payload[pos + 2:pos + 2 + n].decode())
-            pos += 2 + n
-        pos += 2  # number
-        docs.append(fields[2])
-    return seq, count, docs
+    seq, count, rows = harness.decode_bets(payload)
+    return seq, count, [row[2] for row in rows]
 
 
 class StandInServer:

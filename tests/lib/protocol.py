@@ -1,6 +1,7 @@
 """The wire protocol of docs/PROTOCOL.md for the Python tests: message types,
 error codes, frame encoders and decoders, and a raw client. The one place
 the tests take these from (harness.py re-exports them)."""
+import csv
 import socket
 import struct
 
@@ -36,10 +37,41 @@ def hello(agency):
     return frame(HELLO, struct.pack(">I", agency))
 
 
+def csv_field(value):
+    """A field of the project's CSV dialect: quoted only when it holds a
+    comma, a double quote, CR or LF, quotes inside doubled."""
+    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def bet_row(first, last, doc, birth, number):
+    """A bet's row inside BETS (docs/PROTOCOL.md): its bets-file row without
+    the agency column and line end, in the one canonical spelling."""
+    text = ",".join(csv_field(f) for f in (first, last, doc, birth)) + "," + str(number)
+    return text.encode("utf-8", "surrogateescape")
+
+
+def decode_bets(payload):
+    """A BETS payload as (seq, count, rows), each row the list of its five
+    fields (CSV-unquoted)."""
+    seq, count = struct.unpack_from(">QH", payload, 0)
+    pos, rows = 10, []
+    for _ in range(count):
+        (n,) = struct.unpack_from(">H", payload, pos)
+        text = payload[pos + 2:pos + 2 + n].decode("utf-8")
+        rows.append(next(csv.reader([text])))
+        pos += 2 + n
+    return seq, count, rows
+
+
 def bets_frame(seq, bets):
+    """A BETS frame; each bet is a 5-tuple of fields or, to send any bytes
+    as a row, bytes."""
     payload = struct.pack(">QH", seq, len(bets))
-    for first, last, doc, birth, number in bets:
-        payload += s16(first) + s16(last) + s16(doc) + s16(birth) + struct.pack(">H", number)
+    for bet in bets:
+        payload += s16(bet if isinstance(bet, bytes) else bet_row(*bet))
     return frame(BETS, payload)
 
 

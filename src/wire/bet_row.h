@@ -1,0 +1,41 @@
+// The bet row: how a bet travels inside a BETS frame (docs/PROTOCOL.md). It
+// is the bets file's row (docs/STORAGE.md) without its agency column and line
+// end, `first_name,last_name,document,birthdate,number`, in the project's CSV
+// dialect (common/csv.h) and in its one canonical spelling: a name is quoted
+// only when it holds ',' or '"', the number has no leading zero. So the
+// server checks a row where it lies in the frame and stores those bytes
+// behind the agency column, with no decoding and no re-encoding, and any
+// bet has exactly one row.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wire/bet.h"
+
+namespace lottery {
+
+// The exact size of the row of `bet`.
+std::size_t BetRowSize(const BetView& bet);
+
+// Writes the row of `bet` at `p` (room for BetRowSize(bet) bytes) and returns
+// its end. The bet should be valid (ValidateBet); the row spells whatever
+// the fields hold.
+char* PutBetRow(char* p, const BetView& bet);
+
+// Appends the row of `bet` to `out`.
+void AppendBetRowText(std::string& out, const BetView& bet);
+
+// Checks that `row` is the canonical row of a valid bet (ValidateBet's rules
+// against `today`) and fills `bet` with its fields (agency untouched). The
+// views point into `row`, except a quoted name, which is unquoted into
+// `scratch`: both must outlive `bet`. Returns std::nullopt when valid, else
+// the reason naming the field, in ValidateBet's words where the rule is one
+// of its own ("birthdate: in the future"); "row: ..." when the row does not
+// have five fields, a field name when one is not spelled canonically.
+std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
+                                       std::string& scratch);
+
+}  // namespace lottery

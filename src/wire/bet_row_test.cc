@@ -1,0 +1,223 @@
+#include "wire/bet_row.h"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+
+namespace lottery {
+namespace {
+
+const Date kToday{2026, 11, 22};
+
+std::string fmt_date(unsigned year, unsigned month, unsigned day) {
+  return fmt::format("{:04}-{:02}-{:02}", year, month, day);
+}
+
+std::string RowOf(const BetView& bet) {
+  std::string out;
+  AppendBetRowText(out, bet);
+  return out;
+}
+
+// ParseBetRow's reason, "" when the row is accepted.
+std::string Refusal(std::string_view row) {
+  BetView bet;
+  std::string scratch;
+  auto why = ParseBetRow(row, kToday, bet, scratch);
+  return why ? *why : "";
+}
+
+// The example rows of docs/STORAGE.md, without their agency column and line
+// end: the bet rows the agency sends for them.
+std::vector<std::string> DocumentedBetRows() {
+  std::istringstream doc(testing::ReadFile(testing::SourceRoot() / "docs" / "STORAGE.md"));
+  std::vector<std::string> rows;
+  std::string line;
+  while (std::getline(doc, line)) {
+    if (line.starts_with("2,") && line.ends_with("\\r\\n")) {
+      rows.push_back(line.substr(2, line.size() - 2 - 4));
+    }
+  }
+  return rows;
+}
+
+TEST_CASE("the bet rows of docs/STORAGE.md's examples encode and parse back") {
+  auto rows = DocumentedBetRows();
+  REQUIRE(rows.size() >= 2);
+  CHECK(rows[0] == "Santiago Lionel,Lorca,30904465,1999-03-17,2201");
+  CHECK(rows[1] == "\"Ana \"\"la\"\" María, hija\",Núñez,00012345,1980-05-17,7574");
+  const BetView expected[] = {
+      {0, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 2201},
+      {0, "Ana \"la\" María, hija", "Núñez", "00012345", "1980-05-17", 7574},
+  };
+  for (int i = 0; i < 2; ++i) {
+    CHECK(RowOf(expected[i]) == rows[i]);
+    BetView bet;
+    std::string scratch;
+    REQUIRE_FALSE(ParseBetRow(rows[i], kToday, bet, scratch));
+    CHECK(bet.first_name == expected[i].first_name);
+    CHECK(bet.last_name == expected[i].last_name);
+    CHECK(bet.document == expected[i].document);
+    CHECK(bet.birthdate == expected[i].birthdate);
+    CHECK(bet.number == expected[i].number);
+  }
+}
+
+TEST_CASE("BetRowSize is the size PutBetRow writes") {
+  for (const BetView& bet : {BetView{0, "A", "B", "1", "1990-01-01", 0},
+                             BetView{0, "x,y", "\"q\"", "0000000001", "2000-02-29", 9999},
+                             BetView{0, "Ñandú", "O'Neil|Paz", "12", "1990-01-01", 10}}) {
+    CHECK(RowOf(bet).size() == BetRowSize(bet));
+  }
+}
+
+TEST_CASE("a row spelled in any other way than the canonical one is refused") {
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,5") == "");
+  CHECK(Refusal("\"Ana\",Paz,7,1990-01-01,5").starts_with("first_name: quoted, but holds no"));
+  CHECK(Refusal("Ana,\"Paz\",7,1990-01-01,5").starts_with("last_name: quoted, but holds no"));
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,05").starts_with("number: a leading zero"));
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,0") == "");
+  CHECK(Refusal("A\"na,Paz,7,1990-01-01,5") ==
+        "first_name: a double quote in a field that is not quoted");
+  CHECK(Refusal("\"A,na,Paz,7,1990-01-01,5") == "first_name: no closing double quote");
+  CHECK(Refusal("\"A,n\"a,Paz,7,1990-01-01,5") ==
+        "first_name: characters after the closing double quote");
+  CHECK(Refusal("\"A,\"\"n\",\"P,z\",7,1990-01-01,5") == "");
+}
+
+TEST_CASE("a row without five fields is refused as such") {
+  for (std::string_view row : {"Ana", "Ana,Paz", "Ana,Paz,7", "Ana,Paz,7,1990-01-01",
+                               "Ana,Paz,7,1990-01-01,5,6", "\"A,b\""}) {
+    CAPTURE(row);
+    CHECK(Refusal(row).starts_with("row: not 5 fields"));
+  }
+}
+
+TEST_CASE("each rule of a valid bet is checked on the row, in ValidateBet's words") {
+  CHECK(Refusal("") == "first_name: empty");
+  CHECK(Refusal(",Paz,7,1990-01-01,5") == "first_name: empty");
+  CHECK(Refusal("Ana,,7,1990-01-01,5") == "last_name: empty");
+  CHECK(Refusal("=SUM(1),Paz,7,1990-01-01,5").starts_with("first_name: starts with '='"));
+  CHECK(Refusal("Ana,Pa\tz,7,1990-01-01,5") == "last_name: control character");
+  CHECK(Refusal("Ana,Pa\xff,7,1990-01-01,5") == "last_name: not valid UTF-8");
+  CHECK(Refusal("Ana\u202e,Paz,7,1990-01-01,5") ==
+        "first_name: invisible format or separator character U+202E");
+  CHECK(Refusal(std::string(101, 'a') + ",Paz,7,1990-01-01,5") ==
+        "first_name: longer than 100 characters");
+  CHECK(Refusal(std::string(100, 'a') + ",Paz,7,1990-01-01,5") == "");
+  CHECK(Refusal("Ana,Paz,,1990-01-01,5") == "document: not 1 to 10 digits");
+  CHECK(Refusal("Ana,Paz,12345678901,1990-01-01,5") == "document: not 1 to 10 digits");
+  CHECK(Refusal("Ana,Paz,12a,1990-01-01,5") == "document: not 1 to 10 digits");
+  CHECK(Refusal("Ana,Paz,7,1990-02-30,5") == "birthdate: not a calendar date YYYY-MM-DD");
+  CHECK(Refusal("Ana,Paz,7,1899-12-31,5") == "birthdate: before 1900");
+  CHECK(Refusal("Ana,Paz,7,2026-11-23,5") == "birthdate: in the future");
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,") == "number: not an integer 0..9999");
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,5a") == "number: not an integer 0..9999");
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,10000") == "number: out of range 0..9999");
+  CHECK(Refusal("Ana,Paz,7,1990-01-01,99999999999999999999") == "number: out of range 0..9999");
+}
+
+// Random bets over an alphabet of what matters to a row (separators,
+// quotes, controls, multi-byte letters, digits): the row the encoder writes
+// for any bet parses back to the same bet, refused exactly when ValidateBet
+// refuses the bet and with the same reason. So the server, which stores the
+// row as it came, accepts what it would accept as fields, and every row it
+// accepts is the one it would have written.
+TEST_CASE("encode then parse agrees with ValidateBet on random bets") {
+  std::uint32_t state = 2026;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return state >> 16;
+  };
+  const std::vector<std::string> pieces = {"a", "Z", " ", ",", "\"", "'", "ñ", "é", "\r", "\n",
+                                           "-", "=", "0", "7", "\x7f", "\u200b", "|", "ab"};
+  auto text = [&](std::size_t max) {
+    std::string s;
+    const std::size_t n = next() % max;
+    for (std::size_t i = 0; i < n; ++i) s += pieces[next() % pieces.size()];
+    return s;
+  };
+  auto digits = [&](std::size_t max) {
+    std::string s;
+    const std::size_t n = next() % max;
+    for (std::size_t i = 0; i < n; ++i) s += static_cast<char>('0' + next() % 10);
+    if (next() % 8 == 0) s += pieces[next() % pieces.size()];
+    return s;
+  };
+  int accepted = 0;
+  int refused = 0;
+  for (int round = 0; round < 20000; ++round) {
+    // Half the bets have plain names, so that many are valid.
+    const bool plain = next() % 2 == 0;
+    std::string first = plain ? "Ana" : text(8), last = plain ? "Paz" : text(8);
+    std::string document = digits(13);
+    std::string birthdate = next() % 4 == 0 ? text(11)
+                                            : fmt_date(1890 + next() % 140, 1 + next() % 13,
+                                                       1 + next() % 31);
+    BetView bet{0, first, last, document, birthdate, static_cast<std::uint32_t>(next() % 10200)};
+    const std::string row = RowOf(bet);
+    auto expected = ValidateBet(bet, kToday);
+    BetView parsed;
+    std::string scratch;
+    auto got = ParseBetRow(row, kToday, parsed, scratch);
+    CAPTURE(row);
+    REQUIRE(got.has_value() == expected.has_value());
+    if (expected) {
+      CHECK(*got == *expected);
+      ++refused;
+      continue;
+    }
+    ++accepted;
+    CHECK(parsed.first_name == bet.first_name);
+    CHECK(parsed.last_name == bet.last_name);
+    CHECK(parsed.document == bet.document);
+    CHECK(parsed.birthdate == bet.birthdate);
+    CHECK(parsed.number == bet.number);
+  }
+  CHECK(accepted > 1000);
+  CHECK(refused > 1000);
+}
+
+// Random rows, most of them not canonical: whatever ParseBetRow accepts is a
+// valid bet that the encoder spells as exactly that row.
+TEST_CASE("every row ParseBetRow accepts is a valid bet's one spelling") {
+  std::uint32_t state = 7;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return state >> 16;
+  };
+  // Each field in one of several spellings, canonical or not.
+  const std::vector<std::vector<std::string>> spellings = {
+      {"Ana", "\"Ana\"", "\"A,na\"", "A\"na", "\"A\"\"na\"", "\"A\"na\"", "ñ", "", "\"\"", " "},
+      {"Paz", "\"P,z\"", "\"Paz\"", "P\r", "\"P", "\"\"\"\""},
+      {"7", "07", "0012", "", " 7", "\"7\"", "12345678901"},
+      {"1990-01-01", "1990-1-1", "\"1990-01-01\"", "1990-01-01 "},
+      {"0", "00", "5", "05", "9999", "10000", " 5", "5,6", ""},
+  };
+  int accepted = 0;
+  for (int round = 0; round < 50000; ++round) {
+    std::string row;
+    const std::size_t fields = 3 + next() % 3;
+    for (std::size_t i = 0; i < fields; ++i) {
+      if (i > 0) row += ',';
+      const auto& choices = spellings[i];
+      row += choices[next() % choices.size()];
+    }
+    BetView bet;
+    std::string scratch;
+    if (ParseBetRow(row, kToday, bet, scratch)) continue;
+    ++accepted;
+    CAPTURE(row);
+    CHECK_FALSE(ValidateBet(bet, kToday));
+    CHECK(RowOf(bet) == row);
+  }
+  CHECK(accepted > 100);
+}
+
+}  // namespace
+}  // namespace lottery
