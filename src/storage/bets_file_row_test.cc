@@ -10,6 +10,7 @@
 
 #include "common/test_util.h"
 #include "common/unique_fd.h"
+#include "wire/bet_row.h"
 
 namespace lottery {
 namespace {
@@ -18,6 +19,21 @@ TEST_CASE("a bets-file row has six columns and CRLF") {
   std::string row;
   AppendBetRow(row, BetView{12, "José", "Pérez, Jr.", "00123", "1980-01-02", 42});
   CHECK(row == "12,José,\"Pérez, Jr.\",00123,1980-01-02,42\r\n");
+}
+
+TEST_CASE("a row stored from its bet row is the row AppendBetRow writes") {
+  const BetView bets[] = {{12, "José", "Pérez, Jr.", "00123", "1980-01-02", 42},
+                          {1, "Ana \"la\"", "Paz", "7", "1990-01-01", 0},
+                          {4000000000u, "a|b", "O'Neil", "9999999999", "2000-02-29", 9999}};
+  for (const BetView& bet : bets) {
+    std::string expected;
+    AppendBetRow(expected, bet);
+    std::string bet_row;
+    AppendBetRowText(bet_row, bet);
+    std::string stored = "kept";
+    AppendStoredRow(stored, AgencyColumn(bet.agency), bet_row);
+    CHECK(stored == "kept" + expected);
+  }
 }
 
 TEST_CASE("write then read gives the same bet back") {

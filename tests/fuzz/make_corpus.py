@@ -46,6 +46,11 @@ def main():
     dataset = open(os.path.join(ROOT, "dataset", "agency-1.csv"), "rb").read().splitlines(True)[:20]
     write("csv", "dataset", b"".join(dataset))
     write("csv", "quoted", b'2,"Ana ""la"" Mar\xc3\xada, hija",N\xc3\xba\xc3\xb1ez,00012345,1980-05-17,7574\r\n')
+    # A BETS payload of bet rows: the dataset's lines and the quoted example.
+    rows = [line.rstrip(b"\r\n") for line in dataset]
+    rows.append(b'"Ana ""la"" Mar\xc3\xada, hija",N\xc3\xba\xc3\xb1ez,00012345,1980-05-17,7574')
+    write("messages", "bets-rows", struct.pack(">QH", 1, len(rows)) +
+          b"".join(struct.pack(">H", len(r)) + r for r in rows))
     stored = b"".join(b"1," + line for line in dataset)
     write("bets_file", "rows-only", struct.pack("<H", len(stored) + 1) + stored)
     write("bets_file", "rows-and-journal", struct.pack("<H", len(stored)) + stored + records)

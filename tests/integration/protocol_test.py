@@ -125,6 +125,29 @@ class ProtocolTest(harness.LotteryTest):
         c.send(bets_frame(1, [("Ana-María", "O'Neil", "7", "1990-01-01", 1)]))
         self.assertEqual(harness.decode_ack(c.read()[1]), (1, 1))
 
+    def test_rows_are_stored_as_sent_and_only_in_their_one_spelling(self):
+        self.start_server(agencies=1)
+        c = self.raw()
+        self.introduce(c)
+        good = b'"Ana ""la"" Mar\xc3\xada, hija",N\xc3\xba\xc3\xb1ez,00012345,1980-05-17,7574'
+        for row, reason in ((b'"Ana",Paz,7,1990-01-01,5', "first_name: quoted"),
+                            (b'Ana,"Paz",7,1990-01-01,5', "last_name: quoted"),
+                            (b"Ana,Paz,7,1990-01-01,05", "number: a leading zero"),
+                            (b"Ana,Paz,7,1990-01-01,5,6", "row: not 5 fields"),
+                            (b"Ana,Paz,7,1990-01-01", "row: not 5 fields"),
+                            (b'A"na,Paz,7,1990-01-01,5', "first_name: a double quote"),
+                            (b"Ana,Paz,7,1990-01-01,5\r\n", "number: not an integer")):
+            with self.subTest(row=row):
+                c.send(bets_frame(1, [good, row]))
+                index, message = self.expect_error(c, harness.E_INVALID_BET)
+                self.assertEqual(index, 1)
+                self.assertIn(reason, message)
+        self.assertEqual(self.bets_file(), [])
+        c.send(bets_frame(1, [good, b"Ana,Paz,7,1990-01-01,0"]))
+        self.assertEqual(harness.decode_ack(c.read()[1]), (1, 2))
+        with open(self.path("bets.csv"), "rb") as f:
+            self.assertEqual(f.read(), b"1," + good + b"\r\n1,Ana,Paz,7,1990-01-01,0\r\n")
+
     def test_a_batch_numbered_0_or_without_bets_is_refused(self):
         self.start_server(agencies=2)
         for agency, (seq, bets, what) in enumerate(((0, [GOOD], "seq 0"), (1, [], "count 0")), 1):

@@ -64,6 +64,35 @@ class RoundTest(harness.LotteryTest):
         self.assertIn('1,José María,"Núñez, ""el"" Pibe",00012345,1980-02-29,7574\r\n'.encode(), raw)
         self.assertIn("1,Ana|Paula,D'Alessandro,1,1900-01-01,0\r\n".encode(), raw)
 
+    def test_any_spelling_of_a_dataset_line_is_stored_in_the_one_spelling(self):
+        # Lines that already are bet rows travel as they are; the others are
+        # read as CSV records and re-spelled; invalid ones are skipped with
+        # their line numbers, wherever they fall between the others.
+        lines = [b"\xef\xbb\xbfAna,Paz,1,1990-01-01,7574\n",        # 1: BOM, LF
+                 b"\"Ana\",\"Paz\",2,1990-01-01,0042\r\n",           # 2: quoted, leading zeros
+                 b"\r\n",                                             # 3: blank
+                 b"\"Ana, hija\",\"O\"\"Neil\",3,1990-01-01,0\r\n",   # 4: quoted as the file is
+                 b"Ana,Paz,4,1990-01-01,00\n",                          # 5: number 0 spelled 00
+                 b"Ana,Paz,5,1990-01-01\r\n",                          # 6: four columns
+                 b"\"Ana\nPaz\",Paz,6,1990-01-01,1\r\n",                # 7-8: a quoted line break
+                 b"Ana,Paz,7,1990-01-01,10000\r\n",                    # 9: number out of range
+                 b"Ana,Paz,8,1990-01-01,7574"]                           # 10: no line end
+        path = self.path("agency-1.csv")
+        with open(path, "wb") as f:
+            f.write(b"".join(lines))
+        self.start_server(agencies=1)
+        p = self.start_agency(1, path, batch=2)
+        self.assertEqual(p.wait(30), 0, p.log())
+        bad = [e for e in p.entries() if e.action == "dataset_line"]
+        self.assertEqual([e.fields["line"] for e in bad], ["6", "7", "9"])
+        self.assertEqual(p.stdout().split(), ["1", "8"])
+        with open(self.path("bets.csv"), "rb") as f:
+            self.assertEqual(f.read(), b"1,Ana,Paz,1,1990-01-01,7574\r\n"
+                                       b"1,Ana,Paz,2,1990-01-01,42\r\n"
+                                       b"1,\"Ana, hija\",\"O\"\"Neil\",3,1990-01-01,0\r\n"
+                                       b"1,Ana,Paz,4,1990-01-01,0\r\n"
+                                       b"1,Ana,Paz,8,1990-01-01,7574\r\n")
+
     def test_nobody_gets_winners_before_the_last_agency_finishes(self):
         n = 3
         self.start_server(agencies=n)
