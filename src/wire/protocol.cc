@@ -281,7 +281,14 @@ bool BetBatchEncoder::Add(const BetView& bet) {
 
 bool BetBatchEncoder::AddRow(std::string_view row) {
   if (!FitsRow(row.size())) return false;
-  PutStr(out_, row);
+  const std::size_t at = out_.size();
+  const std::size_t size = at + 2 + row.size();
+  out_.resize_and_overwrite(size, [&](char* base, std::size_t) {
+    base[at] = static_cast<char>(row.size() >> 8);
+    base[at + 1] = static_cast<char>(row.size() & 0xff);
+    std::memcpy(base + at + 2, row.data(), row.size());
+    return size;
+  });
   Added();
   return true;
 }
