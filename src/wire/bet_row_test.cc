@@ -219,5 +219,65 @@ TEST_CASE("every row ParseBetRow accepts is a valid bet's one spelling") {
   CHECK(accepted > 100);
 }
 
+// ParseBetRow's shortcut for common rows and the field-by-field reference
+// give the same answer and the same bet for every row: random rows built
+// around what the shortcut decides on (lengths near 16, 48 and 64 bytes,
+// Latin letters and the two-byte sequences that are not, digits, dashes).
+TEST_CASE("the shortcut for common rows agrees with the reference on every row") {
+  std::uint32_t state = 99;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return state >> 16;
+  };
+  const std::vector<std::string> letters = {
+      "a", "Z", " ", "'", "ñ", "É", "ÿ", "\xc3", "\xc3(", "\xc2\xad", "\xc2\x85", "\xc2\xa0",
+      "\xe2\x80\xae", "\xe6\x97\xa5", "-", "=", "@", "+", "\t", "\x7f", "\"", ",", "0"};
+  auto name = [&] {
+    std::string s;
+    const std::size_t n = next() % 4 == 0 ? next() % 30 : 1 + next() % 8;
+    for (std::size_t i = 0; i < n; ++i) {
+      s += next() % 3 == 0 ? letters[next() % letters.size()] : std::string(1, 'a' + next() % 26);
+    }
+    return s;
+  };
+  auto digits = [&](std::size_t min, std::size_t max) {
+    std::string s;
+    const std::size_t n = min + next() % (max - min + 1);
+    for (std::size_t i = 0; i < n; ++i) s += static_cast<char>('0' + next() % 10);
+    if (next() % 16 == 0 && !s.empty()) s[next() % s.size()] = "a-/:\xc3"[next() % 5];
+    return s;
+  };
+  const Date today{2026, 11, 22};
+  int accepted = 0;
+  int refused = 0;
+  for (int round = 0; round < 200000; ++round) {
+    std::string date = digits(4, 4) + "-" + digits(2, 2) + "-" + digits(2, 2);
+    if (next() % 2 == 0) date = fmt_date(1890 + next() % 140, 1 + next() % 12, 1 + next() % 31);
+    std::string row = name() + "," + name() + "," + digits(0, 11) + "," + date + "," +
+                      digits(0, 5);
+    if (next() % 32 == 0) row += "," + digits(1, 2);
+    if (next() % 32 == 0) row = row.substr(0, next() % (row.size() + 1));
+    BetView fast, reference;
+    std::string scratch_fast, scratch_reference;
+    auto got = ParseBetRow(row, today, fast, scratch_fast);
+    auto want = CheckBetRow(row, today, reference, scratch_reference);
+    CAPTURE(row);
+    REQUIRE(got.has_value() == want.has_value());
+    if (want) {
+      CHECK(*got == *want);
+      ++refused;
+      continue;
+    }
+    ++accepted;
+    CHECK(fast.first_name == reference.first_name);
+    CHECK(fast.last_name == reference.last_name);
+    CHECK(fast.document == reference.document);
+    CHECK(fast.birthdate == reference.birthdate);
+    CHECK(fast.number == reference.number);
+  }
+  CHECK(accepted > 5000);
+  CHECK(refused > 5000);
+}
+
 }  // namespace
 }  // namespace lottery
