@@ -169,33 +169,37 @@ bool ParseCommonRow(std::string_view row, const Date& today, BetView& bet) {
   const std::size_t size = row.size();
   if (size < 16 || size > 64) return false;  // no valid row is shorter than 18 bytes
   const char* bytes = row.data();
-  RowMask comma = 0, quote = 0, low = 0, high = 0, digit = 0, dash = 0, lead = 0, cont = 0;
-  for (std::size_t k = 0; k < 4; ++k) {  // a fixed count: unrolled, no branch on the size
-    // A chunk that would run past the row's end is read as the row's last
-    // 16 bytes instead (never past its end) and its bits shifted down into
-    // place; bits of bytes the row does not have fall off or, past its end,
-    // are cleared with `valid` below.
+  // A chunk that would run past the row's end is read as the row's last 16
+  // bytes instead (never past its end) and its bits shifted down into place;
+  // bits of bytes the row does not have fall off or, past its end, are
+  // cleared with `valid`. A fixed count of chunks: unrolled, no branch on
+  // the size.
+  auto chunk = [bytes, size](std::size_t k, __m128i& v) {
     const std::size_t from = std::min(16 * k, size - 16);
-    const std::size_t shift = 16 * k - from;  // 0..48
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + from));
-    auto bits = [k, shift](__m128i m) {
-      return (RowMask{static_cast<std::uint32_t>(_mm_movemask_epi8(m))} >> shift) << (16 * k);
-    };
-    comma |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')));
-    quote |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
-    // Signed compares: bytes >= 0x80 are negative, so `low` holds them too.
-    low |= bits(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
-    high |= bits(v);
+    v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + from));
+    return 16 * k - from;  // the shift, 0..48
+  };
+  auto bits = [](__m128i m, std::size_t k, std::size_t shift) {
+    return (RowMask{static_cast<std::uint32_t>(_mm_movemask_epi8(m))} >> shift) << (16 * k);
+  };
+  RowMask comma = 0, bad = 0, high = 0, digit = 0;
+  for (std::size_t k = 0; k < 4; ++k) {
+    __m128i v;
+    const std::size_t shift = chunk(k, v);
+    comma |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')), k, shift);
+    // Signed compares: bytes >= 0x80 are negative, so `bad` holds them too
+    // (taken out below with `high`) besides quotes, C0 controls and DEL.
+    bad |= bits(_mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))),
+                k, shift);
+    high |= bits(v, k, shift);
     digit |= bits(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
-                                _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))));
-    dash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
-    lead |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(static_cast<char>(0xC3))));
-    cont |= bits(_mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8(static_cast<char>(0xC0))),
-                                _mm_set1_epi8(static_cast<char>(0x80))));
+                                _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))),
+                  k, shift);
   }
   const RowMask valid = size == 64 ? ~RowMask{0} : (RowMask{1} << size) - 1;
-  if (((quote | (low & ~high)) & valid) != 0) return false;  // quotes, C0 controls, DEL
+  if ((bad & ~high & valid) != 0) return false;
   comma &= valid;
   std::size_t at[4];
   for (std::size_t& c : at) {  // (std::popcount is a library call without -mpopcnt)
@@ -213,9 +217,19 @@ bool ParseCommonRow(std::string_view row, const Date& today, BetView& bet) {
   }
   const RowMask names = Span(0, at[1]);
   if ((high & valid & ~names) != 0) return false;
-  if ((high & names) != 0 &&
-      (((lead & names) << 1) != (cont & names) || ((lead | cont) & names) != (high & names))) {
-    return false;
+  if ((high & names) != 0) {
+    RowMask lead = 0, cont = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      __m128i v;
+      const std::size_t shift = chunk(k, v);
+      lead |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(static_cast<char>(0xC3))), k, shift);
+      cont |= bits(_mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8(static_cast<char>(0xC0))),
+                                  _mm_set1_epi8(static_cast<char>(0x80))),
+                   k, shift);
+    }
+    if (((lead & names) << 1) != (cont & names) || ((lead | cont) & names) != (high & names)) {
+      return false;
+    }
   }
   // Document: 1..10 digits.
   const std::size_t document_size = at[2] - at[1] - 1;
@@ -227,7 +241,9 @@ bool ParseCommonRow(std::string_view row, const Date& today, BetView& bet) {
   const std::size_t b = at[2] + 1;
   if (at[3] - b != 10) return false;
   const RowMask dashes = (RowMask{1} << (b + 4)) | (RowMask{1} << (b + 7));
-  if ((dash & Span(b, at[3])) != dashes || (~digit & Span(b, at[3])) != dashes) return false;
+  if (bytes[b + 4] != '-' || bytes[b + 7] != '-' || (~digit & Span(b, at[3])) != dashes) {
+    return false;
+  }
   auto num = [&](std::size_t from, std::size_t n) {
     int v = 0;
     for (std::size_t i = 0; i < n; ++i) v = v * 10 + (bytes[from + i] - '0');
