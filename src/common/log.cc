@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,6 +170,15 @@ std::string& StatusLine() {
 // "\r" to the line's start, then "erase to end of line" (ECMA-48 EL).
 constexpr std::string_view kClearLine = "\r\033[K";
 
+static_assert(kHeldLogBytes <= PIPE_BUF, "a held write must stay atomic on a pipe");
+
+// Lines held by HeldLogLines, and how many holds are open.
+std::string& HeldBytes() {
+  static std::string held;
+  return held;
+}
+int g_holds = 0;
+
 void WriteStderr(std::string_view bytes) {
   const char* p = bytes.data();
   std::size_t left = bytes.size();
@@ -194,12 +204,32 @@ void SetLogStatusLine(std::string_view status) {
   WriteStderr(out);
 }
 
+HeldLogLines::HeldLogLines() { ++g_holds; }
+
+HeldLogLines::~HeldLogLines() {
+  if (--g_holds > 0) return;
+  std::string& held = HeldBytes();
+  if (!held.empty()) WriteStderr(held);
+  held.clear();
+}
+
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
                   std::string_view fields) {
   std::string line = FormatLogLine(level, action, outcome, fields);
   if (const std::string& status = StatusLine(); !status.empty()) {
     line.insert(0, kClearLine);
     line.append(status);
+  }
+  if (g_holds > 0) {
+    std::string& held = HeldBytes();
+    if (held.size() + line.size() > kHeldLogBytes && !held.empty()) {
+      WriteStderr(held);
+      held.clear();
+    }
+    if (line.size() <= kHeldLogBytes) {
+      held += line;
+      return;
+    }
   }
   WriteStderr(line);
 }

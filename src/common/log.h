@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -102,6 +103,24 @@ void SetLogStatusLine(std::string_view status);
 // Writes one formatted line to stderr with a single write().
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
                   std::string_view fields);
+
+// While one is alive, the log lines this process writes are gathered and
+// written together when it ends, instead of one write() each: for a burst of
+// lines about one event (the apuesta_recibida lines of a worker's group of
+// stored batches). No write() carries more than kHeldLogBytes (PIPE_BUF), so
+// on a pipe shared with other processes the lines still never interleave
+// mid-line; a line longer than that goes out alone, after those held before
+// it. Nestable (the outermost one writes); one thread per process, as the
+// log is used. A process that dies while holding loses the held lines, so a
+// hold spans only bookkeeping, never I/O that can block or a crash point.
+inline constexpr std::size_t kHeldLogBytes = 4096;
+class HeldLogLines {
+ public:
+  HeldLogLines();
+  ~HeldLogLines();
+  HeldLogLines(const HeldLogLines&) = delete;
+  HeldLogLines& operator=(const HeldLogLines&) = delete;
+};
 
 // fields is a fmt format string for the "key: value | key: value" tail.
 template <typename... Args>

@@ -6,11 +6,15 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <regex>
+#include <string>
+#include <vector>
 
 #include "common/test_util.h"
 
@@ -129,6 +133,106 @@ TEST_CASE("the style follows JOURNAL_STREAM for stderr") {
   ::unsetenv("JOURNAL_STREAM");
   ConfigureLogStyleFromEnvironment();
   CHECK(CurrentLogStyle() == LogStyle::kPlain);
+}
+
+
+// Points stderr at one end of a SOCK_SEQPACKET pair for its lifetime, so
+// that every write() to stderr arrives as one message of its own.
+class StderrWrites {
+ public:
+  StderrWrites() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) == 0);
+    saved_ = ::dup(STDERR_FILENO);
+    REQUIRE(::dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+    ::close(fds[1]);
+    read_ = fds[0];
+  }
+  ~StderrWrites() {
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    ::close(read_);
+  }
+  // The writes so far, one string each.
+  std::vector<std::string> Take() {
+    std::vector<std::string> writes;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::recv(read_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      writes.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+    return writes;
+  }
+
+ private:
+  int saved_ = -1;
+  int read_ = -1;
+};
+
+TEST_CASE("held lines go out together when the hold ends, in order, whole lines per write") {
+  StderrWrites stderr_writes;
+  SetLogLevel(LogLevel::kInfo);
+  {
+    HeldLogLines hold;
+    for (int i = 0; i < 3; ++i) {
+      Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {}", i);
+    }
+    CHECK(stderr_writes.Take().empty());  // nothing written while held
+  }
+  std::vector<std::string> writes = stderr_writes.Take();
+  REQUIRE(writes.size() == 1);
+  const std::string& w = writes[0];
+  CHECK(std::count(w.begin(), w.end(), '\n') == 3);
+  CHECK(w.find("cantidad: 0") < w.find("cantidad: 1"));
+  CHECK(w.find("cantidad: 1") < w.find("cantidad: 2"));
+
+  // Without a hold, one write per line, as before.
+  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {}", 7);
+  Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {}", 8);
+  CHECK(stderr_writes.Take().size() == 2);
+}
+
+TEST_CASE("no held write is larger than PIPE_BUF, and no line is split or lost") {
+  StderrWrites stderr_writes;
+  SetLogLevel(LogLevel::kInfo);
+  const std::string long_field(kHeldLogBytes + 100, 'x');
+  {
+    HeldLogLines outer;
+    {
+      HeldLogLines inner;  // nested: only the outermost hold writes
+      for (int i = 0; i < 200; ++i) {
+        Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {}", i);
+      }
+    }
+    Log(LogLevel::kInfo, "long", Outcome::kSuccess, "field: {}", long_field);
+    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {}", 200);
+  }
+  std::vector<std::string> writes = stderr_writes.Take();
+  CHECK(writes.size() > 2);
+  std::string all;
+  int lines = 0;
+  for (const std::string& w : writes) {
+    REQUIRE(!w.empty());
+    CHECK(w.back() == '\n');  // whole lines only
+    if (w.find("action: long") == std::string::npos) {
+      CHECK(w.size() <= kHeldLogBytes);
+    } else {
+      CHECK(std::count(w.begin(), w.end(), '\n') == 1);  // the long line alone
+    }
+    lines += static_cast<int>(std::count(w.begin(), w.end(), '\n'));
+    all += w;
+  }
+  CHECK(lines == 202);
+  // In the order logged.
+  std::size_t at = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::size_t next = all.find(fmt::format("cantidad: {}\n", i), at);
+    REQUIRE(next != std::string::npos);
+    at = next;
+  }
+  CHECK(all.find("action: long") > at);
+  CHECK(all.find("cantidad: 200\n") > all.find("action: long"));
 }
 
 }  // namespace

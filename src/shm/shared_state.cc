@@ -120,7 +120,7 @@ void BeginShutdown(SharedState& state) {
 BettingClosure CloseBetting(SharedState& state) {
   SharedLock lock(state);
   BettingClosure closure{!state.betting_closed, state.finished_count, state.agencies};
-  state.betting_closed = true;
+  state.betting_closed.store(true, std::memory_order_release);
   lock.Broadcast();  // waiters re-check whether the draw is due
   return closure;
 }
@@ -178,10 +178,11 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   return claim;
 }
 
-void RecordBatchDigest(SharedState& state, std::uint32_t agency, std::uint64_t seq,
-                       std::uint64_t digest) {
+void RecordBatchDigests(SharedState& state, std::uint32_t agency,
+                        std::span<const BatchDigest> digests) {
+  if (digests.empty()) return;
   SharedLock lock(state);
-  state.slots[agency].digests[seq % kBatchDigests] = BatchDigest{seq, digest};
+  for (const BatchDigest& d : digests) state.slots[agency].digests[d.seq % kBatchDigests] = d;
 }
 
 std::optional<std::uint64_t> FindBatchDigest(SharedState& state, std::uint32_t agency,

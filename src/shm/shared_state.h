@@ -25,7 +25,8 @@
 //    drawer_pid, winners_*): worker/draw_barrier.cc, and ReleaseWorker's
 //    reset of a drawer that died;
 //  - settings, settings_generation, shutting_down, betting_closed:
-//    PublishSettings, BeginShutdown and CloseBetting, called by the parent;
+//    PublishSettings, BeginShutdown and CloseBetting, called by the parent
+//    (betting_closed is atomic too, read by workers without the mutex);
 //  - metrics: lock-free, with owners of their own (shm/metrics.h).
 // The parent creates and finally destroys the segment and touches it only
 // through these operations; workers use it through their modules.
@@ -40,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "common/agency_limit.h"
 #include "common/log.h"
@@ -171,7 +173,10 @@ struct SharedState {
   bool shutting_down = false;
   // Betting closed before every agency finished (draw.deadline, SIGUSR2):
   // the draw runs over the agencies that finished; the others are refused.
-  bool betting_closed = false;
+  // Written under `mutex`; atomic so that a worker's check before each batch
+  // (IsBettingClosed) needs no lock: the mutex per batch was a futex convoy
+  // of the workers (docs/PERFORMANCE.md).
+  std::atomic<bool> betting_closed{false};
   std::uint32_t finished_count = 0;
   // CLOCK_MONOTONIC nanoseconds when the last agency said FINISHED (0: not
   // yet); the benchmark's draw latency runs from here to the first winners.
@@ -309,9 +314,15 @@ struct BettingClosure {
 };
 BettingClosure CloseBetting(SharedState& state);
 
-// Worker, after storing batch `seq` of `agency`: remembers its digest.
-void RecordBatchDigest(SharedState& state, std::uint32_t agency, std::uint64_t seq,
-                       std::uint64_t digest);
+// Worker, before each batch: whether CloseBetting ran. Without the mutex.
+inline bool IsBettingClosed(const SharedState& state) {
+  return state.betting_closed.load(std::memory_order_acquire);
+}
+
+// Worker, after storing batches of `agency`: remembers their digests, with
+// one lock for all of them.
+void RecordBatchDigests(SharedState& state, std::uint32_t agency,
+                        std::span<const BatchDigest> digests);
 // The digest stored for batch `seq` of `agency`, if still remembered.
 std::optional<std::uint64_t> FindBatchDigest(SharedState& state, std::uint32_t agency,
                                              std::uint64_t seq);

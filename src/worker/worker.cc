@@ -305,6 +305,7 @@ bool Worker::HandleHello(std::string_view payload) {
                      fmt::format("agency {} is already connected (worker {})", *id, holder));
   }
   agency_ = *id;
+  stored_seq_ = claim.last_seq;
   agency_column_ = AgencyColumn(agency_);
   finished_ = welcome.finished;
   if (!finished_ && claim.betting_closed) return SendBettingClosed();

@@ -141,22 +141,31 @@ bool Worker::StorePendingBatches() {
                      fmt::format("batch {} not stored: {}", extents.front().seq,
                                  stored.error().message));
   }
-  for (std::size_t i = 0; i < extents.size(); ++i) {
-    const BatchExtent& e = extents[i];
-    const auto count = static_cast<std::uint16_t>(e.count);
-    if (i < stored->skipped) {
-      // A worker that died after writing this batch had stored it already.
-      AckRepeatedBatch(e.seq, count, batches[i].received);
-      continue;
+  stored_seq_ = std::max(stored_seq_, extents.back().seq);
+  stored_digests_.clear();
+  std::uint64_t bets = 0;
+  {
+    // One write() for the group's lines, not one per batch (log.h).
+    HeldLogLines hold;
+    for (std::size_t i = 0; i < extents.size(); ++i) {
+      const BatchExtent& e = extents[i];
+      const auto count = static_cast<std::uint16_t>(e.count);
+      if (i < stored->skipped) {
+        // A worker that died after writing this batch had stored it already.
+        AckRepeatedBatch(e.seq, count, batches[i].received);
+        continue;
+      }
+      stored_digests_.push_back(BatchDigest{e.seq, batches[i].digest});
+      Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
+          "cantidad: {} | agency: {} | seq: {}", count, agency_, e.seq);
+      bets += count;
+      QueueAck(e.seq, count, stored->end, batches[i].received);
     }
-    RecordBatchDigest(shared_.state(), agency_, e.seq, batches[i].digest);
-    Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: {} | agency: {} | seq: {}",
-        count, agency_, e.seq);
-    AgencyMetrics& m = shared_.state().metrics.agencies[agency_];
-    m.bets_stored.fetch_add(count, std::memory_order_relaxed);
-    m.batches_stored.fetch_add(1, std::memory_order_relaxed);
-    QueueAck(e.seq, count, stored->end, batches[i].received);
   }
+  RecordBatchDigests(shared_.state(), agency_, stored_digests_);
+  AgencyMetrics& m = shared_.state().metrics.agencies[agency_];
+  m.bets_stored.fetch_add(bets, std::memory_order_relaxed);
+  m.batches_stored.fetch_add(stored_digests_.size(), std::memory_order_relaxed);
   if (stored->skipped < extents.size()) {
     const std::size_t from = stored->skipped ? extents[stored->skipped - 1].rows_end : 0;
     shared_.state().metrics.bytes_stored.fetch_add(bytes - from, std::memory_order_relaxed);
@@ -177,17 +186,10 @@ bool Worker::HandleBets(std::string_view payload) {
   if (!pending_extents_.empty() && seq != pending_extents_.back().seq + 1) {
     if (!StorePendingBatches()) return false;
   }
-  std::uint64_t last_seq = 0;
-  bool closed = false;
-  {
-    // One lock per batch for both: this is the hot path.
-    SharedState& s = shared_.state();
-    SharedLock lock(s);
-    last_seq = s.slots[agency_].last_seq;
-    closed = s.betting_closed;
-  }
+  // No lock on this hot path: the worker knows what it stored (stored_seq_).
+  std::uint64_t last_seq = stored_seq_;
   if (!pending_extents_.empty()) last_seq = pending_extents_.back().seq;
-  if (closed) {
+  if (IsBettingClosed(shared_.state())) {
     CountRejectedBatch(count);
     return SendBettingClosed();
   }

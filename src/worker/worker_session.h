@@ -131,6 +131,11 @@ class Worker {
   bool first_frame_ = true;    // nothing received yet
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
   std::uint32_t agency_ = 0;  // 0 until HELLO
+  // The agency's last stored batch as this worker knows it: the claim's
+  // last_seq, then its own appends. Only this worker appends for the agency,
+  // so the shared slot can be newer only by a dead worker's append that the
+  // next append completes; BetStore::AppendBatches skips those batches.
+  std::uint64_t stored_seq_ = 0;
   bool finished_ = false;
   bool introduced_ = false;  // HELLO answered with WELCOME
   bool stopping_ = false;
@@ -148,6 +153,7 @@ class Worker {
   std::string row_scratch_;                       // ParseBetRow's unquoted names
   std::vector<BatchExtent> pending_extents_;
   std::vector<PendingBatch> pending_batches_;     // one per extent
+  std::vector<BatchDigest> stored_digests_;       // RecordBatchDigests' input, reused
   std::vector<IndexedWinner> pending_winners_;    // winner index entries (winner_index.h)
   // Acks of stored batches not sent yet: while the agency has more batches
   // already buffered, they are stored first, so that one fdatasync and one
