@@ -1,5 +1,6 @@
 #include "agency/bet_sender.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -11,8 +12,16 @@ namespace lottery {
 
 Step BetSender::Submit(std::uint16_t count) {
   window_.Push(next_seq_++, count);
+  unsent_bytes_ += window_.at(window_.size() - 1).frame.size();
+  if (unsent_bytes_ < kSendBytes && !window_.full()) return Step::kDone;
   if (Step s = SendPending(); s != Step::kDone) return s;
-  while (window_.full()) {
+  if (!window_.full()) return Step::kDone;
+  // A full window waits for a group's worth of acks, not one: freeing one
+  // slot at a time would send one frame at a time.
+  const std::size_t frame = std::max<std::size_t>(1, window_.at(window_.size() - 1).frame.size());
+  const std::size_t group = std::clamp<std::size_t>(kSendBytes / frame, 1,
+                                                    std::max<std::size_t>(1, window_.capacity() / 2));
+  while (window_.size() > window_.capacity() - group) {
     if (Step s = AwaitOldest(); s != Step::kDone) return s;
   }
   return Step::kDone;
@@ -40,17 +49,27 @@ Step BetSender::SendPending() {
       bets_acked_ += window_.oldest().count;
       window_.PopOldest();
     }
-    bool broke = false;
-    for (std::size_t i = 0; i < window_.size() && !broke; ++i) {
-      BatchWindow::Batch& b = window_.at(i);
-      if (b.sent) continue;
-      Step s = link_.Send(b.frame);
-      if (s == Step::kRetry) broke = true;
-      else if (s != Step::kDone) return s;
-      b.sent = true;
-      b.sent_at = BatchWindow::Clock::now();
+    // The unsent batches, in order, in one gathered write.
+    std::string_view frames[kMaxGather];
+    std::size_t first = 0;
+    while (first < window_.size() && window_.at(first).sent) ++first;
+    while (first < window_.size()) {
+      std::size_t count = 0;
+      for (std::size_t i = first; i < window_.size() && count < kMaxGather; ++i) {
+        frames[count++] = window_.at(i).frame;
+      }
+      const Step s = link_.SendAll(std::span(frames, count));
+      if (s != Step::kDone && s != Step::kRetry) return s;
+      const auto now = BatchWindow::Clock::now();
+      for (std::size_t i = first; i < first + count; ++i) {
+        window_.at(i).sent = true;
+        window_.at(i).sent_at = now;
+      }
+      first += count;
+      if (s == Step::kRetry) break;  // reconnect, then all of them again
     }
-    if (!broke) return Step::kDone;
+    unsent_bytes_ = 0;
+    if (link_.connected()) return Step::kDone;
   }
 }
 

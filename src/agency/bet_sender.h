@@ -19,6 +19,15 @@ namespace lottery {
 
 class BetSender {
  public:
+  // Frames are sent in groups of about this many bytes, with one gathered
+  // write: on loopback and LAN the kernel's cost is per send as much as per
+  // byte, and 8 KiB frames one send each cost an agency and the server
+  // more CPU than the bytes do (docs/PERFORMANCE.md). A group waits only
+  // for the agency's own encoding of the next frames, never for the network.
+  static constexpr std::size_t kSendBytes = 64 * 1024;
+  // At most this many frames per gathered write.
+  static constexpr std::size_t kMaxGather = 64;
+
   BetSender(const AgencyConfig& config, ServerLink& link)
       : config_(config), link_(link), window_(static_cast<std::size_t>(config.batch_window)) {}
 
@@ -30,8 +39,9 @@ class BetSender {
   // last_seq).
   void StartAt(std::uint64_t seq) { next_seq_ = seq; }
 
-  // Sends the batch just encoded into NextFrame() (`count` bets) and, while
-  // the window is full, waits for the oldest ack.
+  // Takes the batch just encoded into NextFrame() (`count` bets); sends the
+  // batches not yet sent once they come to kSendBytes or fill the window,
+  // and, while the window is full, waits for the oldest ack.
   Step Submit(std::uint16_t count);
   // Waits for every batch in flight to be acked or refused.
   Step Drain();
@@ -59,6 +69,7 @@ class BetSender {
   BatchWindow window_;
   LatencyHistogram ack_latency_;
   std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
+  std::size_t unsent_bytes_ = 0;     // of the batches pushed since the last send
   std::uint64_t batches_acked_ = 0;
   std::uint64_t bets_acked_ = 0;
   std::function<void()> on_ack_;

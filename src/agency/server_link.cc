@@ -233,6 +233,10 @@ Step ServerLink::Send(std::string_view request) {
   return Outcome(WriteAll(*stream_, request, signals_.fd(), stall_), "send");
 }
 
+Step ServerLink::SendAll(std::span<std::string_view> frames) {
+  return Outcome(WriteAll(*stream_, frames, signals_.fd(), stall_), "send");
+}
+
 Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
   return Outcome(reader_->Read(reply, idle, stall_), "receive");
 }

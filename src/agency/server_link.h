@@ -72,6 +72,8 @@ class ServerLink {
   Step Exchange(const std::string& request, Frame& reply, std::optional<Millis> idle);
   // The two halves of Exchange, for pipelined batches.
   Step Send(std::string_view request);
+  // Sends several frames, in order, in as few writes as the stream allows.
+  Step SendAll(std::span<std::string_view> frames);
   Step Receive(Frame& reply, std::optional<Millis> idle);
   // Reads one more frame (for multi-frame replies).
   Step ReadMore(Frame& reply);

@@ -1,10 +1,14 @@
 // lottery-row-bench: what checking a bet row costs (docs/PERFORMANCE.md).
 //
 // Reads a dataset file into memory, takes each line as a bet row, and times
-// ParseBetRow and CheckBetRow (the field-by-field reference, without the
-// shortcut for common rows) over all of them; prints the best of seven
-// passes of each, in ns per row, as one JSON line:
-//   {"rows": N, "valid": V, "parse_ns": P, "reference_ns": R}
+// ParseBetRow (with the kernel it picks on this CPU), each of the
+// shortcut's kernels this CPU runs, and CheckBetRow (the field-by-field
+// reference, without the shortcut) over all of them; prints the best of
+// seven passes of each, in ns per row, as one JSON line (a kernel the CPU
+// lacks is null):
+//   {"rows": N, "valid": V, "parse_ns": P, "sse2_ns": S, "avx512_ns": A,
+//    "reference_ns": R}
+// Exits 70 when any two disagree on how many rows are valid.
 //
 // Usage: lottery-row-bench DATASET
 #include <chrono>
@@ -63,10 +67,29 @@ int main(int argc, char** argv) {
   const double parse = BestNsPerRow(
       rows, [&](std::string_view row) { return !lottery::ParseBetRow(row, today, bet, scratch); },
       valid);
+  bool agree = true;
+  auto kernel_ns = [&](lottery::RowKernel kernel) -> std::string {
+    if (!lottery::HasRowKernel(kernel)) return "null";
+    std::size_t kernel_valid = 0;
+    const double ns = BestNsPerRow(
+        rows,
+        [&](std::string_view row) {
+          return !lottery::ParseBetRowWith(kernel, row, today, bet, scratch);
+        },
+        kernel_valid);
+    agree = agree && kernel_valid == valid;
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f", ns);
+    return text;
+  };
+  const std::string sse2 = kernel_ns(lottery::RowKernel::kSse2);
+  const std::string avx512 = kernel_ns(lottery::RowKernel::kAvx512);
   const double reference = BestNsPerRow(
       rows, [&](std::string_view row) { return !lottery::CheckBetRow(row, today, bet, scratch); },
       valid_reference);
-  std::printf("{\"rows\": %zu, \"valid\": %zu, \"parse_ns\": %.1f, \"reference_ns\": %.1f}\n",
-              rows.size(), valid, parse, reference);
-  return valid == valid_reference ? 0 : 70;
+  std::printf(
+      "{\"rows\": %zu, \"valid\": %zu, \"parse_ns\": %.1f, \"sse2_ns\": %s, \"avx512_ns\": %s, "
+      "\"reference_ns\": %.1f}\n",
+      rows.size(), valid, parse, sse2.c_str(), avx512.c_str(), reference);
+  return agree && valid == valid_reference ? 0 : 70;
 }

@@ -2,6 +2,9 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -51,6 +54,33 @@ StreamStep PlainStream::ReadSome(char* buffer, std::size_t length) {
 StreamStep PlainStream::WriteSome(const char* buffer, std::size_t length) {
   while (true) {
     ssize_t n = ::send(fd_, buffer, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return {StreamStep::kData, static_cast<std::size_t>(n), 0};
+    if (errno != EINTR) return FromErrno(error_, POLLOUT);
+  }
+}
+
+StreamStep ByteStream::WriteSomeOf(std::span<const std::string_view> pieces) {
+  for (std::string_view piece : pieces) {
+    if (!piece.empty()) return WriteSome(piece.data(), piece.size());
+  }
+  return {StreamStep::kData, 0, 0};
+}
+
+StreamStep PlainStream::WriteSomeOf(std::span<const std::string_view> pieces) {
+  constexpr std::size_t kMaxPieces = 64;  // far below IOV_MAX
+  iovec iov[kMaxPieces];
+  std::size_t count = 0;
+  for (std::string_view piece : pieces) {
+    if (count == kMaxPieces) break;
+    if (piece.empty()) continue;
+    iov[count++] = iovec{const_cast<char*>(piece.data()), piece.size()};
+  }
+  if (count == 0) return {StreamStep::kData, 0, 0};
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = count;
+  while (true) {
+    ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) return {StreamStep::kData, static_cast<std::size_t>(n), 0};
     if (errno != EINTR) return FromErrno(error_, POLLOUT);
   }

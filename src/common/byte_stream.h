@@ -12,7 +12,9 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace lottery {
 
@@ -35,6 +37,10 @@ class ByteStream {
   virtual int fd() const = 0;
   virtual StreamStep ReadSome(char* buffer, std::size_t length) = 0;
   virtual StreamStep WriteSome(const char* buffer, std::size_t length) = 0;
+  // Writes from `pieces` in order, as if they were one buffer: kData says
+  // how many bytes in all. This one writes from the first non-empty piece
+  // only; a stream that can gather (the socket) writes several at once.
+  virtual StreamStep WriteSomeOf(std::span<const std::string_view> pieces);
   // Why the last kError happened.
   virtual const std::string& error() const = 0;
 };
@@ -46,6 +52,8 @@ class PlainStream final : public ByteStream {
   int fd() const override { return fd_; }
   StreamStep ReadSome(char* buffer, std::size_t length) override;
   StreamStep WriteSome(const char* buffer, std::size_t length) override;
+  // One sendmsg() of up to 64 pieces: one TCP segment train, not one each.
+  StreamStep WriteSomeOf(std::span<const std::string_view> pieces) override;
   const std::string& error() const override { return error_; }
 
  private:

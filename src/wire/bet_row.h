@@ -35,8 +35,9 @@ void AppendBetRowText(std::string& out, const BetView& bet);
 // the reason naming the field, in ValidateBet's words where the rule is one
 // of its own ("birthdate: in the future"); "row: ..." when the row does not
 // have five fields, a field name when one is not spelled canonically.
-// Common rows (short, plain names) take a shortcut that checks the row's
-// bytes sixteen at a time; CheckBetRow is the reference it must agree with.
+// Common rows (short, plain names) take a shortcut that classifies the row's
+// bytes with vector compares, with the widest kernel the CPU has (RowKernel);
+// CheckBetRow is the reference every kernel must agree with.
 std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
                                        std::string& scratch);
 
@@ -44,5 +45,19 @@ std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, 
 // which hold the two to the same answers.
 std::optional<std::string> CheckBetRow(std::string_view row, const Date& today, BetView& bet,
                                        std::string& scratch);
+
+// The shortcut's kernels: none (CheckBetRow alone), SSE2 (four 16-byte
+// compares per class of byte, any x86-64), AVX-512BW (one 64-byte masked
+// load, each class one compare; chosen when the CPU has it).
+enum class RowKernel { kNone, kSse2, kAvx512 };
+
+// Whether this build and this CPU run `kernel`.
+bool HasRowKernel(RowKernel kernel);
+
+// ParseBetRow with a given kernel (HasRowKernel(kernel) must hold), for the
+// tests and the row benchmark, which compare the kernels.
+std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
+                                           const Date& today, BetView& bet,
+                                           std::string& scratch);
 
 }  // namespace lottery

@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <sstream>
 #include <string>
@@ -224,6 +228,16 @@ TEST_CASE("every row ParseBetRow accepts is a valid bet's one spelling") {
 // around what the shortcut decides on (lengths near 16, 48 and 64 bytes,
 // Latin letters and the two-byte sequences that are not, digits, dashes).
 TEST_CASE("the shortcut for common rows agrees with the reference on every row") {
+  // Every kernel this CPU runs; the one ParseBetRow picks is among them.
+  std::vector<RowKernel> kernels;
+  for (RowKernel k : {RowKernel::kSse2, RowKernel::kAvx512}) {
+    if (HasRowKernel(k)) kernels.push_back(k);
+  }
+#if defined(__x86_64__)
+  REQUIRE(HasRowKernel(RowKernel::kSse2));  // every x86-64 has SSE2
+#endif
+  MESSAGE("kernels checked: " << kernels.size() << " (AVX-512BW: "
+                              << (HasRowKernel(RowKernel::kAvx512) ? "yes" : "no") << ")");
   std::uint32_t state = 99;
   auto next = [&state] {
     state = state * 1103515245u + 12345u;
@@ -257,26 +271,84 @@ TEST_CASE("the shortcut for common rows agrees with the reference on every row")
                       digits(0, 5);
     if (next() % 32 == 0) row += "," + digits(1, 2);
     if (next() % 32 == 0) row = row.substr(0, next() % (row.size() + 1));
-    BetView fast, reference;
-    std::string scratch_fast, scratch_reference;
-    auto got = ParseBetRow(row, today, fast, scratch_fast);
+    BetView reference;
+    std::string scratch_reference;
     auto want = CheckBetRow(row, today, reference, scratch_reference);
     CAPTURE(row);
-    REQUIRE(got.has_value() == want.has_value());
-    if (want) {
-      CHECK(*got == *want);
-      ++refused;
-      continue;
+    want ? ++refused : ++accepted;
+    for (std::size_t k = 0; k <= kernels.size(); ++k) {
+      BetView fast;
+      std::string scratch_fast;
+      auto got = k == kernels.size() ? ParseBetRow(row, today, fast, scratch_fast)
+                                     : ParseBetRowWith(kernels[k], row, today, fast, scratch_fast);
+      CAPTURE(k);
+      REQUIRE(got.has_value() == want.has_value());
+      if (want) {
+        CHECK(*got == *want);
+        continue;
+      }
+      CHECK(fast.first_name == reference.first_name);
+      CHECK(fast.last_name == reference.last_name);
+      CHECK(fast.document == reference.document);
+      CHECK(fast.birthdate == reference.birthdate);
+      CHECK(fast.number == reference.number);
     }
-    ++accepted;
-    CHECK(fast.first_name == reference.first_name);
-    CHECK(fast.last_name == reference.last_name);
-    CHECK(fast.document == reference.document);
-    CHECK(fast.birthdate == reference.birthdate);
-    CHECK(fast.number == reference.number);
   }
   CHECK(accepted > 5000);
   CHECK(refused > 5000);
+}
+
+// The kernels never read a byte outside the row: a row that ends where a
+// page the process may not read begins, and one that starts at a page's
+// first byte, are parsed like any other (a stray read would crash).
+TEST_CASE("the kernels read only the row's own bytes") {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* map = ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(map != MAP_FAILED);
+  char* base = static_cast<char*>(map);
+  REQUIRE(::mprotect(base, page, PROT_NONE) == 0);
+  REQUIRE(::mprotect(base + 2 * page, page, PROT_NONE) == 0);
+  char* const first = base + page;
+  char* const end = base + 2 * page;
+  const Date today{2026, 11, 22};
+  // Of 18 (the shortest), 16..64 and longer, ASCII and accented.
+  std::vector<std::string> rows = {"A,B,1,2000-01-01,7", "Ana,Paz,12345678,1999-12-31,9999",
+                                   "María José,Núñez,1,1990-02-28,0"};
+  rows.push_back(std::string(25, 'a') + "," + std::string(14, 'b') + ",1234567890,1990-01-01,1");
+  rows.push_back(std::string(26, 'a') + "," + std::string(14, 'b') + ",1234567890,1990-01-01,1");
+  for (const std::string& row : rows) {
+    for (char* at : {end - row.size(), first}) {
+      std::memcpy(at, row.data(), row.size());
+      const std::string_view view(at, row.size());
+      for (RowKernel k : {RowKernel::kNone, RowKernel::kSse2, RowKernel::kAvx512}) {
+        if (!HasRowKernel(k)) continue;
+        BetView bet;
+        std::string scratch;
+        CAPTURE(row);
+        CHECK_FALSE(ParseBetRowWith(k, view, today, bet, scratch));
+        CHECK(bet.document.data() == at + row.find(',', row.find(',') + 1) + 1);
+      }
+    }
+  }
+  CHECK(rows[3].size() == 64);
+  CHECK(rows[4].size() == 65);
+  // Refused rows whose last fields are cut short, so a check that read a
+  // field's bytes before knowing its length would read past the row.
+  for (std::string row : {"Ana Maria Pazzz,1,2,3,", "Ana Maria Pazzzzzz,x,1,2", "AnaMariaPazzzzzzz,1,2,",
+                          "Ana,Paz,12345678,1999-12-31,", "Ana,Paz,12345678,1999-12-3,1",
+                          "Ana,Paz,12345678,1999-12,1,2", "AnaMariaPazzzzzzzzz,Q,,,"}) {
+    for (char* at : {end - row.size(), first}) {
+      std::memcpy(at, row.data(), row.size());
+      for (RowKernel k : {RowKernel::kNone, RowKernel::kSse2, RowKernel::kAvx512}) {
+        if (!HasRowKernel(k)) continue;
+        BetView bet;
+        std::string scratch;
+        CAPTURE(row);
+        CHECK(ParseBetRowWith(k, std::string_view(at, row.size()), today, bet, scratch));
+      }
+    }
+  }
+  ::munmap(map, 3 * page);
 }
 
 }  // namespace

@@ -115,4 +115,26 @@ IoStatus WriteAll(ByteStream& stream, std::string_view bytes, int cancel_fd, Mil
   return IoStatus::kOk;
 }
 
+IoStatus WriteAll(ByteStream& stream, std::span<std::string_view> pieces, int cancel_fd,
+                  Millis stall) {
+  while (!pieces.empty() && pieces.front().empty()) pieces = pieces.subspan(1);
+  while (!pieces.empty()) {
+    StreamStep step = stream.WriteSomeOf(pieces);
+    if (step.kind == StreamStep::kData) {
+      std::size_t moved = step.bytes;
+      while (!pieces.empty() && moved >= pieces.front().size()) {
+        moved -= pieces.front().size();
+        pieces.front() = {};
+        pieces = pieces.subspan(1);
+      }
+      if (!pieces.empty()) pieces.front().remove_prefix(moved);
+      continue;
+    }
+    if (step.kind != StreamStep::kWouldBlock) return IoStatus::kError;
+    IoStatus w = Wait(stream, step.events, cancel_fd, Clock::now() + stall);
+    if (w != IoStatus::kOk) return w;
+  }
+  return IoStatus::kOk;
+}
+
 }  // namespace lottery

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -77,5 +78,12 @@ class FrameReader {
 // Writes all of `bytes`, waiting at most `stall` for the stream to accept
 // more each time it is full. Never raises SIGPIPE.
 IoStatus WriteAll(ByteStream& stream, std::string_view bytes, int cancel_fd, Millis stall);
+
+// Writes all of `pieces`, in order, as WriteAll does one buffer: gathered
+// into as few writes as the stream allows (ByteStream::WriteSomeOf). The
+// views are advanced as bytes go out; on return they are all empty unless
+// the status is not kOk.
+IoStatus WriteAll(ByteStream& stream, std::span<std::string_view> pieces, int cancel_fd,
+                  Millis stall);
 
 }  // namespace lottery

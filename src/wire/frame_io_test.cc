@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <span>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/unique_fd.h"
 
@@ -30,6 +33,47 @@ struct Pipe {
     read.Reset(fds[0]);
     write.Reset(fds[1]);
   }
+};
+
+// The socket, counting its gathered writes.
+class CountingStream final : public ByteStream {
+ public:
+  explicit CountingStream(int fd) : plain_(fd) {}
+  int fd() const override { return plain_.fd(); }
+  StreamStep ReadSome(char* buffer, std::size_t length) override {
+    return plain_.ReadSome(buffer, length);
+  }
+  StreamStep WriteSome(const char* buffer, std::size_t length) override {
+    return plain_.WriteSome(buffer, length);
+  }
+  StreamStep WriteSomeOf(std::span<const std::string_view> pieces) override {
+    ++gathered_writes;
+    return plain_.WriteSomeOf(pieces);
+  }
+  const std::string& error() const override { return plain_.error(); }
+  std::size_t gathered_writes = 0;
+
+ private:
+  PlainStream plain_;
+};
+
+// The socket without gathering: ByteStream's WriteSomeOf over WriteSome.
+class UngatheredStream final : public ByteStream {
+ public:
+  explicit UngatheredStream(int fd) : plain_(fd) {}
+  int fd() const override { return plain_.fd(); }
+  StreamStep ReadSome(char* buffer, std::size_t length) override {
+    return plain_.ReadSome(buffer, length);
+  }
+  StreamStep WriteSome(const char* buffer, std::size_t length) override {
+    ++writes;
+    return plain_.WriteSome(buffer, length);
+  }
+  const std::string& error() const override { return plain_.error(); }
+  std::size_t writes = 0;
+
+ private:
+  PlainStream plain_;
 };
 
 void SendRaw(int fd, const std::string& bytes) {
@@ -172,6 +216,62 @@ TEST_CASE("a large write completes while the peer reads slowly") {
   CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(5000)) == IoStatus::kOk);
   reader.join();
   CHECK(got == big.size());
+}
+
+// Pieces of many sizes (empty ones among them) through a small socket
+// buffer: every byte arrives once, in order, and far fewer writes than
+// pieces were made.
+TEST_CASE("gathered pieces arrive in order through partial writes") {
+  SocketPair s;
+  const int small = 16 * 1024;
+  REQUIRE(::setsockopt(s.a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+  std::vector<std::string> storage;
+  std::string expected;
+  for (int i = 0; i < 300; ++i) {
+    storage.push_back(std::string(static_cast<std::size_t>(i % 7 == 0 ? 0 : 1 + (i * 977) % 9000),
+                                  static_cast<char>('a' + i % 26)));
+    expected += storage.back();
+  }
+  std::vector<std::string_view> pieces(storage.begin(), storage.end());
+  std::string got;
+  std::thread reader([&] {
+    char buf[3000];
+    while (got.size() < expected.size()) {
+      ssize_t n = ::read(s.b.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  CountingStream stream(s.a.get());
+  CHECK(WriteAll(stream, std::span(pieces), -1, Millis(5000)) == IoStatus::kOk);
+  reader.join();
+  CHECK(got == expected);
+  for (std::string_view piece : pieces) CHECK(piece.empty());
+  CHECK(stream.gathered_writes > 0);
+  CHECK(stream.gathered_writes < pieces.size());
+}
+
+// A stream that cannot gather (ByteStream's own WriteSomeOf, as TLS) still
+// writes every piece, in order, one write per piece at most.
+TEST_CASE("gathered pieces through a stream without gathering") {
+  SocketPair s;
+  UngatheredStream stream(s.a.get());
+  std::vector<std::string> storage = {"", "abc", "", "", "defgh", "i", ""};
+  std::vector<std::string_view> pieces(storage.begin(), storage.end());
+  CHECK(WriteAll(stream, std::span(pieces), -1, Millis(1000)) == IoStatus::kOk);
+  char buf[16] = {};
+  CHECK(::recv(s.b.get(), buf, sizeof buf, MSG_DONTWAIT) == 9);
+  CHECK(std::string(buf, 9) == "abcdefghi");
+  CHECK(stream.writes == 3);
+}
+
+TEST_CASE("gathered writes to a closed peer fail without SIGPIPE") {
+  SocketPair s;
+  s.b.Reset();
+  std::string big(1 << 20, 'x');
+  std::vector<std::string_view> pieces = {big, big};
+  PlainStream stream(s.a.get());
+  CHECK(WriteAll(stream, std::span(pieces), -1, Millis(1000)) == IoStatus::kError);
 }
 
 }  // namespace
