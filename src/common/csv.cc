@@ -278,23 +278,6 @@ CsvReader::Parse CsvReader::ParseRecord(std::size_t start, std::size_t& end, std
   return Parse::kComplete;
 }
 
-std::optional<std::string_view> CsvReader::PeekLine() {
-  if (at_start_ || pos_ >= end_) return std::nullopt;  // the BOM check, or a read, first
-  const char* base = buffer_.data();
-  const void* lf = std::memchr(base + pos_, '\n', end_ - pos_);
-  if (lf == nullptr) return std::nullopt;
-  const std::size_t nl = static_cast<std::size_t>(static_cast<const char*>(lf) - base);
-  std::size_t stop = nl;
-  if (stop > pos_ && base[stop - 1] == '\r') --stop;
-  peeked_end_ = nl + 1;
-  return std::string_view(base + pos_, stop - pos_);
-}
-
-void CsvReader::TakePeekedLine() {
-  pos_ = peeked_end_;
-  ++line_;
-}
-
 Result<std::optional<CsvRecord*>> CsvReader::Next() {
   if (at_start_) {
     while (end_ - pos_ < 3 && !eof_) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,8 +76,22 @@ class CsvReader {
   // std::nullopt, and Next() reads it. The view is valid until the next call
   // of any method. TakePeekedLine() consumes it; not taking it leaves it to
   // Next(), which parses the same line as a record.
-  std::optional<std::string_view> PeekLine();
-  void TakePeekedLine();
+  // Inline: an agency calls them for every line.
+  std::optional<std::string_view> PeekLine() {
+    if (at_start_ || pos_ >= end_) return std::nullopt;  // the BOM check, or a read, first
+    const char* base = buffer_.data();
+    const void* lf = std::memchr(base + pos_, '\n', end_ - pos_);
+    if (lf == nullptr) return std::nullopt;
+    const std::size_t nl = static_cast<std::size_t>(static_cast<const char*>(lf) - base);
+    std::size_t stop = nl;
+    if (stop > pos_ && base[stop - 1] == '\r') --stop;
+    peeked_end_ = nl + 1;
+    return std::string_view(base + pos_, stop - pos_);
+  }
+  void TakePeekedLine() {
+    pos_ = peeked_end_;
+    ++line_;
+  }
 
  private:
   enum class Parse { kComplete, kNeedMore, kError };

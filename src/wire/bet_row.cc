@@ -365,22 +365,23 @@ CommonRowParser ParserOf(RowKernel kernel) {
   }
 }
 
-// Chosen once, on first use: the widest kernel this CPU runs.
+// The widest kernel this CPU runs.
 CommonRowParser BestParser() {
-  static const CommonRowParser best = [] {
-    for (RowKernel k : {RowKernel::kAvx512, RowKernel::kSse2}) {
-      if (CommonRowParser p = ParserOf(k)) return p;
-    }
-    return ParserOf(RowKernel::kNone);
-  }();
-  return best;
+  for (RowKernel k : {RowKernel::kAvx512, RowKernel::kSse2}) {
+    if (CommonRowParser p = ParserOf(k)) return p;
+  }
+  return ParserOf(RowKernel::kNone);
 }
+
+// Chosen once, when the program starts (before main, so before any fork or
+// thread): a plain load per row, no guard.
+const CommonRowParser kBestParser = BestParser();
 
 }  // namespace
 
 std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
                                        std::string& scratch) {
-  if (BestParser()(row, today, bet)) return std::nullopt;
+  if (kBestParser(row, today, bet)) return std::nullopt;
   return CheckBetRow(row, today, bet, scratch);
 }
 

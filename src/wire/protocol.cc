@@ -254,10 +254,6 @@ BetBatchEncoder::BetBatchEncoder(std::string& out, std::uint64_t seq)
 
 std::size_t BetBatchEncoder::EncodedSize(const BetView& bet) { return 2 + BetRowSize(bet); }
 
-bool BetBatchEncoder::FitsRow(std::size_t row_size) const {
-  return count_ < 0xffff && (out_.size() - start_) + 2 + row_size <= kMaxFrameSize;
-}
-
 bool BetBatchEncoder::Fits(const BetView& bet) const { return FitsRow(BetRowSize(bet)); }
 
 bool BetBatchEncoder::Add(const BetView& bet) {
@@ -277,28 +273,6 @@ bool BetBatchEncoder::Add(const BetView& bet) {
   });
   Added();
   return true;
-}
-
-bool BetBatchEncoder::AddRow(std::string_view row) {
-  if (!FitsRow(row.size())) return false;
-  const std::size_t at = out_.size();
-  const std::size_t size = at + 2 + row.size();
-  out_.resize_and_overwrite(size, [&](char* base, std::size_t) {
-    base[at] = static_cast<char>(row.size() >> 8);
-    base[at + 1] = static_cast<char>(row.size() & 0xff);
-    std::memcpy(base + at + 2, row.data(), row.size());
-    return size;
-  });
-  Added();
-  return true;
-}
-
-void BetBatchEncoder::Added() {
-  ++count_;
-  std::size_t count_at = start_ + kFrameHeaderSize + 8;
-  out_[count_at] = static_cast<char>(count_ >> 8);
-  out_[count_at + 1] = static_cast<char>(count_ & 0xff);
-  FinishFrame(out_, start_);
 }
 
 void SetBetsFrameSeq(std::string& frame, std::uint64_t seq) {
@@ -375,21 +349,6 @@ Status BetBatchDecoder::Start() {
   if (count_ == 0) return Fail(ErrorKind::kProtocol, "malformed BETS: no bets (count 0)");
   pos_ = c.pos();
   return Ok();
-}
-
-bool BetBatchDecoder::NextRow(std::string_view& row) {
-  if (read_ == count_) {
-    failed_ = pos_ != payload_.size();
-    return false;
-  }
-  Cursor c(payload_, pos_);
-  if (!c.Str(row)) {
-    failed_ = true;
-    return false;
-  }
-  pos_ = c.pos();
-  ++read_;
-  return true;
 }
 
 Result<std::optional<std::string_view>> BetBatchDecoder::Next() {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -124,19 +125,47 @@ class BetBatchEncoder {
   // Whether `bet` still fits in this frame.
   bool Fits(const BetView& bet) const;
   // Whether a row of `row_size` bytes still fits in this frame.
-  bool FitsRow(std::size_t row_size) const;
+  bool FitsRow(std::size_t row_size) const {
+    return count_ < 0xffff && (out_.size() - start_) + 2 + row_size <= kMaxFrameSize;
+  }
   // Appends the bet's row; returns false (and changes nothing) when it does
   // not fit.
   bool Add(const BetView& bet);
   // Appends a row as it is: the caller checked it with ParseBetRow (an
   // agency that read it so in its dataset). False when it does not fit.
-  bool AddRow(std::string_view row);
+  // Inline: an agency calls it for every bet.
+  bool AddRow(std::string_view row) {
+    if (!FitsRow(row.size())) return false;
+    const std::size_t at = out_.size();
+    const std::size_t size = at + 2 + row.size();
+    out_.resize_and_overwrite(size, [&](char* base, std::size_t) {
+      base[at] = static_cast<char>(row.size() >> 8);
+      base[at + 1] = static_cast<char>(row.size() & 0xff);
+      std::memcpy(base + at + 2, row.data(), row.size());
+      return size;
+    });
+    Added();
+    return true;
+  }
   std::uint16_t count() const { return count_; }
   std::uint64_t seq() const { return seq_; }
 
  private:
-  // Counts the bet just written and updates the frame's header.
-  void Added();
+  // Counts the bet just written and updates the frame's header: its
+  // payload length (big-endian u32 after the type byte) and the bet count
+  // (big-endian u16 after the seq), as FinishFrame() and the constructor
+  // write them.
+  void Added() {
+    ++count_;
+    char* frame = out_.data() + start_;
+    const std::size_t length = out_.size() - start_ - kFrameHeaderSize;
+    frame[1] = static_cast<char>(length >> 24);
+    frame[2] = static_cast<char>(length >> 16);
+    frame[3] = static_cast<char>(length >> 8);
+    frame[4] = static_cast<char>(length);
+    frame[kFrameHeaderSize + 8] = static_cast<char>(count_ >> 8);
+    frame[kFrameHeaderSize + 9] = static_cast<char>(count_ & 0xff);
+  }
 
   std::string& out_;
   std::size_t start_;
@@ -176,7 +205,27 @@ class BetBatchDecoder {
   // The same for the hot path, without building a Result per row: sets `row`
   // and returns true, or returns false after the last row or on a malformed
   // payload, when failed() tells which and Next() the error.
-  bool NextRow(std::string_view& row);
+  bool NextRow(std::string_view& row) {
+    if (read_ == count_) {
+      failed_ = pos_ != payload_.size();
+      return false;
+    }
+    // A row: its length (big-endian u16), then its bytes.
+    if (payload_.size() - pos_ < 2) {
+      failed_ = true;
+      return false;
+    }
+    const std::size_t size = static_cast<std::size_t>(static_cast<unsigned char>(payload_[pos_])) << 8 |
+                             static_cast<unsigned char>(payload_[pos_ + 1]);
+    if (payload_.size() - pos_ - 2 < size) {
+      failed_ = true;
+      return false;
+    }
+    row = payload_.substr(pos_ + 2, size);
+    pos_ += 2 + size;
+    ++read_;
+    return true;
+  }
   bool failed() const { return failed_; }
 
  private:
