@@ -18,6 +18,7 @@
 #include "agency/server_link.h"
 #include "common/csv.h"
 #include "common/exit_codes.h"
+#include "common/file_io.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/peak_rss.h"
@@ -228,10 +229,14 @@ int Agency::RunLottery() {
     // (wire/bet_row.h); any other line is read again as a record, which says
     // why it is skipped or is re-spelled.
     std::string_view row;
-    if (auto line = reader.PeekLine(); line && !ParseBetRow(*line, today, row_bet, row_scratch)) {
+    auto line = reader.PeekLine();
+    if (line && !ParseBetRow(*line, today, row_bet, row_scratch)) {
       reader.TakePeekedLine();
       row = *line;
     } else {
+      // No whole line buffered: the reader may wait for input (a pipe), so
+      // the batches already built go out first.
+      if (Step s = line ? Step::kDone : sender_.Flush(); s != Step::kDone) return Stop(s);
       auto next = reader.Next();
       if (!next) {
         Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
@@ -284,12 +289,8 @@ int Agency::RunLottery() {
     out += doc;
     out += '\n';
   }
-  std::size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::write(STDOUT_FILENO, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
+  if (auto written = WriteAll(STDOUT_FILENO, out, "stdout"); !written) {
+    Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail, "error: {}", written.error().message);
   }
   Log(LogLevel::kInfo, "consulta_ganadores", Outcome::kSuccess, "cant_ganadores: {}",
       winners.size());

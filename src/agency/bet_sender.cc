@@ -27,6 +27,13 @@ Step BetSender::Submit(std::uint16_t count) {
   return Step::kDone;
 }
 
+Step BetSender::Flush() {
+  // The batches not sent are the newest ones (a reconnect or a renumbering
+  // marks them all).
+  if (window_.empty() || window_.at(window_.size() - 1).sent) return Step::kDone;
+  return SendPending();
+}
+
 Step BetSender::Drain() {
   while (!window_.empty()) {
     if (Step s = AwaitOldest(); s != Step::kDone) return s;

@@ -43,6 +43,10 @@ class BetSender {
   // batches not yet sent once they come to kSendBytes or fill the window,
   // and, while the window is full, waits for the oldest ack.
   Step Submit(std::uint16_t count);
+  // Sends the batches built but not sent yet, without waiting for acks:
+  // before the agency waits for more input (a dataset on a pipe), so that
+  // grouping never holds a whole batch back for the input's sake.
+  Step Flush();
   // Waits for every batch in flight to be acked or refused.
   Step Drain();
 

@@ -42,4 +42,16 @@ Status PwriteAll(int fd, std::string_view bytes, std::uint64_t offset, const cha
   return Ok();
 }
 
+Status WriteAll(int fd, std::string_view bytes, const char* what) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno(what);
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return Ok();
+}
+
 }  // namespace lottery

@@ -22,4 +22,8 @@ Status PreadAll(int fd, char* buf, std::size_t size, std::uint64_t offset, const
 // error part of the bytes may have reached the file; the caller cuts back.
 Status PwriteAll(int fd, std::string_view bytes, std::uint64_t offset, const char* what = "write");
 
+// Writes all of `bytes` at the descriptor's position (a pipe, a terminal),
+// retrying short writes and EINTR.
+Status WriteAll(int fd, std::string_view bytes, const char* what = "write");
+
 }  // namespace lottery
