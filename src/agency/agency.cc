@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -234,9 +233,10 @@ int Agency::RunLottery() {
       reader.TakePeekedLine();
       row = *line;
     } else {
-      // No whole line buffered: the reader may wait for input (a pipe), so
-      // the batches already built go out first.
-      if (Step s = line ? Step::kDone : sender_.Flush(); s != Step::kDone) return Stop(s);
+      // No whole line buffered, and a read may wait for a pipe's writer: send what is built.
+      if (!line && dataset->streamed) {
+        if (Step s = sender_.Flush(); s != Step::kDone) return Stop(s);
+      }
       auto next = reader.Next();
       if (!next) {
         Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",

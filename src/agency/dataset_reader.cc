@@ -20,6 +20,7 @@ Result<DatasetFile> OpenDataset(const std::string& path) {
     return Fail(ErrorKind::kIo, "is not a regular file");
   }
   out.size = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+  out.streamed = !S_ISREG(st.st_mode);
   return out;
 }
 

@@ -18,6 +18,8 @@ namespace lottery {
 struct DatasetFile {
   UniqueFd fd;
   std::uint64_t size = 0;
+  // A pipe or a device: a read may wait for whatever writes it.
+  bool streamed = false;
 };
 
 // Opens the dataset for reading: a regular file, a pipe or a character

@@ -1,7 +1,11 @@
 #include "agency/dataset_reader.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -24,6 +28,41 @@ TEST_CASE("dataset records become bets or say why not") {
   CHECK_FALSE(DatasetRecordToBet(r, 9));
   r.fields.pop_back();
   CHECK(DatasetRecordToBet(r, 9).error().message == "expected 5 columns, got 4");
+}
+
+// A regular file is read at the disk's pace; a pipe or a device may wait
+// for its writer (the agency sends what it has built before such a read).
+TEST_CASE("a dataset says its size and whether a read may wait for a writer") {
+  char dir[] = "/tmp/lottery-dataset-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string file = std::string(dir) + "/agency-1.csv";
+  const std::string fifo = std::string(dir) + "/agency-1.fifo";
+  std::FILE* f = std::fopen(file.c_str(), "w");
+  REQUIRE(f != nullptr);
+  std::fputs("Ana,Paz,1,1990-01-01,7\r\n", f);
+  std::fclose(f);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto regular = OpenDataset(file);
+  REQUIRE(regular);
+  CHECK(regular->size == 24);
+  CHECK_FALSE(regular->streamed);
+  // O_RDONLY on a FIFO waits for a writer: open one first, non-blocking.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  REQUIRE(writer >= 0);
+  auto pipe = OpenDataset(fifo);
+  REQUIRE(pipe);
+  CHECK(pipe->size == 0);
+  CHECK(pipe->streamed);
+  auto device = OpenDataset("/dev/null");
+  REQUIRE(device);
+  CHECK(device->streamed);
+  CHECK_FALSE(OpenDataset(dir));
+  ::close(writer);
+  ::close(reader);
+  ::unlink(file.c_str());
+  ::unlink(fifo.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace
