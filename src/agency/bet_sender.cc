@@ -56,27 +56,20 @@ Step BetSender::SendPending() {
       bets_acked_ += window_.oldest().count;
       window_.PopOldest();
     }
-    // The unsent batches, in order, in one gathered write.
-    std::string_view frames[kMaxGather];
+    // The unsent batches (the newest ones), in order, in one gathered write.
     std::size_t first = 0;
     while (first < window_.size() && window_.at(first).sent) ++first;
-    while (first < window_.size()) {
-      std::size_t count = 0;
-      for (std::size_t i = first; i < window_.size() && count < kMaxGather; ++i) {
-        frames[count++] = window_.at(i).frame;
-      }
-      const Step s = link_.SendAll(std::span(frames, count));
-      if (s != Step::kDone && s != Step::kRetry) return s;
-      const auto now = BatchWindow::Clock::now();
-      for (std::size_t i = first; i < first + count; ++i) {
-        window_.at(i).sent = true;
-        window_.at(i).sent_at = now;
-      }
-      first += count;
-      if (s == Step::kRetry) break;  // reconnect, then all of them again
+    gather_.clear();
+    for (std::size_t i = first; i < window_.size(); ++i) gather_.push_back(window_.at(i).frame);
+    const Step s = link_.SendAll(gather_);
+    if (s != Step::kDone && s != Step::kRetry) return s;
+    const auto now = BatchWindow::Clock::now();
+    for (std::size_t i = first; i < window_.size(); ++i) {
+      window_.at(i).sent = true;
+      window_.at(i).sent_at = now;
     }
     unsent_bytes_ = 0;
-    if (link_.connected()) return Step::kDone;
+    if (s == Step::kDone) return Step::kDone;  // else reconnect, then all of them again
   }
 }
 

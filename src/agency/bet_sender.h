@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "agency/agency_config.h"
 #include "agency/batch_window.h"
@@ -25,8 +27,6 @@ class BetSender {
   // more CPU than the bytes do (docs/PERFORMANCE.md). A group waits only
   // for the agency's own encoding of the next frames, never for the network.
   static constexpr std::size_t kSendBytes = 64 * 1024;
-  // At most this many frames per gathered write.
-  static constexpr std::size_t kMaxGather = 64;
 
   BetSender(const AgencyConfig& config, ServerLink& link)
       : config_(config), link_(link), window_(static_cast<std::size_t>(config.batch_window)) {}
@@ -74,6 +74,7 @@ class BetSender {
   LatencyHistogram ack_latency_;
   std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
   std::size_t unsent_bytes_ = 0;     // of the batches pushed since the last send
+  std::vector<std::string_view> gather_;  // SendPending's list of frames, reused
   std::uint64_t batches_acked_ = 0;
   std::uint64_t bets_acked_ = 0;
   std::function<void()> on_ack_;

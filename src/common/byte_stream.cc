@@ -4,8 +4,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <algorithm>
-
 #include <cerrno>
 #include <cstring>
 

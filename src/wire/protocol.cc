@@ -29,7 +29,7 @@ void PutStr(std::string& out, std::string_view s) {
 }
 
 void WriteU32At(std::string& out, std::size_t at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  PutBigEndianAt(out.data() + at, v, 4);
 }
 
 // Appends a header with a zero length; FinishFrame() fills it in.
@@ -276,9 +276,7 @@ bool BetBatchEncoder::Add(const BetView& bet) {
 }
 
 void SetBetsFrameSeq(std::string& frame, std::uint64_t seq) {
-  for (int i = 0; i < 8; ++i) {
-    frame[kFrameHeaderSize + i] = static_cast<char>((seq >> (56 - 8 * i)) & 0xff);
-  }
+  PutBigEndianAt(frame.data() + kFrameHeaderSize, seq, 8);
 }
 
 Result<std::uint32_t> DecodeHello(std::string_view payload) {

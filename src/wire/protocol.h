@@ -26,6 +26,12 @@ inline constexpr std::size_t kMaxFrameSize = 8192;  // header + payload
 inline constexpr std::size_t kMaxPayloadSize = kMaxFrameSize - kFrameHeaderSize;
 inline constexpr std::uint32_t kNoBetIndex = 0xffffffffu;
 
+// Writes the low `bytes` bytes of `v` at `at`, big-endian (every integer on
+// the wire is): for fields filled in after the frame was begun.
+inline void PutBigEndianAt(char* at, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) at[i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
+}
+
 enum class MessageType : std::uint8_t {
   kHello = 0x01,
   kBets = 0x02,
@@ -158,13 +164,8 @@ class BetBatchEncoder {
   void Added() {
     ++count_;
     char* frame = out_.data() + start_;
-    const std::size_t length = out_.size() - start_ - kFrameHeaderSize;
-    frame[1] = static_cast<char>(length >> 24);
-    frame[2] = static_cast<char>(length >> 16);
-    frame[3] = static_cast<char>(length >> 8);
-    frame[4] = static_cast<char>(length);
-    frame[kFrameHeaderSize + 8] = static_cast<char>(count_ >> 8);
-    frame[kFrameHeaderSize + 9] = static_cast<char>(count_ & 0xff);
+    PutBigEndianAt(frame + 1, out_.size() - start_ - kFrameHeaderSize, 4);
+    PutBigEndianAt(frame + kFrameHeaderSize + 8, count_, 2);
   }
 
   std::string& out_;

@@ -4,24 +4,13 @@ before its ack leaves the worker, syncs are shared between workers, and
 import collections
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
 from harness import make_bets  # noqa: E402
-
-
-def strace_works():
-    if "ASAN_OPTIONS" in os.environ:
-        return "sanitizer build: LeakSanitizer does not work under ptrace"
-    if shutil.which("strace") is None:
-        return "strace is not installed"
-    r = subprocess.run(["strace", "-f", "-o", os.devnull, "true"], capture_output=True, text=True)
-    return None if r.returncode == 0 else f"strace cannot trace here: {r.stderr.strip()}"
 
 
 class DurabilityTest(harness.LotteryTest):
@@ -102,7 +91,7 @@ class DurabilityTest(harness.LotteryTest):
         self.assertEqual(os.path.getsize(self.path("bets.csv")), 34)
 
     def trace_one_agency(self, extra):
-        reason = strace_works()
+        reason = harness.strace_works()
         if reason:
             self.skipTest(reason)
         trace = self.path("trace")

@@ -9,8 +9,6 @@ import csv
 import os
 import re
 import select
-import shutil
-import subprocess
 import socket
 import struct
 import sys
@@ -21,15 +19,6 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
 from harness import make_bets  # noqa: E402
-
-
-def strace_works():
-    if "ASAN_OPTIONS" in os.environ:
-        return "sanitizer build: LeakSanitizer does not work under ptrace"
-    if shutil.which("strace") is None:
-        return "strace is not installed"
-    r = subprocess.run(["strace", "-f", "-o", os.devnull, "true"], capture_output=True, text=True)
-    return None if r.returncode == 0 else f"strace cannot trace here: {r.stderr.strip()}"
 
 
 def decode_bets(payload):
@@ -188,7 +177,7 @@ class PipeliningTest(harness.LotteryTest):
         self.assertIn("the server rejected 10 bets", p.log())
 
     def test_frames_go_out_in_groups_with_one_write_each(self):
-        why = strace_works()
+        why = harness.strace_works()
         if why:
             self.skipTest(why)
         bets = make_bets(1, 2000)

@@ -8,6 +8,7 @@ import collections
 import csv
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,6 +76,16 @@ def parse_log(text):
                 fields.setdefault(k, v)
         entries.append(LogEntry(m.group(1), m.group(2), m.group(3), fields, line))
     return entries
+
+
+def strace_works():
+    """None when the tests can trace a process with strace, else why not."""
+    if "ASAN_OPTIONS" in os.environ:
+        return "sanitizer build: LeakSanitizer does not work under ptrace"
+    if shutil.which("strace") is None:
+        return "strace is not installed"
+    r = subprocess.run(["strace", "-f", "-o", os.devnull, "true"], capture_output=True, text=True)
+    return None if r.returncode == 0 else f"strace cannot trace here: {r.stderr.strip()}"
 
 
 def free_port():
