@@ -182,13 +182,8 @@ int Agency::RunLottery() {
         config_.id, path, link_.welcome().last_seq);
   }
 
-  CsvReader reader(file.get());
-  const Date today = Today();
-  std::uint64_t lines_skipped = 0;
+  DatasetRows rows(file.get(), config_.id, Today());
   std::optional<BetBatchEncoder> batch;
-  BetView row_bet;          // the fields of the row ParseBetRow checked
-  std::string row_scratch;  // its unquoted names
-  std::string respelled;    // the row of a line that was not one
 
   // The live progress line, on a terminal (or log.progress = always).
   ProgressLine progress(config_.progress == ProgressMode::kAlways ||
@@ -224,39 +219,18 @@ int Agency::RunLottery() {
   for (std::uint64_t records = 0; !already_finished; ++records) {
     // Sending notices signals; this covers long runs of skipped lines.
     if (records % 4096 == 4095 && signals_.Pending()) return Stop(Step::kCancelled);
-    // A dataset line that is already a valid bet row goes as it is
-    // (wire/bet_row.h); any other line is read again as a record, which says
-    // why it is skipped or is re-spelled.
+    // No whole line buffered, and a read may wait for a pipe's writer: send what is built.
+    if (dataset->streamed && rows.MayRead()) {
+      if (Step s = sender_.Flush(); s != Step::kDone) return Stop(s);
+    }
     std::string_view row;
-    auto line = reader.PeekLine();
-    if (line && !ParseBetRow(*line, today, row_bet, row_scratch)) {
-      reader.TakePeekedLine();
-      row = *line;
-    } else {
-      // No whole line buffered, and a read may wait for a pipe's writer: send what is built.
-      if (!line && dataset->streamed) {
-        if (Step s = sender_.Flush(); s != Step::kDone) return Stop(s);
-      }
-      auto next = reader.Next();
-      if (!next) {
-        Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
-            config_.id, path, next.error().message);
-        return kExitNoInput;
-      }
-      if (!next->has_value()) break;
-      const CsvRecord& record = ***next;
-      auto bet = DatasetRecordToBet(record, config_.id);
-      std::optional<std::string> reason =
-          record.error ? record.error : !bet ? bet.error().message : ValidateBet(*bet, today);
-      if (reason) {
-        ++lines_skipped;
-        Log(LogLevel::kWarning, "dataset_line", Outcome::kFail,
-            "client_id: {} | line: {} | error: {}", config_.id, record.line, *reason);
-        continue;
-      }
-      respelled.clear();
-      AppendBetRowText(respelled, *bet);
-      row = respelled;
+    const RowRead got = rows.Next(row);
+    if (got == RowRead::kSkipped) continue;
+    if (got == RowRead::kEnd) break;
+    if (got == RowRead::kError) {
+      Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}",
+          config_.id, path, rows.error().message);
+      return kExitNoInput;
     }
     if (batch && (batch->count() >= config_.batch_max_amount || !batch->FitsRow(row.size()))) {
       if (Step s = flush(); s != Step::kDone) return Stop(s);
@@ -271,7 +245,7 @@ int Agency::RunLottery() {
   file.Reset();
   Log(LogLevel::kInfo, "dataset", Outcome::kSuccess,
       "client_id: {} | file: {} | batches: {} | lineas_omitidas: {} | apuestas_rechazadas: {}",
-      config_.id, path, sender_.batches_acked(), lines_skipped, sender_.bets_rejected());
+      config_.id, path, sender_.batches_acked(), rows.lines_skipped(), sender_.bets_rejected());
   Log(LogLevel::kInfo, "batches_summary", Outcome::kSuccess,
       "client_id: {} | batches: {} | window: {} | ack_p50_us: {} | ack_p99_us: {}", config_.id,
       sender_.ack_latency().count(), sender_.window_capacity(),

@@ -92,6 +92,18 @@ class CsvReader {
     pos_ = peeked_end_;
     ++line_;
   }
+  // For a caller that finds whole lines itself: the buffered input not yet
+  // taken (empty before the first Next() has looked for a byte order mark),
+  // valid until the next call of any method. TakeLine(size) consumes the
+  // first `size` bytes of it, which must be one whole line, its end
+  // included.
+  std::string_view Buffered() const {
+    return at_start_ ? std::string_view() : std::string_view(buffer_.data() + pos_, end_ - pos_);
+  }
+  void TakeLine(std::size_t size) {
+    pos_ += size;
+    ++line_;
+  }
 
  private:
   enum class Parse { kComplete, kNeedMore, kError };

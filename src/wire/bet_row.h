@@ -38,13 +38,26 @@ void AppendBetRowText(std::string& out, const BetView& bet);
 // Common rows (short, plain names) take a shortcut that classifies the row's
 // bytes with vector compares, with the widest kernel the CPU has (RowKernel);
 // CheckBetRow is the reference every kernel must agree with.
-std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
-                                       std::string& scratch);
+// Inline: agencies and workers call it for every bet, and the valid row's
+// answer then costs no std::optional<std::string> built and tested.
+inline std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
+                                              std::string& scratch);
 
 // ParseBetRow without the shortcut: field by field, every row. For tests,
 // which hold the two to the same answers.
 std::optional<std::string> CheckBetRow(std::string_view row, const Date& today, BetView& bet,
                                        std::string& scratch);
+
+// The agency's fast path through a dataset: the line at the start of `text`
+// when its row is a common one that ParseBetRow's shortcut accepts. Returns
+// the row's size (the line without its LF or CRLF), fills `bet` like
+// ParseBetRow and sets `line_size` to the line's (the row and its line end).
+// Returns 0 when the line does not end within `text`'s first 64 bytes or
+// the shortcut does not take its row: the caller then reads the line the
+// slow way (ParseBetRow, or the CSV reader), which decides. With AVX-512 one
+// load finds the line end and classifies the row's bytes.
+inline std::size_t ParseCommonLine(std::string_view text, const Date& today, BetView& bet,
+                                   std::size_t& line_size);
 
 // The shortcut's kernels: none (CheckBetRow alone), SSE2 (four 16-byte
 // compares per class of byte, any x86-64), AVX-512BW (one 64-byte masked
@@ -59,5 +72,31 @@ bool HasRowKernel(RowKernel kernel);
 std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
                                            const Date& today, BetView& bet,
                                            std::string& scratch);
+
+// ParseCommonLine with a given kernel (HasRowKernel(kernel) must hold).
+std::size_t ParseCommonLineWith(RowKernel kernel, std::string_view text, const Date& today,
+                                BetView& bet, std::size_t& line_size);
+
+namespace detail {
+// The shortcut with the widest kernel this CPU runs: true when it accepts
+// the row (and has filled `bet`), false when CheckBetRow must decide. Set
+// before main() starts (bet_row.cc), so before any fork or thread.
+using CommonRowParser = bool (*)(std::string_view row, const Date& today, BetView& bet);
+extern const CommonRowParser kBestCommonRowParser;
+using CommonLineParser = std::size_t (*)(std::string_view text, const Date& today, BetView& bet,
+                                         std::size_t& line_size);
+extern const CommonLineParser kBestCommonLineParser;
+}  // namespace detail
+
+inline std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
+                                              std::string& scratch) {
+  if (detail::kBestCommonRowParser(row, today, bet)) return std::nullopt;
+  return CheckBetRow(row, today, bet, scratch);
+}
+
+inline std::size_t ParseCommonLine(std::string_view text, const Date& today, BetView& bet,
+                                   std::size_t& line_size) {
+  return detail::kBestCommonLineParser(text, today, bet, line_size);
+}
 
 }  // namespace lottery

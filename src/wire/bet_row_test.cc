@@ -351,5 +351,125 @@ TEST_CASE("the kernels read only the row's own bytes") {
   ::munmap(map, 3 * page);
 }
 
+// The agency's one pass over a dataset line: it takes a line exactly when
+// the line ends within 64 bytes and the kernel's shortcut takes its row,
+// and then agrees with the reference on the row, the bet and the line's end.
+TEST_CASE("a common dataset line is found and checked in one pass") {
+  std::vector<RowKernel> kernels;
+  for (RowKernel k : {RowKernel::kNone, RowKernel::kSse2, RowKernel::kAvx512}) {
+    if (HasRowKernel(k)) kernels.push_back(k);
+  }
+  const Date today{2026, 11, 22};
+  std::uint32_t state = 7;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return state >> 16;
+  };
+  const std::vector<std::string> pieces = {"a", "Z", " ", "ñ", "É", ",", "\"", "-", "=",
+                                           "\r", "\n", "\t", "0", "9", "\xc3", "\xc2\xad"};
+  auto some = [&](std::size_t max) {
+    std::string s;
+    for (std::size_t n = next() % (max + 1); n > 0; --n) {
+      s += next() % 2 == 0 ? pieces[next() % pieces.size()] : std::string(1, 'a' + next() % 26);
+    }
+    return s;
+  };
+  const std::vector<std::string> ends = {"\n", "\r\n", "", "\r", "\n\n"};
+  int taken = 0;
+  for (int round = 0; round < 100000; ++round) {
+    std::string row = next() % 4 == 0
+                          ? some(70)
+                          : some(12) + "," + some(12) + "," + std::to_string(next() % 100000) +
+                                "," + fmt_date(1890 + next() % 140, 1 + next() % 12, 1 + next() % 31) +
+                                "," + std::to_string(next() % 10001);
+    const std::string text = row + ends[next() % ends.size()] + (next() % 2 ? "Ana,Paz,1,1990-01-01,7\n" : "");
+    CAPTURE(text);
+    const std::size_t lf = text.find('\n');
+    std::size_t row_size = lf;
+    if (lf != std::string::npos && lf > 0 && text[lf - 1] == '\r') --row_size;
+    BetView reference;
+    std::string scratch;
+    const bool valid = lf != std::string::npos &&
+                       !CheckBetRow(std::string_view(text).substr(0, row_size), today, reference, scratch);
+    std::vector<std::size_t> sizes;
+    for (RowKernel k : kernels) {
+      CAPTURE(static_cast<int>(k));
+      BetView bet;
+      std::size_t line_size = 0;
+      const std::size_t size = ParseCommonLineWith(k, text, today, bet, line_size);
+      if (k != RowKernel::kNone) sizes.push_back(size);
+      if (size == 0) continue;
+      REQUIRE(valid);
+      REQUIRE(lf < 64);
+      CHECK(size == row_size);
+      CHECK(line_size == lf + 1);
+      CHECK(bet.first_name == reference.first_name);
+      CHECK(bet.last_name == reference.last_name);
+      CHECK(bet.document == reference.document);
+      CHECK(bet.document.data() >= text.data());  // a view into the line itself
+      CHECK(bet.birthdate == reference.birthdate);
+      CHECK(bet.number == reference.number);
+    }
+    // The kernels take the same lines; RowKernel::kNone takes none.
+    for (std::size_t size : sizes) CHECK(size == sizes.front());
+    if (!sizes.empty() && sizes.front() != 0) ++taken;
+  }
+  if (HasRowKernel(RowKernel::kSse2)) CHECK(taken > 1000);
+  // The dataset's plain lines go the one-pass way with every kernel.
+  for (std::string text : {"Ana,Paz,12345678,1990-01-01,7\n", "Luis,Núñez,1,1999-12-31,9999\r\nX",
+                           "María José,Ibáñez Ordóñez,1234567890,1900-01-01,0\n"}) {
+    for (RowKernel k : kernels) {
+      if (k == RowKernel::kNone) continue;
+      BetView bet;
+      std::size_t line_size = 0;
+      CAPTURE(text);
+      CHECK(ParseCommonLineWith(k, text, today, bet, line_size) == text.find_first_of("\r\n"));
+      CHECK(line_size == text.find('\n') + 1);
+    }
+  }
+}
+
+// The one pass reads no byte past the text it is given, wherever the text
+// lies in its page: lines that end at a page the process may not read, with
+// and without their line end, and text that starts at a page's first byte.
+TEST_CASE("the one pass over a line reads only the text's own bytes") {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* map = ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(map != MAP_FAILED);
+  char* base = static_cast<char*>(map);
+  REQUIRE(::mprotect(base, page, PROT_NONE) == 0);
+  REQUIRE(::mprotect(base + 2 * page, page, PROT_NONE) == 0);
+  char* const first = base + page;
+  char* const end = base + 2 * page;
+  const Date today{2026, 11, 22};
+  // Each text, and whether its first line is one the one pass takes.
+  const std::string row63 = std::string(25, 'a') + "," + std::string(13, 'b') + ",1234567890,1990-01-01,1";
+  const std::vector<std::pair<std::string, bool>> texts = {
+      {"A,B,1,2000-01-01,7\n", true},
+      {"Ana,Paz,12345678,1999-12-31,9999\r\n", true},
+      {row63 + "\n", true},                  // the line end is the 64th byte
+      {"a" + row63 + "\n", false},           // the 65th: past one load
+      {"Ana,Paz,12345678,1999-12-31,9999", false},
+      {"Ana,Paz,12345678,1999-12-31,9999\r", false},
+      {std::string(40, 'a') + "\n", false},
+      {std::string(80, 'a'), false},
+      {"\n", false}};
+  for (const auto& [text, taken] : texts) {
+    for (char* at : {end - text.size(), first}) {
+      std::memcpy(at, text.data(), text.size());
+      for (RowKernel k : {RowKernel::kNone, RowKernel::kSse2, RowKernel::kAvx512}) {
+        if (!HasRowKernel(k)) continue;
+        BetView bet;
+        std::size_t line_size = 0;
+        CAPTURE(text);
+        const std::size_t size =
+            ParseCommonLineWith(k, std::string_view(at, text.size()), today, bet, line_size);
+        CHECK((size != 0) == (taken && k != RowKernel::kNone));
+      }
+    }
+  }
+  ::munmap(map, 3 * page);
+}
+
 }  // namespace
 }  // namespace lottery
