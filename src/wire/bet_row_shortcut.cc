@@ -61,22 +61,28 @@ inline bool FinishCommonRow(std::string_view row, const Date& today, BetView& be
   // lengths): a mispredicted branch costs more than the whole check. Each
   // check sets a bit of `fail`, and a few branches on it, all predicted
   // taken the same way, stop before a position outside the row is used.
+  // The commas' places, in registers (an array of them went to the stack).
+  // countr_zero(0) is 64: a missing comma fails below.
   RowMask comma = c.comma;
-  std::size_t at[4];
-  for (std::size_t& i : at) {  // countr_zero(0) is 64: a missing comma fails below
-    i = static_cast<std::size_t>(std::countr_zero(comma));
+  auto take = [&comma] {
+    const auto i = static_cast<std::size_t>(std::countr_zero(comma));
     comma &= comma - 1;
-  }
-  const std::size_t document_size = at[2] - at[1] - 1;
-  const std::size_t b = at[2] + 1;  // the birthdate
-  const std::size_t number_size = size - at[3] - 1;
+    return i;
+  };
+  const std::size_t at0 = take();
+  const std::size_t at1 = take();
+  const std::size_t at2 = take();
+  const std::size_t at3 = take();
+  const std::size_t document_size = at2 - at1 - 1;
+  const std::size_t b = at2 + 1;  // the birthdate
+  const std::size_t number_size = size - at3 - 1;
   // Five fields: four commas, not more; names not empty; 1..10 digits of
   // document, a birthdate of 10 bytes, 1..4 bytes of number.
   unsigned fail = (c.bad | comma) != 0;
-  fail |= at[0] == 0;
-  fail |= at[1] - at[0] < 2;
+  fail |= at0 == 0;
+  fail |= at1 - at0 < 2;
   fail |= document_size - 1 >= kMaxDocumentDigits;
-  fail |= at[3] - b != 10;
+  fail |= at3 - b != 10;
   fail |= number_size - 1 >= 4;
   if (fail != 0) return false;
   // Every position is inside the row from here on. Names: no formula start,
@@ -84,15 +90,15 @@ inline bool FinishCommonRow(std::string_view row, const Date& today, BetView& be
   // fields put them: everything but the last two commas and the dashes of
   // YYYY-MM-DD, which must be dashes. Number: no leading zero.
   fail |= IsFormulaStart(bytes[0]);
-  fail |= IsFormulaStart(bytes[at[0] + 1]);
-  fail |= (c.high >> at[1]) != 0;
-  const RowMask fields = LowBits(size) & ~LowBits(at[1] + 1);
-  const RowMask separators = (RowMask{1} << at[2]) | (RowMask{1} << at[3]) |
+  fail |= IsFormulaStart(bytes[at0 + 1]);
+  fail |= (c.high >> at1) != 0;
+  const RowMask fields = LowBits(size) & ~LowBits(at1 + 1);
+  const RowMask separators = (RowMask{1} << at2) | (RowMask{1} << at3) |
                              (RowMask{1} << (b + 4)) | (RowMask{1} << (b + 7));
   fail |= (c.digit & fields) != (fields & ~separators);
   fail |= bytes[b + 4] != '-';
   fail |= bytes[b + 7] != '-';
-  fail |= (number_size > 1) & (bytes[at[3] + 1] == '0');
+  fail |= (number_size > 1) & (bytes[at3 + 1] == '0');
   if (fail != 0) return false;
   // Every byte >= 0x80 (all in the names now) is an 0xC3 followed by a
   // continuation byte: U+00C0..U+00FF, no control or format character among
@@ -131,9 +137,9 @@ inline bool FinishCommonRow(std::string_view row, const Date& today, BetView& be
   word = (word >> drop << drop) - (0x30303030u >> drop << drop);
   const std::uint32_t number = (word & 0xff) * 1000 + (word >> 8 & 0xff) * 100 +
                                (word >> 16 & 0xff) * 10 + (word >> 24);
-  bet.first_name = std::string_view(bytes, at[0]);
-  bet.last_name = std::string_view(bytes + at[0] + 1, at[1] - at[0] - 1);
-  bet.document = std::string_view(bytes + at[1] + 1, document_size);
+  bet.first_name = std::string_view(bytes, at0);
+  bet.last_name = std::string_view(bytes + at0 + 1, at1 - at0 - 1);
+  bet.document = std::string_view(bytes + at1 + 1, document_size);
   bet.birthdate = std::string_view(bytes + b, 10);
   bet.number = number;
   return true;

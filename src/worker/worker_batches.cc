@@ -19,8 +19,11 @@ namespace {
 // A 64-bit digest that tells a re-sent batch from another one with the same
 // seq (an agency whose dataset changed); not a defence against a forger, who
 // could not say HELLO as the agency in the first place. Eight bytes per
-// multiply (xxHash64's round and avalanche): byte-at-a-time FNV-1a over every
-// payload cost about 50 ns of a worker's CPU per bet (docs/PERFORMANCE.md).
+// multiply (xxHash64's round and avalanche) in four independent lanes, so
+// that the multiplies overlap: byte-at-a-time FNV-1a over every payload cost
+// about 50 ns of a worker's CPU per bet, two lanes about 7
+// (docs/PERFORMANCE.md). Kept in memory only: it may change between
+// versions.
 std::uint64_t BatchDigestOf(std::string_view payload) {
   constexpr std::uint64_t kPrime1 = 0x9E3779B185EBCA87ULL;
   constexpr std::uint64_t kPrime2 = 0xC2B2AE3D27D4EB4FULL;
@@ -29,24 +32,19 @@ std::uint64_t BatchDigestOf(std::string_view payload) {
     acc = (acc << 31) | (acc >> 33);
     return acc * kPrime1;
   };
-  std::uint64_t a = kPrime1 ^ payload.size();
-  std::uint64_t b = kPrime2;
+  std::uint64_t lane[4] = {kPrime1 ^ payload.size(), kPrime2, kPrime1 + kPrime2, 0};
   const char* p = payload.data();
   std::size_t n = payload.size();
-  // Two independent lanes, so the multiplies overlap.
-  for (; n >= 16; p += 16, n -= 16) {
-    std::uint64_t w0 = 0;
-    std::uint64_t w1 = 0;
-    std::memcpy(&w0, p, 8);
-    std::memcpy(&w1, p + 8, 8);
-    a = round(a, w0);
-    b = round(b, w1);
+  for (; n >= 32; p += 32, n -= 32) {
+    std::uint64_t w[4];
+    std::memcpy(w, p, 32);
+    for (int i = 0; i < 4; ++i) lane[i] = round(lane[i], w[i]);
   }
-  std::uint64_t tail[2] = {0, 0};
+  std::uint64_t tail[4] = {0, 0, 0, 0};
   std::memcpy(tail, p, n);
-  a = round(a, tail[0]);
-  b = round(b, tail[1]);
-  std::uint64_t h = a ^ ((b << 27) | (b >> 37));
+  for (int i = 0; i < 4; ++i) lane[i] = round(lane[i], tail[i]);
+  auto rotl = [](std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
+  std::uint64_t h = lane[0] ^ rotl(lane[1], 7) ^ rotl(lane[2], 12) ^ rotl(lane[3], 18);
   h ^= h >> 33;
   h *= kPrime2;
   h ^= h >> 29;
