@@ -40,7 +40,7 @@ const char* IoStatusName(IoStatus status) {
 FrameReader::FrameReader(ByteStream& stream, int cancel_fd, std::size_t max_frame)
     : stream_(stream), cancel_fd_(cancel_fd), max_frame_(max_frame) {
   // Room for several full frames so a pipelining peer needs few reads.
-  buffer_.resize(std::max<std::size_t>(2 * max_frame_ + 4096, 64 * 1024));
+  buffer_.resize(std::max<std::size_t>(2 * max_frame_ + 4096, kStartBuffer));
 }
 
 IoStatus FrameReader::Fill(std::size_t want, std::optional<Clock::time_point> deadline) {
@@ -70,6 +70,10 @@ IoStatus FrameReader::Fill(std::size_t want, std::optional<Clock::time_point> de
       return end_ == begin_ ? IoStatus::kClosed : IoStatus::kTruncated;
     }
     end_ += step.bytes;
+    // The read took all the room there was: the peer may have more waiting.
+    if (end_ == buffer_.size() && buffer_.size() < kMaxBuffer) {
+      buffer_.resize(std::min(2 * buffer_.size(), kMaxBuffer));
+    }
   }
   return IoStatus::kOk;
 }

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <span>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -119,6 +121,47 @@ TEST_CASE("many frames in one segment are read one by one") {
   }
   Frame f;
   CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kClosed);
+}
+
+// A peer that keeps the buffer full makes it grow, frames intact across the
+// growth; one that sends a frame at a time leaves it as it started.
+TEST_CASE("the read buffer grows while the peer keeps it full, and only then") {
+  SocketPair s;
+  std::string frames;
+  constexpr int kFrames = 160;  // 160 x 8 KiB: more than the largest buffer
+  for (int i = 0; i < kFrames; ++i) {
+    EncodeEcho(frames, std::string(kMaxFrameSize - kFrameHeaderSize, static_cast<char>('a' + i % 26)));
+  }
+  std::thread writer([&] {
+    SendRaw(s.b.get(), frames);
+    s.b.Reset();
+  });
+  PlainStream stream(s.a.get());
+  FrameReader reader(stream, -1);
+  CHECK(reader.capacity() == FrameReader::kStartBuffer);
+  for (int i = 0; i < kFrames; ++i) {
+    Frame f;
+    REQUIRE(reader.Read(f, Millis(5000), Millis(5000)) == IoStatus::kOk);
+    CHECK(f.payload == std::string(kMaxFrameSize - kFrameHeaderSize, static_cast<char>('a' + i % 26)));
+    // A slow reader: the writer fills whatever room the socket has.
+    if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  writer.join();
+  Frame f;
+  CHECK(reader.Read(f, Millis(1000), Millis(1000)) == IoStatus::kClosed);
+  CHECK(reader.capacity() == FrameReader::kMaxBuffer);
+
+  SocketPair t;
+  PlainStream small_stream(t.a.get());
+  FrameReader small(small_stream, -1);
+  for (int i = 0; i < 100; ++i) {
+    std::string frame;
+    EncodeEcho(frame, std::string(1000, 'y'));
+    SendRaw(t.b.get(), frame);
+    REQUIRE(small.Read(f, Millis(1000), Millis(1000)) == IoStatus::kOk);
+    CHECK(f.payload.size() == 1000);
+  }
+  CHECK(small.capacity() == FrameReader::kStartBuffer);
 }
 
 TEST_CASE("an oversized header is refused before its payload is read") {
