@@ -234,6 +234,34 @@ StreamStep TlsStream::WriteSome(const char* buffer, std::size_t length) {
   return Step(rc, n);
 }
 
+StreamStep TlsStream::WriteSomeOf(std::span<const std::string_view> pieces) {
+  // A write that must be retried gets the same bytes again (the caller
+  // passes what was not written), at least as many: what OpenSSL asks of a
+  // retried SSL_write, with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER for the
+  // new address.
+  gathered_.clear();
+  for (std::string_view piece : pieces) {
+    if (piece.empty()) continue;
+    if (gathered_.empty() && piece.size() >= kGatherBytes) return WriteSome(piece.data(), piece.size());
+    const std::size_t room = kGatherBytes - gathered_.size();
+    gathered_.append(piece.substr(0, room));
+    if (piece.size() >= room) break;
+  }
+  if (gathered_.empty()) return {StreamStep::kData, 0, 0};
+  // With partial writes on, SSL_write returns after each record: go on
+  // until all of it is written or the socket is full.
+  std::size_t written = 0;
+  while (written < gathered_.size()) {
+    StreamStep step = WriteSome(gathered_.data() + written, gathered_.size() - written);
+    if (step.kind != StreamStep::kData) {
+      if (written == 0) return step;
+      break;
+    }
+    written += step.bytes;
+  }
+  return {StreamStep::kData, written, 0};
+}
+
 CertificateIdentity TlsStream::PeerIdentity() const {
   return IdentifyCertificate(SSL_get0_peer_certificate(ssl_));
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include <optional>
+#include <span>
 
 #include "common/byte_stream.h"
 #include "tls/agency_identity.h"
@@ -29,6 +30,11 @@ class TlsStream final : public ByteStream {
   int fd() const override { return fd_; }
   StreamStep ReadSome(char* buffer, std::size_t length) override;
   StreamStep WriteSome(const char* buffer, std::size_t length) override;
+  // The pieces gathered into one SSL_write of up to kGatherBytes, so that
+  // many small frames go out as few full records (16 KiB each) rather than
+  // a record and a write() each.
+  StreamStep WriteSomeOf(std::span<const std::string_view> pieces) override;
+  static constexpr std::size_t kGatherBytes = 64 * 1024;
   const std::string& error() const override { return error_; }
   // The last kError was a fatal alert from the peer (it refused us, for
   // instance our certificate), not a broken connection.
@@ -52,6 +58,7 @@ class TlsStream final : public ByteStream {
   // The end (closed, error) met after records already read in the same
   // ReadSome: handed out by the next call.
   std::optional<StreamStep> deferred_;
+  std::string gathered_;  // WriteSomeOf's pieces, copied together
 };
 
 struct Handshake {

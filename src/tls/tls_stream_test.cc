@@ -7,6 +7,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -96,6 +97,60 @@ TEST_CASE("one read takes every record already here; the end comes on the next r
   CHECK(got.substr(0, step.bytes) == sent);
   step = p.server.stream->ReadSome(got.data(), got.size());
   CHECK(step.kind == StreamStep::kClosed);
+}
+
+// Frames handed over as many small pieces leave as few full records: one
+// call takes many pieces. What the server's read-ahead pulls in beyond a
+// small buffer comes out of the next reads, with the socket itself empty.
+TEST_CASE("small pieces go out gathered, and read-ahead records come out of later reads") {
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  auto agency = TlsContext::ForAgency(certs.Agency(1), "127.0.0.1");
+  REQUIRE(server);
+  REQUIRE(agency);
+  SocketPair s;
+  Pair p = Handshakes(*server, *agency, s);
+  REQUIRE(p.server.end == Handshake::kDone);
+  REQUIRE(p.agency.end == Handshake::kDone);
+  std::vector<std::string> frames;
+  std::string sent;
+  for (int i = 0; i < 40; ++i) {
+    frames.emplace_back(1000, static_cast<char>('a' + i % 26));
+    sent += frames.back();
+  }
+  std::vector<std::string_view> pieces(frames.begin(), frames.end());
+  StreamStep first = p.agency.stream->WriteSomeOf(pieces);
+  REQUIRE(first.kind == StreamStep::kData);
+  CHECK(first.bytes == sent.size());  // all 40 pieces in one call, under kGatherBytes
+  std::this_thread::sleep_for(100ms);
+  std::string got;
+  char small[1000];
+  while (got.size() < sent.size()) {
+    StreamStep step = p.server.stream->ReadSome(small, sizeof small);
+    REQUIRE(step.kind == StreamStep::kData);
+    got.append(small, step.bytes);
+  }
+  CHECK(got == sent);
+  // Pieces beyond kGatherBytes take more calls, and all arrive in order.
+  std::string big(3 * TlsStream::kGatherBytes / 2, 'z');
+  std::vector<std::string_view> more = {std::string_view(big).substr(0, 100),
+                                        std::string_view(big).substr(100)};
+  auto written = std::async(std::launch::async, [&] {
+    return WriteAll(*p.agency.stream, std::span<std::string_view>(more), -1, 5000ms);
+  });
+  std::string rest(big.size(), '\0');
+  std::size_t have = 0;
+  while (have < big.size()) {
+    StreamStep step = p.server.stream->ReadSome(rest.data() + have, rest.size() - have);
+    if (step.kind == StreamStep::kWouldBlock) {
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    REQUIRE(step.kind == StreamStep::kData);
+    have += step.bytes;
+  }
+  CHECK(written.get() == IoStatus::kOk);
+  CHECK(rest == big);
 }
 
 TEST_CASE("an agency refuses a server whose certificate lacks the expected name") {
