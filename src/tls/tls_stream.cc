@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -248,17 +250,29 @@ StreamStep TlsStream::WriteSomeOf(std::span<const std::string_view> pieces) {
     if (piece.size() >= room) break;
   }
   if (gathered_.empty()) return {StreamStep::kData, 0, 0};
-  // With partial writes on, SSL_write returns after each record: go on
-  // until all of it is written or the socket is full.
+  // With partial writes on, SSL_write returns after each record, and writes
+  // each record with a send of its own: go on until all of it is written or
+  // the socket is full, with TCP holding the records back (TCP_CORK) until
+  // the last, so that they travel as the plaintext round's 64 KiB sends do,
+  // not one segment each. Uncorking sends what is held at once. On a
+  // socket that is not TCP the option fails, harmlessly.
+  const bool cork = gathered_.size() > kMaxRecordPlaintext;
+  auto set_cork = [this](int on) {
+    (void)::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+  };
+  if (cork) set_cork(1);
   std::size_t written = 0;
+  StreamStep blocked{StreamStep::kData, 0, 0};
   while (written < gathered_.size()) {
     StreamStep step = WriteSome(gathered_.data() + written, gathered_.size() - written);
     if (step.kind != StreamStep::kData) {
-      if (written == 0) return step;
+      blocked = step;
       break;
     }
     written += step.bytes;
   }
+  if (cork) set_cork(0);
+  if (written == 0 && blocked.kind != StreamStep::kData) return blocked;
   return {StreamStep::kData, written, 0};
 }
 

@@ -1,5 +1,8 @@
 #include "tls/tls_stream.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,12 +33,33 @@ struct SocketPair {
   }
 };
 
+// The same over TCP on 127.0.0.1, for what only TCP has (TCP_CORK).
+struct TcpPair {
+  UniqueFd server, agency;
+  TcpPair() {
+    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    agency.Reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(agency.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    server.Reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(server);
+  }
+};
+
 struct Pair {
   Handshake server, agency;
 };
 
 // Both handshakes at once, the server's in a thread.
-Pair Handshakes(const TlsContext& server, const TlsContext& agency, SocketPair& s,
+template <typename Sockets>
+Pair Handshakes(const TlsContext& server, const TlsContext& agency, Sockets& s,
                 std::chrono::milliseconds limit = 5000ms) {
   auto deadline = TlsClock::now() + limit;
   auto accepted = std::async(std::launch::async, [&] { return TlsAccept(server, s.server.get(), -1, deadline); });
@@ -151,6 +175,46 @@ TEST_CASE("small pieces go out gathered, and read-ahead records come out of late
   }
   CHECK(written.get() == IoStatus::kOk);
   CHECK(rest == big);
+}
+
+// Over TCP the records of one call are held back while they are written
+// and sent together: the socket is uncorked again when the call returns,
+// so nothing written waits for TCP's 200 ms cork timeout.
+TEST_CASE("gathered records over TCP leave the socket uncorked") {
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  auto agency = TlsContext::ForAgency(certs.Agency(1), "127.0.0.1");
+  REQUIRE(server);
+  REQUIRE(agency);
+  TcpPair s;
+  Pair p = Handshakes(*server, *agency, s);
+  REQUIRE(p.server.end == Handshake::kDone);
+  REQUIRE(p.agency.end == Handshake::kDone);
+  std::string payload(TlsStream::kGatherBytes, 'q');
+  for (std::size_t i = 0; i < payload.size(); i += 7) payload[i] = static_cast<char>('a' + i % 26);
+  std::vector<std::string_view> pieces;
+  for (std::size_t at = 0; at < payload.size(); at += 8000) {
+    pieces.push_back(std::string_view(payload).substr(at, 8000));
+  }
+  StreamStep step = p.agency.stream->WriteSomeOf(pieces);
+  REQUIRE(step.kind == StreamStep::kData);
+  CHECK(step.bytes == payload.size());
+  int corked = -1;
+  socklen_t len = sizeof corked;
+  REQUIRE(::getsockopt(s.agency.get(), IPPROTO_TCP, TCP_CORK, &corked, &len) == 0);
+  CHECK(corked == 0);
+  std::string got(payload.size(), '\0');
+  std::size_t have = 0;
+  while (have < got.size()) {
+    StreamStep r = p.server.stream->ReadSome(got.data() + have, got.size() - have);
+    if (r.kind == StreamStep::kWouldBlock) {
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    REQUIRE(r.kind == StreamStep::kData);
+    have += r.bytes;
+  }
+  CHECK(got == payload);
 }
 
 TEST_CASE("an agency refuses a server whose certificate lacks the expected name") {
