@@ -532,6 +532,19 @@ def main():
                 else:
                     print("bench: socat is not installed (make deps installs it): "
                           "no socat figures", flush=True)
+            # The TLS rounds alternate with the plaintext `never` rounds they
+            # are a share of, so that both see the same moments of a shared
+            # machine (run back to back, a slower minute for one of them
+            # moved the share by 10 points).
+            tls_samples = []
+
+            def tls_round(i):
+                r = bench.round(files, "never", winners, tls=True)
+                print(f"bench: {name} sync=never TLS run {i + 1}: {r['seconds']:.3f} s, "
+                      f"{r['bets_per_s']:,.0f} bets/s, handshake {r['handshake_ms']:.1f} ms",
+                      flush=True)
+                tls_samples.append(r)
+
             for sync in args.syncs:
                 samples = []
                 for i in range(args.runs):
@@ -545,6 +558,8 @@ def main():
                           + (f", {r['fdatasync_rounds']} group syncs" if r['fdatasync_rounds'] else ""),
                           flush=True)
                     samples.append(r)
+                    if sync == "never" and name in args.tls_datasets:
+                        tls_round(i)
                 fig = summarize(samples)
                 suffix = "_sync" if sync == "always" else ""
                 fig["ratio_to_raw"] = ratio(fig, entry["raw_copy" + suffix])
@@ -552,14 +567,10 @@ def main():
                     fig["ratio_to_socat"] = ratio(fig, entry["socat_copy" + suffix])
                 entry[f"round_{sync}"] = fig
             if name in args.tls_datasets:
-                samples = []
-                for i in range(args.runs):
-                    r = bench.round(files, "never", winners, tls=True)
-                    print(f"bench: {name} sync=never TLS run {i + 1}: {r['seconds']:.3f} s, "
-                          f"{r['bets_per_s']:,.0f} bets/s, handshake {r['handshake_ms']:.1f} ms",
-                          flush=True)
-                    samples.append(r)
-                fig = summarize(samples)
+                if not tls_samples:  # no plaintext `never` rounds to alternate with
+                    for i in range(args.runs):
+                        tls_round(i)
+                fig = summarize(tls_samples)
                 fig["ratio_to_raw"] = ratio(fig, entry["raw_copy"])
                 if "round_never" in entry:
                     plain = entry["round_never"]["bets_per_s"]["median"]
