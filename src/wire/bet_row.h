@@ -60,8 +60,9 @@ inline std::size_t ParseCommonLine(std::string_view text, const Date& today, Bet
                                    std::size_t& line_size);
 
 // The shortcut's kernels: none (CheckBetRow alone), SSE2 (four 16-byte
-// compares per class of byte, any x86-64), AVX-512BW (one 64-byte masked
-// load, each class one compare; chosen when the CPU has it).
+// compares per class of byte, any x86-64), AVX-512BW (one 64-byte load,
+// masked only in the last 64 bytes of a page, each class one compare;
+// chosen when the CPU has it).
 enum class RowKernel { kNone, kSse2, kAvx512 };
 
 // Whether this build and this CPU run `kernel`.
