@@ -256,7 +256,7 @@ StreamStep TlsStream::WriteSomeOf(std::span<const std::string_view> pieces) {
   // the last, so that they travel as the plaintext round's 64 KiB sends do,
   // not one segment each. Uncorking sends what is held at once. On a
   // socket that is not TCP the option fails, harmlessly.
-  const bool cork = gathered_.size() > kMaxRecordPlaintext;
+  const bool cork = gathered_.size() > SSL3_RT_MAX_PLAIN_LENGTH;  // more than one record
   auto set_cork = [this](int on) {
     (void)::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
   };

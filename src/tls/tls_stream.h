@@ -35,7 +35,6 @@ class TlsStream final : public ByteStream {
   // a record and a write() each.
   StreamStep WriteSomeOf(std::span<const std::string_view> pieces) override;
   static constexpr std::size_t kGatherBytes = 64 * 1024;
-  static constexpr std::size_t kMaxRecordPlaintext = 16 * 1024;  // TLS 1.3's limit
   const std::string& error() const override { return error_; }
   // The last kError was a fatal alert from the peer (it refused us, for
   // instance our certificate), not a broken connection.

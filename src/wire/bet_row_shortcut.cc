@@ -199,6 +199,12 @@ bool ParseCommonRowSse2(std::string_view row, const Date& today, BetView& bet) {
 }
 #endif
 
+// The size of the row of a line whose LF is at `lf`: the line without its
+// LF or CRLF.
+inline std::size_t RowSizeBefore(const char* bytes, std::size_t lf) {
+  return lf - (lf > 0 && bytes[lf - 1] == '\r');
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 // The AVX-512BW kernel: the row in one 64-byte load, each class of byte one
 // compare straight into a mask register, bits past the row's end cleared by
@@ -258,7 +264,7 @@ LOTTERY_AVX512 std::size_t ParseCommonLineAvx512(std::string_view text, const Da
                                                  v, _mm512_set1_epi8('\n'));
   if (lf == 0) return 0;
   const std::size_t end = static_cast<std::size_t>(std::countr_zero(lf));
-  const std::size_t size = end - (end > 0 && bytes[end - 1] == '\r');
+  const std::size_t size = RowSizeBefore(bytes, end);
   if (size < 16) return 0;
   const __mmask64 valid = _bzhi_u64(~std::uint64_t{0}, static_cast<unsigned>(size));
   if (!FinishCommonRow(std::string_view(bytes, size), today, bet, ClassesAvx512(v, valid),
@@ -284,23 +290,6 @@ using detail::CommonRowParser;
 
 bool ParseCommonRowNone(std::string_view, const Date&, BetView&) { return false; }
 
-CommonRowParser ParserOf(RowKernel kernel) {
-  switch (kernel) {
-#if defined(__SSE2__)
-    case RowKernel::kSse2:
-      return ParseCommonRowSse2;
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-    case RowKernel::kAvx512:
-      return kCpuHasAvx512 ? ParseCommonRowAvx512 : nullptr;
-#endif
-    case RowKernel::kNone:
-      return ParseCommonRowNone;
-    default:
-      return nullptr;
-  }
-}
-
 // The line's end found apart, then the row kernel: for kernels without a
 // line kernel of their own.
 template <CommonRowParser Parser>
@@ -310,57 +299,65 @@ std::size_t ParseCommonLineApart(std::string_view text, const Date& today, BetVi
   const void* lf = std::memchr(text.data(), '\n', std::min<std::size_t>(text.size(), 64));
   if (lf == nullptr) return 0;
   const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - text.data());
-  const std::size_t size = end - (end > 0 && text[end - 1] == '\r');
+  const std::size_t size = RowSizeBefore(text.data(), end);
   if (!Parser(text.substr(0, size), today, bet)) return 0;
   line_size = end + 1;
   return size;
 }
 
-CommonLineParser LineParserOf(RowKernel kernel) {
+// A kernel's two entry points: a row, and a dataset line with its row.
+struct CommonParsers {
+  CommonRowParser row = nullptr;
+  CommonLineParser line = nullptr;
+};
+
+// Both null when this build or this CPU does not run `kernel`.
+CommonParsers ParsersOf(RowKernel kernel) {
   switch (kernel) {
 #if defined(__SSE2__)
     case RowKernel::kSse2:
-      return ParseCommonLineApart<ParseCommonRowSse2>;
+      return {ParseCommonRowSse2, ParseCommonLineApart<ParseCommonRowSse2>};
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
     case RowKernel::kAvx512:
-      return kCpuHasAvx512 ? ParseCommonLineAvx512 : nullptr;
+      if (kCpuHasAvx512) return {ParseCommonRowAvx512, ParseCommonLineAvx512};
+      return {};
 #endif
     case RowKernel::kNone:
-      return ParseCommonLineApart<ParseCommonRowNone>;
+      return {ParseCommonRowNone, ParseCommonLineApart<ParseCommonRowNone>};
     default:
-      return nullptr;
+      return {};
   }
 }
 
 // The widest kernel this CPU runs.
-RowKernel BestKernel() {
+CommonParsers BestParsers() {
   for (RowKernel k : {RowKernel::kAvx512, RowKernel::kSse2}) {
-    if (ParserOf(k) != nullptr) return k;
+    if (CommonParsers p = ParsersOf(k); p.row != nullptr) return p;
   }
-  return RowKernel::kNone;
+  return ParsersOf(RowKernel::kNone);
 }
 
 }  // namespace
 
 // Chosen once, when the program starts (before main, so before any fork or
 // thread): a plain load per row, no guard.
-const CommonRowParser detail::kBestCommonRowParser = ParserOf(BestKernel());
-const CommonLineParser detail::kBestCommonLineParser = LineParserOf(BestKernel());
+const CommonRowParser detail::kBestCommonRowParser = BestParsers().row;
+const CommonLineParser detail::kBestCommonLineParser = BestParsers().line;
 
-bool HasRowKernel(RowKernel kernel) { return ParserOf(kernel) != nullptr; }
+bool HasRowKernel(RowKernel kernel) { return ParsersOf(kernel).row != nullptr; }
 
 std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
                                            const Date& today, BetView& bet,
                                            std::string& scratch) {
-  const CommonRowParser parser = ParserOf(kernel);
+  const CommonRowParser parser = ParsersOf(kernel).row;
   if (parser != nullptr && parser(row, today, bet)) return std::nullopt;
   return CheckBetRow(row, today, bet, scratch);
 }
 
 std::size_t ParseCommonLineWith(RowKernel kernel, std::string_view text, const Date& today,
                                 BetView& bet, std::size_t& line_size) {
-  return LineParserOf(kernel)(text, today, bet, line_size);
+  return ParsersOf(kernel).line(text, today, bet, line_size);
 }
 
 }  // namespace lottery

@@ -28,10 +28,6 @@ void PutStr(std::string& out, std::string_view s) {
   out.append(s);
 }
 
-void WriteU32At(std::string& out, std::size_t at, std::uint32_t v) {
-  PutBigEndianAt(out.data() + at, v, 4);
-}
-
 // Appends a header with a zero length; FinishFrame() fills it in.
 std::size_t BeginFrame(std::string& out, MessageType type) {
   std::size_t start = out.size();
@@ -41,7 +37,7 @@ std::size_t BeginFrame(std::string& out, MessageType type) {
 }
 
 void FinishFrame(std::string& out, std::size_t start) {
-  WriteU32At(out, start + 1, static_cast<std::uint32_t>(out.size() - start - kFrameHeaderSize));
+  PutBigEndianAt(out.data() + start + 1, out.size() - start - kFrameHeaderSize, 4);
 }
 
 // Bounds-checked big-endian reader over a payload.
