@@ -1,11 +1,15 @@
 // Whole-buffer file I/O on a descriptor the caller owns: the loops around
 // pread(), pwrite() and fstat() that the bets file, its journal and the
-// winners file share. Errors come back as values naming `what` and errno.
+// winners file share; and the few whole-file steps the round files need
+// (directories synced, a file replaced durably). Errors come back as values
+// naming `what` (or the path) and errno.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <sys/types.h>
 
 #include "common/status.h"
 
@@ -25,5 +29,22 @@ Status PwriteAll(int fd, std::string_view bytes, std::uint64_t offset, const cha
 // Writes all of `bytes` at the descriptor's position (a pipe, a terminal),
 // retrying short writes and EINTR.
 Status WriteAll(int fd, std::string_view bytes, const char* what = "write");
+
+// The directory part of `path` ("." when it has none).
+std::string DirectoryOf(const std::string& path);
+// The last component of `path`.
+std::string BaseNameOf(const std::string& path);
+
+// fsync() of a directory: makes the entries created, renamed or removed in
+// it durable.
+Status SyncDirectory(const std::string& dir);
+
+// The whole content of the file at `path`.
+Result<std::string> ReadFileBytes(const std::string& path);
+
+// Replaces the file at `path` with `bytes` (mode `mode`) so that a crash
+// leaves either the old file or the whole new one: a temporary file beside
+// it, synced, renamed over it, and the directory synced.
+Status ReplaceFileDurably(const std::string& path, std::string_view bytes, mode_t mode);
 
 }  // namespace lottery

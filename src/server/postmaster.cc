@@ -25,6 +25,7 @@
 #include "server/metrics_exposition.h"
 #include "server/round_status.h"
 #include "server/server_tls.h"
+#include "storage/rounds.h"
 #include "wire/protocol.h"
 #include "worker/worker.h"
 
@@ -138,7 +139,13 @@ void Postmaster::Tick() {
 
 void Postmaster::CloseBettingNow(const char* reason) {
   betting_deadline_.reset();
-  const BettingClosure closure = CloseBetting(shared_.state());
+  auto durable = CloseBettingDurably(config_.storage_path, shared_);
+  if (!durable) {
+    // Closed all the same; a restart before the draw would reopen betting.
+    Log(LogLevel::kError, "betting_closed", Outcome::kFail,
+        "reason: {} | error: not journaled: {}", reason, durable.error().message);
+  }
+  const BettingClosure closure = durable ? *durable : CloseBetting(shared_.state());
   if (!closure.was_open) {
     Log(LogLevel::kInfo, "betting_closed", Outcome::kSuccess, "reason: {} | detail: already closed",
         reason);

@@ -22,6 +22,8 @@
 #include "shm/shared_state.h"
 #include "storage/data_lock.h"
 #include "storage/recovery.h"
+#include "storage/rounds.h"
+#include "worker/draw_barrier.h"
 #include "wire/bet.h"
 #include "worker/winners_file.h"
 
@@ -31,7 +33,7 @@ namespace {
 // Start-up recovery through storage's one interface for the parent
 // (storage/recovery.h). Fails now, not in the first worker, when the bets
 // file is not writable. Returns an exit code (kExitOk to go on).
-int RecoverStorage(const ServerConfig& config, SharedSegment& shared) {
+int RecoverStorage(const ServerConfig& config, SharedSegment& shared, int winners_fd) {
   auto store = StartupRecovery::Open(config.storage_path, config.storage_sync);
   if (!store) {
     Log(LogLevel::kError, "storage", Outcome::kFail, "error: {}", store.error().message);
@@ -54,14 +56,26 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared) {
     // The files cannot be used (73), or they describe another round (78).
     return round.error().kind == ErrorKind::kIo ? kExitCantCreate : kExitConfig;
   }
+  if (auto opened = store->opened_round()) {
+    Log(LogLevel::kWarning, "round_open", Outcome::kSuccess,
+        "round: {} | detail: the previous round was drawn and is archived under {}", *opened,
+        ArchiveRoot(config.storage_path));
+  }
   Log(round->data_bytes_cut > 0 || round->journal_bytes_cut > 0 ? LogLevel::kWarning
                                                                   : LogLevel::kInfo,
       "recovery", Outcome::kSuccess,
       "round: {} | batches: {} | bets: {} | data_bytes_cut: {} | journal_bytes_cut: {} | "
-      "round_number: {}",
+      "round_number: {} | round_state: {}",
       round->resumed ? "resumed" : "new", round->batches, round->bets, round->data_bytes_cut,
-      round->journal_bytes_cut, round->number);
+      round->journal_bytes_cut, round->number, RoundStateName(round->state));
   auto size = store->Publish(*round, shared);
+  if (round->result) {
+    // Served as the drawn worker served it, byte for byte, until the next round opens.
+    if (Status published = PublishRoundResult(*round->result, shared, winners_fd); !published) {
+      Log(LogLevel::kError, "recovery", Outcome::kFail, "error: {}", published.error().message);
+      return kExitCantCreate;
+    }
+  }
   Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {} | sync: {}",
       config.storage_path, size ? *size : 0, SyncModeName(config.storage_sync));
   // The draw reads the winners from this index instead of the whole file.
@@ -193,7 +207,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   }
   Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
       lock->path(), ::getpid());
-  if (int code = RecoverStorage(config, *shared); code != kExitOk) return code;
+  if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) return code;
   int code;
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),

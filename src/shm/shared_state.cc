@@ -117,6 +117,44 @@ void BeginShutdown(SharedState& state) {
   lock.Broadcast();
 }
 
+void BeginRound(SharedState& state, std::uint64_t number) {
+  // The new bets file is empty: nothing of it is written or synced yet. Not
+  // under `mutex`: the two locks are never held together.
+  ResetSyncForNewFile(state.sync);
+  SharedLock lock(state);
+  for (std::uint32_t a = 1; a <= state.agencies; ++a) {
+    AgencySlot& slot = state.slots[a];
+    const pid_t owner = slot.owner_pid;
+    slot = AgencySlot{};
+    slot.owner_pid = owner;  // the worker still lives; ReleaseWorker frees it
+    state.metrics.agencies[a].round_bets.store(0, std::memory_order_relaxed);
+    state.metrics.agencies[a].finished.store(0, std::memory_order_relaxed);
+  }
+  state.finished_count = 0;
+  state.all_finished_ns = 0;
+  state.draw_state = DrawState::kNotYet;
+  state.drawer_pid = 0;
+  state.total_bets = 0;
+  state.pending = PendingAppend{};
+  state.betting_closed.store(false, std::memory_order_release);
+  WinnerIndex& index = state.winner_index;
+  index.skipped = index.foreign = 0;
+  index.current = 0;
+  index.reach[0] = index.reach[1] = WinnerIndexReach{};
+  state.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kNotYet),
+                                 std::memory_order_relaxed);
+  state.metrics.round.store(number, std::memory_order_relaxed);
+  state.round.store(number, std::memory_order_release);
+  lock.Broadcast();
+}
+
+void ResetSyncForNewFile(SyncState& sync) {
+  SyncLock lock(sync);
+  ++sync.file_generation;
+  sync.written_end.store(0, std::memory_order_release);
+  sync.durable_end.store(0, std::memory_order_release);
+}
+
 BettingClosure CloseBetting(SharedState& state) {
   SharedLock lock(state);
   BettingClosure closure{!state.betting_closed, state.finished_count, state.agencies};

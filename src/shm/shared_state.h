@@ -154,6 +154,9 @@ struct SyncState {
   // Bumped under the mutex each time a leader finishes (either way).
   std::atomic<std::uint32_t> completed{0};
   pid_t leader = 0;               // the process running fdatasync(); 0: none
+  // Bumped when a new round's empty bets file replaces the old one
+  // (BeginRound): a leader that started before does not move durable_end.
+  std::uint64_t file_generation = 0;
   std::uint64_t syncs = 0;        // fdatasync() rounds made
   std::uint64_t covered = 0;      // requests answered by someone else's fdatasync
 };
@@ -170,6 +173,11 @@ struct SharedState {
   RuntimeSettings settings;
 
   std::uint32_t agencies = 0;
+  // The round in progress (its number in the journal's round-start record).
+  // Written under `mutex` by start-up recovery and BeginRound; atomic so that
+  // an append can tell, under the flock, that the round it opened its file
+  // in is over (its file was archived).
+  std::atomic<std::uint64_t> round{0};
   bool shutting_down = false;
   // Betting closed before every agency finished (draw.deadline, SIGUSR2):
   // the draw runs over the agencies that finished; the others are refused.
@@ -313,6 +321,15 @@ struct BettingClosure {
   std::uint32_t agencies = 0;
 };
 BettingClosure CloseBetting(SharedState& state);
+
+// The group commit's offsets back to 0 for a new, empty bets file.
+void ResetSyncForNewFile(SyncState& sync);
+
+// Parent, once the drawn round's files are archived: forgets the round
+// (slots, draw, betting closed, the pending append, the winner index's reach,
+// the group commit's offsets, the round's metrics) and makes `number` the
+// round in progress. Call with the bets file's flock held.
+void BeginRound(SharedState& state, std::uint64_t number);
 
 // Worker, before each batch: whether CloseBetting ran. Without the mutex.
 inline bool IsBettingClosed(const SharedState& state) {

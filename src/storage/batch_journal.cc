@@ -9,22 +9,13 @@
 
 #include <fmt/format.h>
 
+#include "common/coding.h"
 #include "common/file_io.h"
 
 namespace lottery {
 namespace {
 
 constexpr char kMagic[4] = {'L', 'B', 'J', '1'};
-
-void PutLe(std::string& out, std::uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
-std::uint64_t GetLe(const char* p, int bytes) {
-  std::uint64_t value = 0;
-  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(p[i]);
-  return value;
-}
 
 }  // namespace
 
@@ -42,25 +33,24 @@ void EncodeJournalRecord(std::string& out, const JournalRecord& r) {
   out.append(kMagic, sizeof kMagic);
   out.push_back(static_cast<char>(r.kind));
   out.append(3, '\0');
-  PutLe(out, r.agency, 4);
-  PutLe(out, r.count, 4);
-  PutLe(out, r.seq, 8);
-  PutLe(out, r.end, 8);
-  PutLe(out, Crc32(out.data() + at, 32), 4);
+  PutFixedLe(out, r.agency, 4);
+  PutFixedLe(out, r.count, 4);
+  PutFixedLe(out, r.seq, 8);
+  PutFixedLe(out, r.end, 8);
+  PutFixedLe(out, Crc32(out.data() + at, 32), 4);
   out.append(4, '\0');
 }
 
 Result<JournalRecord> DecodeJournalRecord(const char* p) {
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0) return Fail(ErrorKind::kCorruptData, "journal record: bad magic");
-  if (GetLe(p + 32, 4) != Crc32(p, 32)) return Fail(ErrorKind::kCorruptData, "journal record: bad checksum");
+  if (GetFixedLe(p + 32, 4) != Crc32(p, 32)) return Fail(ErrorKind::kCorruptData, "journal record: bad checksum");
   auto kind = static_cast<JournalKind>(static_cast<unsigned char>(p[4]));
-  if (kind != JournalKind::kRoundStart && kind != JournalKind::kBatch &&
-      kind != JournalKind::kRoundComplete) {
+  if (kind < JournalKind::kRoundStart || kind > JournalKind::kBettingClosed) {
     return Fail(ErrorKind::kCorruptData, "journal record: unknown kind");
   }
-  return JournalRecord{kind, static_cast<std::uint32_t>(GetLe(p + 8, 4)),
-                       static_cast<std::uint32_t>(GetLe(p + 12, 4)), GetLe(p + 16, 8),
-                       GetLe(p + 24, 8)};
+  return JournalRecord{kind, static_cast<std::uint32_t>(GetFixedLe(p + 8, 4)),
+                       static_cast<std::uint32_t>(GetFixedLe(p + 12, 4)), GetFixedLe(p + 16, 8),
+                       GetFixedLe(p + 24, 8)};
 }
 
 Status AppendJournalRecord(int journal_fd, const JournalRecord& record) {

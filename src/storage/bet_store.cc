@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "common/crash_point.h"
 #include "common/file_io.h"
 #include "storage/batch_journal.h"
@@ -18,16 +20,6 @@
 
 namespace lottery {
 namespace {
-
-// Makes a new file's directory entry durable.
-Status SyncParentDirectory(const std::string& path) {
-  auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return FailErrno("open " + dir);
-  if (::fsync(fd.get()) != 0) return FailErrno("fsync " + dir);
-  return Ok();
-}
 
 }  // namespace
 
@@ -42,7 +34,7 @@ Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
         return FailErrno("chmod " + name);
       }
       if (fd >= 0 && sync == SyncMode::kAlways) {
-        if (Status dir = SyncParentDirectory(name); !dir) {
+        if (Status dir = SyncDirectory(DirectoryOf(name)); !dir) {
           ::close(fd);
           return std::unexpected(dir.error());
         }
@@ -104,6 +96,14 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   const std::uint64_t last_seq = batches.back().seq;
   {
     SharedLock guard(state);
+    if (round_ && state.round.load(std::memory_order_acquire) != *round_) {
+      return Fail(ErrorKind::kBusy, fmt::format("round {} is over and its bets file archived",
+                                                *round_));
+    }
+    // The draw reads the file up to where it is when the draw starts.
+    if (state.draw_state != DrawState::kNotYet) {
+      return Fail(ErrorKind::kBusy, "betting closed: the draw has started");
+    }
     ResolvePendingAppend(fd_.get(), journal_.get(), state);
     // The repair may just have committed some of these batches from a dead writer.
     const std::uint64_t stored_seq = state.slots[agency].last_seq;
@@ -165,6 +165,36 @@ Status BetStore::MarkRoundComplete() {
     return FailErrno("fdatasync " + path_ + ".journal");
   }
   return Ok();
+}
+
+Result<bool> BetStore::RecordFinished(SharedSegment& shared, std::uint32_t agency,
+                                      const std::function<void(SharedState&)>& finish) {
+  FileLock lock(fd_.get());
+  if (!lock.ok()) return FailErrno("flock " + path_);
+  SharedState& state = shared.state();
+  std::uint64_t bets = 0;
+  {
+    SharedLock guard(state);
+    ResolvePendingAppend(fd_.get(), journal_.get(), state);
+    if (state.slots[agency].finished) return true;
+    if (state.betting_closed) return false;
+    bets = state.slots[agency].bets_stored;
+  }
+  auto size = FileSize(fd_.get());
+  if (!size) return std::unexpected(size.error());
+  if (Status a = AppendJournalRecord(journal_.get(),
+                                     JournalRecord{JournalKind::kAgencyFinished, agency,
+                                                   static_cast<std::uint32_t>(bets), 0, *size});
+      !a) {
+    return std::unexpected(a.error());
+  }
+  if (sync_ == SyncMode::kAlways && ::fdatasync(journal_.get()) != 0) {
+    return FailErrno("fdatasync " + path_ + ".journal");
+  }
+  CRASH_POINT("after_finished_record");
+  SharedLock guard(state);
+  finish(state);
+  return true;
 }
 
 }  // namespace lottery

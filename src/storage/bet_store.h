@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -94,9 +95,22 @@ class BetStore {
   // last sequence number, e.g. when it reconnects.
   Status Recover(SharedSegment& shared);
 
-  // Records in the journal that the draw of this round ran, so that the next
-  // start begins a new round.
+  // Records in the journal that the draw of this round ran and its result
+  // is durable.
   Status MarkRoundComplete();
+
+  // The round this store's descriptors belong to (SharedState::round, read
+  // before Open): an append after the round moved on (its files were
+  // archived) fails with kBusy instead of writing to the archive.
+  void BindRound(std::uint64_t round) { round_ = round; }
+
+  // FINISHED of `agency`, durably: under the flock, unless betting closed
+  // (returns false then, recording nothing), appends its journal record,
+  // syncs the journal and marks the agency finished in the segment
+  // (`finish`, called under the segment's mutex with the flock held).
+  // Returns whether it is finished.
+  Result<bool> RecordFinished(SharedSegment& shared, std::uint32_t agency,
+                              const std::function<void(SharedState&)>& finish);
 
   // Current size of the file in bytes.
   Result<std::uint64_t> Size() const;
@@ -113,6 +127,7 @@ class BetStore {
   UniqueFd fd_;
   UniqueFd journal_;
   SyncMode sync_;
+  std::optional<std::uint64_t> round_;
 };
 
 }  // namespace lottery

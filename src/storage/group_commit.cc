@@ -47,6 +47,7 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
   while (true) {
     std::uint32_t seen = 0;
     std::uint64_t target = 0;
+    std::uint64_t generation = 0;
     bool lead = false;
     {
       SyncLock lock(sync);
@@ -59,6 +60,7 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
         // batches of the writers that wait for it.
         sync.leader = ::getpid();
         target = sync.written_end.load(std::memory_order_acquire);
+        generation = sync.file_generation;
         lead = true;
       } else {
         seen = sync.completed.load(std::memory_order_relaxed);
@@ -79,7 +81,7 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
     {
       SyncLock lock(sync);
       sync.leader = 0;
-      if (synced) {
+      if (synced && generation == sync.file_generation) {
         ++sync.syncs;
         std::uint64_t durable = std::max(sync.durable_end.load(std::memory_order_relaxed),
                                          std::max(target, end));

@@ -25,64 +25,146 @@ Status Truncate(int fd, std::uint64_t size, const char* what) {
 
 }  // namespace
 
-Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies) {
+namespace {
+
+Result<std::vector<JournalRecord>> ReadJournal(int journal_fd, std::uint64_t& size) {
   auto journal_size = FileSize(journal_fd);
   if (!journal_size) return std::unexpected(journal_size.error());
-  auto data_size = FileSize(data_fd);
-  if (!data_size) return std::unexpected(data_size.error());
-
-  // The whole records up to the first that does not decode (a torn tail).
-  std::vector<JournalRecord> records;
+  size = *journal_size;
   std::string bytes(*journal_size, '\0');
   if (!bytes.empty()) {
     if (Status read = PreadAll(journal_fd, bytes.data(), bytes.size(), 0, "read journal"); !read) {
       return std::unexpected(read.error());
     }
   }
+  // The whole records up to the first that does not decode (a torn tail).
+  std::vector<JournalRecord> records;
   for (std::size_t at = 0; at + kJournalRecordSize <= bytes.size(); at += kJournalRecordSize) {
     auto record = DecodeJournalRecord(bytes.data() + at);
     if (!record) break;
     records.push_back(*record);
   }
+  return records;
+}
+
+Status CheckAgencies(const std::vector<JournalRecord>& records, std::uint32_t agencies) {
+  for (const JournalRecord& r : records) {
+    const bool names_agency = r.kind == JournalKind::kBatch || r.kind == JournalKind::kAgencyFinished;
+    if (names_agency && (r.agency == 0 || r.agency > agencies)) {
+      return Fail(ErrorKind::kConfig, fmt::format("the journal of the round in progress has agency {}, but "
+                                                  "server.agencies is {}; resume it with the same agencies",
+                                                  r.agency, agencies));
+    }
+  }
+  return Ok();
+}
+
+// How many records, from the first, describe rows that are all in a file of
+// `data_size` bytes (offsets only grow), and where those rows end.
+std::size_t RecordsToKeep(const std::vector<JournalRecord>& records, std::uint64_t data_size,
+                          std::uint64_t& end) {
+  std::size_t keep = 1;
+  end = records.front().end;
+  for (std::size_t i = 1; i < records.size(); ++i) {
+    const JournalRecord& r = records[i];
+    if (r.kind == JournalKind::kRoundStart || r.kind == JournalKind::kRoundComplete) break;
+    if (r.kind == JournalKind::kBatch) {
+      if (r.end > data_size || r.end < end) break;
+      end = r.end;
+    }
+    ++keep;
+  }
+  return keep;
+}
+
+// Each agency's progress and the round's flags, from the records kept.
+void Tally(const std::vector<JournalRecord>& records, std::size_t keep, RoundRecovery& out) {
+  for (std::size_t i = 1; i < keep; ++i) {
+    const JournalRecord& r = records[i];
+    if (r.kind == JournalKind::kBettingClosed) out.betting_closed = true;
+    if (r.kind == JournalKind::kAgencyFinished) out.agencies[r.agency].finished = true;
+    if (r.kind != JournalKind::kBatch) continue;
+    AgencyProgress& a = out.agencies[r.agency];
+    a.last_seq = std::max(a.last_seq, r.seq);
+    a.bets += r.count;
+    ++out.batches;
+    out.bets += r.count;
+  }
+}
+
+Result<RoundRecovery> StartFirstRound(int journal_fd, std::uint64_t data_size, RoundRecovery out) {
+  std::string start;
+  EncodeJournalRecord(start, JournalRecord{JournalKind::kRoundStart, 0, 0, out.number, data_size});
+  if (Status t = Truncate(journal_fd, 0, "journal"); !t) return std::unexpected(t.error());
+  if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w) return std::unexpected(w.error());
+  if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
+  return out;
+}
+
+// A drawn round: its records as they are, its result, and the
+// round-complete record a crash may have kept from the journal.
+Result<RoundRecovery> RecoverDrawnRound(int journal_fd, const std::vector<JournalRecord>& records,
+                                        const RoundResult& result, RoundRecovery out) {
+  Tally(records, records.size(), out);
+  out.resumed = true;
+  out.state = RoundState::kDrawn;
+  out.betting_closed = true;
+  for (std::uint32_t a = 1; a < out.agencies.size(); ++a) {
+    out.agencies[a].finished = a < result.took_part.size() && result.took_part[a];
+  }
+  out.result = result;
+  if (records.back().kind != JournalKind::kRoundComplete) {
+    Status a = AppendJournalRecord(journal_fd, JournalRecord{JournalKind::kRoundComplete, 0, 0, 0,
+                                                            result.bets_file_size});
+    if (!a) return std::unexpected(a.error());
+    if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies,
+                                   const std::optional<RoundResult>& result) {
+  std::uint64_t journal_size = 0;
+  auto read = ReadJournal(journal_fd, journal_size);
+  if (!read) return std::unexpected(read.error());
+  const std::vector<JournalRecord>& records = *read;
+  auto data_size = FileSize(data_fd);
+  if (!data_size) return std::unexpected(data_size.error());
 
   RoundRecovery out;
   out.agencies.resize(agencies + 1);
-  const bool unfinished = !records.empty() && records.front().kind == JournalKind::kRoundStart &&
-                          records.back().kind != JournalKind::kRoundComplete;
-  if (!unfinished) {
-    // A new round over whatever the bets file holds, numbered after the
-    // last one.
-    if (!records.empty() && records.front().kind == JournalKind::kRoundStart) {
-      out.number = records.front().seq + 1;
-    }
-    std::string start;
-    EncodeJournalRecord(start,
-                        JournalRecord{JournalKind::kRoundStart, 0, 0, out.number, *data_size});
-    if (Status t = Truncate(journal_fd, 0, "journal"); !t) return std::unexpected(t.error());
-    if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w) return std::unexpected(w.error());
-    if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
-    return out;
+  if (records.empty() || records.front().kind != JournalKind::kRoundStart) {
+    return StartFirstRound(journal_fd, *data_size, std::move(out));
   }
-
-  for (const JournalRecord& r : records) {
-    if (r.kind == JournalKind::kBatch && (r.agency == 0 || r.agency > agencies)) {
-      return Fail(ErrorKind::kConfig, fmt::format("the journal of the round in progress has agency {}, but "
-                              "server.agencies is {}; resume it with the same agencies",
-                              r.agency, agencies));
-    }
+  out.number = records.front().seq;
+  if (Status checked = CheckAgencies(records, agencies); !checked) {
+    return std::unexpected(checked.error());
   }
-  // Keep the records whose rows are all in the file; offsets only grow.
-  std::size_t keep = 0;
-  std::uint64_t end = records.front().end;
-  for (const JournalRecord& r : records) {
-    if (r.end > *data_size || r.end < end || (r.kind != JournalKind::kBatch && keep > 0)) break;
-    end = r.end;
-    ++keep;
+  const bool drawn = result && result->round == out.number;
+  if (result && !drawn) {
+    return Fail(ErrorKind::kCorruptData,
+                fmt::format("the result file is of round {}, but the journal's round is {}",
+                            result->round, out.number));
   }
+  if (drawn && result->agencies() != agencies) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("round {} was drawn with {} agencies, but server.agencies is {}",
+                            out.number, result->agencies(), agencies));
+  }
+  if (drawn) return RecoverDrawnRound(journal_fd, records, *result, std::move(out));
+  if (records.back().kind == JournalKind::kRoundComplete) {
+    return Fail(ErrorKind::kCorruptData,
+                fmt::format("the journal says round {} was drawn, but its result file is missing",
+                            out.number));
+  }
+  std::uint64_t end = 0;
+  const std::size_t keep = RecordsToKeep(records, *data_size, end);
   const std::uint64_t journal_keep = keep * kJournalRecordSize;
-  if (*journal_size > journal_keep) {
+  if (journal_size > journal_keep) {
     if (Status t = Truncate(journal_fd, journal_keep, "journal"); !t) return std::unexpected(t.error());
-    out.journal_bytes_cut = *journal_size - journal_keep;
+    out.journal_bytes_cut = journal_size - journal_keep;
   }
   if (*data_size > end) {
     if (Status t = Truncate(data_fd, end, "bets file"); !t) return std::unexpected(t.error());
@@ -92,15 +174,8 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
     if (::fdatasync(journal_fd) != 0 || ::fdatasync(data_fd) != 0) return FailErrno("fdatasync");
   }
   out.resumed = true;
-  out.number = records.front().seq;
-  for (std::size_t i = 1; i < keep; ++i) {
-    const JournalRecord& r = records[i];
-    AgencyProgress& a = out.agencies[r.agency];
-    a.last_seq = std::max(a.last_seq, r.seq);
-    a.bets += r.count;
-    ++out.batches;
-    out.bets += r.count;
-  }
+  Tally(records, keep, out);
+  out.state = out.betting_closed ? RoundState::kClosed : RoundState::kOpen;
   return out;
 }
 
@@ -144,9 +219,14 @@ void ResolvePendingAppend(int fd, int journal_fd, SharedState& state) {
 }
 
 Result<StartupRecovery> StartupRecovery::Open(const std::string& path, SyncMode sync) {
+  // Before the files are opened: finishing an open replaces them.
+  auto opened = FinishInterruptedOpen(path);
+  if (!opened) return std::unexpected(opened.error());
   auto store = BetStore::Open(path, sync);
   if (!store) return std::unexpected(store.error());
-  return StartupRecovery(std::move(*store));
+  StartupRecovery recovery(std::move(*store));
+  recovery.opened_round_ = *opened;
+  return recovery;
 }
 
 Result<std::uint64_t> StartupRecovery::CutTornTail() {
@@ -172,7 +252,14 @@ Result<std::uint64_t> StartupRecovery::CutTornTail() {
 Result<RoundRecovery> StartupRecovery::RecoverRound(std::uint32_t agencies) {
   FileLock lock(store_.fd());
   if (!lock.ok()) return FailErrno("flock " + store_.path());
-  return lottery::RecoverRound(store_.fd(), store_.journal_fd(), agencies);
+  std::optional<RoundResult> result;
+  const std::string result_path = CurrentRoundFiles(store_.path()).result;
+  if (::access(result_path.c_str(), F_OK) == 0) {
+    auto read = ReadRoundResult(result_path);
+    if (!read) return std::unexpected(read.error());
+    result = std::move(*read);
+  }
+  return lottery::RecoverRound(store_.fd(), store_.journal_fd(), agencies, result);
 }
 
 Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, SharedSegment& shared) {
@@ -180,11 +267,17 @@ Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, Share
   {
     SharedLock lock(s);
     for (std::uint32_t a = 1; a <= s.agencies && a < round.agencies.size(); ++a) {
-      s.slots[a].last_seq = round.agencies[a].last_seq;
-      s.slots[a].bets_stored = round.agencies[a].bets;
-      s.metrics.agencies[a].round_bets.store(round.agencies[a].bets, std::memory_order_relaxed);
+      const AgencyProgress& progress = round.agencies[a];
+      s.slots[a].last_seq = progress.last_seq;
+      s.slots[a].bets_stored = progress.bets;
+      s.slots[a].finished = progress.finished;
+      s.finished_count += progress.finished ? 1 : 0;
+      s.metrics.agencies[a].round_bets.store(progress.bets, std::memory_order_relaxed);
+      s.metrics.agencies[a].finished.store(progress.finished ? 1 : 0, std::memory_order_relaxed);
     }
+    s.betting_closed.store(round.betting_closed, std::memory_order_release);
     s.metrics.round.store(round.number, std::memory_order_relaxed);
+    s.round.store(round.number, std::memory_order_release);
     s.total_bets = round.bets;
   }
   auto size = store_.Size();

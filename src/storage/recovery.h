@@ -6,12 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "shm/shared_state.h"
 #include "storage/bet_store.h"
+#include "storage/rounds.h"
 #include "storage/sync_mode.h"
 
 namespace lottery {
@@ -19,11 +21,15 @@ namespace lottery {
 struct AgencyProgress {
   std::uint64_t last_seq = 0;
   std::uint64_t bets = 0;
+  bool finished = false;  // its FINISHED is in the journal (or it took part in the draw)
 };
 
 // What start-up recovery found and did.
 struct RoundRecovery {
-  bool resumed = false;                // an unfinished round goes on
+  bool resumed = false;                // the journal's round goes on (open, closed or drawn)
+  RoundState state = RoundState::kOpen;
+  bool betting_closed = false;         // the journal says betting closed
+  std::optional<RoundResult> result;   // state kDrawn: the round's durable result
   // The round's number, kept in its round-start record: 1 for the first
   // round of a journal, one more than the last round's for a new round
   // (0: resumed from a journal written before rounds were numbered).
@@ -36,14 +42,20 @@ struct RoundRecovery {
 };
 
 // Brings the bets file and the journal into agreement and returns the round
-// they describe. An unfinished round (a round-start record, batches, no
-// round-complete) is resumed: rows past the last batch record are cut (they
-// were never acknowledged), and batch records whose rows are not all in the
-// file are dropped. Otherwise (no journal, or the last round is complete) a
-// new round starts: the journal is rewritten with one round-start record.
+// they describe. `result` is the current round's result file, when there is
+// one (storage/rounds.h).
+//  - A round whose result is on disk is drawn: nothing is cut, and a missing
+//    round-complete record (a crash between the two) is written.
+//  - An undrawn round (a round-start record, then batch, FINISHED and
+//    betting-closed records) is resumed: rows past the last batch record are
+//    cut (they were never acknowledged), and batch records whose rows are
+//    not all in the file are dropped, with every record after them.
+//  - Without a journal, round 1 starts over whatever the bets file holds.
 // Fails (kConfig), changing nothing, when a record names an agency above
-// `agencies`. Call with the bets file's flock held.
-Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies);
+// `agencies`, and (kCorruptData) when the journal says the round was drawn
+// but `result` is not its result. Call with the bets file's flock held.
+Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies,
+                                   const std::optional<RoundResult>& result = std::nullopt);
 
 // Repairs the file after a writer died mid-append (SharedState::pending):
 // commits a batch that reached the file whole (writing its journal record if
@@ -58,8 +70,8 @@ struct WinnerIndexSummary {
   std::uint64_t winners = 0;
 };
 
-// The start-up steps, in order: Open, CutTornTail, RecoverRound, Publish,
-// IndexWinners.
+// The start-up steps, in order: Open (which first finishes an interrupted
+// open of the next round), CutTornTail, RecoverRound, Publish, IndexWinners.
 class StartupRecovery {
  public:
   // Opens (creating when missing) the bets file and its journal.
@@ -70,8 +82,13 @@ class StartupRecovery {
   // bytes cut (0 when the file ends cleanly).
   Result<std::uint64_t> CutTornTail();
 
-  // RecoverRound under the flock.
+  // RecoverRound under the flock, with the current round's result file
+  // when there is one.
   Result<RoundRecovery> RecoverRound(std::uint32_t agencies);
+
+  // The round that Open started when it finished an interrupted open or
+  // archived a round drawn by an earlier release (FinishInterruptedOpen).
+  std::optional<std::uint64_t> opened_round() const { return opened_round_; }
 
   // Writes what `round` says is stored into the segment, and counts the
   // bytes already in the file as written (the first sync covers them).
@@ -86,6 +103,7 @@ class StartupRecovery {
  private:
   explicit StartupRecovery(BetStore store) : store_(std::move(store)) {}
   BetStore store_;
+  std::optional<std::uint64_t> opened_round_;
 };
 
 }  // namespace lottery

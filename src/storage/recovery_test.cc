@@ -130,22 +130,84 @@ TEST_CASE("rows without a record and records without their rows are cut") {
   }
 }
 
-TEST_CASE("a completed round makes the next start a new round") {
+TEST_CASE("a round the journal says was drawn needs its result") {
   Files f;
-  f.Record({JournalKind::kRoundStart, 0, 0, 0, 0});
+  f.Record({JournalKind::kRoundStart, 0, 0, 2, 0});
   f.Data("aaaa\r\n");
   f.Record(Batch(1, 1, 2, 6));
   f.Record({JournalKind::kRoundComplete, 0, 0, 0, 6});
+  const std::string journal = f.journal();
   auto r = RecoverRound(f.data_fd(), f.journal_fd(), 1);
-  REQUIRE(r);
-  CHECK_FALSE(r->resumed);
-  CHECK(r->agencies[1].last_seq == 0);
-  CHECK(f.data() == "aaaa\r\n");
-  REQUIRE(f.journal().size() == kJournalRecordSize);
-  CHECK(DecodeJournalRecord(f.journal().data())->end == 6);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == ErrorKind::kCorruptData);
+  CHECK(f.journal() == journal);
+  RoundResult other;
+  other.round = 1;
+  other.took_part = {false, true};
+  other.winners = {{}, {}};
+  CHECK_FALSE(RecoverRound(f.data_fd(), f.journal_fd(), 1, other));
 }
 
-TEST_CASE("rounds are numbered: a new round follows the last, a resumed one keeps its number") {
+TEST_CASE("a drawn round is kept as it is, with its result, until the next round opens") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 6, 0});
+  f.Data("aaaa\r\n");
+  f.Record(Batch(1, 4, 2, 6));
+  f.Record({JournalKind::kAgencyFinished, 1, 2, 0, 6});
+  f.Data("torn");  // not cut: the draw read the file as it was
+  RoundResult result;
+  result.round = 6;
+  result.bets = 2;
+  result.bets_file_size = 6;
+  result.took_part = {false, true, false};
+  result.winners = {{}, {"1"}, {}};
+  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2, result);
+  REQUIRE(r);
+  CHECK(r->resumed);
+  CHECK(r->number == 6);
+  CHECK(r->state == RoundState::kDrawn);
+  CHECK(r->betting_closed);
+  REQUIRE(r->result);
+  CHECK(*r->result == result);
+  CHECK(r->agencies[1].finished);
+  CHECK_FALSE(r->agencies[2].finished);
+  CHECK(r->agencies[1].last_seq == 4);
+  CHECK(f.data() == "aaaa\r\ntorn");
+  // The round-complete record a crash kept from the journal is written.
+  REQUIRE(f.journal().size() == 4 * kJournalRecordSize);
+  CHECK(DecodeJournalRecord(f.journal().data() + 3 * kJournalRecordSize)->kind ==
+        JournalKind::kRoundComplete);
+  CHECK(RecoverRound(f.data_fd(), f.journal_fd(), 2, result));
+  CHECK(f.journal().size() == 4 * kJournalRecordSize);
+  // Another number of agencies cannot serve it.
+  auto fewer = RecoverRound(f.data_fd(), f.journal_fd(), 1, result);
+  REQUIRE_FALSE(fewer);
+  CHECK(fewer.error().kind == ErrorKind::kConfig);
+}
+
+TEST_CASE("FINISHED and betting-closed records come back after a restart") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 5, 0});
+  f.Data("aaaa\r\n");
+  f.Record(Batch(1, 1, 2, 6));
+  f.Record({JournalKind::kAgencyFinished, 1, 2, 0, 6});
+  f.Data("bb\r\n");
+  f.Record(Batch(2, 1, 1, 10));
+  f.Record({JournalKind::kBettingClosed, 0, 0, 0, 10});
+  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  REQUIRE(r);
+  CHECK(r->resumed);
+  CHECK(r->number == 5);
+  CHECK(r->state == RoundState::kClosed);
+  CHECK(r->betting_closed);
+  CHECK(r->agencies[1].finished);
+  CHECK_FALSE(r->agencies[2].finished);
+  CHECK(r->agencies[2].bets == 1);
+  CHECK(r->bets == 3);
+  CHECK(f.journal().size() == 5 * kJournalRecordSize);
+}
+
+TEST_CASE("a resumed round keeps its number") {
   Files f;
   f.Record({JournalKind::kRoundStart, 0, 0, 6, 0});
   f.Data("aaaa\r\n");
@@ -154,16 +216,7 @@ TEST_CASE("rounds are numbered: a new round follows the last, a resumed one keep
   REQUIRE(resumed);
   CHECK(resumed->resumed);
   CHECK(resumed->number == 6);
-  f.Record({JournalKind::kRoundComplete, 0, 0, 0, 6});
-  auto next = RecoverRound(f.data_fd(), f.journal_fd(), 1);
-  REQUIRE(next);
-  CHECK_FALSE(next->resumed);
-  CHECK(next->number == 7);
-  CHECK(DecodeJournalRecord(f.journal().data())->seq == 7);
-  // The next start resumes round 7 (nothing stored in it yet).
-  auto again = RecoverRound(f.data_fd(), f.journal_fd(), 1);
-  REQUIRE(again);
-  CHECK(again->number == 7);
+  CHECK(resumed->state == RoundState::kOpen);
 }
 
 TEST_CASE("a round in progress with more agencies than configured is refused untouched") {

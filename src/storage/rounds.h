@@ -9,6 +9,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,12 +62,15 @@ struct RoundResult {
   bool operator==(const RoundResult&) const = default;
 };
 
+// The lowercase hex of a SHA-256, as logs and lotteryctl show it.
+std::string Sha256Hex(std::span<const std::uint8_t> digest);
+
 void EncodeRoundResult(std::string& out, const RoundResult& result);
 Result<RoundResult> DecodeRoundResult(std::string_view bytes);
 Result<RoundResult> ReadRoundResult(const std::string& path);
 
 // One line of `lotteryctl rounds`.
-struct RoundSummary {
+struct ArchivedRound {
   std::uint64_t number = 0;
   RoundState state = RoundState::kOpen;
   std::uint64_t bets = 0;
@@ -74,7 +79,7 @@ struct RoundSummary {
 };
 
 // The archived rounds found under ArchiveRoot, in number order.
-Result<std::vector<RoundSummary>> ListArchivedRounds(const std::string& storage_path);
+Result<std::vector<ArchivedRound>> ListArchivedRounds(const std::string& storage_path);
 
 // What VerifyRound found: `differences` empty means the archive matches its
 // record.
@@ -88,6 +93,35 @@ struct RoundVerification {
 // and compares them with its result. Fails (kNotFound-like kConfig) when the
 // round is not archived or its result does not decode.
 Result<RoundVerification> VerifyRound(const std::string& storage_path, std::uint64_t number);
+
+// Encodes `result` and replaces `path` with it durably (a temporary file,
+// synced and renamed, the directory synced).
+Status WriteRoundResult(const std::string& path, const RoundResult& result);
+
+// SHA-256 of the first `size` bytes of the file behind `fd`.
+Result<std::array<std::uint8_t, 32>> Sha256OfFile(int fd, std::uint64_t size);
+
+// Moves round `number`'s files (which must be drawn, or written by a
+// release before results) under rounds/<number>/ as hard links, the
+// journal last, then StartFreshRound(number + 1). Call with the bets file's
+// flock held, or before any worker exists.
+Status ArchiveAndStartNext(const std::string& storage_path, std::uint64_t number);
+
+// Replaces the current bets file with an empty one and the journal with a
+// round-start record of round `number` (the commit point), removing the
+// current result.
+Status StartFreshRound(const std::string& storage_path, std::uint64_t number);
+
+// Start-up, before recovery: completes an open that a crash interrupted (the
+// current journal's round is already archived) and archives a round that a
+// release without result files drew. Returns the new round's number when
+// it started one.
+Result<std::optional<std::uint64_t>> FinishInterruptedOpen(const std::string& storage_path);
+
+// Parent, at draw.deadline or on the operator's word: journals that betting
+// closed (synced, under the bets file's flock, as FINISHED is) and closes it
+// in the segment (CloseBetting).
+Result<BettingClosure> CloseBettingDurably(const std::string& storage_path, SharedSegment& shared);
 
 // Parent: archives the current round, which must be drawn, and opens round
 // number + 1: moves the bets file, journal and result under rounds/<N>/,

@@ -5,10 +5,15 @@
 
 #include <cerrno>
 #include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
 
 #include "common/crash_point.h"
 #include "common/file_io.h"
 #include "common/log.h"
+#include "storage/file_lock.h"
+#include "storage/rounds.h"
 #include "storage/winner_index.h"
 #include "wire/bet.h"
 #include "worker/winners_file.h"
@@ -31,24 +36,22 @@ bool DrawDue(const SharedState& s) {
 }  // namespace
 
 Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
-  {
-    SharedState& s = shared_.state();
-    SharedLock lock(s);
-    if (!s.slots[agency].finished && s.betting_closed) return false;
-    if (!s.slots[agency].finished) {
-      s.slots[agency].finished = true;
-      s.metrics.agencies[agency].finished.store(1, std::memory_order_relaxed);
-      if (++s.finished_count == s.agencies) {
-        s.all_finished_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch())
-                                .count();
-      }
-      // Waiters only care once the draw is due: waking all of them on every
-      // FINISHED made the barrier quadratic in the number of agencies.
-      if (DrawDue(s)) lock.Broadcast();
+  // Journaled before it counts: a restarted server still knows who finished.
+  return store_.RecordFinished(shared_, agency, [agency](SharedState& s) {
+    s.slots[agency].finished = true;
+    s.metrics.agencies[agency].finished.store(1, std::memory_order_relaxed);
+    if (++s.finished_count == s.agencies) {
+      s.all_finished_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
     }
-  }
-  return true;
+    // Waiters only care once the draw is due: waking all of them on every
+    // FINISHED made the barrier quadratic in the number of agencies.
+    if (DrawDue(s)) {
+      s.changed.fetch_add(1, std::memory_order_release);
+      FutexWakeAll(s.changed);
+    }
+  });
 }
 
 Result<bool> DrawBarrier::DrawIfDue() {
@@ -63,13 +66,6 @@ Result<bool> DrawBarrier::DrawIfDue() {
   }
   Status drawn = RunDraw();
   CRASH_POINT("after_draw");
-  if (drawn) {
-    // The next start begins a new round instead of resuming this one.
-    if (Status marked = store_.MarkRoundComplete(); !marked) {
-      Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
-          "detail: round not marked complete in the journal | error: {}", marked.error().message);
-    }
-  }
   SharedLock lock(s);
   s.draw_state = drawn ? DrawState::kDone : DrawState::kNotYet;
   s.metrics.draw_state.store(static_cast<std::uint32_t>(s.draw_state), std::memory_order_relaxed);
@@ -81,30 +77,77 @@ Result<bool> DrawBarrier::DrawIfDue() {
 
 Status DrawBarrier::RunDraw() {
   SharedState& s = shared_.state();
-  const std::uint32_t agencies = s.agencies;  // fixed at creation
   const auto started = std::chrono::steady_clock::now();
   // "random": drawn now, once the bets are in, and logged on the sorteo line.
   const std::uint32_t winning_number =
       winning_number_ == kRandomWinningNumber ? DrawWinningNumber() : winning_number_;
+  // The bytes the draw covers: appends are refused from draw_state kRunning
+  // on, and the flock waits for one in flight.
+  auto size = [this] {
+    FileLock lock(store_.fd());
+    return store_.Size();
+  }();
+  if (!size) return DrawFailed(size.error());
   // A descriptor of its own: the store's is shared with the appending code.
   UniqueFd fd(::open(store_.path().c_str(), O_RDONLY | O_CLOEXEC));
-  Result<WinnerScan> scan =
-      fd ? CollectWinners(fd.get(), s, agencies, winning_number) : FailErrno("open " + store_.path());
-  if (!scan) {
-    Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", scan.error().message);
-    return std::unexpected(scan.error());
+  if (!fd) return DrawFailed(FailErrno("open " + store_.path()).error());
+  auto result = DrawResult(fd.get(), *size, winning_number);
+  if (!result) return DrawFailed(result.error());
+  CRASH_POINT("draw_before_result");
+  // Durable before any agency hears a winner (docs/STORAGE.md).
+  if (Status w = WriteRoundResult(CurrentRoundFiles(store_.path()).result, *result); !w) {
+    return DrawFailed(w.error());
   }
-  // Agencies that had not finished when betting closed take no part: their
-  // bets stay in the file, but win nothing.
-  std::vector<std::vector<std::string>>& winners = scan->winners;
+  CRASH_POINT("draw_after_result");
+  if (Status marked = store_.MarkRoundComplete(); !marked) {
+    // The result file is what says the round is drawn; the record only
+    // repeats it, and recovery writes it when missing.
+    Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
+        "detail: round not marked complete in the journal | error: {}", marked.error().message);
+  }
+  if (Status published = PublishRoundResult(*result, shared_, winners_fd_); !published) {
+    return DrawFailed(published.error());
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  s.metrics.draw_duration_ns.store(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
+      std::memory_order_relaxed);
+  Log(LogLevel::kInfo, "sorteo", Outcome::kSuccess,
+      "ronda: {} | apuestas: {} | ganadores: {} | numero_ganador: {} | duracion_ms: {:.1f} | "
+      "sha256: {}",
+      result->round, result->bets, result->winner_count(), winning_number,
+      std::chrono::duration<double, std::milli>(took).count(), Sha256Hex(result->bets_sha256));
+  return Ok();
+}
+
+Status DrawBarrier::DrawFailed(const Error& error) {
+  Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", error.message);
+  return std::unexpected(error);
+}
+
+Result<RoundResult> DrawBarrier::DrawResult(int fd, std::uint64_t size,
+                                            std::uint32_t winning_number) {
+  SharedState& s = shared_.state();
+  const std::uint32_t agencies = s.agencies;  // fixed at creation
+  Result<WinnerScan> scan = CollectWinners(fd, s, agencies, winning_number);
+  if (!scan) return std::unexpected(scan.error());
+  RoundResult result;
+  result.winning_number = winning_number;
+  result.drawn_at = static_cast<std::int64_t>(::time(nullptr));
+  result.bets_file_size = size;
+  result.took_part.assign(agencies + 1, false);
+  result.winners = std::move(scan->winners);
   std::uint32_t excluded = 0;
   {
     SharedLock lock(s);
+    result.round = s.round.load(std::memory_order_relaxed);
     for (std::uint32_t a = 1; a <= agencies; ++a) {
-      if (!s.slots[a].finished) {
-        ++excluded;
-        winners[a].clear();
-      }
+      // Agencies that had not finished when betting closed take no part:
+      // their bets stay in the file, but win nothing.
+      result.took_part[a] = s.slots[a].finished;
+      if (result.took_part[a]) result.bets += s.slots[a].bets_stored;
+      if (!result.took_part[a]) result.winners[a].clear();
+      excluded += result.took_part[a] ? 0 : 1;
     }
   }
   if (excluded > 0) {
@@ -117,29 +160,10 @@ Status DrawBarrier::RunDraw() {
     Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
         "skipped_lines: {} | unknown_agency_bets: {}", scan->skipped, scan->foreign);
   }
-  std::string blob;
-  const std::vector<WinnersExtent> extents = EncodeWinners(winners, blob);
-  std::uint64_t total_winners = 0;
-  for (std::uint32_t a = 1; a <= agencies; ++a) total_winners += extents[a].count;
-  if (Status w = WriteWinnersFile(winners_fd_, blob); !w) return w;
-  {
-    SharedLock lock(s);
-    for (std::uint32_t a = 1; a <= agencies; ++a) {
-      s.slots[a].winners_offset = extents[a].offset;
-      s.slots[a].winners_bytes = extents[a].bytes;
-      s.slots[a].winners_count = extents[a].count;
-    }
-  }
-  s.metrics.draw_duration_ns.store(
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now() - started)
-                                     .count()),
-      std::memory_order_relaxed);
-  const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
-  Log(LogLevel::kInfo, "sorteo", Outcome::kSuccess,
-      "apuestas: {} | ganadores: {} | numero_ganador: {} | duracion_ms: {:.1f}", scan->bets,
-      total_winners, winning_number, took.count());
-  return Ok();
+  auto sha = Sha256OfFile(fd, size);
+  if (!sha) return std::unexpected(sha.error());
+  result.bets_sha256 = *sha;
+  return result;
 }
 
 DrawBarrier::WaitResult DrawBarrier::WaitForDraw(const std::function<bool()>& cancelled) {
@@ -171,6 +195,24 @@ Result<std::vector<std::string>> DrawBarrier::Winners(std::uint32_t agency) cons
                            s.slots[agency].winners_count};
   }
   return ReadWinnerList(winners_fd_, extent);
+}
+
+Status PublishRoundResult(const RoundResult& result, SharedSegment& shared, int winners_fd) {
+  SharedState& s = shared.state();
+  std::string blob;
+  const std::vector<WinnersExtent> extents = EncodeWinners(result.winners, blob);
+  if (Status w = WriteWinnersFile(winners_fd, blob); !w) return w;
+  SharedLock lock(s);
+  for (std::uint32_t a = 1; a <= s.agencies && a < extents.size(); ++a) {
+    s.slots[a].winners_offset = extents[a].offset;
+    s.slots[a].winners_bytes = extents[a].bytes;
+    s.slots[a].winners_count = extents[a].count;
+  }
+  s.draw_state = DrawState::kDone;
+  s.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kDone), std::memory_order_relaxed);
+  s.betting_closed.store(true, std::memory_order_release);
+  lock.Broadcast();
+  return Ok();
 }
 
 }  // namespace lottery

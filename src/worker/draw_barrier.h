@@ -19,10 +19,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "storage/bet_store.h"
+#include "storage/rounds.h"
 #include "shm/shared_state.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -55,12 +57,25 @@ class DrawBarrier {
   Result<std::vector<std::string>> Winners(std::uint32_t agency) const;
 
  private:
+  // Counts the winners, writes the round's result durably, then publishes
+  // it (PublishRoundResult).
   Status RunDraw();
+  // The result of a draw over the first `size` bytes of the bets file
+  // behind `fd`: winners of the agencies that finished, and the bytes' SHA-256.
+  Result<RoundResult> DrawResult(int fd, std::uint64_t size, std::uint32_t winning_number);
+  // Logs a failed draw and returns its error.
+  static Status DrawFailed(const Error& error);
 
   SharedSegment& shared_;
   BetStore& store_;
   int winners_fd_;
   std::uint32_t winning_number_;
 };
+
+// Writes every agency's winners of `result` to the winners file, publishes
+// where each list is, and marks the draw done, so that workers answer
+// WINNERS_QUERY from it: after a draw, and at start-up for a round drawn
+// before (storage/recovery.h).
+Status PublishRoundResult(const RoundResult& result, SharedSegment& shared, int winners_fd);
 
 }  // namespace lottery

@@ -375,11 +375,15 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
   } else {
     stream = std::make_unique<PlainStream>(connection.get());
   }
+  // Read before the files are opened: if the next round opens in between,
+  // the store's appends fail instead of reaching the archived file.
+  const std::uint64_t round = shared.state().round.load(std::memory_order_acquire);
   auto store = BetStore::Open(options.storage_path, options.storage_sync);
   if (!store) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", store.error().message);
     return 1;
   }
+  store->BindRound(round);
   Worker worker(std::move(connection), std::move(stream), std::move(certificate), std::move(peer),
                 options, shared, winners_fd, std::move(*signals), std::move(*store));
   return worker.Serve();

@@ -135,6 +135,12 @@ bool Worker::StorePendingBatches() {
     }
     Log(LogLevel::kError, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | error: {}",
         count, agency_, stored.error().message);
+    if (stored.error().kind == ErrorKind::kBusy) {
+      // The draw started, or the round is over: these bets are not this round's.
+      if (IsBettingClosed(shared_.state())) return SendBettingClosed();
+      SendError(ErrorCode::kShuttingDown, stored.error().message);
+      return false;
+    }
     return SendError(ErrorCode::kStorageFailed,
                      fmt::format("batch {} not stored: {}", extents.front().seq,
                                  stored.error().message));

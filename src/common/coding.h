@@ -1,0 +1,25 @@
+// Fixed-width little-endian integers in byte strings: the one home of the
+// byte order of the files the server writes (the batch journal, the round
+// result; docs/STORAGE.md). The wire protocol is big-endian and has its own
+// (wire/protocol.cc).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace lottery {
+
+// Appends the low `bytes` bytes of `value`, least significant first.
+inline void PutFixedLe(std::string& out, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+// Reads `bytes` bytes at `p`, least significant first.
+inline std::uint64_t GetFixedLe(const char* p, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(p[i]);
+  return value;
+}
+
+}  // namespace lottery
