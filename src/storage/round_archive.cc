@@ -291,7 +291,12 @@ Result<BettingClosure> CloseBettingDurably(const std::string& storage_path, Shar
   // two is the segment's.
   FileLock lock(data.get());
   if (!lock.ok()) return FailErrno("flock " + storage_path);
-  if (!IsBettingClosed(shared.state())) {
+  bool drawn = false;
+  {
+    SharedLock guard(shared.state());
+    drawn = shared.state().draw_state == DrawState::kDone;
+  }
+  if (!IsBettingClosed(shared.state()) && !drawn) {
     auto size = FileSize(data.get());
     if (!size) return std::unexpected(size.error());
     if (Status a = AppendJournalDurably(

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -23,21 +24,29 @@ const std::string kRows =
     "a, hija\",N\xc3\xba\xc3\xb1"
     "ez,00012345,1980-05-17,7574\r\n";
 
-// docs/STORAGE.md, "The round result": round 3 drawn over those rows with
-// 7574, both agencies took part, agency 2 won with 00012345.
-const std::string kResultHex =
-    "4c52523102000000030000000000000096"
-    "1d000000000000020000000000000080"
-    "2032690000000070000000000000009"
-    "59c3bd56d4e2fdbc0779669bd6207752b2d741cff3bcac4a884e9ebab52cbbb"
-    "0100000000010100000008303030313233343545f1fea5";
-
 std::string FromHex(const std::string& hex) {
   std::string out;
   for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
     out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   }
   return out;
+}
+
+// The example of docs/STORAGE.md, "The round result", read from the
+// document itself: round 3 drawn over those rows with 7574, both agencies
+// took part, agency 2 won with 00012345.
+std::string DocumentedResult() {
+  const std::string doc = testing::ReadFile(testing::SourceRoot() / "docs" / "STORAGE.md");
+  const auto section = doc.find("## The round result");
+  REQUIRE(section != std::string::npos);
+  const auto open = doc.find("```\n", section);
+  const auto close = doc.find("```", open + 4);
+  REQUIRE(close != std::string::npos);
+  std::string hex;
+  for (char c : doc.substr(open + 4, close - open - 4)) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(c);
+  }
+  return FromHex(hex);
 }
 
 RoundResult ExampleResult() {
@@ -80,8 +89,8 @@ void WriteDrawnRound(const std::string& path) {
 TEST_CASE("the round result is the byte layout docs/STORAGE.md shows") {
   std::string bytes;
   EncodeRoundResult(bytes, ExampleResult());
-  CHECK(testing::Hex(bytes) == testing::Hex(FromHex(kResultHex)));
-  auto decoded = DecodeRoundResult(FromHex(kResultHex));
+  CHECK(testing::Hex(bytes) == testing::Hex(DocumentedResult()));
+  auto decoded = DecodeRoundResult(DocumentedResult());
   REQUIRE(decoded);
   CHECK(*decoded == ExampleResult());
   CHECK(decoded->winner_count() == 1);
@@ -89,7 +98,7 @@ TEST_CASE("the round result is the byte layout docs/STORAGE.md shows") {
 }
 
 TEST_CASE("a result with any byte changed, or cut short, does not decode") {
-  const std::string good = FromHex(kResultHex);
+  const std::string good = DocumentedResult();
   for (std::size_t i = 0; i < good.size(); ++i) {
     std::string bad = good;
     bad[i] = static_cast<char>(bad[i] ^ 0x01);

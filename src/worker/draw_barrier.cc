@@ -210,7 +210,6 @@ Status PublishRoundResult(const RoundResult& result, SharedSegment& shared, int 
   }
   s.draw_state = DrawState::kDone;
   s.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kDone), std::memory_order_relaxed);
-  s.betting_closed.store(true, std::memory_order_release);
   lock.Broadcast();
   return Ok();
 }

@@ -134,8 +134,9 @@ class DurabilityTest(harness.LotteryTest):
         # 5 batches, stored by one to five appends (a worker stores the
         # batches it has buffered with one write).
         self.assertIn(calls.count("pwrite64"), range(1, 6), calls)
-        # One record per append, and one when the draw completes the round.
-        self.assertEqual(calls.count("journal"), calls.count("pwrite64") + 1, calls)
+        # One record per append, one for FINISHED and one when the draw
+        # completes the round.
+        self.assertEqual(calls.count("journal"), calls.count("pwrite64") + 2, calls)
         # After each write of a batch: a sync, and only then the next send
         # (the ack).
         for i, call in enumerate(calls):
@@ -149,8 +150,9 @@ class DurabilityTest(harness.LotteryTest):
     def test_never_sends_acks_without_syncing(self):
         calls = self.trace_one_agency(["--storage-sync", "never"])
         self.assertIn(calls.count("pwrite64"), range(1, 6), calls)
-        # One record per append, and one when the draw completes the round.
-        self.assertEqual(calls.count("journal"), calls.count("pwrite64") + 1, calls)
+        # One record per append, one for FINISHED and one when the draw
+        # completes the round.
+        self.assertEqual(calls.count("journal"), calls.count("pwrite64") + 2, calls)
         self.assertNotIn("fdatasync", calls)
 
 
