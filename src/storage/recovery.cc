@@ -136,6 +136,12 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
   RoundRecovery out;
   out.agencies.resize(agencies + 1);
   if (records.empty() || records.front().kind != JournalKind::kRoundStart) {
+    if (result) {
+      return Fail(ErrorKind::kCorruptData,
+                  fmt::format("a result file of round {} without its journal: move it away, or "
+                              "bring back the journal",
+                              result->round));
+    }
     return StartFirstRound(journal_fd, *data_size, std::move(out));
   }
   out.number = records.front().seq;

@@ -30,7 +30,10 @@ POINTS = [
     ("after_record", 2),
     ("holding_shared_lock", 2),
     ("before_ack", 2),
+    ("after_finished_record", 1),
     ("waiting_for_draw", 1),
+    ("draw_before_result", 1),
+    ("draw_after_result", 1),
     ("after_draw", 1),
 ]
 
@@ -60,27 +63,26 @@ class CrashTest(harness.LotteryTest):
         lost, duplicated = self.check_stored(sent)
         with open(self.path("bets.csv"), "rb") as f:
             self.assertTrue(f.read().endswith(b"\r\n"))
-        self.assertEqual(self.count(server.entries(), "sorteo"), 1)
+        # A round drawn before the kill is served from its result, not drawn again.
+        drawn_before = self.recovered_state(server) == "drawn"
+        self.assertEqual(self.count(server.entries(), "sorteo"), 0 if drawn_before else 1)
         return lost, duplicated
 
-    def recovered_round(self, server):
-        """"resumed" or "new", from the restarted server's recovery line."""
+    def recovered_state(self, server):
+        """The round's state ("open", "closed", "drawn") from the restarted
+        server's recovery line."""
         lines = [e for e in server.entries() if e.action == "recovery" and "round" in e.fields]
         self.assertEqual(len(lines), 1, server.log())
-        return lines[0].fields["round"]
+        return lines[0].fields["round_state"]
 
     def check_round_drawn_before_kill(self, sent, agencies):
         """The kill landed after the draw but before the test saw its log
-        line: the restarted server began a new round. The completed round
-        holds every bet once; an agency that had its winners exited 0 with
-        the right ones, one that had not exits 76 (docs/STORAGE.md: the
-        winners of a round are served by the server that drew it)."""
+        line: the restarted server serves the drawn round's result. Every
+        agency gets its winners, and the round holds every bet once."""
         for a, p in zip(sent, agencies):
-            rc = p.wait(90)
-            self.assertIn(rc, (0, 76), p.log()[-3000:])
-            if rc == 0:
-                self.assertEqual(p.stdout().split(), [b[2] for b in sent[a] if b[4] == 7574],
-                                 f"winners of agency {a}")
+            self.assertEqual(p.wait(90), 0, p.log()[-3000:])
+            self.assertEqual(p.stdout().split(), [b[2] for b in sent[a] if b[4] == 7574],
+                             f"winners of agency {a}")
         return self.check_stored(sent)
 
     def check_stored(self, sent):
@@ -120,7 +122,7 @@ class CrashTest(harness.LotteryTest):
                 self.assertEqual(restarted.wait(15), 0)
 
     def setUp_round(self):
-        for name in ("bets.csv", "bets.csv.journal"):
+        for name in ("bets.csv", "bets.csv.journal", "bets.csv.result"):
             if os.path.exists(self.path(name)):
                 os.unlink(self.path(name))
         self.port = harness.free_port()
@@ -150,7 +152,7 @@ class CrashTest(harness.LotteryTest):
                 server.popen.wait()
                 kills += 1
                 server = self.launch(harness.SERVER, f"server-{r}-{k + 1}")
-                if self.recovered_round(server) == "new":
+                if self.recovered_state(server) == "drawn":
                     raced = True  # the draw ran after the look at the log, before the kill
                     break
             if raced:
