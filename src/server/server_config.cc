@@ -6,6 +6,7 @@
 #include "common/net.h"
 #include "server/metrics_endpoint.h"
 #include "wire/bet.h"
+#include "wire/control_protocol.h"
 
 namespace lottery {
 namespace {
@@ -63,6 +64,14 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         auto hp = ParseMetricsAddress(text);
                         if (!hp || !CheckListenAddress(hp->host)) return false;
                         c.metrics_address = std::string(text);
+                        return true;
+                      }});
+  s.push_back(Setting{"server.control_socket", "SERVER_CONTROL_SOCKET", "--control-socket",
+                      SettingKind::kString, "a path, or \"\" for the default", c.control_socket,
+                      "Unix socket for lotteryctl, mode 0600 (\"\": $RUNTIME_DIRECTORY/control.sock "
+                      "under systemd, else <storage.path>.control)",
+                      [&c](std::string_view text) {
+                        c.control_socket = std::string(text);
                         return true;
                       }});
   s.push_back(TextSetting("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
@@ -123,6 +132,11 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     return std::unexpected(loaded.error());
   }
   if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
+  if (c.control_socket.empty()) {
+    auto runtime = env.find("RUNTIME_DIRECTORY");
+    c.control_socket = DefaultControlSocketPath(
+        c.storage_path, runtime == env.end() ? std::string_view() : runtime->second);
+  }
   if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
                                               {"tls.private_key", &c.tls.private_key},
                                               {"tls.client_ca", &c.tls.ca}});

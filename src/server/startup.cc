@@ -13,6 +13,7 @@
 #include "common/exit_codes.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "server/control_socket.h"
 #include "server/listener.h"
 #include "server/metrics_endpoint.h"
 #include "server/postmaster.h"
@@ -175,6 +176,16 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         opened->description());
     metrics = std::move(*opened);
   }
+  // lotteryctl's socket. Any failure is the configuration's: another
+  // server's socket at that path, or a path that cannot hold one.
+  auto control = ControlEndpoint::Open(config.control_socket);
+  if (!control) {
+    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", config.control_socket,
+        control.error().message);
+    return kExitConfig;
+  }
+  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
+      control->path());
   auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
   if (!shared) {
     Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
@@ -198,7 +209,8 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
-                          std::move(listener->description), std::move(metrics));
+                          std::move(listener->description), std::move(metrics),
+                          std::move(*control));
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,
