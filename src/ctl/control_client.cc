@@ -52,6 +52,8 @@ Result<std::string> ReadToEnd(int fd) {
     }
     if (n == 0) return text;
     if (errno == EINTR) continue;
+    // The server closed without reading past our line: what it sent stands.
+    if (errno == ECONNRESET && !text.empty()) return text;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return FailErrno("no reply from the server in time", ETIMEDOUT);
     }

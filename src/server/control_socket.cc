@@ -170,17 +170,10 @@ void ControlEndpoint::AcceptAll() {
       (void)::send(fd.get(), busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       continue;  // closed by UniqueFd
     }
-    Client c{std::move(fd), peer, Clock::now() + kDeadline, {}, {}, 0};
-    if (!ControlPeerAllowed(peer.uid, ::geteuid())) {
-      Log(LogLevel::kWarning, "control", Outcome::kFail,
-          "uid: {} | pid: {} | error: permission denied (only uid {} or root)", peer.uid, peer.pid,
-          ::geteuid());
-      c.reply = EncodeControlReply(ControlReply::Failure(fmt::format(
-          "permission denied: uid {} may not control this server (only uid {} or root)", peer.uid,
-          ::geteuid())));
-      if (!Write(c)) continue;
-    }
-    clients_.push_back(std::move(c));
+    // A peer that may not ask is still read first and refused after its
+    // line: closing on an unread request would reset the connection before
+    // the client could read why.
+    clients_.push_back(Client{std::move(fd), peer, Clock::now() + kDeadline, {}, {}, 0});
   }
 }
 
@@ -203,6 +196,15 @@ bool ControlEndpoint::Read(Client& c, const Handler& handler) {
 }
 
 void ControlEndpoint::Answer(Client& c, const Handler& handler) {
+  if (!ControlPeerAllowed(c.peer.uid, ::geteuid())) {
+    Log(LogLevel::kWarning, "control", Outcome::kFail,
+        "uid: {} | pid: {} | error: permission denied (only uid {} or root)", c.peer.uid,
+        c.peer.pid, ::geteuid());
+    c.reply = EncodeControlReply(ControlReply::Failure(fmt::format(
+        "permission denied: uid {} may not control this server (only uid {} or root)", c.peer.uid,
+        ::geteuid())));
+    return;
+  }
   const std::size_t end = c.request.find('\n');
   auto request = DecodeControlRequest(
       std::string_view(c.request).substr(0, end == std::string::npos ? c.request.size() : end + 1));
