@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -176,16 +177,6 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         opened->description());
     metrics = std::move(*opened);
   }
-  // lotteryctl's socket. Any failure is the configuration's: another
-  // server's socket at that path, or a path that cannot hold one.
-  auto control = ControlEndpoint::Open(config.control_socket);
-  if (!control) {
-    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", config.control_socket,
-        control.error().message);
-    return kExitConfig;
-  }
-  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
-      control->path());
   auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
   if (!shared) {
     Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
@@ -198,6 +189,19 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         "error: cannot create the shared winners file: {}", winners.error().message);
     return kExitOsErr;
   }
+  // lotteryctl's socket. A failure is the configuration's (another
+  // server's socket at that path, or a path that cannot hold one), unless
+  // the process ran out of descriptors or memory.
+  auto control = ControlEndpoint::Open(config.control_socket);
+  if (!control) {
+    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", config.control_socket,
+        control.error().message);
+    const int err = control.error().sys_errno;
+    const bool out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
+    return out_of_resources ? kExitOsErr : kExitConfig;
+  }
+  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
+      control->path());
   if (Status published = lock->Publish(::getpid()); !published) {
     Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", published.error().message);
     return kExitCantCreate;
