@@ -132,11 +132,6 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     return std::unexpected(loaded.error());
   }
   if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
-  if (c.control_socket.empty()) {
-    auto runtime = env.find("RUNTIME_DIRECTORY");
-    c.control_socket = DefaultControlSocketPath(
-        c.storage_path, runtime == env.end() ? std::string_view() : runtime->second);
-  }
   if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
                                               {"tls.private_key", &c.tls.private_key},
                                               {"tls.client_ca", &c.tls.ca}});
@@ -162,6 +157,14 @@ std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
         c.max_connections, c.agencies, where));
   }
   return {};
+}
+
+std::string ServerConfig::EffectiveControlSocket(
+    const std::map<std::string, std::string>& env) const {
+  if (!control_socket.empty()) return control_socket;
+  auto runtime = env.find("RUNTIME_DIRECTORY");
+  return DefaultControlSocketPath(storage_path,
+                                  runtime == env.end() ? std::string_view() : runtime->second);
 }
 
 int ServerConfig::EffectiveMaxPending() const {

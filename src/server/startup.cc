@@ -192,9 +192,10 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   // lotteryctl's socket. A failure is the configuration's (another
   // server's socket at that path, or a path that cannot hold one), unless
   // the process ran out of descriptors or memory.
-  auto control = ControlEndpoint::Open(config.control_socket);
+  const std::string control_path = config.EffectiveControlSocket(launch.env);
+  auto control = ControlEndpoint::Open(control_path);
   if (!control) {
-    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", config.control_socket,
+    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", control_path,
         control.error().message);
     const int err = control.error().sys_errno;
     const bool out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
