@@ -93,9 +93,10 @@ BENCH_ARGS ?=
 bench: build
 	$(PYTHON) tools/bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
-# Installs both programs, the configs (sysconfdir/lottery) and the systemd
-# units. PREFIX=/usr gives /usr/bin, /etc/lottery and the distribution's unit
-# directory; DESTDIR stages the tree for a package.
+# Installs the three programs (server, agency, lotteryctl), their manual
+# pages, the configs (sysconfdir/lottery) and the systemd units. PREFIX=/usr
+# gives /usr/bin, /etc/lottery and the distribution's unit directory; DESTDIR
+# stages the tree for a package.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 install: deps $(BUILD_DIR)/build.ninja

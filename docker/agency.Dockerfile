@@ -23,8 +23,8 @@ COPY docs/man/ docs/man/
 # The service-manager protocol is irrelevant in a container; build the
 # binary without libsystemd so the runtime stage needs no more libraries.
 RUN meson setup /build -Dtests=false -Dbuildtype=release -Dlibsystemd=disabled \
- && ninja -C /build src/lottery-server src/lottery-agency \
- && strip /build/src/lottery-server /build/src/lottery-agency
+ && ninja -C /build src/lottery-server src/lottery-agency src/lotteryctl \
+ && strip /build/src/lottery-server /build/src/lottery-agency /build/src/lotteryctl
 
 # --- runtime stage ---------------------------------------------------------
 FROM debian:bookworm-slim AS runtime

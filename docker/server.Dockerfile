@@ -23,8 +23,8 @@ COPY docs/man/ docs/man/
 # The service-manager protocol is irrelevant in a container; build the
 # binary without libsystemd so the runtime stage needs no more libraries.
 RUN meson setup /build -Dtests=false -Dbuildtype=release -Dlibsystemd=disabled \
- && ninja -C /build src/lottery-server src/lottery-agency \
- && strip /build/src/lottery-server /build/src/lottery-agency
+ && ninja -C /build src/lottery-server src/lottery-agency src/lotteryctl \
+ && strip /build/src/lottery-server /build/src/lottery-agency /build/src/lotteryctl
 
 # --- runtime stage ---------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
@@ -39,6 +39,9 @@ RUN apt-get update \
  && install -d -o lottery -g lottery -m 0750 /var/lib/lottery
 COPY --from=build /build/src/lottery-server /usr/local/bin/lottery-server
 COPY --from=build /build/src/lottery-agency /usr/local/bin/lottery-agency
+# The operator's command, run in the server's container (docs/DEPLOY.md):
+#   docker exec <server container> lotteryctl status
+COPY --from=build /build/src/lotteryctl /usr/local/bin/lotteryctl
 COPY docker/echo-check.sh /usr/local/bin/lottery-echo-check
 COPY conf/server.toml /etc/lottery/server.toml
 

@@ -76,6 +76,8 @@ std::string RenderMetrics(const ServerMetrics& m, const MetricsContext& c) {
            "Number of the round in progress, kept in the journal (0: resumed from a journal "
            "without round numbers).");
   w.Sample("lottery_round", Load(m.round));
+  w.Family("lottery_round_state", "gauge", "The round in progress: 1 open, 2 closed, 3 drawn.");
+  w.Sample("lottery_round_state", c.round_state);
   w.Family("lottery_agencies", "gauge", "Agencies taking part in the round (server.agencies).");
   w.Sample("lottery_agencies", c.agencies);
   std::uint32_t connected = 0;

@@ -21,6 +21,9 @@ struct MetricsContext {
   std::string_view version;     // the build's version
   std::string_view tls_mode;    // "required" or "off"
   std::string_view sync_mode;   // "always" or "never"
+  // The round's state (storage/rounds.h RoundState): 1 open, 2 closed, 3
+  // drawn; server/round_status.h ReadRoundReport works it out.
+  std::uint32_t round_state = 1;
 };
 
 // The Content-Type of RenderMetrics' text.

@@ -61,9 +61,13 @@ TEST_CASE("counters, gauges and labels as the exposition format writes them") {
   m->bytes_stored.store(4242);
   m->draw_state.store(2);
   m->draw_duration_ns.store(1500000);
-  const std::string text = RenderMetrics(*m, Context(3));
+  MetricsContext context = Context(3);
+  context.round_state = 3;
+  const std::string text = RenderMetrics(*m, context);
   CHECK(HasLine(text, R"(lottery_build_info{version="9.9.9",tls="required",sync="always"} 1)"));
   CHECK(HasLine(text, "lottery_round 3"));
+  CHECK(HasLine(text, "lottery_round_state 3"));
+  CHECK(HasLine(text, "# TYPE lottery_round_state gauge"));
   CHECK(HasLine(text, "lottery_agencies 3"));
   CHECK(HasLine(text, "lottery_agencies_connected 2"));
   CHECK(HasLine(text, "lottery_agencies_finished 1"));

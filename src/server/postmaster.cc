@@ -61,14 +61,7 @@ int Postmaster::Run() {
   Log(LogLevel::kInfo, "ready", Outcome::kSuccess, "listening: {} | status: {}", listening_on_,
       last_status_);
   next_status_ = Clock::now() + kStatusRefresh;
-  if (config_.draw_deadline > Seconds(0)) {
-    betting_deadline_ =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.draw_deadline);
-    Log(LogLevel::kInfo, "draw_deadline", Outcome::kInProgress,
-        "deadline: {} | detail: betting closes then, and the draw runs over the agencies that "
-        "finished",
-        FormatDuration(config_.draw_deadline));
-  }
+  ArmBettingDeadline();
   if (auto interval = notifier_.watchdog_interval()) {
     Notify(notifier_.WatchdogPing());
     next_watchdog_ = Clock::now() + *interval / 2;
@@ -78,6 +71,8 @@ int Postmaster::Run() {
   while (true) {
     std::vector<pollfd> fds = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
     if (metrics_) metrics_->AddPollFds(fds);
+    const std::size_t control_first = fds.size();
+    control_.AddPollFds(fds);
     int rc = ::poll(fds.data(), fds.size(), PollTimeoutMs());
     if (rc < 0) {
       if (errno == EINTR) continue;
@@ -101,6 +96,8 @@ int Postmaster::Run() {
     }
     if (fds[1].revents & POLLIN) Accept();
     if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
+    control_.OnPoll(fds, control_first,
+                    [this](const ControlRequest& r, const ControlPeer& p) { return OnControl(r, p); });
     Tick();
   }
 }
@@ -115,6 +112,7 @@ int Postmaster::PollTimeoutMs() const {
   if (auto scrape = metrics_ ? metrics_->NextDeadline() : std::nullopt) {
     wake = wake ? std::min(*wake, *scrape) : *scrape;
   }
+  if (auto control = control_.NextDeadline()) wake = wake ? std::min(*wake, *control) : *control;
   // Refusals counted but not logged yet are logged when their second is up.
   if (refused_unlogged_ > 0) wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
   if (!wake) return -1;
@@ -165,6 +163,7 @@ std::string Postmaster::RenderMetrics() const {
   context.version = LOTTERY_VERSION;
   context.tls_mode = config_.tls.mode == TlsMode::kOff ? "off" : "required";
   context.sync_mode = SyncModeName(config_.storage_sync);
+  context.round_state = static_cast<std::uint32_t>(ReadRoundReport(shared_.state()).state);
   return lottery::RenderMetrics(shared_.state().metrics, context);
 }
 
@@ -299,6 +298,7 @@ void Postmaster::Accept() {
     listener_.Reset();
     signals_.Close();
     if (metrics_) metrics_->Close();
+    control_.Close();
     // A worker does not outlive its parent: it holds the data lock
     // (storage/data_lock.h), and a restarted server waits for it. SIGTERM
     // stays blocked, so the worker's own signal descriptor sees it.
@@ -375,6 +375,9 @@ void Postmaster::Shutdown(int signal) {
       signal ? sigabbrev_np(signal) : "none", workers_.size());
   listener_.Reset();
   Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: listening_socket");
+  Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: control_socket | path: {}",
+      control_.path());
+  control_.Remove();
   BeginShutdown(shared_.state());
   workers_.SignalAll(SIGTERM);
   const auto deadline =

@@ -20,6 +20,7 @@
 
 #include "common/signals.h"
 #include "common/unique_fd.h"
+#include "server/control_socket.h"
 #include "server/metrics_endpoint.h"
 #include "server/server_config.h"
 #include "server/service_notifier.h"
@@ -35,7 +36,7 @@ class Postmaster {
   Postmaster(const ServerConfig& config, const ServerLaunch& launch,
              std::optional<TlsContext> tls, ServiceNotifier notifier, SignalFd signals,
              SharedSegment shared, UniqueFd winners, UniqueFd listener, std::string listening_on,
-             std::optional<MetricsEndpoint> metrics)
+             std::optional<MetricsEndpoint> metrics, ControlEndpoint control)
       : config_(config),
         launch_(launch),
         tls_(std::move(tls)),
@@ -45,7 +46,8 @@ class Postmaster {
         winners_(std::move(winners)),
         listener_(std::move(listener)),
         listening_on_(std::move(listening_on)),
-        metrics_(std::move(metrics)) {}
+        metrics_(std::move(metrics)),
+        control_(std::move(control)) {}
 
   int Run();
 
@@ -74,6 +76,16 @@ class Postmaster {
   void Notify(const Status& sent);
   // The body of GET /metrics (server/metrics_exposition.h).
   std::string RenderMetrics() const;
+  // lotteryctl's commands (server/postmaster_control.cc): the reply to one
+  // request on the control socket.
+  ControlReply OnControl(const ControlRequest& request, const ControlPeer& peer);
+  ControlReply ControlStatus();
+  ControlReply ControlClose();
+  // Archives the drawn round and opens the next (storage/rounds.h); the
+  // live workers, which hold the archived files open, are told to end.
+  ControlReply ControlOpen();
+  // draw.deadline from now, when it is set.
+  void ArmBettingDeadline();
 
   ServerConfig config_;  // the running configuration; a reload updates it
   const ServerLaunch& launch_;
@@ -88,6 +100,8 @@ class Postmaster {
   std::string listening_on_;
   // server.metrics_address: served from this loop, never blocking it.
   std::optional<MetricsEndpoint> metrics_;
+  // server.control_socket: lotteryctl's requests, served from this loop too.
+  ControlEndpoint control_;
   WorkerSet workers_;
 
   std::string last_status_;

@@ -4,9 +4,9 @@
 
 namespace lottery {
 
-RoundSummary ReadRoundSummary(SharedState& state) {
+RoundProgress ReadRoundSummary(SharedState& state) {
   SharedLock lock(state);
-  RoundSummary r;
+  RoundProgress r;
   r.agencies = state.agencies;
   r.finished = state.finished_count;
   r.bets = state.total_bets;
@@ -18,7 +18,7 @@ RoundSummary ReadRoundSummary(SharedState& state) {
   return r;
 }
 
-std::string FormatRoundStatus(const RoundSummary& r) {
+std::string FormatRoundStatus(const RoundProgress& r) {
   switch (r.draw) {
     case DrawState::kDone:
       return fmt::format("draw done: {} bets, {} winners, {}/{} agencies finished", r.bets,
@@ -31,6 +31,24 @@ std::string FormatRoundStatus(const RoundSummary& r) {
   }
   return fmt::format("round in progress: {}/{} agencies connected, {}/{} finished, {} bets stored",
                      r.connected, r.agencies, r.finished, r.agencies, r.bets);
+}
+
+RoundReport ReadRoundReport(const SharedState& state) {
+  const ServerMetrics& m = state.metrics;
+  RoundReport r;
+  r.round = m.round.load(std::memory_order_relaxed);
+  r.agencies = state.agencies;  // fixed when the segment is created
+  for (std::uint32_t a = 1; a <= r.agencies; ++a) {
+    r.connected += m.agencies[a].connected.load(std::memory_order_relaxed) != 0;
+    r.finished += m.agencies[a].finished.load(std::memory_order_relaxed) != 0;
+    r.bets += m.agencies[a].round_bets.load(std::memory_order_relaxed);
+  }
+  if (m.draw_state.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(DrawState::kDone)) {
+    r.state = RoundState::kDrawn;
+  } else if (IsBettingClosed(state) || (r.agencies > 0 && r.finished == r.agencies)) {
+    r.state = RoundState::kClosed;
+  }
+  return r;
 }
 
 }  // namespace lottery

@@ -6,6 +6,7 @@
 #include "common/net.h"
 #include "server/metrics_endpoint.h"
 #include "wire/bet.h"
+#include "wire/control_protocol.h"
 
 namespace lottery {
 namespace {
@@ -63,6 +64,14 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         auto hp = ParseMetricsAddress(text);
                         if (!hp || !CheckListenAddress(hp->host)) return false;
                         c.metrics_address = std::string(text);
+                        return true;
+                      }});
+  s.push_back(Setting{"server.control_socket", "SERVER_CONTROL_SOCKET", "--control-socket",
+                      SettingKind::kString, "a path, or \"\" for the default", c.control_socket,
+                      "Unix socket for lotteryctl, mode 0600 (\"\": $RUNTIME_DIRECTORY/control.sock "
+                      "under systemd, else <storage.path>.control)",
+                      [&c](std::string_view text) {
+                        c.control_socket = std::string(text);
                         return true;
                       }});
   s.push_back(TextSetting("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
@@ -148,6 +157,14 @@ std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
         c.max_connections, c.agencies, where));
   }
   return {};
+}
+
+std::string ServerConfig::EffectiveControlSocket(
+    const std::map<std::string, std::string>& env) const {
+  if (!control_socket.empty()) return control_socket;
+  auto runtime = env.find("RUNTIME_DIRECTORY");
+  return DefaultControlSocketPath(storage_path,
+                                  runtime == env.end() ? std::string_view() : runtime->second);
 }
 
 int ServerConfig::EffectiveMaxPending() const {

@@ -30,6 +30,9 @@ struct ServerConfig {
   int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
   int max_pending = 0;                // server.max_pending    SERVER_MAX_PENDING (0: auto)
   std::string metrics_address;        // server.metrics_address SERVER_METRICS_ADDRESS ("": off)
+  // server.control_socket SERVER_CONTROL_SOCKET --control-socket: the Unix
+  // socket lotteryctl talks to ("": the default, EffectiveControlSocket).
+  std::string control_socket;
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
   SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
@@ -47,6 +50,10 @@ struct ServerConfig {
   // max_pending, or when 0, twice the agencies. They can never take the
   // room of the agencies themselves.
   int EffectiveMaxPending() const;
+  // control_socket, or when "", its default for this environment:
+  // $RUNTIME_DIRECTORY/control.sock, else <storage_path>.control
+  // (wire/control_protocol.h DefaultControlSocketPath).
+  std::string EffectiveControlSocket(const std::map<std::string, std::string>& env) const;
 };
 
 // argv[0] is the program name. env is the process environment as NAME ->

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "common/exit_codes.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "server/control_socket.h"
 #include "server/listener.h"
 #include "server/metrics_endpoint.h"
 #include "server/postmaster.h"
@@ -201,6 +203,20 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         "error: cannot create the shared winners file: {}", winners.error().message);
     return kExitOsErr;
   }
+  // lotteryctl's socket. A failure is the configuration's (another
+  // server's socket at that path, or a path that cannot hold one), unless
+  // the process ran out of descriptors or memory.
+  const std::string control_path = config.EffectiveControlSocket(launch.env);
+  auto control = ControlEndpoint::Open(control_path);
+  if (!control) {
+    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", control_path,
+        control.error().message);
+    const int err = control.error().sys_errno;
+    const bool out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
+    return out_of_resources ? kExitOsErr : kExitConfig;
+  }
+  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
+      control->path());
   if (Status published = lock->Publish(::getpid()); !published) {
     Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", published.error().message);
     return kExitCantCreate;
@@ -212,7 +228,8 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
-                          std::move(listener->description), std::move(metrics));
+                          std::move(listener->description), std::move(metrics),
+                          std::move(*control));
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,

@@ -52,12 +52,14 @@ class InstallTest(unittest.TestCase):
             expected = {
                 os.path.join(bindir, "lottery-server"),
                 os.path.join(bindir, "lottery-agency"),
+                os.path.join(bindir, "lotteryctl"),
                 os.path.join(confdir, "server.toml"),
                 os.path.join(confdir, "client.toml"),
                 os.path.join(unitdir, "lottery-server.service"),
                 os.path.join(unitdir, "lottery-server.socket"),
                 os.path.join(mandir, "man8", "lottery-server.8"),
                 os.path.join(mandir, "man1", "lottery-agency.1"),
+                os.path.join(mandir, "man8", "lotteryctl.8"),
             }
             installed = set()
             for root, _, files in os.walk(dest):
@@ -65,7 +67,7 @@ class InstallTest(unittest.TestCase):
                     installed.add(os.path.join(root, name)[len(dest):])
             self.assertEqual(installed, expected)
 
-            for binary in ("lottery-server", "lottery-agency"):
+            for binary in ("lottery-server", "lottery-agency", "lotteryctl"):
                 self.assertTrue(os.access(at(os.path.join(bindir, binary)), os.X_OK))
             for name in ("server.toml", "client.toml"):
                 self.assertTrue(filecmp.cmp(at(os.path.join(confdir, name)),
@@ -122,6 +124,27 @@ class InstallTest(unittest.TestCase):
                 readme = f.read()
             for n in numbers:
                 self.assertRegex(readme, rf"\n\| {n} \| ", f"README exit codes lack {n}")
+
+
+    def test_lotteryctl_man_page_covers_its_commands_options_and_exit_codes(self):
+        ctl = os.path.join(os.path.dirname(dh.SERVER), "lotteryctl")
+        helptext = subprocess.run([ctl, "--help"], capture_output=True, text=True,
+                                  timeout=20).stdout
+        with open(os.path.join(dh.harness.ROOT, "docs", "man", "lotteryctl.8")) as f:
+            text = re.sub(r"\\f[BIRP]", "", f.read().replace("\\-", "-"))
+        sections = dict(re.findall(r"^\.SH ([A-Z ]+)\n(.*?)(?=^\.SH |\Z)", text, re.M | re.S))
+        options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", helptext))
+        self.assertGreaterEqual(options, {"--socket", "--json", "--help"})
+        for option in options:
+            self.assertIn(option, sections["OPTIONS"])
+        commands = re.findall(r"^  ([a-z]+) ", helptext, re.M)
+        self.assertEqual(set(commands), {"status", "close", "open", "rounds", "show", "verify"})
+        for command in commands:
+            self.assertRegex(sections["COMMANDS"], rf"\.BI? {command}\b")
+        numbers = re.findall(r"\b(\d+) ", re.search(r"exit codes: (.*)", helptext).group(1))
+        self.assertEqual(set(numbers), {"0", "1", "64", "65", "69", "76", "77"})
+        for n in numbers:
+            self.assertIn(f".B {n}\n", sections["EXIT STATUS"])
 
 
 if __name__ == "__main__":

@@ -101,6 +101,8 @@ class UnitsTest(dh.DaemonTest):
         self.assertEqual(one["KillMode"], "mixed")
         self.assertEqual(one["Restart"], "on-failure")
         self.assertEqual(one["StateDirectory"], "lottery")
+        # The control socket's directory (lotteryctl): /run/lottery.
+        self.assertEqual(one["RuntimeDirectory"], "lottery")
         self.assertEqual(one["WorkingDirectory"], "/var/lib/lottery")
         for key in ("DynamicUser", "NoNewPrivileges", "ProtectHome", "PrivateTmp",
                     "PrivateDevices", "LockPersonality", "MemoryDenyWriteExecute"):

@@ -63,6 +63,7 @@ class MetricsTest(harness.LotteryTest):
         self.assertEqual(before[("lottery_round", "")], 1)
         self.assertEqual(before[("lottery_agencies", "")], 2)
         self.assertEqual(before[("lottery_draw_state", "")], 0)
+        self.assertEqual(before[("lottery_round_state", "")], 1)
         self.assertEqual(before[("lottery_agencies_connected", "")], 0)
         # A stranger claiming agency 9, and a batch with an invalid bet.
         stranger = self.raw()
@@ -94,6 +95,7 @@ class MetricsTest(harness.LotteryTest):
         self.assertEqual(after[("lottery_connections_refused_total", '{reason="bad_agency"}')], 1)
         self.assertEqual(after[("lottery_agencies_finished", "")], 2)
         self.assertEqual(after[("lottery_draw_state", "")], 2)
+        self.assertEqual(after[("lottery_round_state", "")], 3)
         self.assertGreater(after[("lottery_draw_duration_seconds", "")], 0)
         self.assertEqual(after[("lottery_batch_ack_duration_seconds_count", "")], 10 + 5)
         self.assertEqual(after[("lottery_stored_bytes_total", "")],

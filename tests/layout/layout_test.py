@@ -9,6 +9,7 @@ Rules:
       worker  -> storage, shm, tls, wire, common
       server  -> worker, storage, shm, tls, wire, common
       agency  -> tls, wire, common
+      ctl     -> storage, shm, wire, common   (lotteryctl)
  2. agency/ and the server-side folders never include each other (follows
     from 1). Only tests (*_test.cc, *test_util.h, doctest_main.cc), src/fuzz
     and src/bench may cross.
@@ -37,6 +38,7 @@ ALLOWED = {
     "worker": {"worker", "storage", "shm", "tls", "wire", "common"},
     "server": {"server", "worker", "storage", "shm", "tls", "wire", "common"},
     "agency": {"agency", "tls", "wire", "common"},
+    "ctl": {"ctl", "storage", "shm", "wire", "common"},
 }
 FREE_FOLDERS = {"fuzz", "bench"}
 PARENT_NEVER_REACHES = {"storage/bets_file_row.h", "common/csv.h", "storage/winner_scan.h"}
@@ -149,6 +151,8 @@ def self_test():
         ("shm/s.cc", '\n#include "storage/bet_store.h"\n', "shm/s.cc:2: shm/ must not include storage/"),
         ("worker/w.cc", '#include "bet_store.h"\n', 'worker/w.cc:1: #include "bet_store.h" must name its folder'),
         ("server/p.cc", '#include "server/x.h"\n', "server/p.cc:1: the parent must not reach common/csv.h"),
+        ("ctl/c.cc", '#include "storage/bet_store.h"\n#include "server/startup.h"\n',
+         "ctl/c.cc:2: ctl/ must not include server/"),
         ("storage/big.cc", "// x\n" * 30, "storage/big.cc:30: 30 lines"),
     ]
     for rel, text, expected in cases:

@@ -1,0 +1,85 @@
+// The Postmaster's answers to lotteryctl (docs/PROTOCOL.md, "Control
+// socket"): one function per command, each returning the reply.
+#include <signal.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "server/postmaster.h"
+#include "server/round_status.h"
+#include "storage/rounds.h"
+
+namespace lottery {
+
+void Postmaster::ArmBettingDeadline() {
+  if (config_.draw_deadline <= Seconds(0)) return;
+  betting_deadline_ =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(config_.draw_deadline);
+  Log(LogLevel::kInfo, "draw_deadline", Outcome::kInProgress,
+      "deadline: {} | detail: betting closes then, and the draw runs over the agencies that "
+      "finished",
+      FormatDuration(config_.draw_deadline));
+}
+
+ControlReply Postmaster::OnControl(const ControlRequest& request, const ControlPeer&) {
+  if (!request.arg.empty()) {
+    return ControlReply::Failure(fmt::format("{} takes no argument", LogSafe(request.command, 32)));
+  }
+  if (request.command == "status") return ControlStatus();
+  if (request.command == "close") return ControlClose();
+  if (request.command == "open") return ControlOpen();
+  return ControlReply::Failure(fmt::format("unknown command {}; the server knows status, close, open",
+                                           LogSafe(request.command, 32)));
+}
+
+ControlReply Postmaster::ControlStatus() {
+  const RoundReport r = ReadRoundReport(shared_.state());
+  std::error_code ec;
+  std::filesystem::path storage = std::filesystem::absolute(config_.storage_path, ec);
+  ControlReply reply = ControlReply::Success();
+  reply.Set("round", r.round)
+      .Set("state", RoundStateName(r.state))
+      .Set("agencies", r.agencies)
+      .Set("connected", r.connected)
+      .Set("finished", r.finished)
+      .Set("bets", r.bets)
+      .Set("storage_path", ec ? config_.storage_path : storage.lexically_normal().string());
+  // The draw's time is not kept in the segment yet: 0 until the round
+  // result records it.
+  const std::uint64_t winners =
+      r.state == RoundState::kDrawn ? ReadRoundSummary(shared_.state()).winners : 0;
+  reply.Set("current_round_drawn_at", 0).Set("current_round_winners", winners);
+  return reply;
+}
+
+ControlReply Postmaster::ControlClose() {
+  CloseBettingNow("operator (lotteryctl close)");
+  const RoundReport r = ReadRoundReport(shared_.state());
+  return ControlReply::Success().Set("round", r.round).Set("state", RoundStateName(r.state));
+}
+
+ControlReply Postmaster::ControlOpen() {
+  const RoundReport r = ReadRoundReport(shared_.state());
+  if (r.state != RoundState::kDrawn) {
+    return ControlReply::Failure(fmt::format(
+        "round {} is {}, not drawn; the next round can be opened after the draw", r.round,
+        RoundStateName(r.state)));
+  }
+  auto opened = OpenNextRound(config_.storage_path, shared_);
+  if (!opened) {
+    Log(LogLevel::kError, "round_open", Outcome::kFail, "round: {} | error: {}", r.round,
+        opened.error().message);
+    return ControlReply::Failure(opened.error().message);
+  }
+  // The workers still alive hold the archived files open: they end as at a
+  // shutdown, while this loop keeps accepting the next round's agencies.
+  Log(LogLevel::kInfo, "round_open", Outcome::kSuccess, "round: {} | workers_stopped: {}",
+      *opened, workers_.size());
+  workers_.SignalAll(SIGTERM);
+  ArmBettingDeadline();
+  return ControlReply::Success().Set("round", *opened);
+}
+
+}  // namespace lottery
