@@ -110,8 +110,8 @@ Result<RecountedRound> Recount(int fd, std::uint32_t agencies, std::uint32_t win
 
 }  // namespace
 
-Result<std::vector<ArchivedRound>> ListArchivedRounds(const std::string& storage_path) {
-  std::vector<ArchivedRound> rounds;
+Result<std::vector<RoundSummary>> ListArchivedRounds(const std::string& storage_path) {
+  std::vector<RoundSummary> rounds;
   const std::string root = ArchiveRoot(storage_path);
   struct CloseDir {
     void operator()(DIR* d) const { ::closedir(d); }
@@ -130,7 +130,7 @@ Result<std::vector<ArchivedRound>> ListArchivedRounds(const std::string& storage
     const std::uint64_t number = std::stoull(name);
     const RoundFiles files = ArchivedRoundFiles(storage_path, number);
     if (!Exists(files.journal)) continue;  // an open that did not finish: not archived yet
-    ArchivedRound summary{number, RoundState::kArchived, 0, 0, 0};
+    RoundSummary summary{number, RoundState::kArchived, 0, 0, 0};
     if (auto result = ReadRoundResult(files.result)) {
       summary.bets = result->bets;
       summary.winners = result->winner_count();
@@ -141,7 +141,7 @@ Result<std::vector<ArchivedRound>> ListArchivedRounds(const std::string& storage
     rounds.push_back(summary);
   }
   std::sort(rounds.begin(), rounds.end(),
-            [](const ArchivedRound& a, const ArchivedRound& b) { return a.number < b.number; });
+            [](const RoundSummary& a, const RoundSummary& b) { return a.number < b.number; });
   return rounds;
 }
 

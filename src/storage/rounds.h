@@ -70,7 +70,7 @@ Result<RoundResult> DecodeRoundResult(std::string_view bytes);
 Result<RoundResult> ReadRoundResult(const std::string& path);
 
 // One line of `lotteryctl rounds`.
-struct ArchivedRound {
+struct RoundSummary {
   std::uint64_t number = 0;
   RoundState state = RoundState::kOpen;
   std::uint64_t bets = 0;
@@ -79,7 +79,7 @@ struct ArchivedRound {
 };
 
 // The archived rounds found under ArchiveRoot, in number order.
-Result<std::vector<ArchivedRound>> ListArchivedRounds(const std::string& storage_path);
+Result<std::vector<RoundSummary>> ListArchivedRounds(const std::string& storage_path);
 
 // What VerifyRound found: `differences` empty means the archive matches its
 // record.

@@ -15,6 +15,11 @@ import harness  # noqa: E402
 from harness import make_bets  # noqa: E402
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class RestartTest(harness.LotteryTest):
 
     def launch(self, name):
@@ -80,7 +85,7 @@ class RestartTest(harness.LotteryTest):
         round_one = [self.start_agency(a, self.agency_file(a, sent[a])) for a in (1, 2)]
         for p in round_one:
             self.assertEqual(p.wait(60), 0, p.log())
-        stored = open(self.path("bets.csv"), "rb").read()
+        stored = read_bytes(self.path("bets.csv"))
         self.crash()
         second = self.launch("server-2")
         recovery = [e for e in second.entries() if e.action == "recovery" and "round" in e.fields]
@@ -96,7 +101,7 @@ class RestartTest(harness.LotteryTest):
             self.assertEqual(len(p.stdout().split()), len(first_run.stdout().split()))
         for a, p in zip((1, 2), again):
             self.assertEqual(p.stdout().split(), [b[2] for b in sent[a] if b[4] == 7574])
-        self.assertEqual(open(self.path("bets.csv"), "rb").read(), stored)
+        self.assertEqual(read_bytes(self.path("bets.csv")), stored)
         self.assertEqual(self.count(second.entries(), "sorteo"), 0)
         self.assertEqual(self.count(second.entries(), "apuesta_recibida"), 0)
 
