@@ -42,6 +42,8 @@ def main():
         write("frame", f"doc-{i}", frame)
         write("messages", f"doc-{i}", frame[5:])
     write("frame", "all", b"".join(frames))
+    results = hex_blocks(os.path.join(ROOT, "docs", "STORAGE.md"), "## The round result")
+    write("round_result", "doc", results[0])
     records = hex_blocks(os.path.join(ROOT, "docs", "STORAGE.md"), "## The batch journal")[0]
     dataset = open(os.path.join(ROOT, "dataset", "agency-1.csv"), "rb").read().splitlines(True)[:20]
     write("csv", "dataset", b"".join(dataset))
