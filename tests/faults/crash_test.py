@@ -7,14 +7,16 @@ counts."""
 import collections
 import os
 import random
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
-from harness import make_bets  # noqa: E402
+from harness import make_bets, read_bets_file  # noqa: E402
 
 FAULTS_SERVER = os.environ.get("LOTTERY_SERVER_FAULTS") or os.path.join(
     os.path.dirname(harness.SERVER), "lottery-server-faults")
@@ -55,7 +57,7 @@ class CrashTest(harness.LotteryTest):
                                   extra=["--connect-timeout", "60s", "--window", str(window)])
                 for a, bets in sent.items()]
 
-    def check_round(self, sent, agencies, server):
+    def check_round(self, sent, agencies, server, draws=None):
         for a, p in zip(sent, agencies):
             self.assertEqual(p.wait(90), 0, p.log()[-3000:])
             self.assertEqual(p.stdout().split(), [b[2] for b in sent[a] if b[4] == 7574],
@@ -64,8 +66,9 @@ class CrashTest(harness.LotteryTest):
         with open(self.path("bets.csv"), "rb") as f:
             self.assertTrue(f.read().endswith(b"\r\n"))
         # A round drawn before the kill is served from its result, not drawn again.
-        drawn_before = self.recovered_state(server) == "drawn"
-        self.assertEqual(self.count(server.entries(), "sorteo"), 0 if drawn_before else 1)
+        if draws is None:
+            draws = 0 if self.recovered_state(server) == "drawn" else 1
+        self.assertEqual(self.count(server.entries(), "sorteo"), draws)
         return lost, duplicated
 
     def recovered_state(self, server):
@@ -118,6 +121,44 @@ class CrashTest(harness.LotteryTest):
                 if point == "waiting_for_draw":
                     agencies += self.agencies({2: sent[2]}, point)
                 self.check_round(sent, agencies, restarted)
+                restarted.signal(signal.SIGTERM)
+                self.assertEqual(restarted.wait(15), 0)
+
+    def ctl(self, *args):
+        ctl = os.environ.get("LOTTERY_CTL", "build/src/lotteryctl")
+        return subprocess.run([ctl, "--socket", self.path("bets.csv.control"), *args],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_crash_while_opening_the_next_round(self):
+        """A kill at each step of `lotteryctl open` leaves round 1 drawn (its
+        archive not whole yet) or round 2 open with round 1 archived whole;
+        either way the next round runs on its own bets."""
+        for point, opened in (("open_before_archive_journal", False), ("open_archived", True),
+                              ("open_new_bets_file", True)):
+            with self.subTest(point=point):
+                self.setUp_round()
+                shutil.rmtree(self.path("rounds"), ignore_errors=True)
+                sent = {1: make_bets(1, 200, winners=2), 2: make_bets(2, 100, winners=1)}
+                server = self.launch(FAULTS_SERVER, f"server-{point}",
+                                     env={"LOTTERY_CRASH_AT": f"{point}:1"})
+                self.check_round(sent, self.agencies(sent, point), server, draws=1)
+                round1 = collections.Counter(self.bets_file())
+                self.ctl("open")
+                server.popen.wait(30)
+                self.assertIn("crash point reached", server.log())
+                restarted = self.launch(harness.SERVER, f"server-{point}-again")
+                self.assertEqual(self.recovered_state(restarted), "open" if opened else "drawn",
+                                 restarted.log())
+                if not opened:
+                    done = self.ctl("open")
+                    self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+                verified = self.ctl("verify", "1")
+                self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
+                self.assertEqual(collections.Counter(read_bets_file(
+                    self.path(os.path.join("rounds", "1", "bets.csv")))), round1)
+                two = {1: make_bets(1, 50, winners=1, start_doc=90_000_000)}
+                two[2] = make_bets(2, 40, winners=0, start_doc=91_000_000)
+                self.check_round(two, self.agencies(two, f"{point}-r2"), restarted, draws=1)
                 restarted.signal(signal.SIGTERM)
                 self.assertEqual(restarted.wait(15), 0)
 
