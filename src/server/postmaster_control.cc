@@ -46,11 +46,10 @@ ControlReply Postmaster::ControlStatus() {
       .Set("finished", r.finished)
       .Set("bets", r.bets)
       .Set("storage_path", ec ? config_.storage_path : storage.lexically_normal().string());
-  // The draw's time is not kept in the segment yet: 0 until the round
-  // result records it.
-  const std::uint64_t winners =
-      r.state == RoundState::kDrawn ? ReadRoundSummary(shared_.state()).winners : 0;
-  reply.Set("current_round_drawn_at", 0).Set("current_round_winners", winners);
+  const bool drawn = r.state == RoundState::kDrawn;
+  const std::uint64_t winners = drawn ? ReadRoundSummary(shared_.state()).winners : 0;
+  const std::int64_t drawn_at = drawn ? shared_.state().drawn_at.load(std::memory_order_relaxed) : 0;
+  reply.Set("current_round_drawn_at", drawn_at).Set("current_round_winners", winners);
   return reply;
 }
 

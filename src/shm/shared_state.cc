@@ -145,6 +145,7 @@ void BeginRound(SharedState& state, std::uint64_t number) {
                                  std::memory_order_relaxed);
   state.metrics.round.store(number, std::memory_order_relaxed);
   state.round.store(number, std::memory_order_release);
+  state.drawn_at.store(0, std::memory_order_relaxed);
   lock.Broadcast();
 }
 

@@ -178,6 +178,9 @@ struct SharedState {
   // an append can tell, under the flock, that the round it opened its file
   // in is over (its file was archived).
   std::atomic<std::uint64_t> round{0};
+  // Unix seconds of the round's draw, from its result (0: not drawn); read
+  // by the parent without the mutex.
+  std::atomic<std::int64_t> drawn_at{0};
   bool shutting_down = false;
   // Betting closed before every agency finished (draw.deadline, SIGUSR2):
   // the draw runs over the agencies that finished; the others are refused.

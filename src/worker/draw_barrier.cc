@@ -209,6 +209,7 @@ Status PublishRoundResult(const RoundResult& result, SharedSegment& shared, int 
     s.slots[a].winners_count = extents[a].count;
   }
   s.draw_state = DrawState::kDone;
+  s.drawn_at.store(result.drawn_at, std::memory_order_relaxed);
   s.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kDone), std::memory_order_relaxed);
   lock.Broadcast();
   return Ok();

@@ -12,6 +12,7 @@ nothing changed); DOCKER_BUILD_FLAGS passes flags such as `--network host`.
 Container names are fixed (server, client1..N) and the subnet is fixed, so the
 tests run one at a time (meson: is_parallel false).
 """
+import json
 import os
 import re
 import shlex
@@ -567,6 +568,36 @@ class LotteryTest(DockerTestCase):
         self.assertEqual(len(d.bets_file()), sum(120 + 17 * a for a in range(1, n + 1)))
         config = lines_of(text, "config", "success")
         self.assertTrue(config and config[0].fields.get("agencies") == str(n), text[:2000])
+
+    def test_two_rounds_with_lotteryctl_open_between(self):
+        d = self.deploy(2)
+        d.server_conf("draw", "winning_number", str(WINNING))
+        first = {a: harness.make_bets(a, 150, winners=a, number=WINNING) for a in (1, 2)}
+        for agency, bets in first.items():
+            d.write_dataset(agency, bets)
+        d.up()
+        names = ["client1", "client2"]
+        self.assert_exit_codes(d.wait_exit(names))
+        opened = run(["docker", "exec", "server", "lotteryctl", "open"], check=False)
+        self.assertEqual(opened.returncode, 0, opened.stdout)
+        # The next round: new datasets, the same client containers run again.
+        second = {a: harness.make_bets(a, 90, winners=3 - a, number=WINNING, start_doc=70_000_000)
+                  for a in (1, 2)}
+        for agency, bets in second.items():
+            d.write_dataset(agency, bets)
+        run(["docker", "start", *names])
+        self.assert_exit_codes(d.wait_exit(names))
+        for i in (1, 2):
+            got = lines_of(logs(f"client{i}"), "consulta_ganadores", "success")
+            self.assertEqual([e.fields["cant_ganadores"] for e in got], [str(i), str(3 - i)],
+                             logs(f"client{i}"))
+        self.assertEqual(len(d.bets_file()), 180)
+        rounds = run(["docker", "exec", "server", "lotteryctl", "--json", "rounds"], check=False)
+        self.assertEqual(rounds.returncode, 0, rounds.stdout)
+        listed = [(r["round"], r["state"], r["bets"]) for r in json.loads(rounds.stdout)["rounds"]]
+        self.assertEqual(listed, [(1, "archived", 300), (2, "drawn", 180)])
+        verified = run(["docker", "exec", "server", "lotteryctl", "verify", "1"], check=False)
+        self.assertEqual(verified.returncode, 0, verified.stdout)
 
     def test_three_agencies(self):
         self.round([2, 1, 0])

@@ -75,6 +75,8 @@ class RoundsTest(harness.LotteryTest):
         self.assertEqual(self.play(two, "r2", batch=33), self.expected_winners(two))
         self.assertEqual(collections.Counter(self.bets_file()), self.expected_rows(two))
 
+        status = self.ctl_json("status")
+        self.assertGreater(status["current_round_drawn_at"], 1_700_000_000)
         rounds = self.ctl_json("rounds")["rounds"]
         self.assertEqual([(r["round"], r["state"], r["bets"], r["winners"]) for r in rounds],
                          [(1, "archived", 4000, 80), (2, "drawn", 3000, 101)])
