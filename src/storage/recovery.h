@@ -24,6 +24,9 @@ struct AgencyProgress {
 // What start-up recovery found and did.
 struct RoundRecovery {
   bool resumed = false;                // an unfinished round goes on
+  // Where the round's rows begin in the bets file (its round-start record's
+  // `end`); rows before belong to earlier rounds.
+  std::uint64_t begin = 0;
   // The round's number, kept in its round-start record: 1 for the first
   // round of a journal, one more than the last round's for a new round
   // (0: resumed from a journal written before rounds were numbered).
@@ -59,7 +62,9 @@ struct WinnerIndexSummary {
 };
 
 // The start-up steps, in order: Open, CutTornTail, RecoverRound, Publish,
-// IndexWinners.
+// IndexWinners. IndexWinners' one scan of the file also gives each agency's
+// stored digest for the round Publish published (WELCOME's stored_digest),
+// which the journal does not carry.
 class StartupRecovery {
  public:
   // Opens (creating when missing) the bets file and its journal.
@@ -79,13 +84,20 @@ class StartupRecovery {
   Result<std::uint64_t> Publish(const RoundRecovery& round, SharedSegment& shared);
 
   // Rebuilds the winner index for `winning_number` from one scan of the
-  // file (RebuildWinnerIndex), so that the draw need not scan it again.
+  // file (RebuildWinnerIndex), so that the draw need not scan it again. The
+  // same scan digests the rows of the round Publish published, agency by
+  // agency, and sets each slot's stored_digest; it fails (kCorruptData)
+  // when an agency's rows there are not as many as its journal records say.
   Result<WinnerIndexSummary> IndexWinners(SharedSegment& shared, std::uint32_t agencies,
                                           std::uint32_t winning_number);
 
  private:
   explicit StartupRecovery(BetStore store) : store_(std::move(store)) {}
   BetStore store_;
+  // What Publish published: the round's first byte and each agency's bets
+  // per the journal (index 1..N). Empty before Publish or for a new round.
+  std::uint64_t round_begin_ = 0;
+  std::vector<AgencyProgress> round_agencies_;
 };
 
 }  // namespace lottery

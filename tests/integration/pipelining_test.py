@@ -110,8 +110,7 @@ class StandInServer:
                 conn.sendall(b"".join(held))
                 held = []
             if kind == harness.HELLO:
-                conn.sendall(harness.frame(harness.WELCOME, struct.pack(">QB", self.last_seq,
-                                                                        int(self.finished))))
+                conn.sendall(harness.welcome(self.last_seq, self.finished, len(self.stored)))
             elif kind == harness.FINISHED:
                 self.finished = True
                 conn.sendall(harness.frame(harness.FINISHED_ACK, struct.pack(">Q", len(self.stored))))
