@@ -12,6 +12,7 @@
 
 #include "agency/bet_sender.h"
 #include "agency/progress_line.h"
+#include "agency/resume.h"
 #include "agency/dataset_reader.h"
 #include "agency/agency_tls.h"
 #include "agency/server_link.h"
@@ -70,7 +71,7 @@ Step Agency::SendFinished(std::uint64_t& stored) {
   std::string frame;
   EncodeFinished(frame);
   while (true) {
-    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+    if (Step s = sender_.Connect(); s != Step::kDone) return s;
     Frame reply;
     Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
     if (s == Step::kRetry) continue;
@@ -100,7 +101,7 @@ Step Agency::QueryWinners(std::vector<std::string>& winners, std::uint64_t max_w
   std::string frame;
   EncodeWinnersQuery(frame);
   while (true) {
-    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+    if (Step s = sender_.Connect(); s != Step::kDone) return s;
     if (!link_.welcome().finished) {
       // A restarted server that lost FINISHED: say it again first.
       std::uint64_t stored = 0;
@@ -178,11 +179,20 @@ int Agency::RunLottery() {
   if (already_finished) {
     Log(LogLevel::kInfo, "dataset", Outcome::kSuccess,
         "client_id: {} | file: {} | detail: this agency already said FINISHED this round ({} "
-        "batches stored); collecting its winners",
-        config_.id, path, link_.welcome().last_seq);
+        "bets stored); collecting its winners",
+        config_.id, path, link_.welcome().bets_stored);
   }
 
   DatasetRows rows(file.get(), config_.id, Today());
+  // A new process resumes after the bets the server holds, whatever batches
+  // an earlier process cut them into (agency/resume.h).
+  if (!already_finished) {
+    if (int code = ResumeAfterStored(rows, link_.welcome(), config_.id, path); code != kExitOk) {
+      link_.Close("the dataset does not match the stored bets");
+      return code;
+    }
+  }
+  sender_.StartAt(link_.welcome().last_seq + 1, link_.welcome().bets_stored);
   std::optional<BetBatchEncoder> batch;
 
   // The live progress line, on a terminal (or log.progress = always).
@@ -345,7 +355,7 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
     return Stop(Step::kClosed);
   }
   // One batch through the same window as a dataset's batches.
-  sender_.StartAt(link_.welcome().last_seq + 1);
+  sender_.StartAt(link_.welcome().last_seq + 1, link_.welcome().bets_stored);
   BetBatchEncoder encoder(sender_.NextFrame(), sender_.next_seq());
   encoder.Add(*bet);
   if (Step s = sender_.Submit(1); s != Step::kDone) return Stop(s);

@@ -41,21 +41,36 @@ Step BetSender::Drain() {
   return Step::kDone;
 }
 
+Step BetSender::Connect() {
+  if (!link_.connected()) {
+    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+    window_.MarkAllUnsent();
+  }
+  if (checked_session_ == link_.sessions()) return Step::kDone;
+  checked_session_ = link_.sessions();
+  // The batches in flight that the server holds were stored before the
+  // connection broke: by this process, under these very numbers.
+  const Welcome& held = link_.welcome();
+  while (!window_.empty() && window_.oldest().seq <= held.last_seq && !window_.oldest().sent) {
+    link_.MarkAcked(window_.oldest().seq);
+    ++batches_acked_;
+    bets_acked_ += window_.oldest().count;
+    window_.PopOldest();
+  }
+  if (held.bets_stored == bets_before_ + bets_acked_) return Step::kDone;
+  Log(LogLevel::kError, "resume", Outcome::kFail,
+      "client_id: {} | bets_stored: {} | expected: {} | last_seq: {} | error: the server holds "
+      "other bets of agency {} than this process sent ({} before it started, {} since); "
+      "another process sends for this agency? stopping rather than send a bet twice",
+      config_.id, held.bets_stored, bets_before_ + bets_acked_, held.last_seq, config_.id,
+      bets_before_, bets_acked_);
+  link_.Close("the server holds bets this process did not send");
+  return Step::kIdTaken;
+}
+
 Step BetSender::SendPending() {
   while (true) {
-    if (!link_.connected()) {
-      if (Step s = link_.Ensure(true); s != Step::kDone) return s;
-      window_.MarkAllUnsent();
-    }
-    // What the server said it held when this connection began was stored
-    // earlier (before a reconnect, or by an earlier run of this agency).
-    const std::uint64_t held = link_.welcome().last_seq;
-    while (!window_.empty() && window_.oldest().seq <= held && !window_.oldest().sent) {
-      link_.MarkAcked(window_.oldest().seq);
-      ++batches_acked_;
-      bets_acked_ += window_.oldest().count;
-      window_.PopOldest();
-    }
+    if (Step s = Connect(); s != Step::kDone) return s;
     // The unsent batches (the newest ones), in order, in one gathered write.
     std::size_t first = 0;
     while (first < window_.size() && window_.at(first).sent) ++first;

@@ -1,8 +1,12 @@
 // BetSender keeps up to batch.window BETS frames in flight on the agency's
 // ServerLink: it sends each batch as it is built, retires batches as their
 // ACKs arrive (in order), resumes after a reconnect with only what the
-// server's WELCOME says it lacks, and renumbers the batches behind a refused
-// one. It owns the window of preallocated frames (agency/batch_window.h);
+// server's WELCOME says it lacks (the batches in flight numbered last_seq or
+// less are stored: the same batches, sent before the connection broke), and
+// renumbers the batches behind a refused one. After each reconnect it checks
+// that the server holds exactly the bets it knows of, so that another
+// process storing bets for the agency meanwhile stops it rather than
+// causing a duplicate. It owns the window of preallocated frames (agency/batch_window.h);
 // the configuration and the link must outlive it.
 #pragma once
 
@@ -35,9 +39,18 @@ class BetSender {
   // sequence number next_seq().
   std::string& NextFrame() { return window_.NextFrame(); }
   std::uint64_t next_seq() const { return next_seq_; }
-  // Numbers the batches from `seq` on (bet mode resumes after the server's
-  // last_seq).
-  void StartAt(std::uint64_t seq) { next_seq_ = seq; }
+  // Numbers the batches from `seq` on (after the server's last_seq); the
+  // server holds `bets_before` bets of the agency, which this process skips
+  // (agency/resume.h). Call once connected, before the first batch.
+  void StartAt(std::uint64_t seq, std::uint64_t bets_before) {
+    next_seq_ = seq;
+    bets_before_ = bets_before;
+    checked_session_ = link_.sessions();
+  }
+  // Connects (with HELLO) unless connected; after a reconnect, retires the
+  // batches the server holds and checks its count of bets (kIdTaken when it
+  // holds others). Every reconnect of a mode that sends bets goes through here.
+  Step Connect();
 
   // Takes the batch just encoded into NextFrame() (`count` bets); sends the
   // batches not yet sent once they come to kSendBytes or fill the window,
@@ -73,6 +86,8 @@ class BetSender {
   BatchWindow window_;
   LatencyHistogram ack_latency_;
   std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
+  std::uint64_t bets_before_ = 0;    // stored before this process (StartAt)
+  std::uint64_t checked_session_ = 0;  // the link's session Connect() last checked
   std::size_t unsent_bytes_ = 0;     // of the batches pushed since the last send
   std::vector<std::string_view> gather_;  // SendPending's list of frames, reused
   std::uint64_t batches_acked_ = 0;

@@ -224,12 +224,26 @@ void RecordBatchDigests(SharedState& state, std::uint32_t agency,
   for (const BatchDigest& d : digests) state.slots[agency].digests[d.seq % kBatchDigests] = d;
 }
 
-std::optional<std::uint64_t> FindBatchDigest(SharedState& state, std::uint32_t agency,
-                                             std::uint64_t seq) {
+std::optional<BatchDigest> FindBatchDigest(SharedState& state, std::uint32_t agency,
+                                           std::uint64_t seq) {
   SharedLock lock(state);
   const BatchDigest& d = state.slots[agency].digests[seq % kBatchDigests];
   if (d.seq != seq || seq == 0) return std::nullopt;
-  return d.digest;
+  return d;
+}
+
+AgencyStanding ReadAgencyStanding(SharedState& state, std::uint32_t agency) {
+  SharedLock lock(state);
+  const AgencySlot& slot = state.slots[agency];
+  AgencyStanding out;
+  out.last_seq = slot.last_seq;
+  out.bets_stored = slot.bets_stored;
+  out.stored_digest = slot.stored_digest;
+  out.finished = slot.finished;
+  out.round = state.metrics.round.load(std::memory_order_relaxed);
+  out.draw_state = state.draw_state;
+  out.betting_closed = state.betting_closed.load(std::memory_order_acquire);
+  return out;
 }
 
 std::uint32_t CountClaimedSlots(SharedState& state) {

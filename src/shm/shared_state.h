@@ -57,17 +57,23 @@ enum class DrawState : std::uint32_t { kNotYet = 0, kRunning = 1, kDone = 2 };
 // is checked against what was stored.
 inline constexpr std::uint32_t kBatchDigests = 64;
 
-// The digest of a stored batch's BETS payload (seq % kBatchDigests picks the
-// entry; seq 0 marks an empty one).
+// The digest of a stored batch's rows (seq % kBatchDigests picks the entry;
+// seq 0 marks an empty one): the sum of their row digests
+// (wire/row_digest.h) at their positions among the agency's stored bets,
+// the first of which is `first`.
 struct BatchDigest {
   std::uint64_t seq = 0;
   std::uint64_t digest = 0;
+  std::uint64_t first = 0;
 };
 
 struct AgencySlot {
   pid_t owner_pid = 0;          // worker serving this agency, 0 when free
   std::uint64_t last_seq = 0;   // last stored batch sequence number
   std::uint64_t bets_stored = 0;
+  // The sum of the stored bets' row digests (wire/row_digest.h), advanced
+  // with bets_stored: WELCOME's stored_digest.
+  std::uint64_t stored_digest = 0;
   bool finished = false;        // the agency said FINISHED
   // Where this agency's winners are in the winners file, after the draw.
   std::uint64_t winners_offset = 0;
@@ -88,6 +94,7 @@ struct PendingAppend {
   std::uint64_t count = 0;
   std::uint64_t start = 0;   // file offset where the batch begins
   std::uint64_t length = 0;  // bytes in the batch
+  std::uint64_t digest = 0;  // its rows' share of the slot's stored_digest
 };
 
 // The winner index (storage/winner_index.h): the documents of the winning
@@ -313,6 +320,19 @@ struct SlotClaim {
 // (a holder that died but is not reaped yet does not count).
 SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
 
+// What the round holds of an agency, and where the round is: a worker's
+// WELCOME, read once what it reports is settled (recovered, durable).
+struct AgencyStanding {
+  std::uint64_t last_seq = 0;
+  std::uint64_t bets_stored = 0;
+  std::uint64_t stored_digest = 0;
+  bool finished = false;
+  std::uint64_t round = 0;          // metrics.round
+  DrawState draw_state = DrawState::kNotYet;
+  bool betting_closed = false;
+};
+AgencyStanding ReadAgencyStanding(SharedState& state, std::uint32_t agency);
+
 // Worker, on exit: gives `agency` back if `pid` still holds it.
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid);
 
@@ -344,8 +364,8 @@ inline bool IsBettingClosed(const SharedState& state) {
 void RecordBatchDigests(SharedState& state, std::uint32_t agency,
                         std::span<const BatchDigest> digests);
 // The digest stored for batch `seq` of `agency`, if still remembered.
-std::optional<std::uint64_t> FindBatchDigest(SharedState& state, std::uint32_t agency,
-                                             std::uint64_t seq);
+std::optional<BatchDigest> FindBatchDigest(SharedState& state, std::uint32_t agency,
+                                           std::uint64_t seq);
 
 // Parent: how many agencies a worker serves now (claimed slots).
 std::uint32_t CountClaimedSlots(SharedState& state);

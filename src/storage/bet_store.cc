@@ -73,8 +73,10 @@ Status BetStore::Recover(SharedSegment& shared) {
 Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
                                                        SharedSegment& shared, std::uint32_t agency,
                                                        std::uint64_t seq, std::uint64_t count,
-                                                       std::span<const IndexedWinner> winners) {
-  const BatchExtent one{seq, static_cast<std::uint32_t>(count), rows.size(), winners.size()};
+                                                       std::span<const IndexedWinner> winners,
+                                                       std::uint64_t digest) {
+  const BatchExtent one{seq, static_cast<std::uint32_t>(count), rows.size(), winners.size(),
+                        digest};
   auto outcome = AppendBatches(rows, shared, agency, std::span<const BatchExtent>(&one, 1), winners);
   if (!outcome) return std::unexpected(outcome.error());
   if (outcome->skipped == 1) return std::optional<std::uint64_t>();
@@ -91,6 +93,7 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   AppendOutcome outcome;
   std::uint64_t start = 0;
   std::uint64_t count = 0;
+  std::uint64_t digest = 0;
   std::string_view body;
   std::span<const IndexedWinner> body_winners;
   const std::uint64_t last_seq = batches.back().seq;
@@ -110,16 +113,23 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
     while (outcome.skipped < batches.size() && batches[outcome.skipped].seq <= stored_seq) {
       ++outcome.skipped;
     }
-    if (outcome.skipped == batches.size()) return outcome;
+    if (outcome.skipped == batches.size()) {
+      outcome.bets_stored = state.slots[agency].bets_stored;
+      outcome.stored_digest = state.slots[agency].stored_digest;
+      return outcome;
+    }
     const std::size_t rows_begin = outcome.skipped ? batches[outcome.skipped - 1].rows_end : 0;
     const std::size_t winners_begin = outcome.skipped ? batches[outcome.skipped - 1].winners_end : 0;
     body = rows.substr(rows_begin);
     body_winners = winners.subspan(winners_begin);
-    for (std::size_t i = outcome.skipped; i < batches.size(); ++i) count += batches[i].count;
+    for (std::size_t i = outcome.skipped; i < batches.size(); ++i) {
+      count += batches[i].count;
+      digest += batches[i].digest;
+    }
     auto size = FileSize(fd_.get());
     if (!size) return std::unexpected(size.error());
     start = *size;
-    state.pending = PendingAppend{true, agency, last_seq, count, start, body.size()};
+    state.pending = PendingAppend{true, agency, last_seq, count, start, body.size(), digest};
   }
   CRASH_POINT("before_rows");
   Status written = PwriteAll(fd_.get(), body, start);
@@ -141,6 +151,9 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   AgencySlot& slot = state.slots[agency];
   slot.last_seq = last_seq;
   slot.bets_stored += count;
+  slot.stored_digest += digest;
+  outcome.bets_stored = slot.bets_stored;
+  outcome.stored_digest = slot.stored_digest;
   state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
   state.total_bets += count;
   IndexBatch(state, start, start + body.size(), count, body_winners);

@@ -35,14 +35,20 @@ struct BatchExtent {
   std::uint32_t count = 0;        // bets in the batch
   std::size_t rows_end = 0;       // where its rows end in the appended bytes
   std::size_t winners_end = 0;    // where its entries end in the winners
+  // Its rows' share of the agency's stored digest: their RowDigests at
+  // their positions among the agency's stored bets (wire/row_digest.h).
+  std::uint64_t digest = 0;
 };
 
 // What AppendBatches did: the first `skipped` batches were stored already
 // (a dead writer's append, repaired) and not written again; the others end
-// at file offset `end` (0 when all were skipped).
+// at file offset `end` (0 when all were skipped). `bets_stored` and
+// `stored_digest` are the agency's slot after it, whatever was skipped.
 struct AppendOutcome {
   std::size_t skipped = 0;
   std::uint64_t end = 0;
+  std::uint64_t bets_stored = 0;
+  std::uint64_t stored_digest = 0;
 };
 
 class BetStore {
@@ -63,11 +69,13 @@ class BetStore {
   // back to where it was and nothing is recorded. `winners` are the bets
   // among the rows that hold the winner index's number (winner_index.h):
   // a caller that passes none for rows that hold some must not let the index
-  // be built (RebuildWinnerIndex), or the draw would miss them.
+  // be built (RebuildWinnerIndex), or the draw would miss them. `digest` is
+  // the batch's share of the agency's stored digest (BatchExtent::digest).
   Result<std::optional<std::uint64_t>> Append(std::string_view rows, SharedSegment& shared,
                                                std::uint32_t agency, std::uint64_t seq,
                                                std::uint64_t count,
-                                               std::span<const IndexedWinner> winners = {});
+                                               std::span<const IndexedWinner> winners = {},
+                                               std::uint64_t digest = 0);
 
   // Append for consecutive batches of one agency (seq ascending by one):
   // one flock, one write of all their rows and one journal record, which
@@ -75,7 +83,8 @@ class BetStore {
   // they are stored or not as a whole. A prefix of batches that a repaired
   // dead writer's append had stored already is skipped. `batches` must not
   // be empty; their rows_end and winners_end grow and the last ones are
-  // rows.size() and winners.size().
+  // rows.size() and winners.size(). The slot's stored_digest grows by the
+  // digests of the batches written.
   Result<AppendOutcome> AppendBatches(std::string_view rows, SharedSegment& shared,
                                       std::uint32_t agency, std::span<const BatchExtent> batches,
                                       std::span<const IndexedWinner> winners = {});

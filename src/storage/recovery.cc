@@ -23,6 +23,31 @@ Status Truncate(int fd, std::uint64_t size, const char* what) {
   return Ok();
 }
 
+// Sets each agency's stored digest from the scan of the round's rows
+// (`rows`), after checking that they are the `expected` bets of the journal.
+Status PublishDigests(const std::vector<StoredRows>& rows,
+                      const std::vector<AgencyProgress>& expected, std::uint64_t begin,
+                      const std::string& path, SharedState& state, std::uint32_t agencies) {
+  // The journal counts each agency's bets of the round; the file's rows
+  // after the round's start must be those very bets, or WELCOME would tell
+  // an agency to resume at the wrong line.
+  for (std::uint32_t a = 1; a <= agencies && a < expected.size(); ++a) {
+    const std::uint64_t in_file = a < rows.size() ? rows[a].count : 0;
+    if (in_file != expected[a].bets) {
+      return Fail(ErrorKind::kCorruptData,
+                  fmt::format("{}: agency {} has {} bets in the round in progress (after byte "
+                              "{}), but its journal records {}; the bets file and its journal "
+                              "disagree",
+                              path, a, in_file, begin, expected[a].bets));
+    }
+  }
+  SharedLock lock(state);
+  for (std::uint32_t a = 1; a <= agencies && a < rows.size(); ++a) {
+    state.slots[a].stored_digest = rows[a].digest;
+  }
+  return Ok();
+}
+
 }  // namespace
 
 namespace {
@@ -98,6 +123,7 @@ Result<RoundRecovery> StartFirstRound(int journal_fd, std::uint64_t data_size, R
   if (Status t = Truncate(journal_fd, 0, "journal"); !t) return std::unexpected(t.error());
   if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w) return std::unexpected(w.error());
   if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
+  out.begin = data_size;
   return out;
 }
 
@@ -107,6 +133,7 @@ Result<RoundRecovery> RecoverDrawnRound(int journal_fd, const std::vector<Journa
                                         const RoundResult& result, RoundRecovery out) {
   Tally(records, records.size(), out);
   out.resumed = true;
+  out.begin = records.front().end;
   out.state = RoundState::kDrawn;
   out.betting_closed = true;
   for (std::uint32_t a = 1; a < out.agencies.size(); ++a) {
@@ -182,6 +209,7 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
   out.resumed = true;
   Tally(records, keep, out);
   out.state = out.betting_closed ? RoundState::kClosed : RoundState::kOpen;
+  out.begin = records.front().end;
   return out;
 }
 
@@ -206,6 +234,7 @@ void ResolvePendingAppend(int fd, int journal_fd, SharedState& state) {
     if (slot.last_seq < p.seq) {
       slot.last_seq = p.seq;
       slot.bets_stored += p.count;
+      slot.stored_digest += p.digest;
       state.metrics.agencies[p.agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
       state.total_bets += p.count;
     }
@@ -286,6 +315,8 @@ Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, Share
     s.round.store(round.number, std::memory_order_release);
     s.total_bets = round.bets;
   }
+  round_begin_ = round.begin;
+  round_agencies_ = round.resumed ? round.agencies : std::vector<AgencyProgress>();
   auto size = store_.Size();
   // Bytes already in the file count as written; the first sync covers them.
   s.sync.written_end.store(size ? *size : 0);
@@ -295,8 +326,18 @@ Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, Share
 Result<WinnerIndexSummary> StartupRecovery::IndexWinners(SharedSegment& shared,
                                                          std::uint32_t agencies,
                                                          std::uint32_t winning_number) {
-  auto scan = RebuildWinnerIndex(store_.fd(), shared.state(), agencies, winning_number);
+  const bool resumed = !round_agencies_.empty();
+  auto scan = RebuildWinnerIndex(store_.fd(), shared.state(), agencies, winning_number,
+                                 kScanChunkBytes,
+                                 resumed ? std::optional<std::uint64_t>(round_begin_) : std::nullopt);
   if (!scan) return std::unexpected(scan.error());
+  if (resumed) {
+    if (Status digests = PublishDigests(scan->rows, round_agencies_, round_begin_, store_.path(),
+                                        shared.state(), agencies);
+        !digests) {
+      return std::unexpected(digests.error());
+    }
+  }
   WinnerIndexSummary summary;
   summary.bets = scan->bets;
   for (const auto& docs : scan->winners) summary.winners += docs.size();

@@ -30,6 +30,9 @@ struct RoundRecovery {
   RoundState state = RoundState::kOpen;
   bool betting_closed = false;         // the journal says betting closed
   std::optional<RoundResult> result;   // state kDrawn: the round's durable result
+  // Where the round's rows begin in the bets file (its round-start record's
+  // `end`); rows before belong to earlier rounds.
+  std::uint64_t begin = 0;
   // The round's number, kept in its round-start record: 1 for the first
   // round of a journal, one more than the last round's for a new round
   // (0: resumed from a journal written before rounds were numbered).
@@ -72,6 +75,9 @@ struct WinnerIndexSummary {
 
 // The start-up steps, in order: Open (which first finishes an interrupted
 // open of the next round), CutTornTail, RecoverRound, Publish, IndexWinners.
+// IndexWinners' one scan of the file also gives each agency's stored digest
+// for the round Publish published (WELCOME's stored_digest), which the
+// journal does not carry.
 class StartupRecovery {
  public:
   // Opens (creating when missing) the bets file and its journal.
@@ -96,7 +102,10 @@ class StartupRecovery {
   Result<std::uint64_t> Publish(const RoundRecovery& round, SharedSegment& shared);
 
   // Rebuilds the winner index for `winning_number` from one scan of the
-  // file (RebuildWinnerIndex), so that the draw need not scan it again.
+  // file (RebuildWinnerIndex), so that the draw need not scan it again. The
+  // same scan digests the rows of the round Publish published, agency by
+  // agency, and sets each slot's stored_digest; it fails (kCorruptData)
+  // when an agency's rows there are not as many as its journal records say.
   Result<WinnerIndexSummary> IndexWinners(SharedSegment& shared, std::uint32_t agencies,
                                           std::uint32_t winning_number);
 
@@ -104,6 +113,10 @@ class StartupRecovery {
   explicit StartupRecovery(BetStore store) : store_(std::move(store)) {}
   BetStore store_;
   std::optional<std::uint64_t> opened_round_;
+  // What Publish published: the round's first byte and each agency's bets
+  // per the journal (index 1..N). Empty before Publish or for a new round.
+  std::uint64_t round_begin_ = 0;
+  std::vector<AgencyProgress> round_agencies_;
 };
 
 }  // namespace lottery

@@ -11,6 +11,7 @@
 #include "common/test_util.h"
 #include "common/unique_fd.h"
 #include "storage/batch_journal.h"
+#include "wire/row_digest.h"
 
 namespace lottery {
 namespace {
@@ -33,6 +34,7 @@ class Files {
   std::string data() const { return testing::ReadFile(dir_.File("bets.csv")); }
   std::string journal() const { return testing::ReadFile(dir_.File("bets.csv.journal")); }
   int data_fd() const { return data_.get(); }
+  std::string path() const { return dir_.File("bets.csv"); }
   int journal_fd() const { return journal_.get(); }
 
  private:
@@ -46,6 +48,64 @@ class Files {
 
 JournalRecord Batch(std::uint32_t agency, std::uint64_t seq, std::uint32_t count, std::uint64_t end) {
   return JournalRecord{JournalKind::kBatch, agency, count, seq, end};
+}
+
+// Start-up as the parent runs it, on the files of `f`, for two agencies.
+Result<WinnerIndexSummary> StartUp(const Files& f, SharedSegment& shared) {
+  auto store = StartupRecovery::Open(f.path(), SyncMode::kNever);
+  REQUIRE(store);
+  auto round = store->RecoverRound(2);
+  REQUIRE(round);
+  REQUIRE(store->Publish(*round, shared));
+  return store->IndexWinners(shared, 2, 7574);
+}
+
+TEST_CASE("start-up digests each agency's rows of the resumed round, and only those") {
+  const std::string old_row = "1,Old,Row,9,1980-01-01,5\r\n";
+  const std::vector<std::string> rows = {"Ana,Paz,1,1990-01-01,7", "Bea,Sol,2,1990-01-01,8",
+                                         "\"Ana \"\"la\"\", hija\",Rey,3,1991-02-03,7574",
+                                         "Dora,Luz,4,1992-01-01,9"};
+  Files f;
+  f.Data(old_row);  // an earlier round's bet: not this round's
+  std::uint64_t end = old_row.size();
+  f.Record({JournalKind::kRoundStart, 0, 0, 2, end});
+  auto append = [&](std::uint32_t agency, std::uint64_t seq, std::vector<std::string> batch) {
+    std::string text;
+    for (const std::string& row : batch) text += std::to_string(agency) + "," + row + "\r\n";
+    f.Data(text);
+    end += text.size();
+    f.Record(Batch(agency, seq, static_cast<std::uint32_t>(batch.size()), end));
+  };
+  append(1, 1, {rows[0], rows[1]});
+  append(2, 1, {rows[2]});  // quoted and winning: the scan's slow path
+  append(1, 2, {rows[3]});
+  auto shared = SharedSegment::Create(2);
+  REQUIRE(shared);
+  REQUIRE(StartUp(f, *shared));
+  StoredRows one;
+  for (int i : {0, 1, 3}) one.Add(rows[i]);
+  StoredRows two;
+  two.Add(rows[2]);
+  CHECK(shared->state().slots[1].bets_stored == 3);
+  CHECK(shared->state().slots[1].stored_digest == one.digest);
+  CHECK(shared->state().slots[2].stored_digest == two.digest);
+}
+
+TEST_CASE("start-up fails when the round's rows are not the journal's bets") {
+  Files f;
+  f.Record({JournalKind::kRoundStart, 0, 0, 1, 0});
+  // The journal says agency 1 stored two bets; the file holds one of
+  // agency 1 and one of agency 2.
+  const std::string text = "1,Ana,Paz,1,1990-01-01,7\r\n2,Bea,Sol,2,1990-01-01,8\r\n";
+  f.Data(text);
+  f.Record(Batch(1, 1, 2, text.size()));
+  auto shared = SharedSegment::Create(2);
+  REQUIRE(shared);
+  auto started = StartUp(f, *shared);
+  REQUIRE_FALSE(started);
+  CHECK(started.error().kind == ErrorKind::kCorruptData);
+  CHECK(started.error().message.find("agency 1 has 1 bets") != std::string::npos);
+  CHECK(started.error().message.find("journal records 2") != std::string::npos);
 }
 
 TEST_CASE("no journal: a new round starts over what the file holds") {

@@ -21,12 +21,13 @@ void AddIndexedWinner(std::vector<IndexedWinner>& batch, std::uint32_t agency,
 }
 
 Result<WinnerScan> RebuildWinnerIndex(int data_fd, SharedState& state, std::uint32_t agencies,
-                                      std::uint32_t winning_number, std::size_t chunk_bytes) {
+                                      std::uint32_t winning_number, std::size_t chunk_bytes,
+                                      std::optional<std::uint64_t> digest_from) {
   {
     SharedLock lock(state);
     state.winner_index.enabled = false;
   }
-  auto scan = ScanWinners(data_fd, agencies, winning_number, chunk_bytes);
+  auto scan = ScanWinners(data_fd, agencies, winning_number, chunk_bytes, 0, digest_from);
   if (!scan) return scan;
   if (winning_number == kRandomWinningNumber || scan->torn_end) return scan;
   // Documents come from rows the scan parsed (StoredRecordToBet): at most

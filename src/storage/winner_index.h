@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -32,10 +33,12 @@ void AddIndexedWinner(std::vector<IndexedWinner>& batch, std::uint32_t agency,
 // when the file ends inside a record (a scan of it and of later rows would
 // not split where the index does), the index stays disabled. Returns the
 // scan's figures. Call before any worker exists.
-// `chunk_bytes` is the scan's read size (ScanWinners).
+// `chunk_bytes` is the scan's read size (ScanWinners); with `digest_from`
+// the same scan also digests each agency's rows from there (WinnerScan::rows).
 Result<WinnerScan> RebuildWinnerIndex(int data_fd, SharedState& state, std::uint32_t agencies,
                                       std::uint32_t winning_number,
-                                      std::size_t chunk_bytes = kScanChunkBytes);
+                                      std::size_t chunk_bytes = kScanChunkBytes,
+                                      std::optional<std::uint64_t> digest_from = std::nullopt);
 
 // Records that the rows [start, end), holding `bets` bets, were appended and
 // that `winners` are the winning ones among them. Only extends the index

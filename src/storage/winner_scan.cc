@@ -52,7 +52,7 @@ std::uint64_t CountMarked(std::uint64_t marks) {
 class Scanner {
  public:
   Scanner(int fd, std::uint32_t agencies, std::uint32_t winning_number, std::size_t chunk_bytes,
-          std::uint64_t begin)
+          std::uint64_t begin, std::optional<std::uint64_t> digest_from)
       : fd_(fd),
         agencies_(agencies),
         winning_number_(winning_number),
@@ -63,8 +63,10 @@ class Scanner {
         // kWordPad: the fast path reads whole words, up to 7 bytes past a line.
         buffer_(std::make_unique_for_overwrite<char[]>(capacity_ + kWordPad)),
         file_offset_(begin),
-        at_file_start_(begin == 0) {
+        at_file_start_(begin == 0),
+        digest_from_(digest_from) {
     result_.winners.resize(static_cast<std::size_t>(agencies) + 1);
+    if (digest_from_) result_.rows.resize(static_cast<std::size_t>(agencies) + 1);
   }
 
   Result<WinnerScan> Run();
@@ -84,6 +86,10 @@ class Scanner {
   Result<bool> TakeRecord();
   // Counts one well-formed bet; returns whether its agency is in 1..agencies.
   bool Count(std::uint32_t agency);
+  // With digest_from_: adds the bet of `agency` (in 1..agencies) whose line
+  // is `line` (line end included), starting at buffer index `at`, to its
+  // agency's rows when it lies at or after digest_from_.
+  void Digest(std::uint32_t agency, std::size_t at, std::string_view line);
   // What the draw does with one well-formed bet: counts it, keeps its
   // document when it wins.
   void Tally(const BetView& bet);
@@ -96,6 +102,7 @@ class Scanner {
   std::unique_ptr<char[]> buffer_;
   std::uint64_t file_offset_;    // where the next read starts
   const bool at_file_start_;     // the scan begins at offset 0 (a BOM may be there)
+  const std::optional<std::uint64_t> digest_from_;
   std::size_t pos_ = 0;          // next unread byte
   std::size_t end_ = 0;          // end of the bytes read
   bool eof_ = false;
@@ -189,7 +196,7 @@ bool Scanner::TakePlainRow() {
     commas += CountMarked(BytesEqual(word, ',') & keep);
   }
   if (forbidden != 0 || commas != 3) return false;
-  Count(agency);
+  if (Count(agency) && digest_from_) Digest(agency, pos_, std::string_view(line, len + 1));
   pos_ += len + 1;
   return true;
 }
@@ -213,6 +220,7 @@ Result<bool> Scanner::TakeRecord() {
     case CsvParse::kComplete:
       break;
   }
+  const std::size_t record_start = pos_;
   const std::size_t record_end = pos_ + parsed_.consumed;
   if (record_end - pos_ > kMaxRecordBytes) {
     ++result_.skipped;  // too long
@@ -235,7 +243,23 @@ Result<bool> Scanner::TakeRecord() {
     return true;
   }
   Tally(*bet);
+  if (digest_from_ && bet->agency >= 1 && bet->agency <= agencies_) {
+    Digest(bet->agency, record_start,
+           std::string_view(buffer_.get() + record_start, record_end - record_start));
+  }
   return true;
+}
+
+void Scanner::Digest(std::uint32_t agency, std::size_t at, std::string_view line) {
+  // The buffer holds the file's bytes [file_offset_ - end_, file_offset_).
+  if (file_offset_ - end_ + at < *digest_from_) return;
+  // The server writes `<agency>,<bet row>\r\n`: the row lies between.
+  const std::size_t comma = line.find(',');
+  std::size_t stop = line.size();
+  if (stop > 0 && line[stop - 1] == '\n') --stop;
+  if (stop > 0 && line[stop - 1] == '\r') --stop;
+  if (comma == std::string_view::npos || comma >= stop) return;
+  result_.rows[agency].Add(line.substr(comma + 1, stop - comma - 1));
 }
 
 bool Scanner::Count(std::uint32_t agency) {
@@ -290,8 +314,9 @@ Result<WinnerScan> Scanner::Run() {
 }  // namespace
 
 Result<WinnerScan> ScanWinners(int fd, std::uint32_t agencies, std::uint32_t winning_number,
-                               std::size_t chunk_bytes, std::uint64_t begin) {
-  return Scanner(fd, agencies, winning_number, chunk_bytes, begin).Run();
+                               std::size_t chunk_bytes, std::uint64_t begin,
+                               std::optional<std::uint64_t> digest_from) {
+  return Scanner(fd, agencies, winning_number, chunk_bytes, begin, digest_from).Run();
 }
 
 }  // namespace lottery

@@ -27,10 +27,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "wire/row_digest.h"
 
 namespace lottery {
 
@@ -50,6 +52,11 @@ struct WinnerScan {
   // without its line end): a scan that went on past this end could have
   // read the next bytes as part of it.
   bool torn_end = false;
+  // With `digest_from`: rows[a], agency a's bets that start at or after
+  // that offset, counted and digested in file order (StoredRows), each as
+  // its bet row (the line without its agency column and line end). Size
+  // agencies + 1; empty without `digest_from`.
+  std::vector<StoredRows> rows;
 };
 
 // Scans the whole file behind `fd` for bets of agencies 1..`agencies` that
@@ -57,9 +64,12 @@ struct WinnerScan {
 // `chunk_bytes` is how much each read asks for (tests make it small so that
 // lines straddle reads). With `begin` > 0 the scan starts at that offset,
 // which must be where a record starts (the winner index's indexed_end), and
-// a BOM there is not skipped.
+// a BOM there is not skipped. With `digest_from` the same pass also counts
+// and digests each agency's rows from that offset on (WinnerScan::rows):
+// start-up recovery's digests of the round in progress.
 Result<WinnerScan> ScanWinners(int fd, std::uint32_t agencies, std::uint32_t winning_number,
                                std::size_t chunk_bytes = kScanChunkBytes,
-                               std::uint64_t begin = 0);
+                               std::uint64_t begin = 0,
+                               std::optional<std::uint64_t> digest_from = std::nullopt);
 
 }  // namespace lottery

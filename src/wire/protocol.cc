@@ -168,6 +168,10 @@ void EncodeWelcome(std::string& out, const Welcome& welcome) {
   std::size_t f = BeginFrame(out, MessageType::kWelcome);
   PutU64(out, welcome.last_seq);
   PutU8(out, welcome.finished ? 1 : 0);
+  PutU64(out, welcome.bets_stored);
+  PutU64(out, welcome.stored_digest);
+  PutU64(out, welcome.round);
+  PutU8(out, welcome.round_state);
   FinishFrame(out, f);
 }
 
@@ -286,7 +290,13 @@ Result<Welcome> DecodeWelcome(std::string_view payload) {
   Cursor c(payload);
   Welcome w;
   std::uint8_t finished = 0;
-  if (!c.U64(w.last_seq) || !c.U8(finished) || finished > 1 || c.left() != 0) {
+  if (payload.size() != kWelcomeSize) {
+    return Fail(ErrorKind::kProtocol, fmt::format("malformed WELCOME: {} bytes, not {}",
+                                                  payload.size(), kWelcomeSize));
+  }
+  if (!c.U64(w.last_seq) || !c.U8(finished) || finished > 1 || !c.U64(w.bets_stored) ||
+      !c.U64(w.stored_digest) || !c.U64(w.round) || !c.U8(w.round_state) ||
+      w.round_state < kRoundOpen || w.round_state > kRoundDrawn) {
     return Malformed("WELCOME");
   }
   w.finished = finished == 1;

@@ -81,10 +81,23 @@ FrameHeader DecodeFrameHeader(const std::uint8_t* bytes);
 
 // --- Payloads -----------------------------------------------------------
 
+// WELCOME's round_state.
+inline constexpr std::uint8_t kRoundOpen = 1;
+inline constexpr std::uint8_t kRoundClosed = 2;  // betting closed, the draw not run yet
+inline constexpr std::uint8_t kRoundDrawn = 3;
+
+// What the server holds of an agency (docs/PROTOCOL.md, WELCOME). An agency
+// resumes by bets_stored and stored_digest (wire/row_digest.h), not by
+// last_seq: a new process may cut its dataset into other batches.
 struct Welcome {
-  std::uint64_t last_seq = 0;
-  bool finished = false;
+  std::uint64_t last_seq = 0;       // the last stored batch's seq (0: none)
+  bool finished = false;            // the agency said FINISHED this round
+  std::uint64_t bets_stored = 0;    // this agency's bets the round holds
+  std::uint64_t stored_digest = 0;  // StoredRows::digest of those bets' rows
+  std::uint64_t round = 0;          // the round's number
+  std::uint8_t round_state = kRoundOpen;  // kRoundOpen, kRoundClosed or kRoundDrawn
 };
+inline constexpr std::size_t kWelcomeSize = 34;  // payload bytes
 
 struct Ack {
   std::uint64_t seq = 0;

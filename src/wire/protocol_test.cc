@@ -56,7 +56,8 @@ TEST_CASE("encoders match the byte vectors of docs/PROTOCOL.md") {
   CHECK(Hex(hello) == Hex(vectors[0]));
 
   std::string welcome;
-  EncodeWelcome(welcome, Welcome{0, false});
+  EncodeWelcome(welcome, Welcome{0, false, 0, 0, 1, kRoundOpen});
+  EncodeWelcome(welcome, Welcome{410, false, 410, 0x1122334455667788ULL, 3, kRoundClosed});
   CHECK(Hex(welcome) == Hex(vectors[1]));
 
   std::string bets;
@@ -104,10 +105,25 @@ TEST_CASE("decoders read the documented vectors back") {
   CHECK(header(vectors[0]).length == 4);
   CHECK(DecodeHello(payload(vectors[0])).value() == 3);
 
-  auto w = DecodeWelcome(payload(vectors[1]));
+  // Two WELCOME frames of 5 + 34 bytes each.
+  REQUIRE(vectors[1].size() == 2 * (kFrameHeaderSize + kWelcomeSize));
+  CHECK(header(vectors[1]).length == kWelcomeSize);
+  auto w = DecodeWelcome(payload(vectors[1]).substr(0, kWelcomeSize));
   REQUIRE(w);
   CHECK(w->last_seq == 0);
   CHECK_FALSE(w->finished);
+  CHECK(w->bets_stored == 0);
+  CHECK(w->stored_digest == 0);
+  CHECK(w->round == 1);
+  CHECK(w->round_state == kRoundOpen);
+  auto resumed = DecodeWelcome(
+      std::string_view(vectors[1]).substr(2 * kFrameHeaderSize + kWelcomeSize));
+  REQUIRE(resumed);
+  CHECK(resumed->last_seq == 410);
+  CHECK(resumed->bets_stored == 410);
+  CHECK(resumed->stored_digest == 0x1122334455667788ULL);
+  CHECK(resumed->round == 3);
+  CHECK(resumed->round_state == kRoundClosed);
 
   BetBatchDecoder decoder(payload(vectors[2]));
   REQUIRE(decoder.Start());
@@ -242,6 +258,33 @@ TEST_CASE("truncated and garbage payloads are rejected, never over-read") {
   std::vector<std::string_view> docs;
   CHECK_FALSE(DecodeWinners(std::string_view("\x01\x00\x02\x00\x08" "123", 8), docs));
   CHECK_FALSE(DecodeError("\x00"));
+}
+
+TEST_CASE("WELCOME decodes only as 34 bytes with finished 0..1 and round_state 1..3") {
+  std::string frame;
+  EncodeWelcome(frame, Welcome{7, true, 700, 0xfedcba9876543210ULL, 12, kRoundDrawn});
+  const std::string payload = frame.substr(kFrameHeaderSize);
+  REQUIRE(payload.size() == kWelcomeSize);
+  auto w = DecodeWelcome(payload);
+  REQUIRE(w);
+  CHECK(w->last_seq == 7);
+  CHECK(w->finished);
+  CHECK(w->bets_stored == 700);
+  CHECK(w->stored_digest == 0xfedcba9876543210ULL);
+  CHECK(w->round == 12);
+  CHECK(w->round_state == kRoundDrawn);
+  // The 9-byte WELCOME of earlier versions, and one byte more or less.
+  CHECK_FALSE(DecodeWelcome(payload.substr(0, 9)));
+  CHECK_FALSE(DecodeWelcome(payload.substr(0, kWelcomeSize - 1)));
+  CHECK_FALSE(DecodeWelcome(payload + '\0'));
+  for (unsigned char state : {0, 4, 255}) {
+    std::string bad = payload;
+    bad[kWelcomeSize - 1] = static_cast<char>(state);
+    CHECK_FALSE(DecodeWelcome(bad));
+  }
+  std::string finished_two = payload;
+  finished_two[8] = 2;
+  CHECK_FALSE(DecodeWelcome(finished_two));
 }
 
 TEST_CASE("a BETS batch numbered 0 or holding no bet does not decode") {

@@ -35,6 +35,18 @@ std::optional<Refusal> RefusalFor(ErrorCode code) {
   }
 }
 
+// WELCOME for what the segment says of the agency and the round.
+Welcome WelcomeFor(const AgencyStanding& standing) {
+  Welcome w{standing.last_seq, standing.finished, standing.bets_stored, standing.stored_digest,
+            standing.round, kRoundOpen};
+  if (standing.draw_state == DrawState::kDone) {
+    w.round_state = kRoundDrawn;
+  } else if (standing.betting_closed) {
+    w.round_state = kRoundClosed;
+  }
+  return w;
+}
+
 }  // namespace
 
 bool Worker::ShutdownRequested() {
@@ -274,45 +286,34 @@ bool Worker::HandleHello(std::string_view payload) {
     return SendError(ErrorCode::kBadAgency,
                      fmt::format("agency {} is outside 1..{}", *id, shared_.agencies()));
   }
-  // A previous worker of this agency may have died mid-append: settle that
-  // first, so WELCOME reports what is really stored.
-  if (Status recovered = store_.Recover(shared_); !recovered) {
-    return SendError(ErrorCode::kStorageFailed, recovered.error().message);
-  }
-  // last_seq counts as acknowledged for the agency: it must be on disk,
-  // also when the sync that was to cover it failed.
-  if (Status durable = store_.MakeAllDurable(shared_); !durable) {
-    return SendError(ErrorCode::kStorageFailed,
-                     fmt::format("stored batches not durable: {}", durable.error().message));
-  }
   SlotClaim claim = ClaimAgencySlot(shared_.state(), *id, ::getpid());
-  if (claim.holder != 0 && certificate_) {
-    claim = ReplaceHolder(*id, claim.holder);
-    if (claim.holder == 0) {
-      // What the old worker stored and acknowledged is on disk before this
-      // connection's WELCOME reports it.
-      if (Status durable = store_.MakeAllDurable(shared_); !durable) {
-        agency_ = *id;  // the slot is ours: released when this worker ends
-        return SendError(ErrorCode::kStorageFailed,
-                         fmt::format("stored batches not durable: {}", durable.error().message));
-      }
-    }
-  }
-  const pid_t holder = claim.holder;
-  const Welcome welcome{claim.last_seq, claim.finished};
-  if (holder != 0) {
+  if (claim.holder != 0 && certificate_) claim = ReplaceHolder(*id, claim.holder);
+  if (claim.holder != 0) {
     return SendError(ErrorCode::kAgencyBusy,
-                     fmt::format("agency {} is already connected (worker {})", *id, holder));
+                     fmt::format("agency {} is already connected (worker {})", *id, claim.holder));
   }
+  // No other worker appends for the agency now. One that died mid-append is
+  // settled first, and what is stored is made durable (it counts as
+  // acknowledged), so that WELCOME reports what is really stored.
+  Status settled = store_.Recover(shared_);
+  if (settled) settled = store_.MakeAllDurable(shared_);
+  if (!settled) {
+    ReleaseAgencySlot(shared_.state(), *id, ::getpid());
+    return SendError(ErrorCode::kStorageFailed,
+                     fmt::format("stored batches not settled: {}", settled.error().message));
+  }
+  const AgencyStanding standing = ReadAgencyStanding(shared_.state(), *id);
+  const Welcome welcome = WelcomeFor(standing);
   agency_ = *id;
-  stored_seq_ = claim.last_seq;
+  stored_seq_ = standing.last_seq;
+  stored_bets_ = standing.bets_stored;
   agency_column_ = AgencyColumn(agency_);
   finished_ = welcome.finished;
-  if (!finished_ && claim.betting_closed) return SendBettingClosed();
+  if (!finished_ && standing.betting_closed) return SendBettingClosed();
   introduced_ = true;
   Log(LogLevel::kInfo, "agency_connected", Outcome::kSuccess,
-      "agency: {} | ip: {} | last_seq: {} | finished: {}", agency_, peer_, welcome.last_seq,
-      welcome.finished);
+      "agency: {} | ip: {} | last_seq: {} | finished: {} | bets_stored: {}", agency_, peer_,
+      welcome.last_seq, welcome.finished, welcome.bets_stored);
   out_.clear();
   EncodeWelcome(out_, welcome);
   return Send(out_);

@@ -1,6 +1,7 @@
 #include "worker/worker_session.h"
 
 #include <algorithm>
+#include <optional>
 #include <cstring>
 #include <string>
 
@@ -12,45 +13,24 @@
 #include "storage/winner_index.h"
 #include "wire/bet.h"
 #include "wire/bet_row.h"
+#include "wire/row_digest.h"
 
 namespace lottery {
 namespace {
 
-// A 64-bit digest that tells a re-sent batch from another one with the same
-// seq (an agency whose dataset changed); not a defence against a forger, who
-// could not say HELLO as the agency in the first place. Eight bytes per
-// multiply (xxHash64's round and avalanche) in four independent lanes, so
-// that the multiplies overlap: byte-at-a-time FNV-1a over every payload cost
-// about 50 ns of a worker's CPU per bet, two lanes about 7
-// (docs/PERFORMANCE.md). Kept in memory only: it may change between
-// versions.
-std::uint64_t BatchDigestOf(std::string_view payload) {
-  constexpr std::uint64_t kPrime1 = 0x9E3779B185EBCA87ULL;
-  constexpr std::uint64_t kPrime2 = 0xC2B2AE3D27D4EB4FULL;
-  auto round = [](std::uint64_t acc, std::uint64_t word) {
-    acc += word * kPrime2;
-    acc = (acc << 31) | (acc >> 33);
-    return acc * kPrime1;
-  };
-  std::uint64_t lane[4] = {kPrime1 ^ payload.size(), kPrime2, kPrime1 + kPrime2, 0};
-  const char* p = payload.data();
-  std::size_t n = payload.size();
-  for (; n >= 32; p += 32, n -= 32) {
-    std::uint64_t w[4];
-    std::memcpy(w, p, 32);
-    for (int i = 0; i < 4; ++i) lane[i] = round(lane[i], w[i]);
+// The digest of a BETS payload's rows at the positions from `first` on:
+// what BatchDigest keeps of a stored batch. Nothing when the payload does
+// not decode.
+std::optional<std::uint64_t> BatchDigestOf(std::string_view payload, std::uint64_t first) {
+  BetBatchDecoder decoder(payload);
+  if (!decoder.Start()) return std::nullopt;
+  std::uint64_t digest = 0;
+  std::string_view row;
+  for (std::uint64_t position = first; decoder.NextRow(row); ++position) {
+    digest += RowDigest(row, position);
   }
-  std::uint64_t tail[4] = {0, 0, 0, 0};
-  std::memcpy(tail, p, n);
-  for (int i = 0; i < 4; ++i) lane[i] = round(lane[i], tail[i]);
-  auto rotl = [](std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
-  std::uint64_t h = lane[0] ^ rotl(lane[1], 7) ^ rotl(lane[2], 12) ^ rotl(lane[3], 18);
-  h ^= h >> 33;
-  h *= kPrime2;
-  h ^= h >> 29;
-  h *= kPrime1;
-  h ^= h >> 32;
-  return h;
+  if (decoder.failed()) return std::nullopt;
+  return digest;
 }
 
 }  // namespace
@@ -127,6 +107,7 @@ bool Worker::StorePendingBatches() {
   pending_batches_.clear();
   pending_rows_.clear();
   pending_winners_.clear();
+  pending_bets_ = 0;
   if (!stored) {
     std::uint64_t count = 0;
     for (const BatchExtent& e : extents) {
@@ -146,6 +127,7 @@ bool Worker::StorePendingBatches() {
                                  stored.error().message));
   }
   stored_seq_ = std::max(stored_seq_, extents.back().seq);
+  stored_bets_ = stored->bets_stored;
   stored_digests_.clear();
   std::uint64_t bets = 0;
   {
@@ -159,7 +141,7 @@ bool Worker::StorePendingBatches() {
         AckRepeatedBatch(e.seq, count, batches[i].received);
         continue;
       }
-      stored_digests_.push_back(BatchDigest{e.seq, batches[i].digest});
+      stored_digests_.push_back(BatchDigest{e.seq, e.digest, batches[i].first});
       Log(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
           "cantidad: {} | agency: {} | seq: {}", count, agency_, e.seq);
       bets += count;
@@ -202,7 +184,7 @@ bool Worker::HandleBets(std::string_view payload) {
     // first ack may never have gone out because its sync failed. Only if it
     // is the same batch.
     if (auto stored = FindBatchDigest(shared_.state(), agency_, seq);
-        stored && *stored != BatchDigestOf(payload)) {
+        stored && stored->digest != BatchDigestOf(payload, stored->first)) {
       Log(LogLevel::kWarning, "replay_mismatch", Outcome::kFail,
           "agency: {} | ip: {} | seq: {} | cantidad: {} | detail: a batch with this number was "
           "stored with other content; this one is not stored",
@@ -234,6 +216,11 @@ bool Worker::HandleBets(std::string_view payload) {
   // the agency sends the row the file holds (wire/bet_row.h).
   BetView bet;
   std::string_view row;
+  // Its rows' positions among the agency's stored bets, for its share of
+  // the stored digest (wire/row_digest.h); this worker alone appends for
+  // the agency, so it knows them without asking the segment.
+  const std::uint64_t first = stored_bets_ + pending_bets_;
+  std::uint64_t digest = 0;
   for (std::uint32_t index = 0;; ++index) {
     if (!decoder.NextRow(row)) {
       if (!decoder.failed()) break;
@@ -248,11 +235,14 @@ bool Worker::HandleBets(std::string_view payload) {
       return refuse(ErrorCode::kInvalidBet,
                     fmt::format("bet {} (row '{}'): {}", index, LogSafe(row, 64), *reason), index);
     }
+    digest += RowDigest(row, first + index);
     AppendStoredRow(pending_rows_, agency_column_, row);
     if (HasWon(bet, winning_number_)) AddIndexedWinner(pending_winners_, agency_, bet.document);
   }
-  pending_extents_.push_back(BatchExtent{seq, count, pending_rows_.size(), pending_winners_.size()});
-  pending_batches_.push_back(PendingBatch{BatchDigestOf(payload), received});
+  pending_extents_.push_back(
+      BatchExtent{seq, count, pending_rows_.size(), pending_winners_.size(), digest});
+  pending_batches_.push_back(PendingBatch{first, received});
+  pending_bets_ += count;
   if (count == 1 || LogEnabled(LogLevel::kDebug)) {
     // Each bet is logged as stored: store it now, while its frame is at hand.
     if (!StorePendingBatches()) return false;

@@ -131,11 +131,17 @@ class Worker {
   bool first_frame_ = true;    // nothing received yet
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
   std::uint32_t agency_ = 0;  // 0 until HELLO
-  // The agency's last stored batch as this worker knows it: the claim's
-  // last_seq, then its own appends. Only this worker appends for the agency,
-  // so the shared slot can be newer only by a dead worker's append that the
-  // next append completes; BetStore::AppendBatches skips those batches.
+  // The agency's last stored batch as this worker knows it: WELCOME's
+  // last_seq, then its own appends. Only this worker appends for the agency
+  // once it claimed it, and HELLO settled a dead worker's append before
+  // WELCOME, so the shared slot is not newer (were it, BetStore::AppendBatches
+  // would skip those batches).
   std::uint64_t stored_seq_ = 0;
+  // The agency's stored bets as this worker knows them (WELCOME's
+  // bets_stored, then its appends), and those validated but not stored yet:
+  // a batch's rows take the positions after both (wire/row_digest.h).
+  std::uint64_t stored_bets_ = 0;
+  std::uint64_t pending_bets_ = 0;
   bool finished_ = false;
   bool introduced_ = false;  // HELLO answered with WELCOME
   bool stopping_ = false;
@@ -145,7 +151,7 @@ class Worker {
   // already buffered, they are gathered and stored with one locked append
   // (BetStore::AppendBatches). Stored before anything else is sent or done.
   struct PendingBatch {
-    std::uint64_t digest = 0;
+    std::uint64_t first = 0;  // the position of its first bet (BatchDigest::first)
     Clock::time_point received;
   };
   std::string pending_rows_;                      // their rows, in the file's format

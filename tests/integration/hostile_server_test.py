@@ -43,7 +43,7 @@ class LyingServer:
                 while True:
                     kind, payload = client.read()
                     if kind == harness.HELLO:
-                        conn.sendall(harness.frame(harness.WELCOME, struct.pack(">QB", 0, 0)))
+                        conn.sendall(harness.welcome())
                     elif kind == harness.BETS:
                         seq, count = struct.unpack_from(">QH", payload, 0)
                         self.stored += count

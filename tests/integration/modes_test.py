@@ -107,7 +107,7 @@ class ModesTest(harness.LotteryTest):
                     kind, payload = client.read()
                     seen.append(kind)
                     if kind == harness.HELLO:
-                        conn.sendall(harness.frame(harness.WELCOME, struct.pack(">QB", 0, 0)))
+                        conn.sendall(harness.welcome())
                     elif kind == harness.BETS:
                         conn.sendall(harness.frame(harness.ERROR, struct.pack(">HI", 7, 0) +
                                                    harness.s16("first_name: not on our list")))

@@ -30,9 +30,12 @@ class StandInServer:
     """One agency's server. `hold` BETS frames of the first connection are
     read before any reply goes out; `refuse` is a document whose batch gets
     INVALID_BET; after `cut_after` BETS frames of the first connection it
-    stores that frame, does not answer it, and closes."""
+    stores that frame, does not answer it, and closes. `phantom` bets are
+    said to be stored besides the agency's from the second connection on
+    (another process sent them meanwhile)."""
 
-    def __init__(self, test, hold=0, refuse=None, cut_after=None, probe=False):
+    def __init__(self, test, hold=0, refuse=None, cut_after=None, probe=False, phantom=0):
+        self.phantom = phantom
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(4)
@@ -110,8 +113,9 @@ class StandInServer:
                 conn.sendall(b"".join(held))
                 held = []
             if kind == harness.HELLO:
-                conn.sendall(harness.frame(harness.WELCOME, struct.pack(">QB", self.last_seq,
-                                                                        int(self.finished))))
+                extra = 0 if first else self.phantom
+                conn.sendall(harness.welcome(self.last_seq, self.finished,
+                                             len(self.stored) + extra))
             elif kind == harness.FINISHED:
                 self.finished = True
                 conn.sendall(harness.frame(harness.FINISHED_ACK, struct.pack(">Q", len(self.stored))))
@@ -237,6 +241,17 @@ class PipeliningTest(harness.LotteryTest):
         # The new connection starts after what the server said it holds (7).
         self.assertEqual(again[0], 8)
         self.assertEqual(again, list(range(8, 13)))
+
+    def test_a_server_holding_bets_this_process_did_not_send_stops_it_with_75(self):
+        bets = make_bets(1, 120)
+        server = StandInServer(self, hold=4, cut_after=7, phantom=5)
+        p = self.run_agency(server, bets, window=4)
+        self.assertEqual(p.wait(30), 75, p.log())
+        self.assertIn("another process sends for this agency?", p.log())
+        fail = [e for e in p.entries() if e.action == "resume" and e.result == "fail"]
+        self.assertEqual((fail[0].fields["bets_stored"], fail[0].fields["expected"]), ("75", "70"))
+        # Nothing was sent on the second connection.
+        self.assertEqual([k for k, _ in server.connections[1]], [harness.HELLO])
 
 
 if __name__ == "__main__":

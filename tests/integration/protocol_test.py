@@ -183,7 +183,11 @@ class ProtocolTest(harness.LotteryTest):
             c.read()
         c.close()
         _, welcome = self.reintroduce(1)  # the old worker may still be going away
-        self.assertEqual(welcome, (3, False))
+        self.assertEqual(welcome[:2], (3, False))
+        # What it holds, by bets: three rows, and their digest.
+        self.assertEqual(welcome.bets_stored, 3)
+        self.assertEqual(welcome.stored_digest, harness.stored_digest([harness.bet_row(*GOOD)] * 3))
+        self.assertEqual((welcome.round, welcome.round_state), (1, harness.ROUND_OPEN))
 
     def test_out_of_order_messages(self):
         self.start_server(agencies=2)
@@ -197,7 +201,7 @@ class ProtocolTest(harness.LotteryTest):
         self.expect_error(c, harness.E_ORDER)
         c.send(hello(1))
         self.expect_error(c, harness.E_ORDER)
-        c.send(frame(WELCOME, b"\0" * 9))
+        c.send(harness.welcome())
         self.expect_error(c, harness.E_ORDER)
         c.send(frame(FINISHED))
         self.assertEqual(c.read()[0], FINISHED_ACK)

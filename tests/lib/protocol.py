@@ -1,6 +1,7 @@
 """The wire protocol of docs/PROTOCOL.md for the Python tests: message types,
 error codes, frame encoders and decoders, and a raw client. The one place
 the tests take these from (harness.py re-exports them)."""
+import collections
 import csv
 import socket
 import struct
@@ -118,9 +119,62 @@ def decode_error(payload):
     return code, index, payload[8:8 + length].decode("utf-8", "replace")
 
 
+# WELCOME (docs/PROTOCOL.md): what the server holds of the agency.
+Welcome = collections.namedtuple(
+    "Welcome", "last_seq finished bets_stored stored_digest round round_state")
+ROUND_OPEN, ROUND_CLOSED, ROUND_DRAWN = 1, 2, 3
+WELCOME_SIZE = 34
+
+
 def decode_welcome(payload):
-    seq, finished = struct.unpack(">QB", payload)
-    return seq, bool(finished)
+    """A WELCOME payload as a Welcome; fails unless it is 34 bytes."""
+    if len(payload) != WELCOME_SIZE:
+        raise ValueError(f"WELCOME of {len(payload)} bytes, not {WELCOME_SIZE}")
+    seq, finished, stored, digest, number, state = struct.unpack(">QBQQQB", payload)
+    return Welcome(seq, bool(finished), stored, digest, number, state)
+
+
+def welcome(last_seq=0, finished=False, bets_stored=0, stored_digest=0, round_number=1,
+            round_state=ROUND_OPEN):
+    """A whole WELCOME frame (for stand-in servers)."""
+    return frame(WELCOME, struct.pack(">QBQQQB", last_seq, int(finished), bets_stored,
+                                      stored_digest, round_number, round_state))
+
+
+_M64 = (1 << 64) - 1
+_P1, _P2, _P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & _M64
+
+
+def _round(acc, word):
+    return (_rotl((acc + word * _P2) & _M64, 31) * _P1) & _M64
+
+
+def row_digest(row, position):
+    """RowDigest(row, position) of docs/PROTOCOL.md ("The stored digest"),
+    written from that text: `row` is a bet row's bytes."""
+    a, b = position ^ _P1, len(row) ^ _P2
+    padded = row.ljust(16, b"\0")
+    blocks = [padded[i:i + 16] for i in range(0, len(padded) - 16, 16)] + [padded[-16:]]
+    for block in blocks:
+        a = _round(a, int.from_bytes(block[:8], "little"))
+        b = _round(b, int.from_bytes(block[8:], "little"))
+    h = a ^ _rotl(b, 27)
+    h ^= h >> 33
+    h = (h * _P2) & _M64
+    h ^= h >> 29
+    h = (h * _P3) & _M64
+    h ^= h >> 32
+    return h
+
+
+def stored_digest(rows):
+    """WELCOME's stored_digest of an agency whose stored bet rows are `rows`
+    (bytes, in stored order)."""
+    return sum(row_digest(r, i) for i, r in enumerate(rows)) & _M64
 
 
 def decode_ack(payload):
