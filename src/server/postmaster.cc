@@ -25,7 +25,6 @@
 #include "server/metrics_exposition.h"
 #include "server/round_status.h"
 #include "server/server_tls.h"
-#include "storage/rounds.h"
 #include "wire/protocol.h"
 #include "worker/worker.h"
 
@@ -133,27 +132,6 @@ void Postmaster::Tick() {
     ReportStatus();
     next_status_ = now + kStatusRefresh;
   }
-}
-
-void Postmaster::CloseBettingNow(const char* reason) {
-  betting_deadline_.reset();
-  auto durable = CloseBettingDurably(config_.storage_path, shared_);
-  if (!durable) {
-    // Closed all the same; a restart before the draw would reopen betting.
-    Log(LogLevel::kError, "betting_closed", Outcome::kFail,
-        "reason: {} | error: not journaled: {}", reason, durable.error().message);
-  }
-  const BettingClosure closure = durable ? *durable : CloseBetting(shared_.state());
-  if (!closure.was_open) {
-    Log(LogLevel::kInfo, "betting_closed", Outcome::kSuccess, "reason: {} | detail: already closed",
-        reason);
-    return;
-  }
-  // Agencies that finished meet at the draw, which runs over them now.
-  Log(closure.finished < closure.agencies ? LogLevel::kWarning : LogLevel::kInfo,
-      "betting_closed", Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason,
-      closure.finished, closure.agencies,
-      closure.finished == 0 ? " | detail: no agency finished: there is nothing to draw" : "");
 }
 
 std::string Postmaster::RenderMetrics() const {

@@ -81,4 +81,25 @@ ControlReply Postmaster::ControlOpen() {
   return ControlReply::Success().Set("round", *opened);
 }
 
+void Postmaster::CloseBettingNow(const char* reason) {
+  betting_deadline_.reset();
+  auto durable = CloseBettingDurably(config_.storage_path, shared_);
+  if (!durable) {
+    // Closed all the same; a restart before the draw would reopen betting.
+    Log(LogLevel::kError, "betting_closed", Outcome::kFail,
+        "reason: {} | error: not journaled: {}", reason, durable.error().message);
+  }
+  const BettingClosure closure = durable ? *durable : CloseBetting(shared_.state());
+  if (!closure.was_open) {
+    Log(LogLevel::kInfo, "betting_closed", Outcome::kSuccess, "reason: {} | detail: already closed",
+        reason);
+    return;
+  }
+  // Agencies that finished meet at the draw, which runs over them now.
+  Log(closure.finished < closure.agencies ? LogLevel::kWarning : LogLevel::kInfo,
+      "betting_closed", Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason,
+      closure.finished, closure.agencies,
+      closure.finished == 0 ? " | detail: no agency finished: there is nothing to draw" : "");
+}
+
 }  // namespace lottery

@@ -101,8 +101,8 @@ class ProgressTest(harness.LotteryTest):
         # A second round needs a second server: the first one's draw is done.
         self.server.signal(15)
         self.server.wait(30)
-        os.remove(self.path("bets.csv"))
-        os.remove(self.path("bets.csv.journal"))
+        for suffix in ("", ".journal", ".result"):
+            os.remove(self.path("bets.csv" + suffix))
         self.start_server(agencies=1)
         p = subprocess.run(self.agency_argv(dataset, ["--progress"]), stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, cwd=self.dir, timeout=60)
