@@ -8,8 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -18,7 +16,6 @@
 
 #include <fmt/format.h>
 
-#include "common/coding.h"
 #include "common/crash_point.h"
 #include "common/csv.h"
 #include "common/file_io.h"

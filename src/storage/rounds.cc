@@ -1,29 +1,17 @@
 #include "storage/rounds.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "common/coding.h"
-#include "common/crash_point.h"
-#include "common/csv.h"
 #include "common/file_io.h"
-#include "common/unique_fd.h"
 #include "storage/batch_journal.h"
 #include "storage/bet_store.h"
-#include "storage/bets_file_row.h"
-#include "storage/file_lock.h"
 #include "wire/bet.h"
 
 namespace lottery {
