@@ -109,8 +109,10 @@ class GenComposeTest(unittest.TestCase):
                 self.assertIn("environment:", svc["server"])
                 self.assertEqual([l for l in svc["server"] if "SERVER_AGENCIES" in l],
                                  [f"- SERVER_AGENCIES={n}"])
-                # Nothing else sets a server key the config file might disagree with.
-                self.assertEqual([l for l in svc["server"] if l.startswith("- SERVER_")],
+                # Nothing else sets a server key the config file might disagree
+                # with, but where the certificates are: the mounts fix that.
+                self.assertEqual([l for l in svc["server"] if l.startswith("- SERVER_")
+                                  and not l.startswith("- SERVER_TLS_")],
                                  [f"- SERVER_AGENCIES={n}"])
                 header = "\n".join(l for l in text.split("\n") if l.startswith("#"))
                 self.assertIn(f"SERVER_AGENCIES={n}", header)
@@ -233,6 +235,28 @@ class GenComposeTest(unittest.TestCase):
                 self.assertIn(f"--uid {uid}", f.read())
         # The server's health check speaks TLS with its own certificate.
         self.assertTrue(any(l.startswith("test:") and '"server"]' in l for l in svc["server"]))
+
+    def test_the_environment_names_the_mounted_certificates(self):
+        # A config file that names no TLS key must still give mutual TLS: the
+        # built-in defaults of those keys are empty, the environment beats
+        # the file.
+        svc = services(self.generate("3"))
+        wanted = {"server": {"SERVER_TLS_CERTIFICATE": "server.pem",
+                             "SERVER_TLS_PRIVATE_KEY": "server.key",
+                             "SERVER_TLS_CLIENT_CA": "ca.pem", "SERVER_TLS_CRL": "crl.pem"}}
+        for i in (1, 2, 3):
+            wanted[f"client{i}"] = {"CLI_TLS_CERTIFICATE": f"agency-{i}.pem",
+                                    "CLI_TLS_PRIVATE_KEY": f"agency-{i}.key",
+                                    "CLI_TLS_SERVER_CA": "ca.pem"}
+        for name, env in wanted.items():
+            block = svc[name]
+            mounted = {l.split(":")[1] for l in block if l.startswith("- ./certs/")}
+            for key, file in env.items():
+                self.assertIn(f"- {key}=/etc/lottery/tls/{file}", block, name)
+                self.assertIn(f"/etc/lottery/tls/{file}", mounted, name)
+        # --plaintext names no certificate.
+        plain = services(self.generate("1", "--plaintext"))
+        self.assertFalse([l for b in plain.values() for l in b if "_TLS_" in l and "MODE" not in l])
 
     def test_every_container_is_hardened(self):
         svc = services(self.generate("2"))

@@ -9,12 +9,24 @@
         probe.key: it speaks for no agency, so it can only ECHO) and an
         empty revocation list (crl.pem). Existing files are kept, so it also
         adds agencies to an existing set.
-    gen_certs.py OUT_DIR --reissue NAME [--days D] [--expired]
-        Issues NAME (server, probe or agency-K) again from the same CA:
-        a rotation. --expired makes one that expired yesterday (for tests).
+    gen_certs.py OUT_DIR --reissue NAME [--days D] [--expired] [--keep-old]
+        Issues NAME (server, probe or agency-K) again from the same CA: a
+        rotation. It revokes every earlier certificate of NAME and rewrites
+        crl.pem, so a stolen copy of the old one stops working at the
+        server's next SIGHUP; --keep-old leaves the earlier ones valid (a
+        rollover window; end it with --retire NAME). The server's
+        certificate keeps the names the old one carried, plus any
+        --server-name. --expired makes one that expired yesterday (tests).
+    gen_certs.py OUT_DIR --retire NAME
+        Revokes every certificate of NAME but the current NAME.pem and
+        rewrites crl.pem (the end of a --keep-old rollover).
     gen_certs.py OUT_DIR --revoke NAME
-        Revokes the current NAME.pem and rewrites crl.pem; give crl.pem to the
-        server (tls.crl) and send it SIGHUP.
+        Revokes every certificate ever issued as NAME (ca-db/index.txt lists
+        them) and rewrites crl.pem; give crl.pem to the server (tls.crl) and
+        send it SIGHUP.
+
+The server's certificate names server, localhost and 127.0.0.1 and every
+--server-name given.
 
 Keys are EC P-256, written mode 0600. ca.key can issue certificates for any
 agency: keep it offline in a real deployment (only ca.pem and crl.pem go to
@@ -145,10 +157,44 @@ class Authority:
         os.chmod(self.path(f"{name}.pem"), 0o644)
         print(f"gen_certs: wrote {self.path(name + '.pem')}")
 
-    def revoke(self, name):
-        run(["openssl", "ca", "-config", self.config, "-cert", self.path("ca.pem"),
-             "-keyfile", self.path("ca.key"), "-revoke", self.path(f"{name}.pem")])
+    def entries(self, name):
+        """(status, serial) of each certificate index.txt lists as issued to
+        NAME: V valid, R revoked, E expired (as `openssl ca -updatedb` marks)."""
+        found = []
+        with open(os.path.join(self.db, "index.txt")) as f:
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) >= 6 and fields[5] == f"/CN={name}":
+                    found.append((fields[0], fields[3].upper()))
+        return found
+
+    def serial(self, name):
+        """The serial of the current NAME.pem (hex, as index.txt writes it)."""
+        out = run(["openssl", "x509", "-noout", "-serial", "-in", self.path(f"{name}.pem")])
+        return out.strip().partition("=")[2].upper()
+
+    def names_of(self, name):
+        """The DNS names and IPs NAME.pem carries (its subjectAltName)."""
+        out = run(["openssl", "x509", "-noout", "-ext", "subjectAltName",
+                   "-in", self.path(f"{name}.pem")])
+        names = []
+        for item in " ".join(out.splitlines()[1:]).split(","):
+            kind, _, value = item.strip().partition(":")
+            if kind in ("DNS", "IP Address") and value:
+                names.append(value)
+        return names
+
+    def revoke(self, name, keep=None):
+        """Revokes every unrevoked certificate of NAME but serial `keep`, then
+        rewrites crl.pem. Returns how many it revoked."""
+        serials = [s for status, s in self.entries(name) if status != "R" and s != keep]
+        for serial in serials:
+            run(["openssl", "ca", "-config", self.config, "-cert", self.path("ca.pem"),
+                 "-keyfile", self.path("ca.key"),
+                 "-revoke", os.path.join(self.db, "issued", f"{serial}.pem")])
+            print(f"gen_certs: revoked {name} serial {serial}")
         self.write_crl()
+        return len(serials)
 
     def write_crl(self):
         run(["openssl", "ca", "-gencrl", "-config", self.config, "-cert", self.path("ca.pem"),
@@ -173,6 +219,27 @@ def agency_flags(certs, name="agency-{id}", server_name=None):
     return flags + (["--tls-server-name", server_name] if server_name else [])
 
 
+def merge_names(*lists):
+    """The names of every list, each once, in order."""
+    merged = []
+    for names in lists:
+        merged += [n for n in names if n not in merged]
+    return merged
+
+
+def reissue(ca, name, given_names, days, expired, keep_old):
+    """A rotation: NAME again, and (unless keep_old) its earlier certificates
+    revoked, so a copy of the one it replaces is refused after a reload."""
+    names = merge_names(DEFAULT_SERVER_NAMES, given_names)
+    if name == "server" and os.path.exists(ca.path("server.pem")):
+        # Keep the names the set was made with (its --server-name).
+        names = merge_names(ca.names_of("server"), given_names)
+    ca.issue(name, names, days, expired=expired)
+    if not keep_old:
+        ca.revoke(name, keep=ca.serial(name))
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -180,42 +247,51 @@ def main(argv=None):
     p.add_argument("out_dir")
     p.add_argument("--agencies", type=int, help="agencies 1..N get a certificate")
     p.add_argument("--server-name", action="append", default=[],
-                   help="a DNS name or IP the server is reached by (repeatable; default "
-                        + ", ".join(DEFAULT_SERVER_NAMES) + ")")
+                   help="a DNS name or IP the server is reached by, besides "
+                        + ", ".join(DEFAULT_SERVER_NAMES) + " (repeatable)")
     p.add_argument("--days", type=int, default=825, help="validity of new certificates")
     p.add_argument("--reissue", metavar="NAME", help="issue NAME again (rotation)")
     p.add_argument("--expired", action="store_true", help="with --reissue: already expired")
-    p.add_argument("--revoke", metavar="NAME", help="revoke NAME and rewrite crl.pem")
+    p.add_argument("--keep-old", action="store_true",
+                   help="with --reissue: leave the earlier certificates valid (a rollover)")
+    p.add_argument("--retire", metavar="NAME",
+                   help="revoke every certificate of NAME but the current one")
+    p.add_argument("--revoke", metavar="NAME",
+                   help="revoke every certificate ever issued as NAME and rewrite crl.pem")
     a = p.parse_args(argv)
-    actions = sum(x is not None for x in (a.agencies, a.reissue, a.revoke))
+    actions = sum(x is not None for x in (a.agencies, a.reissue, a.retire, a.revoke))
     if actions != 1:
-        p.error("give exactly one of --agencies, --reissue, --revoke")
+        p.error("give exactly one of --agencies, --reissue, --retire, --revoke")
     if a.agencies is not None and not 0 <= a.agencies <= MAX_AGENCIES:
         p.error(f"--agencies must be 0..{MAX_AGENCIES}")
     if a.days < 1:
         p.error("--days must be at least 1")
-    if a.expired and not a.reissue:
-        p.error("--expired goes with --reissue")
-    for name in (a.reissue, a.revoke):
+    if (a.expired or a.keep_old) and not a.reissue:
+        p.error("--expired and --keep-old go with --reissue")
+    for name in (a.reissue, a.retire, a.revoke):
         if name is not None and not NAME.match(name):
             p.error(f"{name}: a name is server, probe or agency-K")
     if shutil.which("openssl") is None:
         sys.stderr.write("gen_certs: the openssl command is missing (Debian: apt-get install openssl)\n")
         return 1
-    names = a.server_name or DEFAULT_SERVER_NAMES
+    names = merge_names(DEFAULT_SERVER_NAMES, a.server_name)
     ca = Authority(a.out_dir)
-    if (a.reissue or a.revoke) and not os.path.exists(ca.path("ca.key")):
+    if (a.reissue or a.retire or a.revoke) and not os.path.exists(ca.path("ca.key")):
         p.error(f"{a.out_dir} has no ca.key: make a set with --agencies first")
     os.makedirs(a.out_dir, exist_ok=True)
     ca.ensure()
     if a.revoke:
-        if not os.path.exists(ca.path(f"{a.revoke}.pem")):
-            p.error(f"{a.revoke}.pem does not exist in {a.out_dir}")
+        if not ca.entries(a.revoke):
+            p.error(f"no certificate was ever issued as {a.revoke} in {a.out_dir}")
         ca.revoke(a.revoke)
         return 0
-    if a.reissue:
-        ca.issue(a.reissue, names, a.days, expired=a.expired)
+    if a.retire:
+        if not os.path.exists(ca.path(f"{a.retire}.pem")):
+            p.error(f"{a.retire}.pem does not exist in {a.out_dir}")
+        ca.revoke(a.retire, keep=ca.serial(a.retire))
         return 0
+    if a.reissue:
+        return reissue(ca, a.reissue, a.server_name, a.days, a.expired, a.keep_old)
     wanted = ["server", "probe"] + [f"agency-{k}" for k in range(1, a.agencies + 1)]
     for name in wanted:
         if not (os.path.exists(ca.path(f"{name}.pem")) and os.path.exists(ca.path(f"{name}.key"))):

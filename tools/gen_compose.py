@@ -26,6 +26,9 @@ of a certificate set in `certs/` beside OUTPUT (tools/gen_certs.py: a CA,
 the server's certificate for the names server, localhost and 127.0.0.1, one
 per agency, a probe) and mounts into each container only its own
 certificate and key: agency K's container never sees another agency's key.
+Their paths under /etc/lottery/tls go in the environment (SERVER_TLS_*,
+CLI_TLS_*), so a config file that names no TLS key still gives a mutual-TLS
+round (the built-in defaults of those keys are empty).
 The containers run as their images' users (server 10001, agency 10002), so
 when run as root it hands each key to the user of the container that reads
 it (mode 0600); otherwise it makes the mounted keys readable (0644) inside
@@ -138,6 +141,22 @@ def tls_mount(name: str) -> str:
     return f"      - ./certs/{name}:{TLS_DIR}/{name}:ro"
 
 
+def server_tls_env() -> list[str]:
+    """Where the mounted certificates are, in the environment: the config
+    file may name no TLS key (the built-in defaults are empty) and the
+    round is still mutual TLS. The environment beats the file."""
+    return [f"      - SERVER_TLS_{key}={TLS_DIR}/{name}" for key, name in (
+        ("CERTIFICATE", "server.pem"), ("PRIVATE_KEY", "server.key"),
+        ("CLIENT_CA", "ca.pem"), ("CRL", "crl.pem"))]
+
+
+def agency_tls_env(agency: int) -> list[str]:
+    """Agency K's certificate, key and CA in the environment (as above)."""
+    return [f"      - CLI_TLS_{key}={TLS_DIR}/{name}" for key, name in (
+        ("CERTIFICATE", f"agency-{agency}.pem"), ("PRIVATE_KEY", f"agency-{agency}.key"),
+        ("SERVER_CA", "ca.pem"))]
+
+
 def prepare_certs(output: str, clients: int) -> list[str]:
     """Makes what is missing of the certificate set beside OUTPUT and gives
     each mounted key to its reader. Returns notes for the operator."""
@@ -219,7 +238,7 @@ def render(clients: int, client_env: list[tuple[str, str]], plaintext: bool = Fa
         "    command: [\"--config\", \"/etc/lottery/server.toml\"]",
     ]
     server_env = ([f"      - SERVER_AGENCIES={clients}"] if clients > 0 else []) + \
-        (["      - SERVER_TLS_MODE=off"] if plaintext else [])
+        (["      - SERVER_TLS_MODE=off"] if plaintext else server_tls_env())
     if server_env:
         lines += ["    environment:"] + server_env
     lines += [
@@ -247,8 +266,7 @@ def render(clients: int, client_env: list[tuple[str, str]], plaintext: bool = Fa
             f"      - CLI_ID={i}",
             f"      - CLI_SERVER_ADDRESS=server:{SERVER_PORT}",
         ]
-        if plaintext:
-            lines += ["      - CLI_TLS_MODE=off"]
+        lines += ["      - CLI_TLS_MODE=off"] if plaintext else agency_tls_env(i)
         lines += [f"      - {quote(f'{k}={v}')}" for k, v in client_env]
         lines += [
             "    volumes:",

@@ -103,8 +103,9 @@ void MetricsEndpoint::OnPoll(const std::vector<pollfd>& fds, std::size_t first,
     if (ev & (POLLIN | POLLHUP | POLLERR)) keep = s.response.empty() ? Read(s, render) : Write(s);
     else if (ev & POLLOUT) keep = Write(s);
     if (keep && now >= s.deadline) {
-      Log(LogLevel::kDebug, "metrics", Outcome::kFail, "ip: {} | error: scrape not done in {}s",
-          PeerAddress(s.fd.get()), kScrapeDeadline.count());
+      Log(LogLevel::kDebug, "metrics", Outcome::kFail, "ip: {} | error: {} not done in {}s",
+          PeerAddress(s.fd.get()), s.response.empty() ? "request" : "scrape",
+          (s.response.empty() ? kRequestDeadline : kScrapeDeadline).count());
       keep = false;
     }
     if (!keep) s.fd.Reset();
@@ -130,14 +131,33 @@ void MetricsEndpoint::AcceptAll() {
   for (int n = 0; n < 32; ++n) {
     UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;  // EAGAIN (nothing left) or a transient error
-    if (scrapes_.size() >= kMaxScrapes) {
+    if (scrapes_.size() >= kMaxScrapes && !EvictOldestWaiting()) {
       Log(LogLevel::kDebug, "metrics", Outcome::kFail,
-          "ip: {} | error: {} scrapes in progress already; closed", PeerAddress(fd.get()),
+          "ip: {} | error: {} scrapes being answered already; closed", PeerAddress(fd.get()),
           kMaxScrapes);
       continue;  // closed by UniqueFd
     }
-    scrapes_.push_back(Scrape{std::move(fd), Clock::now() + kScrapeDeadline, {}, {}, 0});
+    const auto now = Clock::now();
+    scrapes_.push_back(Scrape{std::move(fd), now, now + kRequestDeadline, {}, {}, 0});
   }
+}
+
+bool MetricsEndpoint::EvictOldestWaiting() {
+  // The oldest waiter has had the longest to send a request a scraper sends
+  // at once: it is the likeliest to be stalled, and the newcomer the likeliest
+  // to be a scraper.
+  auto oldest = scrapes_.end();
+  for (auto it = scrapes_.begin(); it != scrapes_.end(); ++it) {
+    if (it->response.empty() && (oldest == scrapes_.end() || it->accepted < oldest->accepted)) {
+      oldest = it;
+    }
+  }
+  if (oldest == scrapes_.end()) return false;
+  Log(LogLevel::kDebug, "metrics", Outcome::kFail,
+      "ip: {} | error: no request yet and all {} slots taken; closed for a newer connection",
+      PeerAddress(oldest->fd.get()), kMaxScrapes);
+  scrapes_.erase(oldest);
+  return true;
 }
 
 bool MetricsEndpoint::Read(Scrape& s, const Render& render) {
@@ -150,6 +170,7 @@ bool MetricsEndpoint::Read(Scrape& s, const Render& render) {
       if (s.request.size() > kMaxRequestBytes) {
         s.response = Response("431 Request Header Fields Too Large", "text/plain; charset=utf-8",
                               "request too large\n", false);
+        s.deadline = s.accepted + kScrapeDeadline;
         return Write(s);
       }
       continue;
@@ -159,6 +180,7 @@ bool MetricsEndpoint::Read(Scrape& s, const Render& render) {
     return false;  // closed or failed before a whole request
   }
   s.response = AnswerMetricsRequest(s.request, render);
+  s.deadline = s.accepted + kScrapeDeadline;  // the request came in time: room to write
   return Write(s);
 }
 

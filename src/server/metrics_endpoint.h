@@ -1,9 +1,11 @@
 // MetricsEndpoint serves GET /metrics over HTTP/1.x on server.metrics_address
 // from inside the parent's poll loop. Every socket is non-blocking, each
-// scrape connection has a deadline and a bounded request, and at most
-// kMaxScrapes are served at once (more are closed at accept), so a slow or
-// hostile scraper costs the parent a few descriptors and never delays an
-// accept of the lottery's own listener.
+// scrape connection has a short deadline for its request and a bounded
+// request, and at most kMaxScrapes are served at once: when all are taken,
+// a new connection takes the slot of the oldest one still waiting for its
+// request. So slow or silent clients cost the parent a few descriptors,
+// never keep a real scraper out, and never delay an accept of the lottery's
+// own listener.
 //
 // Hand-written rather than an HTTP library: the ones packaged for Debian
 // (civetweb under prometheus-cpp, for one) run threads, and a parent that
@@ -34,8 +36,12 @@ class MetricsEndpoint {
   using Clock = std::chrono::steady_clock;
   using Render = std::function<std::string()>;
 
-  static constexpr std::size_t kMaxScrapes = 8;
+  static constexpr std::size_t kMaxScrapes = 64;
   static constexpr std::size_t kMaxRequestBytes = 8192;
+  // A scraper sends its request at once: one that has not within this long
+  // (silent, or trickling) is closed.
+  static constexpr std::chrono::seconds kRequestDeadline{2};
+  // The whole scrape, the answer's writing included.
   static constexpr std::chrono::seconds kScrapeDeadline{5};
 
   // Listens on "HOST:PORT" (port 0: any free port).
@@ -62,7 +68,8 @@ class MetricsEndpoint {
  private:
   struct Scrape {
     UniqueFd fd;
-    Clock::time_point deadline;
+    Clock::time_point accepted;
+    Clock::time_point deadline;  // accepted + kRequestDeadline, then + kScrapeDeadline
     std::string request;
     std::string response;  // empty until the request is whole
     std::size_t sent = 0;
@@ -72,6 +79,9 @@ class MetricsEndpoint {
       : listener_(std::move(listener)), description_(std::move(description)) {}
 
   void AcceptAll();
+  // Closes the oldest connection still waiting for its request; false when
+  // every one is being answered.
+  bool EvictOldestWaiting();
   // Returns false when the connection is done (answered, failed or closed).
   bool Read(Scrape& s, const Render& render);
   bool Write(Scrape& s);

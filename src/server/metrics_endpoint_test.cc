@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -41,7 +42,8 @@ bool ReadAvailable(int fd, std::string& into) {
   char buf[4096];
   ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   if (n > 0) into.append(buf, static_cast<std::size_t>(n));
-  return n == 0;  // closed
+  // A reset too: closing with a trickled byte unread sends RST, not FIN.
+  return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
 }  // namespace
@@ -97,18 +99,69 @@ TEST_CASE("an oversized request is answered 431 and closed") {
   CHECK(response.starts_with("HTTP/1.1 431"));
 }
 
-TEST_CASE("beyond kMaxScrapes connections at once, new ones are closed at accept") {
+// Sends a whole scrape request on `fd` and pumps until the answer is in.
+std::string Scrape(MetricsEndpoint& endpoint, int fd, std::chrono::milliseconds limit) {
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  std::string response;
+  Pump(endpoint, [&] { return ReadAvailable(fd, response); }, limit);
+  return response;
+}
+
+TEST_CASE("eight silent and eight trickling clients do not keep a scrape out") {
+  auto endpoint = MetricsEndpoint::Open("127.0.0.1:0");
+  REQUIRE(endpoint);
+  std::vector<UniqueFd> stalled;
+  for (int i = 0; i < 16; ++i) {
+    stalled.push_back(Connect(*endpoint));
+    if (i % 2 == 1) REQUIRE(::send(stalled.back().get(), "G", 1, 0) == 1);  // a trickler's first byte
+  }
+  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(100));
+  UniqueFd client = Connect(*endpoint);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string response = Scrape(*endpoint, client.get(), std::chrono::milliseconds(1000));
+  CHECK(response.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
+}
+
+TEST_CASE("when every slot waits for a request, a new connection takes the oldest one's slot") {
   auto endpoint = MetricsEndpoint::Open("127.0.0.1:0");
   REQUIRE(endpoint);
   std::vector<UniqueFd> held;
-  for (std::size_t i = 0; i < MetricsEndpoint::kMaxScrapes; ++i) held.push_back(Connect(*endpoint));
-  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(200));
-  UniqueFd extra = Connect(*endpoint);
+  for (std::size_t i = 0; i < MetricsEndpoint::kMaxScrapes; ++i) {
+    held.push_back(Connect(*endpoint));
+    Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(1));  // accepted in this order
+  }
+  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(100));
+  UniqueFd client = Connect(*endpoint);
+  CHECK(Scrape(*endpoint, client.get(), std::chrono::milliseconds(1000))
+            .starts_with("HTTP/1.1 200 OK\r\n"));
+  std::string ignored;
+  CHECK(ReadAvailable(held.front().get(), ignored));   // the oldest was closed
+  CHECK_FALSE(ReadAvailable(held.back().get(), ignored));  // the newest still waits
+}
+
+TEST_CASE("a client that trickles its request is closed at kRequestDeadline") {
+  auto endpoint = MetricsEndpoint::Open("127.0.0.1:0");
+  REQUIRE(endpoint);
+  UniqueFd trickler = Connect(*endpoint);
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start - std::chrono::seconds(1);
   std::string response;
   bool closed = false;
-  Pump(*endpoint, [&] { return (closed = ReadAvailable(extra.get(), response)); });
+  Pump(*endpoint, [&] {
+    if (std::chrono::steady_clock::now() - last >= std::chrono::milliseconds(300)) {
+      ::send(trickler.get(), "G", 1, MSG_NOSIGNAL);  // one byte of a request that never ends
+      last = std::chrono::steady_clock::now();
+    }
+    return (closed = ReadAvailable(trickler.get(), response));
+  }, MetricsEndpoint::kRequestDeadline + std::chrono::milliseconds(1500));
+  const auto took = std::chrono::steady_clock::now() - start;
   CHECK(closed);
   CHECK(response.empty());
+  CHECK(took >= MetricsEndpoint::kRequestDeadline - std::chrono::milliseconds(50));
+  CHECK(took < MetricsEndpoint::kRequestDeadline + std::chrono::milliseconds(1000));
+  CHECK_FALSE(endpoint->NextDeadline().has_value());
 }
 
 }  // namespace lottery

@@ -185,6 +185,13 @@ class Deployment:
     def client_conf(self, section, key, value):
         set_toml(os.path.join(self.dir, "conf", "client.toml"), section, key, value)
 
+    def write_conf(self, name, text):
+        """Replaces conf/NAME with `text`: an operator's own file."""
+        path = os.path.join(self.dir, "conf", name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+
     def write_dataset(self, agency, bets):
         path = os.path.join(self.dir, "dataset", f"agency-{agency}.csv")
         harness.write_agency_file(path, bets)
@@ -607,6 +614,35 @@ class LotteryTest(DockerTestCase):
 
     def test_three_agencies_with_a_server_config_that_names_no_agency_count(self):
         self.round([1, 0, 2], config_names_agencies=False)
+
+    def test_config_files_that_name_no_tls_key_still_give_a_mutual_tls_round(self):
+        # An operator's own files with only the keys they care about: the
+        # TLS paths have no built-in default, the compose file's environment
+        # names the mounted certificates.
+        d = self.deploy(2)
+        d.write_conf("server.toml", "[server]\nport = 12345\nlisten_backlog = 64\n\n"
+                     f"[draw]\nwinning_number = {WINNING}\n\n[log]\nlevel = \"INFO\"\n")
+        d.write_conf("client.toml", "[batch]\nmax_amount = 50\n\n[loop]\namount = 3\n"
+                     "period = \"1s\"\n\n[log]\nlevel = \"INFO\"\n")
+        for agency in (1, 2):
+            d.write_dataset(agency, harness.make_bets(agency, 80, winners=agency, number=WINNING))
+        d.up()
+        names = ["client1", "client2"]
+        self.assert_exit_codes(d.wait_exit(names))
+        d.wait_for_log("server", r"action: winners_sent", count=2)
+        entries = harness.parse_log(logs("server"))
+        subjects = sorted(e.fields.get("subject") for e in entries
+                          if e.action == "tls_handshake" and e.result == "success"
+                          and e.fields.get("agency") in ("1", "2"))
+        self.assertEqual(sorted(set(subjects)), ["/CN=agency-1", "/CN=agency-2"], logs("server"))
+        self.assertFalse([e for e in entries if e.action == "tls" and e.level == "WARNING"],
+                         "the server ran without TLS")
+        for i in (1, 2):
+            text = logs(f"client{i}")
+            self.assertTrue(lines_of(text, "tls_handshake", "success"), text)
+            got = lines_of(text, "consulta_ganadores", "success")
+            self.assertEqual([e.fields["cant_ganadores"] for e in got], [str(i)], text)
+        self.assertEqual(len(d.bets_file()), 160)
 
 
 def main():

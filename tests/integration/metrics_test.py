@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.parse
@@ -33,6 +34,18 @@ def parse_page(text):
         assert m, f"not a sample line: {line!r}"
         values[(m.group(1), m.group(2) or "")] = float(m.group(3))
     return values
+
+
+def trickle(sock, stop, period=0.5, most=40):
+    """One byte of a request that never ends, every `period` seconds, until
+    `stop`, the server closes the connection, or `most` bytes."""
+    for _ in range(most):
+        if stop.wait(period):
+            return
+        try:
+            sock.send(b"G")
+        except OSError:
+            return
 
 
 class MetricsTest(harness.LotteryTest):
@@ -152,6 +165,29 @@ class MetricsTest(harness.LotteryTest):
                 self.assertLess(time.monotonic(), deadline, "the page never came back")
                 time.sleep(0.5)
         self.assertEqual(page[("lottery_draw_state", "")], 2)
+
+    def test_slow_and_silent_clients_do_not_keep_a_scrape_out(self):
+        self.start_with_metrics(agencies=1)
+        stop = threading.Event()
+        threads = []
+        for k in range(16):
+            s = socket.create_connection(("127.0.0.1", self.metrics_port), timeout=5)
+            self.addCleanup(s.close)
+            if k % 2:  # eight trickle a byte every 0.5 s, eight say nothing
+                threads.append(threading.Thread(target=trickle, args=(s, stop), daemon=True))
+                threads[-1].start()
+        self.addCleanup(lambda: [t.join(5) for t in threads])
+        self.addCleanup(stop.set)  # runs first: the tricklers stop before their sockets close
+        time.sleep(0.3)
+        # While all sixteen hold their connections, each scrape is answered at once.
+        for _ in range(3):
+            started = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                        timeout=3) as r:
+                page = parse_page(r.read().decode())
+            self.assertLess(time.monotonic() - started, 1.5)
+            self.assertEqual(page[("lottery_agencies", "")], 1)
+            time.sleep(0.4)
 
     def test_a_real_prometheus_scrapes_the_server(self):
         prometheus = shutil.which("prometheus")

@@ -212,6 +212,32 @@ class TlsTest(harness.LotteryTest):
             what="the second reload")
         self.finish_round(per_agency, files)
 
+    def test_a_reissue_and_a_reload_refuse_the_certificate_it_replaced(self):
+        certs = self.ensure_certs(2)
+        stolen = self.path("stolen")  # what a thief copied before the rotation
+        os.makedirs(stolen)
+        for name in ("ca.pem", "agency-1.pem", "agency-1.key"):
+            with open(os.path.join(certs, name), "rb") as f, \
+                    open(os.path.join(stolen, name), "wb") as out:
+                out.write(f.read())
+        per_agency, files = self.round([1, 2], extra_server=["--tls-crl",
+                                                             os.path.join(certs, "crl.pem")])
+        subprocess.run([sys.executable, harness.GEN_CERTS, certs, "--reissue", "agency-1"],
+                       check=True, stdout=subprocess.DEVNULL, timeout=60)
+        os.kill(self.server.pid, signal.SIGHUP)
+        self.wait_log(self.server, lambda es: any(
+            e.action == "reload" and "tls: reloaded" in e.raw for e in es), what="the reload")
+        thief = TlsClient(self.port, stolen, "agency-1")
+        self.addCleanup(thief.close)
+        with self.assertRaises((ssl.SSLError, ConnectionError, EOFError)):
+            thief.send(hello(1))
+            thief.read()
+        self.wait_log(self.server, lambda es: any(
+            e.action == "tls_handshake" and "certificate revoked" in e.raw for e in es),
+            what="the old certificate's refusal")
+        # The agency with its new files bets and gets its winners.
+        self.finish_round(per_agency, files)
+
     def test_a_broken_certificate_file_at_reload_keeps_the_running_ones(self):
         certs = self.ensure_certs(1)
         config = self.path("server.toml")
