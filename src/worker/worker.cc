@@ -201,7 +201,7 @@ int Worker::Serve() {
           return 0;
         }
         SendError(ErrorCode::kTimeout,
-                  fmt::format("a frame must arrive whole within read_timeout ({}): this one "
+                  fmt::format("a frame must arrive whole within server.read_timeout ({}): this one "
                               "did not", FormatDuration(Seconds(stall_))));
         return 0;
       case IoStatus::kCancelled:
