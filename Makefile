@@ -1,11 +1,11 @@
 # lottery: a national lottery server and its betting agencies.
 #
 #   make run    a whole lottery round on the shipped dataset (server + 5 agencies)
-#   make test   builds, then runs the native test suites (meson test)
+#   make test   builds, then runs the native test suites (all but slow, docker, swarm)
 #
 # Every target (make help prints this):
 #   all / build          compile (build/)         deps        install missing Debian packages
-#   run                  one round, shipped data  test        every suite but slow and docker
+#   run                  one round, shipped data  test        all but slow, docker, swarm
 #   test-unit            the unit suite           test-integration  the integration suite
 #   test-daemon          the daemon suite         test-slow   the long loads (tests/load/)
 #   test-sanitize        every suite under ASan and UBSan (build-asan/)

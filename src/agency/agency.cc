@@ -265,6 +265,8 @@ int Agency::RunLottery() {
   if (Step s = SendFinished(stored); s != Step::kDone) return Stop(s);
   Log(LogLevel::kInfo, "apuestas_enviadas", Outcome::kSuccess, "client_id: {} | cantidad: {}",
       config_.id, stored);
+  // The draw waits for every agency: say so, not nothing.
+  Log(LogLevel::kInfo, "waiting_for_draw", Outcome::kInProgress, "client_id: {}", config_.id);
 
   std::vector<std::string> winners;
   if (Step s = QueryWinners(winners, stored); s != Step::kDone) return Stop(s);
@@ -294,10 +296,15 @@ int Agency::RunEcho() {
     std::string msg = fmt::format("[CLIENT {}] Message N°{}", config_.id, k);
     std::string frame;
     EncodeEcho(frame, msg);
+    link_.MarkProgress();  // connect_timeout bounds each message's wait for its reply
     while (true) {
       if (Step s = link_.Ensure(false); s != Step::kDone) return Stop(s);
       Frame reply;
       Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
+      if (s == Step::kDone && reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
+        s = HandleErrorReply(link_, config_, reply.payload, "receive_message");
+      }
+      if (s == Step::kRetry && link_.GaveUp()) return Stop(Step::kUnavailable);
       if (s == Step::kRetry) continue;
       if (s != Step::kDone) return Stop(s);
       if (reply.type != static_cast<std::uint8_t>(MessageType::kEchoReply) || reply.payload != msg) {

@@ -69,6 +69,7 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
                         }
                         return false;
                       }});
+  s.back().flag_value = "[VALUE]";  // a bare --progress is always
   s.push_back(TlsModeSetting("CLI_TLS_MODE", "--tls-mode", &c.tls.mode));
   s.push_back(TextSetting("tls.certificate", "CLI_TLS_CERTIFICATE", "--tls-cert", &c.tls.certificate,
                           "PEM file: this agency's certificate ({id} becomes the agency id)"));
@@ -78,8 +79,8 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
                           "PEM file: the CA that signs the server's certificate"));
   s.push_back(TextSetting("tls.server_name", "CLI_TLS_SERVER_NAME", "--tls-server-name",
                           &c.tls.server_name,
-                          "the name (or IP) the server's certificate must carry (default: the "
-                          "host of server.address)"));
+                          "the name (or IP) the server's certificate must carry"));
+  s.back().default_text = "the host of server.address";
   // A bare --progress (no value after it) means "always".
   std::vector<std::string> args = argv;
   for (std::size_t i = 1; i < args.size(); ++i) {

@@ -8,6 +8,7 @@
 
 #include "common/exit_codes.h"
 #include "common/log.h"
+#include "wire/error_codes.h"
 
 namespace lottery {
 
@@ -48,9 +49,9 @@ Step ServerLink::StartTls() {
   Handshake hs = TlsConnect(*tls_, fd_.get(), signals_.fd(), started + stall_);
   switch (hs.end) {
     case Handshake::kDone:
-      Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
-          "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id, tls_->server_name(),
-          std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+      // Logged as a success once the server's first frame shows that it
+      // accepted this agency's certificate too (TLS 1.3 checks it later).
+      handshake_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
       tls_stream_ = hs.stream.get();
       stream_ = std::move(hs.stream);
       reader_.emplace(*stream_, signals_.fd());
@@ -92,7 +93,7 @@ Step ServerLink::Ensure(bool hello) {
       Step tls = StartTls();
       if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
       if (tls == Step::kDone && !hello) {
-        MarkProgress();
+        // A connection is no answer: the caller marks progress on a reply.
         ++sessions_;
         return Step::kDone;
       }
@@ -160,45 +161,14 @@ Step ServerLink::Hello() {
     return Step::kDone;
   }
   if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
+    // AGENCY_BUSY, kept for the log should it last connect_timeout.
     auto e = DecodeError(reply.payload);
-    // The server's words: logged escaped.
-    std::string message = LogSafe(e ? e->message : e.error().message);
-    bool busy = e && (e->code == ErrorCode::kAgencyBusy || e->code == ErrorCode::kShuttingDown ||
-                      e->code == ErrorCode::kTooManyConnections);
-    Drop(message);
     if (e && e->code == ErrorCode::kAgencyBusy) {
-      taken_ = message;
+      taken_ = LogSafe(e->message);
     } else {
       taken_.reset();
     }
-    if (busy) return Step::kRetry;  // the old connection's worker is still going away
-    if (e && e->code == ErrorCode::kNotAuthorized) {
-      Log(LogLevel::kError, "hello", Outcome::kFail,
-          "client_id: {} | error: the server does not accept this agency's certificate for "
-          "agency {}: {}",
-          config_.id, config_.id, message);
-      return Step::kRefused;
-    }
-    if (e && e->code == ErrorCode::kBettingClosed) {
-      Log(LogLevel::kError, "hello", Outcome::kFail,
-          "client_id: {} | error: betting closed before this agency said FINISHED: {}", config_.id,
-          message);
-      return Step::kClosed;
-    }
-    if (e && e->code == ErrorCode::kTlsRequired) {
-      Log(LogLevel::kError, "hello", Outcome::kFail,
-          "client_id: {} | error: {}; this agency runs with tls.mode = off", config_.id, message);
-      return Step::kMisconfigured;
-    }
-    if (e && e->code == ErrorCode::kBadAgency) {
-      Log(LogLevel::kError, "hello", Outcome::kFail,
-          "client_id: {} | error: the server does not serve this agency id: {}; check agency.id "
-          "and the server's server.agencies",
-          config_.id, message);
-      return Step::kUnknownId;
-    }
-    Log(LogLevel::kError, "hello", Outcome::kFail, "client_id: {} | error: {}", config_.id, message);
-    return Step::kFatal;
+    return HandleErrorReply(*this, config_, reply.payload, "hello");
   }
   Drop(fmt::format("unexpected {} in reply to HELLO", MessageTypeName(reply.type)));
   return Step::kFatal;
@@ -238,10 +208,65 @@ Step ServerLink::SendAll(std::span<std::string_view> frames) {
 }
 
 Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
-  return Outcome(reader_->Read(reply, idle, stall_), "receive");
+  const IoStatus status = reader_->Read(reply, idle, stall_);
+  if (status == IoStatus::kTooLarge ||
+      (status == IoStatus::kOk && !IsKnownMessageType(reply.type))) {
+    return BrokeProtocol(reply.type);
+  }
+  const Step s = Outcome(status, "receive");
+  if (s == Step::kDone && handshake_ms_) {
+    Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
+        "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id, tls_->server_name(),
+        *handshake_ms_);
+    handshake_ms_.reset();
+  }
+  return s;
+}
+
+Step ServerLink::BrokeProtocol(std::uint8_t type) {
+  const std::string what =
+      IsKnownMessageType(type)
+          ? fmt::format("a {} frame of {} bytes, beyond the limit of {}", MessageTypeName(type),
+                        reader_->header().length, kMaxFrameSize)
+          : fmt::format("its first byte 0x{:02x} is no message type", type);
+  Log(LogLevel::kError, "receive", Outcome::kFail,
+      "client_id: {} | server: {}:{} | error: the server broke the protocol: {}", config_.id,
+      endpoint_.host, endpoint_.port, what);
+  Disconnect();
+  return Step::kFatal;
+}
+
+bool ServerLink::GaveUp() {
+  const auto now = Clock::now();
+  if (now - last_ok_ < config_.connect_timeout) return false;
+  const Seconds spent(std::round(Seconds(now - last_ok_).count() * 10) / 10);
+  Log(LogLevel::kError, "connect", Outcome::kFail,
+      "client_id: {} | server: {}:{} | error: the server did not answer for {}", config_.id,
+      endpoint_.host, endpoint_.port, FormatDuration(spent));
+  Disconnect();
+  return true;
 }
 
 Step ServerLink::ReadMore(Frame& reply) { return Receive(reply, stall_); }
+
+namespace {
+
+Step StepFor(AgencyReaction r) {
+  switch (r) {
+    case AgencyReaction::kRetry: return Step::kRetry;
+    case AgencyReaction::kRejected: return Step::kRejected;
+    case AgencyReaction::kMismatch: return Step::kMismatch;
+    case AgencyReaction::kUnknownId: return Step::kUnknownId;
+    case AgencyReaction::kIdTaken: return Step::kIdTaken;
+    case AgencyReaction::kClosed: return Step::kClosed;
+    case AgencyReaction::kRefused: return Step::kRefused;
+    case AgencyReaction::kMisconfigured: return Step::kMisconfigured;
+    case AgencyReaction::kFatal: return Step::kFatal;
+  }
+  return Step::kFatal;
+}
+
+}  // namespace
 
 Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_view payload,
                       std::string_view during) {
@@ -250,50 +275,19 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
     link.Drop(e.error().message);
     return Step::kFatal;
   }
-  Log(LogLevel::kWarning, during, Outcome::kFail, "client_id: {} | code: {} | error: {}", config.id,
-      ErrorCodeName(e->code), LogSafe(e->message));
-  switch (e->code) {
-    case ErrorCode::kInvalidBet:
-      return Step::kRejected;
-    case ErrorCode::kBettingClosed:
-      Log(LogLevel::kError, during, Outcome::kFail,
-          "client_id: {} | error: betting closed before this agency said FINISHED; its bets take "
-          "no part in the draw",
-          config.id);
-      link.Drop(LogSafe(e->message));
-      return Step::kClosed;
-    case ErrorCode::kReplayMismatch:
-      Log(LogLevel::kError, during, Outcome::kFail,
-          "client_id: {} | error: the server stored a batch with this number and other bets: the "
-          "dataset changed since it was first sent this round",
-          config.id);
-      link.Drop(LogSafe(e->message));
-      return Step::kMismatch;
-    case ErrorCode::kStorageFailed:
-    case ErrorCode::kDrawCancelled:
-    case ErrorCode::kShuttingDown:
-    case ErrorCode::kTimeout:
-    case ErrorCode::kAgencyBusy:
-    case ErrorCode::kTooManyConnections:
-      // Transient: the server may come back (restart, space freed).
-      link.Drop(LogSafe(e->message));
-      return Step::kRetry;
-    case ErrorCode::kNotAuthorized:
-      link.Drop(LogSafe(e->message));
-      return Step::kRefused;
-    case ErrorCode::kReplaced:
-      // Another process holds this agency's certificate and took over: two
-      // of them would take turns for ever.
-      Log(LogLevel::kError, during, Outcome::kFail,
-          "client_id: {} | error: another connection with this agency's certificate took over "
-          "agency {}; is a second agency process running with the same id?",
-          config.id, config.id);
-      link.Drop(LogSafe(e->message));
-      return Step::kIdTaken;
-    default:
-      link.Drop(LogSafe(e->message));
-      return Step::kFatal;
-  }
+  // One row of wire/error_codes.h decides, whenever the error comes.
+  const ErrorCodeInfo& info = InfoFor(e->code);
+  const Step step = StepFor(info.agency);
+  const bool transient = step == Step::kRetry;
+  Log(transient || step == Step::kRejected ? LogLevel::kWarning : LogLevel::kError, during,
+      Outcome::kFail, "client_id: {} | code: {} | error: {}{}", config.id, info.name,
+      LogSafe(e->message),
+      info.agency_hint.empty()
+          ? std::string()
+          : "; " + fmt::format(fmt::runtime(info.agency_hint), config.id));
+  // Refused bets keep the connection (the server keeps it too).
+  if (step != Step::kRejected) link.Drop(LogSafe(e->message));
+  return step;
 }
 
 int ExitCodeFor(Step s) {

@@ -85,6 +85,9 @@ class ServerLink {
   // The server acknowledged batch `seq`: a server that later says it holds
   // less has lost acknowledged bets (a new round) and must not get them twice.
   void MarkAcked(std::uint64_t seq) { acked_seq_ = std::max(acked_seq_, seq); }
+  // Whether connect_timeout has passed since the last progress; if so,
+  // logs that the server did not answer and closes the connection.
+  bool GaveUp();
   bool cancelled() const { return cancelled_; }
   // Sleeps, waking early on SIGTERM/SIGINT. Returns false when cancelled.
   bool Sleep(Millis duration);
@@ -93,6 +96,9 @@ class ServerLink {
   Step Hello();
   // Maps an I/O result to a step, dropping the connection when it broke.
   Step Outcome(IoStatus status, std::string_view what);
+  // A reply that is no frame of the protocol (an unknown first byte, a
+  // frame beyond the limit): logged, the connection closed, kFatal.
+  Step BrokeProtocol(std::uint8_t type);
 
   // Ends the connection: stream first (its close_notify), then the socket.
   void Disconnect();
@@ -115,6 +121,8 @@ class ServerLink {
   std::optional<std::string> taken_;
   std::string out_;
   std::uint64_t sessions_ = 0;
+  // The handshake's duration until the server's first frame confirms it.
+  std::optional<double> handshake_ms_;
 };
 
 // Interprets an ERROR reply and logs it: kRejected for refused bets, kRetry

@@ -71,7 +71,8 @@ namespace {
 std::string Describe(const Setting& s) {
   std::string where = s.env.empty() ? "" : fmt::format("  env {}", s.env);
   if (!s.flag.empty()) where += fmt::format("  flag {}", s.flag);
-  return fmt::format("  {:<24} {} (default {}){}\n", s.key, s.help, s.default_text, where);
+  const std::string value = s.default_text.empty() ? "none" : s.default_text;
+  return fmt::format("  {:<24} {} (default {}){}\n", s.key, s.help, value, where);
 }
 
 std::string HelpText(const ProgramSpec& spec) {
@@ -79,7 +80,7 @@ std::string HelpText(const ProgramSpec& spec) {
                                  spec.summary);
   text += fmt::format("  {:<24} TOML file to read (env {})\n", "--config FILE", spec.config_env);
   for (const Setting& s : spec.settings) {
-    if (!s.flag.empty()) text += fmt::format("  {:<24} sets {}\n", s.flag + " VALUE", s.key);
+    if (!s.flag.empty()) text += fmt::format("  {:<24} sets {}\n", s.flag + " " + s.flag_value, s.key);
   }
   if (spec.check_only != nullptr) {
     text += fmt::format("  {:<24} validate the configuration, print it, exit 0 (valid) or 78\n",

@@ -53,6 +53,7 @@ struct Setting {
   std::string default_text;   // for --help (and, after loading, the value as text)
   std::string help;           // one line for --help
   std::function<bool(std::string_view)> apply;  // false when the text is invalid
+  std::string flag_value = "VALUE";  // how --help shows the flag's value ("[VALUE]": optional)
 };
 
 // One program's keys and the words of its --help.

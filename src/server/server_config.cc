@@ -34,7 +34,7 @@ ProgramSpec ServerSpec(ServerConfig& c) {
   s.push_back(IntegerSetting("server.agencies", "SERVER_AGENCIES", "--agencies", &c.agencies, 1,
                       kMaxAgencies, "agencies taking part; the draw waits for all of them"));
   s.push_back(DurationSetting("server.read_timeout", "SERVER_READ_TIMEOUT", "--read-timeout",
-                       &c.read_timeout, false, "drop a connection whose frame stalls this long"));
+                       &c.read_timeout, false, "a frame must arrive whole within read_timeout"));
   s.push_back(DurationSetting("server.hello_timeout", "SERVER_HELLO_TIMEOUT", "--hello-timeout",
                        &c.hello_timeout, false,
                        "drop a connection that sends nothing this long after connecting"));

@@ -223,7 +223,11 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   }
   Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
       lock->path(), ::getpid());
-  if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) return code;
+  if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) {
+    // A failed start leaves no lock file naming a pid that is about to die.
+    lock->Release(true);
+    return code;
+  }
   int code;
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
@@ -250,6 +254,11 @@ int ReportValidConfig(const ServerConfig& config) {
   }
   std::string text;
   for (const auto& [key, value] : ServerConfigValues(config)) {
+    // The value the server would use: a derived limit says so.
+    if (key == "server.max_connections" && config.max_connections == 0) {
+      text += fmt::format("{} = {} (0: derived)\n", key, config.EffectiveMaxConnections());
+      continue;
+    }
     text += fmt::format("{} = {}\n", key, value);
   }
   std::fputs(text.c_str(), stdout);

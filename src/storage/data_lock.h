@@ -11,7 +11,8 @@
 // waits for them (bounded) instead of writing beside them.
 //
 // The lock owns its descriptor. A lock file this start created is removed
-// again by Release (a failed start leaves no file), and at a clean shutdown.
+// again by Release (a failed start leaves no file), and at a clean shutdown;
+// a start that fails after Publish (recovery) releases with `remove`.
 #pragma once
 
 #include <sys/types.h>

@@ -1,5 +1,7 @@
 #include "wire/protocol.h"
 
+#include "wire/error_codes.h"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -114,41 +116,9 @@ bool IsKnownMessageType(std::uint8_t type) {
   return std::string_view(MessageTypeName(type)) != "UNKNOWN";
 }
 
-const char* ErrorCodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kMalformed: return "MALFORMED";
-    case ErrorCode::kFrameTooLarge: return "FRAME_TOO_LARGE";
-    case ErrorCode::kUnknownType: return "UNKNOWN_TYPE";
-    case ErrorCode::kOutOfOrder: return "OUT_OF_ORDER";
-    case ErrorCode::kBadAgency: return "BAD_AGENCY";
-    case ErrorCode::kAgencyBusy: return "AGENCY_BUSY";
-    case ErrorCode::kInvalidBet: return "INVALID_BET";
-    case ErrorCode::kSequenceGap: return "SEQUENCE_GAP";
-    case ErrorCode::kDrawCancelled: return "DRAW_CANCELLED";
-    case ErrorCode::kStorageFailed: return "STORAGE_FAILED";
-    case ErrorCode::kTimeout: return "TIMEOUT";
-    case ErrorCode::kShuttingDown: return "SHUTTING_DOWN";
-    case ErrorCode::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
-    case ErrorCode::kTlsRequired: return "TLS_REQUIRED";
-    case ErrorCode::kNotAuthorized: return "NOT_AUTHORIZED";
-    case ErrorCode::kReplaced: return "REPLACED";
-    case ErrorCode::kReplayMismatch: return "REPLAY_MISMATCH";
-    case ErrorCode::kBettingClosed: return "BETTING_CLOSED";
-  }
-  return "UNKNOWN_ERROR";
-}
+const char* ErrorCodeName(ErrorCode code) { return InfoFor(code).name.data(); }
 
-bool ErrorClosesConnection(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOutOfOrder:
-    case ErrorCode::kInvalidBet:
-    case ErrorCode::kSequenceGap:
-    case ErrorCode::kStorageFailed:
-      return false;
-    default:
-      return true;
-  }
-}
+bool ErrorClosesConnection(ErrorCode code) { return InfoFor(code).closes; }
 
 FrameHeader DecodeFrameHeader(const std::uint8_t* bytes) {
   FrameHeader h;

@@ -37,7 +37,13 @@ bool DrawDue(const SharedState& s) {
 
 Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
   // Journaled before it counts: a restarted server still knows who finished.
-  return store_.RecordFinished(shared_, agency, [agency](SharedState& s) {
+  bool counted = false;
+  auto marked = store_.RecordFinished(shared_, agency, [agency, &counted](SharedState& s) {
+    counted = true;
+    // Logged under the lock, before any waiter can see the draw due: a
+    // worker's agency_finished always comes before the sorteo it allows.
+    Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
+        agency, s.slots[agency].bets_stored);
     s.slots[agency].finished = true;
     s.metrics.agencies[agency].finished.store(1, std::memory_order_relaxed);
     if (++s.finished_count == s.agencies) {
@@ -52,6 +58,11 @@ Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
       FutexWakeAll(s.changed);
     }
   });
+  if (marked && *marked && !counted) {
+    Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess,
+        "agency: {} | detail: it had already said FINISHED this round", agency);
+  }
+  return marked;
 }
 
 Result<bool> DrawBarrier::DrawIfDue() {

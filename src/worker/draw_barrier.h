@@ -37,8 +37,9 @@ class DrawBarrier {
               std::uint32_t winning_number)
       : shared_(shared), store_(store), winners_fd_(winners_fd), winning_number_(winning_number) {}
 
-  // Records that `agency` finished sending (idempotent). Returns false, and
-  // records nothing, when betting closed before it finished.
+  // Records that `agency` finished sending (idempotent) and logs
+  // agency_finished before the draw can start. Returns false, and records
+  // nothing, when betting closed before it finished.
   Result<bool> MarkFinished(std::uint32_t agency);
 
   // Runs the draw here if every agency finished (or betting closed and at

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "storage/bets_file_row.h"
 #include "tls/tls_stream.h"
+#include "wire/error_codes.h"
 #include "worker/worker_session.h"
 
 namespace lottery {
@@ -21,18 +22,13 @@ namespace {
 
 // Why an error before HELLO succeeded refuses the connection (metrics);
 // nothing for errors that are not the peer's doing.
+// The refusal the table (wire/error_codes.h) names for `code`, if any.
 std::optional<Refusal> RefusalFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kNotAuthorized: return Refusal::kNotAuthorized;
-    case ErrorCode::kBadAgency: return Refusal::kBadAgency;
-    case ErrorCode::kAgencyBusy: return Refusal::kAgencyBusy;
-    case ErrorCode::kTimeout: return Refusal::kHelloTimeout;
-    case ErrorCode::kBettingClosed: return Refusal::kBettingClosed;
-    case ErrorCode::kShuttingDown:
-    case ErrorCode::kStorageFailed:
-    case ErrorCode::kReplaced: return std::nullopt;
-    default: return Refusal::kProtocol;
+  const std::string_view label = InfoFor(code).refusal;
+  for (std::uint32_t r = 0; r < static_cast<std::uint32_t>(Refusal::kCount); ++r) {
+    if (RefusalName(static_cast<Refusal>(r)) == label) return static_cast<Refusal>(r);
   }
+  return std::nullopt;
 }
 
 // WELCOME for what the segment says of the agency and the round.
@@ -205,8 +201,8 @@ int Worker::Serve() {
           return 0;
         }
         SendError(ErrorCode::kTimeout,
-                  fmt::format("frame stalled for more than {}: not whole within "
-                              "server.read_timeout", FormatDuration(Seconds(stall_))));
+                  fmt::format("a frame must arrive whole within server.read_timeout ({}): this one "
+                              "did not", FormatDuration(Seconds(stall_))));
         return 0;
       case IoStatus::kCancelled:
         ShutdownRequested();

@@ -34,9 +34,7 @@ bool Worker::HandleFinished() {
     SharedLock lock(s);
     stored = s.slots[agency_].bets_stored;
   }
-  finished_ = true;
-  Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
-      agency_, stored);
+  finished_ = true;  // logged agency_finished (DrawBarrier::MarkFinished)
   out_.clear();
   EncodeFinishedAck(out_, stored);
   if (!Send(out_)) return false;

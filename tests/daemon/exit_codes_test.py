@@ -44,6 +44,11 @@ class ExitCodesTest(dh.DaemonTest):
         # Nothing was started: no bets file, no listen line.
         self.assertFalse(os.path.exists(self.path("bets.csv")))
         self.assertNotIn("action: listen", r.stderr)
+        # 0 derives the limit from server.agencies: the value the server uses is printed.
+        derived = self.write_config(port=blocker.getsockname()[1], extra="max_connections = 0")
+        r = run([dh.SERVER, "--check-config", "--config", derived, "--agencies", "5"])
+        values = dict(line.split(" = ", 1) for line in r.stdout.splitlines())
+        self.assertEqual(values["server.max_connections"], "26 (0: derived)", r.stdout)
         shipped = os.path.join(dh.harness.ROOT, "conf", "server.toml")
         self.assertEqual(run([dh.SERVER, "--check-config", "--config", shipped]).returncode, 0)
 
@@ -114,6 +119,14 @@ class ExitCodesTest(dh.DaemonTest):
         self.assertIn("Too many open files", error.raw)
         # A failed start leaves nothing behind, not even its lock file.
         self.assertEqual(os.listdir(self.dir), [])
+
+    def test_a_storage_path_that_is_a_directory_exits_73_leaving_no_lock_file(self):
+        os.mkdir(self.path("bets.csv"))
+        r = run([dh.SERVER, "--address", "127.0.0.1", "--port", str(dh.free_port()),
+                 "--storage", self.path("bets.csv")])
+        self.assertEqual(r.returncode, 73, r.stderr)
+        # The lock file it published its pid in goes with the failed start.
+        self.assertFalse(os.path.exists(self.path("bets.csv.lock")), r.stderr)
 
     def test_a_graceful_stop_exits_0(self):
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -126,6 +126,30 @@ class InstallTest(unittest.TestCase):
                 self.assertRegex(readme, rf"\n\| {n} \| ", f"README exit codes lack {n}")
 
 
+    def test_man_page_defaults_are_the_programs_defaults(self):
+        for binary, page in ((dh.SERVER, "lottery-server.8"),
+                             (dh.harness.AGENCY, "lottery-agency.1")):
+            helptext = subprocess.run([binary, "--help"], capture_output=True, text=True,
+                                      timeout=20).stdout
+            self.assertNotIn("(default )", helptext)
+            shown = dict(re.findall(r"^  ([a-z_]+\.[a-z_]+) +.*\(default (.*?)\)(?:  env|$)",
+                                    helptext, re.M))
+            self.assertGreater(len(shown), 10, helptext)
+            with open(os.path.join(dh.harness.ROOT, "docs", "man", page)) as f:
+                text = f.read().replace("\\-", "-")
+            documented = dict(re.findall(
+                r"^\.B ([a-z_]+\.[a-z_]+)\n(?:(?!^\.TP).)*?^default\n\.BR? (\S+?)(?: \.)?$",
+                text, re.M | re.S))
+            self.assertGreater(len(documented), 5, page)
+            # `""` in troff is an empty default, which --help shows as none.
+            documented = {k: "none" if v == r"\(dq\(dq" else v for k, v in documented.items()}
+            wrong = {k: (v, shown.get(k)) for k, v in documented.items() if shown.get(k) != v}
+            self.assertEqual(wrong, {}, f"{page}: default (man page, --help) differ")
+        agency_help = subprocess.run([dh.harness.AGENCY, "--help"], capture_output=True,
+                                     text=True, timeout=20).stdout
+        # A bare --progress works: its value is optional.
+        self.assertIn("--progress [VALUE]", agency_help)
+
     def test_lotteryctl_man_page_covers_its_commands_options_and_exit_codes(self):
         ctl = os.path.join(os.path.dirname(dh.SERVER), "lotteryctl")
         helptext = subprocess.run([ctl, "--help"], capture_output=True, text=True,

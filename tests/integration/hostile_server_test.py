@@ -108,5 +108,49 @@ class HostileServerTest(harness.LotteryTest):
         self.assertNotIn("\x1b", p.log())
 
 
+class MuteAndGarbageServerTest(harness.LotteryTest):
+    """A peer that accepts and never answers, and one that answers garbage:
+    the agency gives up or names the breach, in bounded time."""
+
+    def listen(self, answer):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        self.addCleanup(listener.close)
+        self.port = listener.getsockname()[1]
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                held.append(conn)
+                answer(conn)
+        threading.Thread(target=serve, daemon=True).start()
+
+    def test_echo_mode_gives_up_on_a_mute_peer_after_connect_timeout(self):
+        self.listen(lambda conn: None)
+        start = time.monotonic()
+        p = self.start_agency(1, mode="echo", extra=(
+            "--loop-amount", "1", "--connect-timeout", "3s", "--read-timeout", "1s"))
+        code = p.wait(60)
+        self.assertEqual(code, 69, p.log())
+        self.assertLess(time.monotonic() - start, 15)
+        self.assertIn("the server did not answer for", p.log())
+
+    def test_an_http_answer_is_a_broken_protocol_not_a_lost_connection(self):
+        self.listen(lambda conn: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"))
+        for mode, extra in ((None, ("--dataset", self.agency_file(1, make_bets(1, 5)))),
+                            ("echo", ("--loop-amount", "1"))):
+            p = self.start_agency(1, mode=mode, extra=("--connect-timeout", "3s", *extra))
+            self.assertEqual(p.wait(30), 76, p.log())
+            self.assertIn("the server broke the protocol: its first byte 0x48 is no message type",
+                          p.log())
+            self.assertNotIn("too_large", p.log())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

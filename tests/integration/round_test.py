@@ -103,6 +103,11 @@ class RoundTest(harness.LotteryTest):
                       what="two agencies finished")
         # They are connected and waiting: no draw, no winners yet.
         self.wait_log(early[0], lambda es: self.count(es, "apuestas_enviadas") == 1)
+        # Each says that it waits, not nothing.
+        for a, p in enumerate(early, start=1):
+            self.wait_log(p, lambda es: any(
+                e.action == "waiting_for_draw" and e.result == "in_progress"
+                and e.fields.get("client_id") == str(a) for e in es), what="waiting_for_draw")
         for p in early:
             self.assertTrue(p.alive())
             self.assertEqual(p.stdout(), "")
@@ -113,6 +118,10 @@ class RoundTest(harness.LotteryTest):
         for a, p in enumerate(early + [last], start=1):
             self.assertEqual(p.stdout().split(), [sent[a][0][2]])
         self.assertEqual(self.count(self.server.entries(), "sorteo"), 1)
+        # The drawing worker's own agency finished before the draw it ran.
+        actions = [e.action for e in self.server.entries()
+                   if e.action in ("agency_finished", "sorteo")]
+        self.assertEqual(actions, ["agency_finished"] * n + ["sorteo"], self.server.log())
 
     def test_winners_can_be_asked_again_after_the_draw(self):
         self.start_server(agencies=1)

@@ -5,6 +5,7 @@ clear log line, and the round of the legitimate agencies completes with every
 bet stored once."""
 import collections
 import os
+import re
 import signal
 import socket
 import ssl
@@ -18,7 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import harness  # noqa: E402
 from harness import (ECHO, ECHO_REPLY, ERROR, WELCOME, decode_error, decode_welcome,  # noqa: E402
                      frame, hello, make_bets, s16)
-from protocol import E_BUSY, E_NOT_AUTHORIZED, E_REPLACED, E_TLS_REQUIRED, RawClient  # noqa: E402
+from protocol import (E_BUSY, E_NOT_AUTHORIZED, E_REPLACED, E_TIMEOUT,  # noqa: E402
+                      E_TLS_REQUIRED, RawClient)  # noqa: E402
 
 EXIT_NOPERM, EXIT_PROTOCOL, EXIT_CONFIG = 77, 76, 78
 
@@ -185,6 +187,8 @@ class TlsTest(harness.LotteryTest):
                                                                 self.path("certs/crl.pem")])
         expired = self.start_agency(1, files[1])
         self.assertEqual(expired.wait(30), EXIT_NOPERM, expired.log())
+        # The handshake is no success until the server accepted the certificate.
+        self.assertNotIn("action: tls_handshake | result: success", expired.log())
         self.wait_log(self.server, lambda es: any(
             e.action == "tls_handshake" and "certificate has expired" in e.raw for e in es),
             what="the expired certificate's refusal")
@@ -267,6 +271,9 @@ class TlsTest(harness.LotteryTest):
         plain = self.start_agency(1, files[1], extra=["--tls-mode", "off"])
         self.assertEqual(plain.wait(30), EXIT_CONFIG, plain.log())
         self.assertIn("requires TLS", plain.log())
+        echo = self.start_agency(1, mode="echo", extra=["--tls-mode", "off", "--loop-amount", "1"])
+        self.assertEqual(echo.wait(30), EXIT_CONFIG, echo.log())
+        self.assertIn("requires TLS", echo.log())
         self.assertEqual(self.bets_file(), [])
         self.finish_round(per_agency, files)
 
@@ -296,6 +303,37 @@ class TlsTest(harness.LotteryTest):
             what="two handshake timeouts")
         self.assertTrue(entries)
         self.finish_round(per_agency, files)
+
+    def test_start_up_logs_in_the_order_the_readme_lists(self):
+        with open(os.path.join(harness.ROOT, "README.md")) as f:
+            readme = f.read()
+        paragraph = readme[readme.index("A server's start-up says, in order:"):]
+        paragraph = paragraph[:paragraph.index("then `ready`") + len("then `ready`")]
+        listed = re.findall(r"`([a-z_]+)`", paragraph)
+        self.assertEqual(listed[0], "config")
+        self.start_server(agencies=1)
+        seen = []
+        for e in self.server.entries():
+            if e.action in listed and (not seen or seen[-1] != e.action):
+                seen.append(e.action)
+        self.assertEqual(seen, listed, self.server.log())
+
+    def test_no_hello_after_a_handshake_gets_timeout_over_tls_and_is_counted(self):
+        self.start_server(agencies=1, extra=["--hello-timeout", "1s",
+                                             "--metrics-address", "127.0.0.1:0"])
+        metrics = [e for e in self.server.entries() if e.action == "metrics"][0]
+        metrics_port = int(metrics.fields["listening"].rsplit(":", 1)[1])
+        c = TlsClient(self.port, self.certs, "agency-1")
+        self.addCleanup(c.close)
+        start = time.monotonic()
+        kind, payload = c.read()   # says nothing: TIMEOUT comes over TLS
+        self.assertEqual((kind, decode_error(payload)[0]), (ERROR, E_TIMEOUT))
+        self.assertIn("server.hello_timeout", decode_error(payload)[2])
+        self.assertLess(time.monotonic() - start, 5)
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            page = r.read().decode()
+        self.assertIn('lottery_connections_refused_total{reason="hello_timeout"} 1', page)
 
     def test_the_agency_refuses_a_fake_server_and_sends_it_nothing(self):
         # A server with a certificate from another CA, and one from our CA
