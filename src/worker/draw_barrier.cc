@@ -38,12 +38,11 @@ bool DrawDue(const SharedState& s) {
 Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
   // Journaled before it counts: a restarted server still knows who finished.
   bool counted = false;
-  auto marked = store_.RecordFinished(shared_, agency, [agency, &counted](SharedState& s) {
+  bool due = false;
+  std::uint64_t bets = 0;
+  auto marked = store_.RecordFinished(shared_, agency, [&](SharedState& s) {
     counted = true;
-    // Logged under the lock, before any waiter can see the draw due: a
-    // worker's agency_finished always comes before the sorteo it allows.
-    Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
-        agency, s.slots[agency].bets_stored);
+    bets = s.slots[agency].bets_stored;
     s.slots[agency].finished = true;
     s.metrics.agencies[agency].finished.store(1, std::memory_order_relaxed);
     if (++s.finished_count == s.agencies) {
@@ -51,16 +50,24 @@ Result<bool> DrawBarrier::MarkFinished(std::uint32_t agency) {
                               std::chrono::steady_clock::now().time_since_epoch())
                               .count();
     }
-    // Waiters only care once the draw is due: waking all of them on every
-    // FINISHED made the barrier quadratic in the number of agencies.
-    if (DrawDue(s)) {
-      s.changed.fetch_add(1, std::memory_order_release);
-      FutexWakeAll(s.changed);
-    }
+    due = DrawDue(s);
   });
-  if (marked && *marked && !counted) {
+  if (!marked || !*marked) return marked;
+  // Logged before the waiters are woken (and not under the segment's mutex,
+  // which never covers I/O): this agency_finished comes before the sorteo it
+  // allows.
+  if (counted) {
+    Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess, "agency: {} | bets_stored: {}",
+        agency, bets);
+  } else {
     Log(LogLevel::kInfo, "agency_finished", Outcome::kSuccess,
         "agency: {} | detail: it had already said FINISHED this round", agency);
+  }
+  // Waiters only care once the draw is due: waking all of them on every
+  // FINISHED made the barrier quadratic in the number of agencies.
+  if (due) {
+    shared_.state().changed.fetch_add(1, std::memory_order_release);
+    FutexWakeAll(shared_.state().changed);
   }
   return marked;
 }
