@@ -56,7 +56,9 @@ std::string FormatProgress(std::uint32_t agency, const AgencyProgress& p,
     line += " | ETA " + Duration(seconds * static_cast<double>(p.bytes_total - p.bytes_read) /
                                  static_cast<double>(p.bytes_read));
   } else if (p.bytes_total > 0 && p.bytes_read >= p.bytes_total) {
-    line += " | ETA 0s";
+    // The reader takes a small file in whole at once: read is not done. Only
+    // when every bet sent is acked is nothing left.
+    line += p.bets_acked >= p.bets_sent && p.bets_sent > 0 ? " | ETA 0s" : " | ETA -";
   }
   line += fmt::format(" | reconnects {}", p.reconnects);
   return line;

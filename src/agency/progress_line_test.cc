@@ -35,6 +35,14 @@ TEST_CASE("the line at the end, for a pipe, and before any time passed") {
         "agency 2 | sent 0 | acked 0 | 0% of 10 B | - bets/s | reconnects 0");
 }
 
+TEST_CASE("a file read in whole at once is not a round done: no ETA 0s before the acks") {
+  AgencyProgress first{100, 0, 4096, 4096, 0};
+  CHECK(FormatProgress(1, first, milliseconds(0)) ==
+        "agency 1 | sent 100 | acked 0 | 100% of 4.0 KiB | - bets/s | ETA - | reconnects 0");
+  AgencyProgress waiting{100, 40, 4096, 4096, 0};
+  CHECK(FormatProgress(1, waiting, seconds(1)).find("ETA -") != std::string::npos);
+}
+
 TEST_CASE("long times left are written in minutes and hours") {
   AgencyProgress p{1, 1, 1, 3601, 0};
   CHECK(FormatProgress(1, p, seconds(1)).find("ETA 1h00m") != std::string::npos);

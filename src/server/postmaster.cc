@@ -225,10 +225,11 @@ void Postmaster::Reload() {
     Log(LogLevel::kWarning, "reload", Outcome::kFail, "key: server.listen_backlog | error: {}",
         std::strerror(errno));
   }
-  Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
   config_ = next;
   tls_ = std::move(*tls);
   if (tls_) Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "tls: reloaded | {}", DescribeServerTls(config_));
+  // The last line of a reload says what it did (docs/SYSTEMD.md).
+  Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
   SetLogLevel(config_.log_level);
   PublishSettings();
   Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));

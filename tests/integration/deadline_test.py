@@ -69,6 +69,8 @@ class DeadlineTest(harness.LotteryTest):
         self.assertTrue(c.closed())
         draw = [e for e in self.server.entries() if e.action == "sorteo" and e.result == "success"]
         self.assertEqual(draw[0].fields["ganadores"], str(len(self.winners(bets1))))
+        # The draw counts the bets of the agencies that took part, not agency 2's.
+        self.assertEqual(draw[0].fields["apuestas"], str(len(bets1)))
         # A second SIGUSR2 changes nothing.
         os.kill(self.server.pid, signal.SIGUSR2)
         self.wait_log(self.server, lambda es: any(

@@ -214,6 +214,14 @@ class TlsTest(harness.LotteryTest):
         self.wait_log(self.server, lambda es: sum(
             1 for e in es if e.action == "reload" and "tls: reloaded" in e.raw) >= 2,
             what="the second reload")
+        # Each reload's last line says what it did (docs/SYSTEMD.md): the
+        # summary comes after the certificates' line, never before it.
+        reloads = [e for e in self.server.entries() if e.action == "reload"]
+        summaries = [i for i, e in enumerate(reloads) if "applied" in e.fields]
+        tls_lines = [i for i, e in enumerate(reloads) if "tls: reloaded" in e.raw]
+        self.assertEqual(len(summaries), 2, self.server.log())
+        for tls_line, summary in zip(tls_lines, summaries):
+            self.assertLess(tls_line, summary, self.server.log())
         self.finish_round(per_agency, files)
 
     def test_a_reissue_and_a_reload_refuse_the_certificate_it_replaced(self):
