@@ -12,6 +12,7 @@
 
 #include "common/crash_point.h"
 #include "common/file_io.h"
+#include "common/log.h"
 #include "storage/batch_journal.h"
 #include "storage/file_lock.h"
 #include "storage/group_commit.h"
@@ -20,6 +21,38 @@
 
 namespace lottery {
 namespace {
+
+}  // namespace
+
+namespace {
+
+// An existing bets file or journal holds personal data and what the round
+// is: one that another user owns, or that others may write, is refused; one
+// that others may read (or run) is narrowed to kBetsFileMode, with a warning.
+Status GuardExistingFile(int fd, const std::string& name) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FailErrno("stat " + name);
+  if (st.st_uid != ::geteuid()) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("{} is owned by uid {}, not by this server's user (uid {}): another "
+                            "user's file is not taken over; chown it or move it away",
+                            name, st.st_uid, ::geteuid()));
+  }
+  const mode_t mode = st.st_mode & 07777;
+  if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("{} has mode {:04o}: writable by {}; chmod 0640 it before starting",
+                            name, mode, (mode & S_IWOTH) ? "every user" : "its group"));
+  }
+  if ((mode & ~static_cast<mode_t>(kBetsFileMode)) != 0) {
+    if (::fchmod(fd, kBetsFileMode) != 0) return FailErrno("chmod " + name);
+    Log(LogLevel::kWarning, "storage", Outcome::kSuccess,
+        "path: {} | old_mode: {:04o} | new_mode: {:04o} | detail: readable beyond its owner and "
+        "group; narrowed (it holds personal data)",
+        name, mode, kBetsFileMode);
+  }
+  return Ok();
+}
 
 }  // namespace
 
@@ -41,7 +74,11 @@ Result<BetStore> BetStore::Open(const std::string& path, SyncMode sync) {
       }
     }
     if (fd < 0) return FailErrno("open " + name);
-    return UniqueFd(fd);
+    UniqueFd owned(fd);
+    if (Status guarded = GuardExistingFile(owned.get(), name); !guarded) {
+      return std::unexpected(guarded.error());
+    }
+    return owned;
   };
   auto data = open(path);
   if (!data) return std::unexpected(data.error());

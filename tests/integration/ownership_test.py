@@ -70,6 +70,37 @@ class OwnershipTest(harness.LotteryTest):
         self.assertEqual(sorted(self.bets_file()), sorted(
             self.expected_rows({1: first, 2: second}).elements()))
 
+    def existing_files(self, mode, uid=None):
+        for name in ("bets.csv", "bets.csv.journal"):
+            path = self.path(name)
+            with open(path, "wb"):
+                pass
+            os.chmod(path, mode)
+            if uid is not None:
+                os.chown(path, uid, -1)
+
+    def test_files_another_user_owns_or_others_may_write_are_refused(self):
+        cases = [("writable by every user", 0o666, None), ("writable by its group", 0o660, None)]
+        if os.geteuid() == 0:
+            cases.append(("owned by uid 65534", 0o640, 65534))
+        for why, mode, uid in cases:
+            with self.subTest(why=why):
+                self.existing_files(mode, uid)
+                r = self.run_server("--port", str(harness.free_port()), "--agencies", "1",
+                                    "--storage", self.path("bets.csv"))
+                self.assertEqual(r.returncode, 73, r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertEqual(os.stat(self.path("bets.csv")).st_mode & 0o777, mode)
+                self.assertFalse(os.path.exists(self.path("bets.csv.lock")))
+
+    def test_files_others_may_read_are_narrowed_to_0640_with_a_warning(self):
+        self.existing_files(0o644)
+        self.start_server(agencies=1)
+        for name in ("bets.csv", "bets.csv.journal"):
+            self.assertEqual(os.stat(self.path(name)).st_mode & 0o777, 0o640, name)
+        narrowed = [e for e in self.server.entries() if e.action == "storage" and "old_mode" in e.fields]
+        self.assertEqual([e.fields["old_mode"] for e in narrowed], ["0644", "0644"], self.server.log())
+
     def test_a_failed_bind_creates_no_file(self):
         blocker = socket.socket()
         blocker.bind(("127.0.0.1", 0))
