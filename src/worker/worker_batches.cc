@@ -151,6 +151,7 @@ bool Worker::StorePendingBatches() {
   RecordBatchDigests(shared_.state(), agency_, stored_digests_);
   AgencyMetrics& m = shared_.state().metrics.agencies[agency_];
   m.bets_stored.fetch_add(bets, std::memory_order_relaxed);
+  session_bets_stored_ += bets;
   m.batches_stored.fetch_add(stored_digests_.size(), std::memory_order_relaxed);
   if (stored->skipped < extents.size()) {
     const std::size_t from = stored->skipped ? extents[stored->skipped - 1].rows_end : 0;
@@ -243,19 +244,30 @@ bool Worker::HandleBets(std::string_view payload) {
       BatchExtent{seq, count, pending_rows_.size(), pending_winners_.size(), digest});
   pending_batches_.push_back(PendingBatch{first, received});
   pending_bets_ += count;
-  if (count == 1 || LogEnabled(LogLevel::kDebug)) {
+  // A session whose one batch is one bet is bet mode's: its bet is logged at
+  // INFO when the session ends with nothing more (~Worker). A lottery-mode
+  // batch that happens to hold one bet says FINISHED, or more, and is not.
+  if (count == 1 && !single_bet_ && session_bets_ == 0) {
+    single_bet_ = fmt::format("dni: {} | numero: {}", bet.document, bet.number);
+  }
+  session_bets_ += count;
+  if (LogEnabled(LogLevel::kDebug)) {
     // Each bet is logged as stored: store it now, while its frame is at hand.
     if (!StorePendingBatches()) return false;
-    LogLevel level = count == 1 ? LogLevel::kInfo : LogLevel::kDebug;
     BetBatchDecoder again(payload);
     (void)again.Start();
     while (again.NextRow(row)) {
       if (ParseBetRow(row, today, bet, row_scratch_)) break;  // checked above: cannot fail
-      Log(level, "apuesta_almacenada", Outcome::kSuccess, "dni: {} | numero: {}", bet.document,
-          bet.number);
+      Log(LogLevel::kDebug, "apuesta_almacenada", Outcome::kSuccess, "dni: {} | numero: {}",
+          bet.document, bet.number);
     }
   }
   return true;
+}
+
+void Worker::LogSingleBet() {
+  if (!single_bet_ || finished_ || session_bets_ != 1 || session_bets_stored_ != 1) return;
+  Log(LogLevel::kInfo, "apuesta_almacenada", Outcome::kSuccess, "{}", *single_bet_);
 }
 
 }  // namespace lottery

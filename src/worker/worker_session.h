@@ -60,7 +60,10 @@ class Worker {
         hello_(std::chrono::duration_cast<Millis>(options.hello_timeout)),
         idle_(std::chrono::duration_cast<Millis>(options.idle_timeout)) {}
 
-  ~Worker() { ReleaseSlot(); }
+  ~Worker() {
+    LogSingleBet();
+    ReleaseSlot();
+  }
 
   int Serve();
 
@@ -100,6 +103,9 @@ class Worker {
   // Sends an error reply; returns whether the connection stays open.
   bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
   void ReleaseSlot();
+  // Bet mode's INFO line (`apuesta_almacenada | dni | numero`), once its
+  // session ends having stored its one bet and said nothing more.
+  void LogSingleBet();
   // Whether a signal asked this worker to stop: SIGTERM/SIGINT (shutdown),
   // or SIGUSR1 from a newer worker that proved the same agency (replaced_).
   bool ShutdownRequested();
@@ -143,6 +149,11 @@ class Worker {
   std::uint64_t stored_bets_ = 0;
   std::uint64_t pending_bets_ = 0;
   bool finished_ = false;
+  // Bets in this session's batches (validated), and the first one when it
+  // came alone in the session's first batch (LogSingleBet).
+  std::uint64_t session_bets_ = 0;
+  std::optional<std::string> single_bet_;
+  std::uint64_t session_bets_stored_ = 0;  // of them, stored by this worker
   bool introduced_ = false;  // HELLO answered with WELCOME
   bool stopping_ = false;
   bool replaced_ = false;  // stopping because a newer connection took the agency

@@ -52,6 +52,20 @@ class BatchingTest(harness.LotteryTest):
                   if e.action == "apuesta_almacenada"]
         self.assertEqual(stored, [("DEBUG", b[2], str(b[4])) for b in bets])
 
+    def test_a_lottery_batch_of_one_bet_logs_no_document_at_info(self):
+        # The exercise asks for `apuesta_almacenada | dni` in bet mode only:
+        # a lottery run's last batch of one bet, or a dataset of one bet, is
+        # not bet mode (it says FINISHED).
+        for count, batch in ((11, 5), (1, 100)):
+            with self.subTest(count=count):
+                sizes, entries = self.batches_for(count, batch)
+                self.assertEqual(sizes[-1], 1)
+                self.assertEqual([e.raw for e in entries if e.action == "apuesta_almacenada"], [])
+                self.server.signal(15)
+                self.server.wait(30)
+                for suffix in ("", ".journal", ".result"):
+                    os.remove(self.path("bets.csv" + suffix))
+
     def test_bets_of_bigger_batches_are_not_logged_one_by_one_at_info(self):
         sizes, entries = self.batches_for(12, 5)
         self.assertEqual(sizes, [5, 5, 2])
