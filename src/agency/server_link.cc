@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <cmath>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -60,6 +61,8 @@ Step ServerLink::StartTls() {
       cancelled_ = true;
       Disconnect();
       return Step::kCancelled;
+    case Handshake::kNotTls:
+      return RefusedInPlaintext(hs.error);
     case Handshake::kFailed:
       // The server's certificate does not verify (wrong CA, wrong name,
       // expired): talking to it would hand this agency's bets to a stranger.
@@ -74,6 +77,42 @@ Step ServerLink::StartTls() {
       Drop(fmt::format("TLS handshake: {}: {}", HandshakeEndName(hs.end), LogSafe(hs.error)));
       return Step::kRetry;
   }
+}
+
+Step ServerLink::RefusedInPlaintext(std::string_view handshake_error) {
+  // The parent refuses before any TLS, in plaintext (docs/PROTOCOL.md):
+  // nothing of it was consumed by the handshake.
+  PlainStream plain(fd_.get());
+  FrameReader reader(plain, signals_.fd());
+  Frame frame;
+  std::optional<ErrorReply> e;
+  if (reader.Read(frame, Millis(1000), Millis(1000)) == IoStatus::kOk &&
+      frame.type == static_cast<std::uint8_t>(MessageType::kError)) {
+    if (auto decoded = DecodeError(frame.payload)) e = *decoded;
+  }
+  if (e && e->code == ErrorCode::kTooManyConnections) {
+    server_full_ = true;
+    Disconnect();
+    return Step::kRetry;
+  }
+  Drop(e ? fmt::format("the server refused the connection before TLS: {}: {}",
+                       ErrorCodeName(e->code), LogSafe(e->message))
+         : fmt::format("TLS handshake: {}", LogSafe(handshake_error)));
+  return Step::kRetry;
+}
+
+Millis ServerLink::NextWait(Millis backoff, Millis left) {
+  if (!server_full_) return std::min(backoff, left);
+  server_full_ = false;
+  // Jitter: agencies refused together do not come back together.
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_real_distribution<double> factor(0.5, 1.5);
+  const Millis wait =
+      std::min(Millis(static_cast<long long>(backoff.count() * factor(rng))), left);
+  Log(LogLevel::kWarning, "connect", Outcome::kFail,
+      "client_id: {} | server: {}:{} | error: server full (TOO_MANY_CONNECTIONS): retrying in {} s",
+      config_.id, endpoint_.host, endpoint_.port, fmt::format("{:.1f}", wait.count() / 1000.0));
+  return wait;
 }
 
 Step ServerLink::Ensure(bool hello) {
@@ -127,8 +166,8 @@ Step ServerLink::Ensure(bool hello) {
           FormatDuration(spent));
       return Step::kUnavailable;
     }
-    const Millis wait = std::min(backoff, std::chrono::duration_cast<Millis>(give_up - now) +
-                                              Millis(1));
+    const Millis wait =
+        NextWait(backoff, std::chrono::duration_cast<Millis>(give_up - now) + Millis(1));
     if (!Sleep(wait)) return Step::kCancelled;
     backoff = std::min(backoff * 2, Millis(2000));
   }

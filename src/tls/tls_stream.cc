@@ -20,6 +20,7 @@ namespace {
 
 // TLS records start with a content type; a ClientHello with 22 (handshake).
 constexpr unsigned char kTlsHandshakeRecord = 0x16;
+constexpr unsigned char kTlsAlertRecord = 0x15;
 
 bool IsIpAddress(const std::string& name) {
   unsigned char buffer[16];
@@ -74,16 +75,18 @@ struct HandshakeRunner {
       }
     }
     short events = POLLIN;
-    bool peeked = !server;
+    bool peeked = false;
+    bool started = server;  // the client peeks once its ClientHello is out
     while (true) {
-      if (!peeked) {
-        // The first byte tells a TLS client from a plaintext one before
-        // OpenSSL consumes anything.
+      if (!peeked && started) {
+        // The first byte tells a TLS peer from a plaintext one before
+        // OpenSSL consumes anything: a client meets a server that refused
+        // it in plaintext (TOO_MANY_CONNECTIONS), and can read why.
         unsigned char first = 0;
         ssize_t n = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n == 1) {
           peeked = true;
-          if (first != kTlsHandshakeRecord) {
+          if (first != kTlsHandshakeRecord && (server || first != kTlsAlertRecord)) {
             stream->broken_ = true;
             out.end = Handshake::kNotTls;
             out.error = fmt::format("the peer sent byte 0x{:02x}, not a TLS handshake", first);
@@ -103,6 +106,7 @@ struct HandshakeRunner {
           return out;
         }
       } else {
+        started = true;
         ERR_clear_error();
         int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
         if (rc == 1) {

@@ -84,6 +84,8 @@ using TlsClock = std::chrono::steady_clock;
 // plaintext.
 Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
 // The agency's side: verifies the server's certificate and context.server_name().
+// A reply to the ClientHello that cannot start a TLS record ends it as
+// kNotTls with nothing consumed: the caller can read the plaintext.
 Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
 
 }  // namespace lottery
