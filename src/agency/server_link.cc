@@ -1,6 +1,7 @@
 #include "agency/server_link.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cmath>
 #include <random>
@@ -62,7 +63,7 @@ Step ServerLink::StartTls() {
       Disconnect();
       return Step::kCancelled;
     case Handshake::kNotTls:
-      return RefusedInPlaintext(hs.error);
+      return RefusedInPlaintext(hs);
     case Handshake::kFailed:
       // The server's certificate does not verify (wrong CA, wrong name,
       // expired): talking to it would hand this agency's bets to a stranger.
@@ -79,17 +80,41 @@ Step ServerLink::StartTls() {
   }
 }
 
-Step ServerLink::RefusedInPlaintext(std::string_view handshake_error) {
-  // The parent refuses before any TLS, in plaintext (docs/PROTOCOL.md):
-  // nothing of it was consumed by the handshake.
-  PlainStream plain(fd_.get());
-  FrameReader reader(plain, signals_.fd());
-  Frame frame;
-  std::optional<ErrorReply> e;
-  if (reader.Read(frame, Millis(1000), Millis(1000)) == IoStatus::kOk &&
-      frame.type == static_cast<std::uint8_t>(MessageType::kError)) {
-    if (auto decoded = DecodeError(frame.payload)) e = *decoded;
+namespace {
+
+// The plaintext frame a server sent instead of TLS: `bytes` already read,
+// the rest from `fd` within a second. nullopt when it is no ERROR frame.
+std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (true) {
+    if (!bytes.empty() && static_cast<std::uint8_t>(bytes[0]) !=
+                              static_cast<std::uint8_t>(MessageType::kError)) {
+      return std::nullopt;
+    }
+    if (bytes.size() >= kFrameHeaderSize) {
+      FrameHeader h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+      if (h.length > kMaxPayloadSize) return std::nullopt;
+      if (bytes.size() >= kFrameHeaderSize + h.length) {
+        auto e = DecodeError(std::string_view(bytes).substr(kFrameHeaderSize, h.length));
+        return e ? std::optional<ErrorReply>(*e) : std::nullopt;
+      }
+    }
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return std::nullopt;
+    bytes.append(buf, static_cast<std::size_t>(n));
   }
+}
+
+}  // namespace
+
+Step ServerLink::RefusedInPlaintext(const Handshake& hs) {
+  // The parent refuses before any TLS, in plaintext (docs/PROTOCOL.md); the
+  // handshake may have read the frame's first bytes as a TLS record header.
+  std::optional<ErrorReply> e = ReadPlaintextError(fd_.get(), hs.first_bytes);
   if (e && e->code == ErrorCode::kTooManyConnections) {
     server_full_ = true;
     Disconnect();
@@ -97,7 +122,7 @@ Step ServerLink::RefusedInPlaintext(std::string_view handshake_error) {
   }
   Drop(e ? fmt::format("the server refused the connection before TLS: {}: {}",
                        ErrorCodeName(e->code), LogSafe(e->message))
-         : fmt::format("TLS handshake: {}", LogSafe(handshake_error)));
+         : fmt::format("TLS handshake: {}", LogSafe(hs.error)));
   return Step::kRetry;
 }
 

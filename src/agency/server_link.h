@@ -103,8 +103,9 @@ class ServerLink {
   // Ends the connection: stream first (its close_notify), then the socket.
   void Disconnect();
   // The server answered the ClientHello in plaintext (handshake kNotTls):
-  // reads its ERROR frame. TOO_MANY_CONNECTIONS sets server_full_. kRetry.
-  Step RefusedInPlaintext(std::string_view handshake_error);
+  // reads its ERROR frame, starting with the bytes the handshake consumed.
+  // TOO_MANY_CONNECTIONS sets server_full_. kRetry.
+  Step RefusedInPlaintext(const Handshake& hs);
   // The wait before the next attempt: `backoff`, jittered to 50..150% when
   // the server said it was full (logged so), cut to what is left.
   Millis NextWait(Millis backoff, Millis left);

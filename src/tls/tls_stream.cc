@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -42,6 +44,42 @@ bool PeerSentAlert() {
   unsigned long e = ERR_peek_error();
   return ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
 }
+
+// Enough for a plaintext ERROR frame (the server's refusal).
+constexpr std::size_t kCaptureBytes = 1024;
+
+// Keeps the first bytes a socket BIO reads in the std::string its
+// callback argument points to.
+long CaptureFirstBytes(BIO* bio, int oper, const char* argp, std::size_t, int, long, int ret,
+                       std::size_t* processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed != nullptr) {
+    auto* sink = reinterpret_cast<std::string*>(BIO_get_callback_arg(bio));
+    if (sink != nullptr && sink->size() < kCaptureBytes) {
+      sink->append(argp, std::min<std::size_t>(*processed, kCaptureBytes - sink->size()));
+    }
+  }
+  return ret;
+}
+
+// Captures into `sink` while it lives (the client's handshake).
+class FirstBytesCapture {
+ public:
+  FirstBytesCapture(SSL* ssl, std::string* sink) : bio_(SSL_get_rbio(ssl)) {
+    if (bio_ == nullptr) return;
+    BIO_set_callback_arg(bio_, reinterpret_cast<char*>(sink));
+    BIO_set_callback_ex(bio_, CaptureFirstBytes);
+  }
+  ~FirstBytesCapture() {
+    if (bio_ == nullptr) return;
+    BIO_set_callback_ex(bio_, nullptr);
+    BIO_set_callback_arg(bio_, nullptr);
+  }
+  FirstBytesCapture(const FirstBytesCapture&) = delete;
+  FirstBytesCapture& operator=(const FirstBytesCapture&) = delete;
+
+ private:
+  BIO* bio_;
+};
 
 }  // namespace
 
@@ -77,6 +115,8 @@ struct HandshakeRunner {
     short events = POLLIN;
     bool peeked = false;
     bool started = server;  // the client peeks once its ClientHello is out
+    std::optional<FirstBytesCapture> capture;
+    if (!server) capture.emplace(ssl, &out.first_bytes);
     while (true) {
       if (!peeked && started) {
         // The first byte tells a TLS peer from a plaintext one before

@@ -73,6 +73,9 @@ struct Handshake {
   End end = kFailed;
   std::unique_ptr<TlsStream> stream;  // set when kDone
   std::string error;
+  // The client's side: the first bytes the handshake read from the server
+  // (up to 1 KiB), so that a plaintext refusal it consumed can still be read.
+  std::string first_bytes;
 };
 
 const char* HandshakeEndName(Handshake::End end);

@@ -237,6 +237,23 @@ class AttackTest(harness.LotteryTest):
             self.assertIn(code, (E_TIMEOUT, None), holders.dropped)
         self.assertIn(E_TIMEOUT, [c for _, c in holders.dropped])
 
+    def test_e_an_agency_refused_for_lack_of_room_says_the_server_is_full(self):
+        # max_connections = 1, held by a silent stranger: the agency's first
+        # connection is refused in plaintext (and evicts the stranger); the
+        # agency says so, backs off and gets in.
+        self.start_server(agencies=1, extra=["--max-connections", "1"])
+        holder = open_from(source(0), self.port)
+        self.addCleanup(holder.close)
+        deadline = time.monotonic() + 5
+        while len(harness.children_of(self.server.pid)) < 1:
+            self.assertLess(time.monotonic(), deadline, "the holder's worker")
+            time.sleep(0.02)
+        bets = make_bets(1, 50, winners=1)
+        p = self.start_agency(1, self.agency_file(1, bets))
+        self.assertEqual(p.wait(30), 0, p.log())
+        self.assertIn("server full (TOO_MANY_CONNECTIONS): retrying in", p.log())
+        self.assertNotIn("wrong version number", p.log())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
