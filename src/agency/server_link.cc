@@ -1,8 +1,10 @@
 #include "agency/server_link.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cmath>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -60,6 +62,8 @@ Step ServerLink::StartTls() {
       cancelled_ = true;
       Disconnect();
       return Step::kCancelled;
+    case Handshake::kNotTls:
+      return RefusedInPlaintext(hs);
     case Handshake::kFailed:
       // The server's certificate does not verify (wrong CA, wrong name,
       // expired): talking to it would hand this agency's bets to a stranger.
@@ -74,6 +78,66 @@ Step ServerLink::StartTls() {
       Drop(fmt::format("TLS handshake: {}: {}", HandshakeEndName(hs.end), LogSafe(hs.error)));
       return Step::kRetry;
   }
+}
+
+namespace {
+
+// The plaintext frame a server sent instead of TLS: `bytes` already read,
+// the rest from `fd` within a second. nullopt when it is no ERROR frame.
+std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (true) {
+    if (!bytes.empty() && static_cast<std::uint8_t>(bytes[0]) !=
+                              static_cast<std::uint8_t>(MessageType::kError)) {
+      return std::nullopt;
+    }
+    if (bytes.size() >= kFrameHeaderSize) {
+      FrameHeader h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+      if (h.length > kMaxPayloadSize) return std::nullopt;
+      if (bytes.size() >= kFrameHeaderSize + h.length) {
+        auto e = DecodeError(std::string_view(bytes).substr(kFrameHeaderSize, h.length));
+        return e ? std::optional<ErrorReply>(*e) : std::nullopt;
+      }
+    }
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return std::nullopt;
+    bytes.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace
+
+Step ServerLink::RefusedInPlaintext(const Handshake& hs) {
+  // The parent refuses before any TLS, in plaintext (docs/PROTOCOL.md); the
+  // handshake may have read the frame's first bytes as a TLS record header.
+  std::optional<ErrorReply> e = ReadPlaintextError(fd_.get(), hs.first_bytes);
+  if (e && e->code == ErrorCode::kTooManyConnections) {
+    server_full_ = true;
+    Disconnect();
+    return Step::kRetry;
+  }
+  Drop(e ? fmt::format("the server refused the connection before TLS: {}: {}",
+                       ErrorCodeName(e->code), LogSafe(e->message))
+         : fmt::format("TLS handshake: {}", LogSafe(hs.error)));
+  return Step::kRetry;
+}
+
+Millis ServerLink::NextWait(Millis backoff, Millis left) {
+  if (!server_full_) return std::min(backoff, left);
+  server_full_ = false;
+  // Jitter: agencies refused together do not come back together.
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_real_distribution<double> factor(0.5, 1.5);
+  const Millis wait =
+      std::min(Millis(static_cast<long long>(backoff.count() * factor(rng))), left);
+  Log(LogLevel::kWarning, "connect", Outcome::kFail,
+      "client_id: {} | server: {}:{} | error: server full (TOO_MANY_CONNECTIONS): retrying in {} s",
+      config_.id, endpoint_.host, endpoint_.port, fmt::format("{:.1f}", wait.count() / 1000.0));
+  return wait;
 }
 
 Step ServerLink::Ensure(bool hello) {
@@ -127,8 +191,8 @@ Step ServerLink::Ensure(bool hello) {
           FormatDuration(spent));
       return Step::kUnavailable;
     }
-    const Millis wait = std::min(backoff, std::chrono::duration_cast<Millis>(give_up - now) +
-                                              Millis(1));
+    const Millis wait =
+        NextWait(backoff, std::chrono::duration_cast<Millis>(give_up - now) + Millis(1));
     if (!Sleep(wait)) return Step::kCancelled;
     backoff = std::min(backoff * 2, Millis(2000));
   }

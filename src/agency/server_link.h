@@ -102,6 +102,13 @@ class ServerLink {
 
   // Ends the connection: stream first (its close_notify), then the socket.
   void Disconnect();
+  // The server answered the ClientHello in plaintext (handshake kNotTls):
+  // reads its ERROR frame, starting with the bytes the handshake consumed.
+  // TOO_MANY_CONNECTIONS sets server_full_. kRetry.
+  Step RefusedInPlaintext(const Handshake& hs);
+  // The wait before the next attempt: `backoff`, jittered to 50..150% when
+  // the server said it was full (logged so), cut to what is left.
+  Millis NextWait(Millis backoff, Millis left);
 
   const AgencyConfig& config_;
   const TlsContext* tls_;
@@ -119,6 +126,8 @@ class ServerLink {
   // The last HELLO was refused because another connection holds this id
   // (its text, as the server said it); cleared by a WELCOME.
   std::optional<std::string> taken_;
+  // The last attempt was refused with TOO_MANY_CONNECTIONS (before TLS).
+  bool server_full_ = false;
   std::string out_;
   std::uint64_t sessions_ = 0;
   // The handshake's duration until the server's first frame confirms it.

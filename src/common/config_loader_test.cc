@@ -345,7 +345,7 @@ TEST_CASE("storage.sync: always by default, never on request, nothing else") {
 TEST_CASE("max_connections: 0 means a multiple of the agencies") {
   auto r = LoadServerConfig({"s", "--agencies", "10"}, kPlain);
   REQUIRE(r);
-  CHECK(r->EffectiveMaxConnections() == 36);
+  CHECK(r->EffectiveMaxConnections() == 256 + 36);
   r = LoadServerConfig({"s", "--agencies", "2"}, Plain({{"SERVER_MAX_CONNECTIONS", "3"}}));
   REQUIRE(r);
   CHECK(r->EffectiveMaxConnections() == 3);

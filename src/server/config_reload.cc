@@ -5,10 +5,10 @@
 namespace lottery {
 namespace {
 
-constexpr std::array<std::string_view, 12> kReloadableKeys = {
+constexpr std::array<std::string_view, 13> kReloadableKeys = {
     "log.level",           "server.read_timeout",   "server.hello_timeout",
     "server.idle_timeout", "server.listen_backlog", "server.max_connections",
-    "server.max_pending",  "server.shutdown_timeout", "tls.certificate",
+    "server.max_pending", "server.max_pending_per_source", "server.shutdown_timeout", "tls.certificate",
     "tls.private_key",     "tls.client_ca",          "tls.crl"};
 
 }  // namespace
@@ -39,6 +39,7 @@ ServerConfig ApplyReloadable(const ServerConfig& running, const ServerConfig& lo
   next.hello_timeout = loaded.hello_timeout;
   next.idle_timeout = loaded.idle_timeout;
   next.max_pending = loaded.max_pending;
+  next.max_pending_per_source = loaded.max_pending_per_source;
   next.listen_backlog = loaded.listen_backlog;
   next.max_connections = loaded.max_connections;
   next.shutdown_timeout = loaded.shutdown_timeout;

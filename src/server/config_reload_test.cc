@@ -80,7 +80,7 @@ TEST_CASE("every reloadable key is a real key") {
   for (const auto& [key, value] : ServerConfigValues(ServerConfig{})) keys.insert(key);
   int reloadable = 0;
   for (const std::string& key : keys) reloadable += IsReloadableKey(key) ? 1 : 0;
-  CHECK(reloadable == 12);
+  CHECK(reloadable == 13);
   CHECK(IsReloadableKey("tls.crl"));
   CHECK_FALSE(IsReloadableKey("tls.mode"));
   CHECK_FALSE(IsReloadableKey("server.port"));

@@ -113,7 +113,9 @@ int Postmaster::PollTimeoutMs() const {
   }
   if (auto control = control_.NextDeadline()) wake = wake ? std::min(*wake, *control) : *control;
   // Refusals counted but not logged yet are logged when their second is up.
-  if (refused_unlogged_ > 0) wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
+  if (refused_unlogged_ + evicted_unlogged_ > 0) {
+    wake = wake ? std::min(*wake, next_refusal_log_) : next_refusal_log_;
+  }
   if (!wake) return -1;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*wake - Clock::now()).count();
   return static_cast<int>(std::clamp<long long>(left + 1, 0, 60000));
@@ -122,7 +124,7 @@ int Postmaster::PollTimeoutMs() const {
 void Postmaster::Tick() {
   auto now = Clock::now();
   if (betting_deadline_ && now >= *betting_deadline_) CloseBettingNow("draw.deadline");
-  if (refused_unlogged_ > 0 && now >= next_refusal_log_) LogRefusals(now);
+  if (refused_unlogged_ + evicted_unlogged_ > 0 && now >= next_refusal_log_) LogRefusals(now);
   if (!notifier_.enabled()) return;
   if (auto interval = notifier_.watchdog_interval(); interval && now >= next_watchdog_) {
     Notify(notifier_.WatchdogPing());
@@ -247,24 +249,7 @@ void Postmaster::Accept() {
   }
   UniqueFd connection(fd);
   std::string peer = PeerAddress(connection.get());
-  if (workers_.size() >= static_cast<std::size_t>(config_.EffectiveMaxConnections())) {
-    Refuse(std::move(connection), peer, Refusal::kMaxConnections,
-           fmt::format("the server is serving its limit of {} connections "
-                       "(server.max_connections); retry later",
-                       config_.EffectiveMaxConnections()));
-    return;
-  }
-  // Connections that have not introduced themselves have a limit of their
-  // own, so that they can never take the agencies' room.
-  const std::size_t introduced = CountClaimedSlots(shared_.state());
-  const std::size_t pending = workers_.size() - std::min(introduced, workers_.size());
-  if (pending >= static_cast<std::size_t>(config_.EffectiveMaxPending())) {
-    Refuse(std::move(connection), peer, Refusal::kMaxPending,
-           fmt::format("the server is serving its limit of {} connections that have not said "
-                       "HELLO (server.max_pending); retry later",
-                       config_.EffectiveMaxPending()));
-    return;
-  }
+  if (!Admit(connection, peer)) return;
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -294,33 +279,12 @@ void Postmaster::Accept() {
     ::_exit(code);
   }
   workers_.Add(pid);
+  room_.Add(pid, peer);
   shared_.state().metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   Log(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: {} | worker_pid: {} | workers: {}", peer,
       pid, workers_.size());
 }
 
-void Postmaster::Refuse(UniqueFd connection, const std::string& peer, Refusal reason,
-                        std::string why) {
-  shared_.state().metrics.Refuse(reason);
-  // Answered by the parent itself, without a worker and without waiting:
-  // a peer that does not read the reply only loses the reply.
-  std::string frame;
-  EncodeError(frame, ErrorReply{ErrorCode::kTooManyConnections, kNoBetIndex, std::move(why)});
-  (void)::send(connection.get(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  ++refused_unlogged_;
-  last_refused_peer_ = peer;
-  auto now = Clock::now();
-  if (now >= next_refusal_log_) LogRefusals(now);
-}
-
-void Postmaster::LogRefusals(Clock::time_point now) {
-  Log(LogLevel::kWarning, "accept", Outcome::kFail,
-      "ip: {} | error: too many connections | limit: {} | pending_limit: {} | refused: {}",
-      last_refused_peer_, config_.EffectiveMaxConnections(), config_.EffectiveMaxPending(),
-      refused_unlogged_);
-  refused_unlogged_ = 0;
-  next_refusal_log_ = now + std::chrono::seconds(1);
-}
 void Postmaster::ReapWorkers() {
   while (true) {
     int status = 0;
@@ -334,9 +298,12 @@ void Postmaster::ReapWorkers() {
 void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
   // As PID 1 we also reap orphans we never forked; only our workers matter.
   if (!workers_.Remove(pid)) return;
+  const bool evicted = room_.WasEvicted(pid);
+  room_.Forget(pid);
   worker_peak_rss_kib_ = std::max<long>(worker_peak_rss_kib_, usage.ru_maxrss);
   ++workers_reaped_;
-  bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  // An evicted worker's SIGKILL is the parent's doing: counted, not a warning.
+  bool clean = evicted || (WIFEXITED(status) && WEXITSTATUS(status) == 0);
   // A drawer that died has its draw reset: a waiting worker takes it over.
   const std::uint32_t freed_agency = ReleaseWorker(shared_.state(), pid).agency;
   Log(clean ? LogLevel::kDebug : LogLevel::kWarning, "worker_exit",
@@ -345,7 +312,7 @@ void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
 }
 
 void Postmaster::Shutdown(int signal) {
-  if (refused_unlogged_ > 0) LogRefusals(Clock::now());
+  if (refused_unlogged_ + evicted_unlogged_ > 0) LogRefusals(Clock::now());
   Notify(notifier_.Stopping(fmt::format("shutting down on {}: stopping {} workers",
                                         signal ? fmt::format("SIG{}", sigabbrev_np(signal))
                                                : std::string("an error"),

@@ -22,6 +22,7 @@
 #include "common/unique_fd.h"
 #include "server/control_socket.h"
 #include "server/metrics_endpoint.h"
+#include "server/pending_room.h"
 #include "server/server_config.h"
 #include "server/service_notifier.h"
 #include "server/startup.h"
@@ -55,6 +56,10 @@ class Postmaster {
   using Clock = std::chrono::steady_clock;
 
   void Accept();
+  // Makes room for a new connection from `peer`, evicting the oldest
+  // unidentified one when needed (server/pending_room.h); false when it was
+  // refused (TOO_MANY_CONNECTIONS sent).
+  bool Admit(UniqueFd& connection, const std::string& peer);
   // Answers TOO_MANY_CONNECTIONS saying `why`, and counts it for the log
   // and the metrics.
   void Refuse(UniqueFd connection, const std::string& peer, Refusal reason, std::string why);
@@ -103,6 +108,7 @@ class Postmaster {
   // server.control_socket: lotteryctl's requests, served from this loop too.
   ControlEndpoint control_;
   WorkerSet workers_;
+  PendingRoom room_;  // accept order and source of the workers, for eviction
 
   std::string last_status_;
   Clock::time_point next_status_{};
@@ -111,6 +117,8 @@ class Postmaster {
   // Refused connections are logged at most once a second, with a count.
   std::uint64_t refused_unlogged_ = 0;
   std::string last_refused_peer_;
+  std::uint64_t evicted_unlogged_ = 0;  // evictions, logged like refusals
+  const char* last_eviction_reason_ = "";
   long worker_peak_rss_kib_ = 0;  // largest ru_maxrss of a reaped worker
   std::uint64_t workers_reaped_ = 0;
   Clock::time_point next_refusal_log_{};

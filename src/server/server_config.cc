@@ -1,5 +1,7 @@
 #include "server/server_config.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/agency_limit.h"
@@ -47,11 +49,17 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                        "on SIGTERM, how long workers get before SIGKILL"));
   s.push_back(IntegerSetting("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
                       &c.max_connections, 0, 100000,
-                      "connections served at once, 0 or >= agencies; more are refused (0: 2 x agencies + 16)"));
+                      "connections served at once, 0 or >= agencies; beyond it the oldest connection that "
+                      "has not said HELLO is evicted, else the new one refused (0: max_pending + 2 x "
+                      "agencies + 16)"));
   s.push_back(IntegerSetting("server.max_pending", "SERVER_MAX_PENDING", "--max-pending",
                              &c.max_pending, 0, 100000,
-                             "connections that have not said HELLO yet, served at once; more are "
-                             "refused (0: 2 x agencies)"));
+                             "connections that have not said HELLO yet, served at once; beyond it "
+                             "the oldest of them is evicted (0: max(256, 2 x agencies))"));
+  s.push_back(IntegerSetting("server.max_pending_per_source", "SERVER_MAX_PENDING_PER_SOURCE",
+                             "--max-pending-per-source", &c.max_pending_per_source, 0, 100000,
+                             "connections from one address that have not said HELLO yet; beyond "
+                             "it that address's oldest is evicted (0: no cap)"));
   s.push_back(Setting{"server.metrics_address", "SERVER_METRICS_ADDRESS", "--metrics-address",
                       SettingKind::kString, "\"\" (off) or HOST:PORT, e.g. 127.0.0.1:9464",
                       c.metrics_address,
@@ -168,11 +176,11 @@ std::string ServerConfig::EffectiveControlSocket(
 }
 
 int ServerConfig::EffectiveMaxPending() const {
-  return max_pending > 0 ? max_pending : 2 * agencies;
+  return max_pending > 0 ? max_pending : std::max(256, 2 * agencies);
 }
 
 int ServerConfig::EffectiveMaxConnections() const {
-  return max_connections > 0 ? max_connections : 2 * agencies + 16;
+  return max_connections > 0 ? max_connections : EffectiveMaxPending() + 2 * agencies + 16;
 }
 
 std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config) {

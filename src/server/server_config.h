@@ -29,6 +29,7 @@ struct ServerConfig {
   Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
   int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
   int max_pending = 0;                // server.max_pending    SERVER_MAX_PENDING (0: auto)
+  int max_pending_per_source = 8;     // server.max_pending_per_source (0: no cap)
   std::string metrics_address;        // server.metrics_address SERVER_METRICS_ADDRESS ("": off)
   // server.control_socket SERVER_CONTROL_SOCKET --control-socket: the Unix
   // socket lotteryctl talks to ("": the default, EffectiveControlSocket).
@@ -43,12 +44,12 @@ struct ServerConfig {
   TlsSettings tls;
   bool check_only = false;                // --check-config: validate and exit
 
-  // Connections served at once: max_connections, or when 0, twice the
-  // agencies plus room for health checks and reconnects.
+  // Connections served at once: max_connections, or when 0, the pending
+  // room plus twice the agencies plus room for health checks and reconnects.
   int EffectiveMaxConnections() const;
   // Connections not yet introduced (no HELLO yet) served at once:
-  // max_pending, or when 0, twice the agencies. They can never take the
-  // room of the agencies themselves.
+  // max_pending, or when 0, max(256, 2 x agencies). Beyond it the oldest is
+  // evicted (server/pending_room.h): they can never keep an agency out.
   int EffectiveMaxPending() const;
   // control_socket, or when "", its default for this environment:
   // $RUNTIME_DIRECTORY/control.sock, else <storage_path>.control

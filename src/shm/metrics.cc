@@ -26,6 +26,7 @@ std::string_view RefusalName(Refusal reason) {
     case Refusal::kBettingClosed: return "betting_closed";
     case Refusal::kHelloTimeout: return "hello_timeout";
     case Refusal::kProtocol: return "protocol";
+    case Refusal::kEvicted: return "evicted";
     case Refusal::kCount: break;
   }
   return "unknown";

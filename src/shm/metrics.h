@@ -57,6 +57,7 @@ enum class Refusal : std::uint32_t {
   kBettingClosed,       // betting closed before the agency finished
   kHelloTimeout,        // said nothing within server.hello_timeout
   kProtocol,            // anything else before a valid HELLO
+  kEvicted,             // parent: the oldest unidentified connection, closed for a newer one
   kCount
 };
 std::string_view RefusalName(Refusal reason);

@@ -253,6 +253,23 @@ std::uint32_t CountClaimedSlots(SharedState& state) {
   return claimed;
 }
 
+std::vector<pid_t> ClaimedSlotOwners(SharedState& state) {
+  SharedLock lock(state);
+  std::vector<pid_t> owners;
+  for (std::uint32_t a = 1; a <= state.agencies; ++a) {
+    if (state.slots[a].owner_pid != 0) owners.push_back(state.slots[a].owner_pid);
+  }
+  return owners;
+}
+
+bool SignalIfUnclaimed(SharedState& state, pid_t pid, int sig) {
+  SharedLock lock(state);
+  for (std::uint32_t a = 1; a <= state.agencies; ++a) {
+    if (state.slots[a].owner_pid == pid) return false;
+  }
+  return ::kill(pid, sig) == 0;
+}
+
 void ReleaseAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   SharedLock lock(state);
   if (state.slots[agency].owner_pid == pid) {

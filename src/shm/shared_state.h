@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "common/agency_limit.h"
 #include "common/log.h"
@@ -369,5 +370,11 @@ std::optional<BatchDigest> FindBatchDigest(SharedState& state, std::uint32_t age
 
 // Parent: how many agencies a worker serves now (claimed slots).
 std::uint32_t CountClaimedSlots(SharedState& state);
+// Parent: the workers that serve an agency now (the owners of claimed slots).
+std::vector<pid_t> ClaimedSlotOwners(SharedState& state);
+// Parent: sends `sig` to worker `pid` unless it holds an agency slot, under
+// the lock, so that the worker cannot claim one between the check and the
+// signal (SIGKILL then ends it before it can). True when it was signalled.
+bool SignalIfUnclaimed(SharedState& state, pid_t pid, int sig);
 
 }  // namespace lottery

@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -20,6 +22,7 @@ namespace {
 
 // TLS records start with a content type; a ClientHello with 22 (handshake).
 constexpr unsigned char kTlsHandshakeRecord = 0x16;
+constexpr unsigned char kTlsAlertRecord = 0x15;
 
 bool IsIpAddress(const std::string& name) {
   unsigned char buffer[16];
@@ -41,6 +44,42 @@ bool PeerSentAlert() {
   unsigned long e = ERR_peek_error();
   return ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
 }
+
+// Enough for a plaintext ERROR frame (the server's refusal).
+constexpr std::size_t kCaptureBytes = 1024;
+
+// Keeps the first bytes a socket BIO reads in the std::string its
+// callback argument points to.
+long CaptureFirstBytes(BIO* bio, int oper, const char* argp, std::size_t, int, long, int ret,
+                       std::size_t* processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed != nullptr) {
+    auto* sink = reinterpret_cast<std::string*>(BIO_get_callback_arg(bio));
+    if (sink != nullptr && sink->size() < kCaptureBytes) {
+      sink->append(argp, std::min<std::size_t>(*processed, kCaptureBytes - sink->size()));
+    }
+  }
+  return ret;
+}
+
+// Captures into `sink` while it lives (the client's handshake).
+class FirstBytesCapture {
+ public:
+  FirstBytesCapture(SSL* ssl, std::string* sink) : bio_(SSL_get_rbio(ssl)) {
+    if (bio_ == nullptr) return;
+    BIO_set_callback_arg(bio_, reinterpret_cast<char*>(sink));
+    BIO_set_callback_ex(bio_, CaptureFirstBytes);
+  }
+  ~FirstBytesCapture() {
+    if (bio_ == nullptr) return;
+    BIO_set_callback_ex(bio_, nullptr);
+    BIO_set_callback_arg(bio_, nullptr);
+  }
+  FirstBytesCapture(const FirstBytesCapture&) = delete;
+  FirstBytesCapture& operator=(const FirstBytesCapture&) = delete;
+
+ private:
+  BIO* bio_;
+};
 
 }  // namespace
 
@@ -74,16 +113,20 @@ struct HandshakeRunner {
       }
     }
     short events = POLLIN;
-    bool peeked = !server;
+    bool peeked = false;
+    bool started = server;  // the client peeks once its ClientHello is out
+    std::optional<FirstBytesCapture> capture;
+    if (!server) capture.emplace(ssl, &out.first_bytes);
     while (true) {
-      if (!peeked) {
-        // The first byte tells a TLS client from a plaintext one before
-        // OpenSSL consumes anything.
+      if (!peeked && started) {
+        // The first byte tells a TLS peer from a plaintext one before
+        // OpenSSL consumes anything: a client meets a server that refused
+        // it in plaintext (TOO_MANY_CONNECTIONS), and can read why.
         unsigned char first = 0;
         ssize_t n = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n == 1) {
           peeked = true;
-          if (first != kTlsHandshakeRecord) {
+          if (first != kTlsHandshakeRecord && (server || first != kTlsAlertRecord)) {
             stream->broken_ = true;
             out.end = Handshake::kNotTls;
             out.error = fmt::format("the peer sent byte 0x{:02x}, not a TLS handshake", first);
@@ -103,6 +146,7 @@ struct HandshakeRunner {
           return out;
         }
       } else {
+        started = true;
         ERR_clear_error();
         int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
         if (rc == 1) {

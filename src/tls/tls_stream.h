@@ -73,6 +73,9 @@ struct Handshake {
   End end = kFailed;
   std::unique_ptr<TlsStream> stream;  // set when kDone
   std::string error;
+  // The client's side: the first bytes the handshake read from the server
+  // (up to 1 KiB), so that a plaintext refusal it consumed can still be read.
+  std::string first_bytes;
 };
 
 const char* HandshakeEndName(Handshake::End end);
@@ -84,6 +87,8 @@ using TlsClock = std::chrono::steady_clock;
 // plaintext.
 Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
 // The agency's side: verifies the server's certificate and context.server_name().
+// A reply to the ClientHello that cannot start a TLS record ends it as
+// kNotTls with nothing consumed: the caller can read the plaintext.
 Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
 
 }  // namespace lottery

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -161,7 +162,13 @@ int Worker::Serve() {
     // A peer that connects and says nothing must not hold a connection
     // slot, nor one that stops talking between frames. Waiting for the draw
     // happens inside WINNERS_QUERY, not here, so it is not bounded by this.
-    IoStatus s = reader_.Read(frame, first_frame_ ? hello_ : idle_, stall_);
+    // Before HELLO, one deadline from accept whatever arrives (an ECHO does
+    // not extend it): strangers cannot hold a place by talking.
+    const Millis wait =
+        introduced_ ? idle_
+                    : std::max(Millis(0), std::chrono::duration_cast<Millis>(hello_deadline_ -
+                                                                            Clock::now()));
+    IoStatus s = reader_.Read(frame, wait, std::min(stall_, introduced_ ? stall_ : wait));
     // Batches validated before a frame that cannot be read are still stored.
     if (s != IoStatus::kOk && !StorePendingBatches()) return 0;
     switch (s) {
@@ -188,9 +195,10 @@ int Worker::Serve() {
                               kMaxFrameSize));
         return 0;
       case IoStatus::kTimeout:
-        if (first_frame_ && reader_.buffered() == 0) {
+        if (!introduced_ && (reader_.buffered() == 0 || wait < stall_)) {
           SendError(ErrorCode::kTimeout,
-                    fmt::format("no message within {} of connecting (server.hello_timeout)",
+                    fmt::format("{} within {} of connecting (server.hello_timeout)",
+                                first_frame_ ? "no message" : "no HELLO",
                                 FormatDuration(Seconds(hello_))));
           return 0;
         }
@@ -341,12 +349,13 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
   std::string peer = PeerAddress(connection.get());
   std::unique_ptr<ByteStream> stream;
   std::optional<CertificateIdentity> certificate;
+  WorkerOptions opts = options;
+  opts.hello_deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(options.hello_timeout);
   if (options.tls != nullptr) {
     // In the worker, not the parent: a slow or hostile handshake costs this
     // connection's process only, and hello_timeout bounds it.
-    Handshake hs = TlsAccept(*options.tls, connection.get(), signals->fd(),
-                             Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                options.hello_timeout));
+    Handshake hs = TlsAccept(*options.tls, connection.get(), signals->fd(), opts.hello_deadline);
     if (hs.end != Handshake::kDone) {
       Log(LogLevel::kWarning, "tls_handshake", Outcome::kFail, "ip: {} | end: {} | error: {}", peer,
           HandshakeEndName(hs.end), LogSafe(hs.error));
@@ -382,7 +391,7 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
   }
   store->BindRound(round);
   Worker worker(std::move(connection), std::move(stream), std::move(certificate), std::move(peer),
-                options, shared, winners_fd, std::move(*signals), std::move(*store));
+                opts, shared, winners_fd, std::move(*signals), std::move(*store));
   return worker.Serve();
 }
 

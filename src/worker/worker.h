@@ -32,6 +32,9 @@ struct WorkerOptions {
   LogLevel log_level = LogLevel::kInfo;
   // The parent's TLS context (inherited across fork); nullptr: tls.mode off.
   const TlsContext* tls = nullptr;
+  // Set by RunWorker: hello_timeout after the worker started. The TLS
+  // handshake and everything before HELLO (ECHO included) share it.
+  std::chrono::steady_clock::time_point hello_deadline{};
 };
 
 // With TLS, runs the handshake first (bounded by hello_timeout); then

@@ -58,6 +58,7 @@ class Worker {
         peer_(std::move(peer)),
         stall_(std::chrono::duration_cast<Millis>(options.read_timeout)),
         hello_(std::chrono::duration_cast<Millis>(options.hello_timeout)),
+        hello_deadline_(options.hello_deadline),
         idle_(std::chrono::duration_cast<Millis>(options.idle_timeout)) {}
 
   ~Worker() {
@@ -133,6 +134,8 @@ class Worker {
   std::string peer_;
   Millis stall_;
   Millis hello_;               // bound on the wait for the first frame
+  // Until HELLO succeeds, whatever the peer sends: one fixed deadline.
+  std::chrono::steady_clock::time_point hello_deadline_;
   Millis idle_;                // bound on the wait for each later frame
   bool first_frame_ = true;    // nothing received yet
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied

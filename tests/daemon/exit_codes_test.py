@@ -48,7 +48,7 @@ class ExitCodesTest(dh.DaemonTest):
         derived = self.write_config(port=blocker.getsockname()[1], extra="max_connections = 0")
         r = run([dh.SERVER, "--check-config", "--config", derived, "--agencies", "5"])
         values = dict(line.split(" = ", 1) for line in r.stdout.splitlines())
-        self.assertEqual(values["server.max_connections"], "26 (0: derived)", r.stdout)
+        self.assertEqual(values["server.max_connections"], "282 (0: derived)", r.stdout)
         shipped = os.path.join(dh.harness.ROOT, "conf", "server.toml")
         self.assertEqual(run([dh.SERVER, "--check-config", "--config", shipped]).returncode, 0)
 

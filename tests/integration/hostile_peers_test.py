@@ -74,8 +74,9 @@ class HostilePeersTest(harness.LotteryTest):
         self.assertLess(time.monotonic() - start, 4)
 
     def test_connections_that_never_say_hello_cannot_lock_the_agencies_out(self):
-        # max_pending defaults to 2 x agencies = 4.
-        self.start_server(agencies=2, extra=["--idle-timeout", "3s", "--max-connections", "50"])
+        # A pending room of 4: the 16 connections beyond it evict the oldest
+        # unidentified ones (issue 28), never agency 1's worker.
+        self.start_server(agencies=2, extra=["--max-pending", "4", "--max-connections", "50"])
         sent = {1: make_bets(1, 80, winners=1), 2: make_bets(2, 60, winners=2)}
         one = self.start_agency(1, self.agency_file(1, sent[1]))
         self.wait_log(self.server, lambda es: self.count(es, "agency_finished") == 1)
@@ -87,23 +88,25 @@ class HostilePeersTest(harness.LotteryTest):
             try:
                 s.sendall(frame(ECHO, s16("hold")))
             except OSError:
-                pass   # refused and closed by the parent already
+                pass   # evicted already
 
-        def refused(entries):
-            return sum(int(e.fields["refused"]) for e in entries
-                       if e.action == "accept" and "too many connections" in e.raw)
+        def evicted(entries):
+            return sum(int(e.fields["evicted"]) for e in entries if e.action == "evict")
 
-        # The parent refused all but 4, without a worker; agency 1's worker,
-        # waiting for the draw, was never in the way.
-        entries = self.wait_log(self.server, lambda es: refused(es) == 16, timeout=10,
-                                what="16 refusals")
-        self.assertEqual(len(harness.children_of(self.server.pid)), 1 + 4)
-        self.assertIn("pending_limit: 4", [e for e in entries if e.action == "accept"][0].raw)
-        # The holders go after idle_timeout; agency 2 gets in and the round ends.
+        entries = self.wait_log(self.server, lambda es: evicted(es) == 16, timeout=10,
+                                what="16 evictions")
+        deadline = time.monotonic() + 10
+        while len(harness.children_of(self.server.pid)) != 1 + 4:   # evicted ones reaped
+            self.assertLess(time.monotonic(), deadline, "4 pending workers and agency 1's")
+            time.sleep(0.05)
+        self.assertIn("pending_limit: 4", [e for e in entries if e.action == "evict"][0].raw)
+        # Agency 2 gets in at once: its connection evicts the oldest holder.
+        start = time.monotonic()
         two = self.start_agency(2, self.agency_file(2, sent[2]), extra=["--connect-timeout", "30s"])
         for a, p in ((1, one), (2, two)):
             self.assertEqual(p.wait(60), 0, p.log())
             self.assertEqual(len(p.stdout().split()), a)
+        self.assertLess(time.monotonic() - start, 10)
         self.assertEqual(sorted(self.bets_file()), sorted(self.expected_rows(sent).elements()))
 
     def test_every_connection_has_tcp_keepalive(self):
