@@ -1,5 +1,9 @@
 #include "agency/resume.h"
 
+#include <string>
+
+#include <fmt/format.h>
+
 #include "common/exit_codes.h"
 #include "common/log.h"
 
@@ -24,26 +28,27 @@ int ResumeAfterStored(DatasetRows& rows, const Welcome& welcome, std::uint32_t i
                       const std::string& path) {
   if (welcome.bets_stored == 0) return kExitOk;
   StoredRows seen;
-  switch (SkipStoredBets(rows, welcome.bets_stored, welcome.stored_digest, seen)) {
+  const StoredMatch match = SkipStoredBets(rows, welcome.bets_stored, welcome.stored_digest, seen);
+  switch (match) {
     case StoredMatch::kMatch:
       Log(LogLevel::kInfo, "resume", Outcome::kSuccess,
           "client_id: {} | bets_stored: {} | last_seq: {}", id, welcome.bets_stored,
           welcome.last_seq);
       return kExitOk;
     case StoredMatch::kTooFew:
+    case StoredMatch::kDiffers: {
+      const std::string why =
+          match == StoredMatch::kTooFew
+              ? fmt::format("the dataset has only {} valid lines", seen.count)
+              : fmt::format("the dataset's first {} valid lines do not match them (another "
+                            "dataset, a changed one, or a bet sent in bet mode)",
+                            welcome.bets_stored);
       Log(LogLevel::kError, "resume", Outcome::kFail,
           "client_id: {} | bets_stored: {} | file: {} | error: the server holds {} bets of agency "
-          "{} this round, but the dataset has only {} valid lines: it does not match them; "
-          "nothing sent",
-          id, welcome.bets_stored, path, welcome.bets_stored, id, seen.count);
+          "{} this round, and {}; nothing sent",
+          id, welcome.bets_stored, path, welcome.bets_stored, id, why);
       return kExitDataErr;
-    case StoredMatch::kDiffers:
-      Log(LogLevel::kError, "resume", Outcome::kFail,
-          "client_id: {} | bets_stored: {} | file: {} | error: the server holds {} bets of agency "
-          "{} this round, and the dataset's first {} valid lines do not match them (another "
-          "dataset, a changed one, or a bet sent in bet mode); nothing sent",
-          id, welcome.bets_stored, path, welcome.bets_stored, id, welcome.bets_stored);
-      return kExitDataErr;
+    }
     case StoredMatch::kReadError:
       Log(LogLevel::kError, "dataset", Outcome::kFail, "client_id: {} | file: {} | error: {}", id,
           path, rows.error().message);
