@@ -58,7 +58,11 @@ Admission PendingRoom::Admit(const std::string& source, std::span<const pid_t> i
     if (oldest == nullptr) return {Admission::kRefuse, Admission::kMaxConnections, 0};
     return {Admission::kEvict, Admission::kMaxConnections, oldest_pid};
   }
-  if (limits.max_per_source > 0 && from_source >= limits.max_per_source) {
+  // The per-source cap applies only under pressure: agencies behind one
+  // address (a NAT, a bench host) that connect at once must not evict each
+  // other in a room that has space for all of them.
+  const bool crowded = pending * 4 >= limits.max_pending * 3;
+  if (crowded && limits.max_per_source > 0 && from_source >= limits.max_per_source) {
     return {Admission::kEvict, Admission::kPerSource, oldest_of_source_pid};
   }
   if (pending >= limits.max_pending && oldest != nullptr) {

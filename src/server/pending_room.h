@@ -4,8 +4,9 @@
 // so that no stranger can keep an agency out:
 //  - a connection is "unidentified" while its worker holds no agency slot
 //    (the caller passes the slot owners) and has not been evicted;
-//  - a source at server.max_pending_per_source unidentified connections
-//    loses its own oldest one;
+//  - once the room is three-quarters full, a source at
+//    server.max_pending_per_source unidentified connections loses its own
+//    oldest one (below that, agencies sharing an address connect freely);
 //  - a full room (server.max_pending) loses its oldest unidentified one;
 //  - at server.max_connections live workers (a hard bound), the oldest
 //    unidentified one is evicted AND the new one refused: the next try finds

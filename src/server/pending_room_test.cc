@@ -33,7 +33,7 @@ TEST_CASE("a full room evicts its oldest unidentified connection, not an agency'
   CHECK(room.Admit("e", introduced, 4, kLimits).kind == Admission::kAccept);
 }
 
-TEST_CASE("a source at its cap loses its own oldest connection") {
+TEST_CASE("in a crowded room a source at its cap loses its own oldest connection") {
   PendingRoom room;
   room.Add(10, "x");
   room.Add(11, "s");
@@ -42,6 +42,22 @@ TEST_CASE("a source at its cap loses its own oldest connection") {
   CHECK(a.kind == Admission::kEvict);
   CHECK(a.reason == Admission::kPerSource);
   CHECK(a.victim == 11);
+}
+
+TEST_CASE("below three-quarters of the room, agencies sharing an address are not evicted") {
+  // 1,000 agencies behind one address connecting at once, room 2,000.
+  const RoomLimits limits{2000, 8, 3000};
+  PendingRoom room;
+  for (pid_t pid = 100; pid < 1100; ++pid) {
+    CHECK(room.Admit("10.0.0.1", {}, 1, limits).kind == Admission::kAccept);
+    room.Add(pid, "10.0.0.1");
+  }
+  // Crowded (3/4 of 2,000 unidentified): the cap applies again.
+  for (pid_t pid = 1100; pid < 1600; ++pid) room.Add(pid, "10.0.0.1");
+  Admission a = room.Admit("10.0.0.1", {}, 1500, limits);
+  CHECK(a.kind == Admission::kEvict);
+  CHECK(a.reason == Admission::kPerSource);
+  CHECK(a.victim == 100);
 }
 
 TEST_CASE("at max_connections: evict an unidentified one (the caller refuses the new one)") {

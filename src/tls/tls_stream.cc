@@ -141,7 +141,10 @@ struct HandshakeRunner {
           return out;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          // A reset (a server that evicted this connection, a peer that
+          // vanished) is a lost connection, not a verdict on a certificate.
           stream->broken_ = true;
+          out.end = Handshake::kClosed;
           out.error = std::strerror(errno);
           return out;
         }

@@ -332,3 +332,38 @@ TEST_CASE("contexts refuse missing or mismatched files with the key's name") {
 
 }  // namespace
 }  // namespace lottery
+
+namespace lottery {
+namespace {
+
+TEST_CASE("a reset during the handshake is a lost connection on both sides, never a failure") {
+  // The server's parent evicts unidentified connections (server/pending_room.h):
+  // the agency must read that as "retry", not as a refused certificate.
+  testing::CertSet certs(1);
+  auto server = TlsContext::ForServer(certs.Server());
+  auto agency = TlsContext::ForAgency(certs.Agency(1), "127.0.0.1");
+  REQUIRE(server);
+  REQUIRE(agency);
+  for (int after_hello = 0; after_hello < 2; ++after_hello) {
+    TcpPair s;
+    auto reset = std::async(std::launch::async, [&] {
+      if (after_hello) {
+        char hello[512];
+        (void)::recv(s.server.get(), hello, sizeof hello, 0);  // the ClientHello
+      }
+      linger hard{1, 0};
+      ::setsockopt(s.server.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+      s.server.Reset();  // RST, not FIN
+    });
+    if (after_hello) std::this_thread::sleep_for(10ms);
+    else reset.wait();
+    Handshake h = TlsConnect(*agency, s.agency.get(), -1, TlsClock::now() + 5s);
+    reset.wait();
+    CAPTURE(after_hello);
+    CAPTURE(h.error);
+    CHECK(h.end == Handshake::kClosed);
+  }
+}
+
+}  // namespace
+}  // namespace lottery
