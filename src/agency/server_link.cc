@@ -227,6 +227,8 @@ Step ServerLink::Hello() {
   if (reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
     // AGENCY_BUSY, kept for the log should it last connect_timeout.
     auto e = DecodeError(reply.payload);
+    // A plaintext server that is full says so in reply to HELLO.
+    server_full_ = e && e->code == ErrorCode::kTooManyConnections;
     if (e && e->code == ErrorCode::kAgencyBusy) {
       taken_ = LogSafe(e->message);
     } else {

@@ -59,7 +59,8 @@ ProgramSpec ServerSpec(ServerConfig& c) {
   s.push_back(IntegerSetting("server.max_pending_per_source", "SERVER_MAX_PENDING_PER_SOURCE",
                              "--max-pending-per-source", &c.max_pending_per_source, 0, 100000,
                              "connections from one address that have not said HELLO yet; beyond "
-                             "it that address's oldest is evicted (0: no cap)"));
+                             "it, once the room is 3/4 full, that address's oldest is evicted "
+                             "(0: no cap)"));
   s.push_back(Setting{"server.metrics_address", "SERVER_METRICS_ADDRESS", "--metrics-address",
                       SettingKind::kString, "\"\" (off) or HOST:PORT, e.g. 127.0.0.1:9464",
                       c.metrics_address,

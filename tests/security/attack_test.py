@@ -14,13 +14,14 @@ import socket
 import ssl
 import sys
 import threading
+import struct
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import harness  # noqa: E402
 from harness import ECHO, ERROR, decode_error, frame, make_bets, s16  # noqa: E402
-from protocol import E_TIMEOUT  # noqa: E402
+from protocol import E_TIMEOUT, E_TOO_MANY  # noqa: E402
 
 SOURCES = 64
 CONNECTIONS = 128
@@ -46,9 +47,9 @@ class Holders(threading.Thread):
     """CONNECTIONS connections from SOURCES addresses, each sending `opening`
     once (nothing when empty) and reopened as soon as the server drops it."""
 
-    def __init__(self, port, opening=b""):
+    def __init__(self, port, opening=b"", connections=CONNECTIONS):
         super().__init__(daemon=True)
-        self.port, self.opening = port, opening
+        self.port, self.opening, self.connections = port, opening, connections
         self.stop = threading.Event()
         self.reopened = 0
 
@@ -64,7 +65,7 @@ class Holders(threading.Thread):
 
     def run(self):
         sel = selectors.DefaultSelector()
-        for i in range(CONNECTIONS):
+        for i in range(self.connections):
             self.open(sel, i)
         while not self.stop.is_set():
             for key, _ in sel.select(timeout=0.05):
@@ -78,7 +79,7 @@ class Holders(threading.Thread):
                 key.fileobj.close()
                 self.reopened += 1
                 self.open(sel, key.data)
-            missing = CONNECTIONS - len(sel.get_map())
+            missing = self.connections - len(sel.get_map())
             for i in range(missing):
                 self.open(sel, i)
         for key in list(sel.get_map().values()):
@@ -253,6 +254,82 @@ class AttackTest(harness.LotteryTest):
         self.assertEqual(p.wait(30), 0, p.log())
         self.assertIn("server full (TOO_MANY_CONNECTIONS): retrying in", p.log())
         self.assertNotIn("wrong version number", p.log())
+
+    def test_f_more_strangers_than_the_default_room(self):
+        # 300 silent connections against the default room of 256: the parent
+        # evicts the oldest for each new one, and the agencies still finish.
+        self.start_server(agencies=3)
+        holders = Holders(self.port, connections=300)
+        self.attack(holders)
+        self.run_round("300 silent connections from 64 addresses, beyond the default room",
+                       settle=4.0)
+        self.assertGreater(holders.reopened, 0)
+        self.assertTrue(any(e.action == "evict" and e.fields.get("reason") == "max_pending"
+                            for e in self.server.entries()), self.server.log()[-3000:])
+
+    def test_g_agencies_sharing_one_address_do_not_evict_each_other(self):
+        # Ten agencies from 127.0.0.1 started at once, a per-source cap of 2:
+        # the room (16) has space for all of them, so the cap does not apply.
+        agencies = list(range(1, 11))
+        self.start_server(agencies=len(agencies),
+                          extra=["--max-pending", "16", "--max-pending-per-source", "2"])
+        per_agency = {a: make_bets(a, 100, winners=1) for a in agencies}
+        procs = {a: self.start_agency(a, self.agency_file(a, b), batch=50)
+                 for a, b in per_agency.items()}
+        for a, p in procs.items():
+            self.assertEqual(p.wait(60), 0, p.log()[-3000:])
+            self.assertEqual(sorted(p.stdout().split()),
+                             sorted(b[2] for b in per_agency[a] if b[4] == 7574))
+        self.assertEqual(self.count(self.server.entries(), "evict"), 0,
+                         self.server.log()[-3000:])
+
+    def test_h_a_refused_agency_backs_off(self):
+        # A server that is always full (it answers every connection with the
+        # plaintext TOO_MANY_CONNECTIONS the parent sends, then closes): the
+        # agency says so each time, waits longer after each refusal (100 ms
+        # doubling to 2 s, jittered) and gives up at its connect_timeout.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        self.addCleanup(listener.close)
+        why = b"the server is serving its limit of 1 connections"
+        refusal = frame(ERROR, struct.pack(">HIH", E_TOO_MANY, 0xFFFFFFFF, len(why)) + why)
+        arrivals = []
+
+        def refuse_all():
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except (socket.timeout, OSError):
+                    continue
+                arrivals.append(time.monotonic())
+                with conn:
+                    conn.sendall(refusal)
+        stop = threading.Event()
+        t = threading.Thread(target=refuse_all, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 5)
+        self.addCleanup(stop.set)
+        self.port = listener.getsockname()[1]
+        for tls in (False, True):
+            self.certs = self.ensure_certs(1) if tls else None
+            agency = self.start_agency(1, self.agency_file(1, make_bets(1, 20)),
+                                       extra=["--connect-timeout", "6s"], name=f"agency-tls-{tls}")
+            self.check_backoff(agency, arrivals)
+            arrivals.clear()
+
+    def check_backoff(self, agency, arrivals):
+        """`agency` met the always-full server: it said so, and backed off."""
+        self.assertEqual(agency.wait(30), 69, agency.log())
+        full = [e for e in agency.entries() if e.action == "connect" and "server full" in e.raw]
+        self.assertGreaterEqual(len(full), 3, agency.log() + f"\narrivals: {arrivals}")
+        self.assertNotIn("wrong version number", agency.log())
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        # Without backoff there would be hundreds of tries in 6 s.
+        self.assertLessEqual(len(arrivals), 16, gaps)
+        self.assertGreater(max(gaps), 0.8, gaps)
+        self.assertGreater(max(gaps[len(gaps) // 2:]), 2 * min(gaps[:2]), gaps)
 
 
 if __name__ == "__main__":
