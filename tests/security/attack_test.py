@@ -222,6 +222,16 @@ class AttackTest(harness.LotteryTest):
         self.run_round("8 threads of TLS handshakes without a certificate")
         self.assertGreater(sum(f.handshakes for f in floods), 0)
 
+    def test_c_handshake_flood_from_thirty_two_threads(self):
+        # The flood that kept every agency out before the pending room (the
+        # issue's finding): 32 threads of full handshakes, no certificate.
+        self.start_server(agencies=3)
+        floods = [HandshakeFlood(self.port, os.path.join(self.certs, "ca.pem"), i)
+                  for i in range(32)]
+        self.attack(*floods)
+        self.run_round("32 threads of TLS handshakes without a certificate")
+        self.assertGreater(sum(f.handshakes for f in floods), 0)
+
     def test_d_echo_without_hello_is_dropped_at_hello_timeout(self):
         self.start_server(agencies=3)
         holders = EchoHolders(self.port, self.certs, 16)
