@@ -32,7 +32,8 @@ MESON_OPTS += -Dwerror=true
 endif
 
 DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplus-dev libsystemd-dev \
-                doctest-dev python3 strace iproute2 libssl-dev openssl prometheus python3-matplotlib socat
+                doctest-dev python3 strace iproute2 libssl-dev openssl prometheus python3-matplotlib socat \
+                libpq-dev postgresql
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: bench all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \

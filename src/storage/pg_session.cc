@@ -1,0 +1,206 @@
+// PgSession and the private helpers of pg_sql.h.
+#include <charconv>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "storage/pg_sql.h"
+
+namespace lottery {
+
+namespace {
+
+// Keepalives notice a peer that vanished (a primary powered off) within
+// about a minute instead of the kernel's two hours.
+constexpr const char* kKeepalives[][2] = {
+    {"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
+    {"keepalives_count", "3"}};
+
+// libpq's parse errors may quote a piece of the DSN, which can be its
+// password: the quoted parts are left out.
+std::string RedactQuoted(std::string_view message) {
+  std::string out;
+  bool quoted = false;
+  for (char c : message) {
+    if (c == '"') {
+      out += quoted ? "\"" : "\"...";
+      quoted = !quoted;
+    } else if (!quoted && c != '\n') {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string FirstLine(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  return std::string(text.substr(0, text.find('\n')));
+}
+
+// A refused login is the operator's to fix (kConfig); anything else that
+// stopped the connection (no server, a timeout) may pass (kIo).
+bool IsLoginRefusal(PGconn* conn, std::string_view message) {
+  if (PQconnectionNeedsPassword(conn)) return true;
+  for (std::string_view what : {"password authentication failed", "no password supplied",
+                                "authentication failed", "does not exist", "pg_hba.conf",
+                                "permission denied"}) {
+    if (message.find(what) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<PgSession> PgSession::Connect(const std::string& dsn, std::string_view application_name,
+                                     std::chrono::seconds timeout) {
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &parse_error);
+  if (options == nullptr) {
+    std::string why = parse_error ? RedactQuoted(FirstLine(parse_error)) : "out of memory";
+    PQfreemem(parse_error);
+    return Fail(ErrorKind::kConfig, "the PostgreSQL DSN does not parse: " + why);
+  }
+  PQconninfoFree(options);
+  const std::string seconds = std::to_string(std::max<std::int64_t>(timeout.count(), 1));
+  const std::string name(application_name);
+  // Keepalives first, so that the DSN may tune them; ours after it win.
+  std::vector<const char*> keys, values;
+  for (const auto& kv : kKeepalives) keys.push_back(kv[0]), values.push_back(kv[1]);
+  for (auto [k, v] : {std::pair{"dbname", dsn.c_str()}, {"connect_timeout", seconds.c_str()},
+                      {"application_name", name.c_str()}, {"client_encoding", "UTF8"}}) {
+    keys.push_back(k), values.push_back(v);
+  }
+  keys.push_back(nullptr), values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 1);
+  if (conn == nullptr) return Fail(ErrorKind::kIo, "PostgreSQL: out of memory");
+  PgSession session(conn);
+  if (PQstatus(conn) == CONNECTION_OK) return session;
+  const std::string message = FirstLine(PQerrorMessage(conn));
+  const ErrorKind kind = IsLoginRefusal(conn, message) ? ErrorKind::kConfig : ErrorKind::kIo;
+  return Fail(kind, "cannot connect to PostgreSQL: " + message);
+}
+
+PgSession::PgSession(PgSession&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+
+PgSession& PgSession::operator=(PgSession&& other) noexcept {
+  if (this != &other) {
+    if (conn_ != nullptr) PQfinish(static_cast<PGconn*>(conn_));
+    conn_ = std::exchange(other.conn_, nullptr);
+  }
+  return *this;
+}
+
+PgSession::~PgSession() {
+  if (conn_ != nullptr) PQfinish(static_cast<PGconn*>(conn_));
+}
+
+int PgSession::socket() const { return alive() ? PQsocket(Conn(*this)) : -1; }
+
+bool PgSession::alive() const {
+  return conn_ != nullptr && PQstatus(Conn(*this)) == CONNECTION_OK;
+}
+
+std::string PgSession::Describe() const {
+  if (conn_ == nullptr) return "(no session)";
+  PGconn* conn = Conn(*this);
+  return fmt::format("{}:{}/{}", PQhost(conn), PQport(conn), PQdb(conn));
+}
+
+Error PgFailure(const PgSession& session, const PGresult* result, std::string_view what) {
+  PGconn* conn = Conn(session);
+  std::string message = FirstLine(result ? PQresultErrorMessage(result) : "");
+  if (message.empty()) message = FirstLine(PQerrorMessage(conn));
+  // Every failure here is kIo: a lost session (CONNECTION_BAD, SQLSTATE
+  // class 08, 57P01 admin shutdown) and an unexpected SQL error alike.
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const bool lost = PQstatus(conn) == CONNECTION_BAD ||
+                    (state != nullptr && (std::string_view(state).starts_with("08") ||
+                                          std::string_view(state).starts_with("57P")));
+  return Error{ErrorKind::kIo,
+               fmt::format("PostgreSQL {}: {}{}: {}", session.Describe(), what,
+                           lost ? " (session lost)" : "", message),
+               0};
+}
+
+Result<PgResult> PgExec(PgSession& session, const char* sql, const std::vector<std::string>& params,
+                        bool copy) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  PgResult result(PQexecParams(Conn(session), sql, static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0));
+  const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
+  if (copy && status == PGRES_COPY_IN) return result;
+  std::string_view what(sql);
+  return std::unexpected(PgFailure(session, result.get(), what.substr(0, what.find(' ', 12))));
+}
+
+Result<PgTransaction> PgTransaction::Begin(PgSession& session) {
+  if (auto begun = PgExec(session, "BEGIN"); !begun) return std::unexpected(begun.error());
+  return PgTransaction(&session);
+}
+
+PgTransaction::~PgTransaction() {
+  // Best effort: a lost session has rolled back already.
+  if (session_ != nullptr && session_->alive()) PgResult(PQexec(Conn(*session_), "ROLLBACK"));
+}
+
+Status PgTransaction::Commit() {
+  auto done = PgExec(*session_, "COMMIT");
+  if (!done) return std::unexpected(done.error());
+  session_ = nullptr;
+  return Ok();
+}
+
+Status CheckPgEpoch(PgSession& session, std::uint64_t epoch) {
+  auto row = PgExec(session, "SELECT epoch FROM lottery_lease WHERE id = 1 FOR SHARE");
+  if (!row) return std::unexpected(row.error());
+  if (PQntuples(row->get()) != 1) return Fail(ErrorKind::kConfig, "lottery_lease has no row");
+  const std::uint64_t held = PgU64(row->get(), 0, 0);
+  if (held == epoch) return Ok();
+  return Fail(ErrorKind::kBusy,
+              fmt::format("fenced: the lease's epoch is {}, this server's {}", held, epoch));
+}
+
+Result<RoundState> LockPgRound(PgSession& session, std::uint64_t round, const char* lock) {
+  const std::string sql = fmt::format("SELECT state FROM rounds WHERE round = $1 {}", lock);
+  auto row = PgExec(session, sql.c_str(), {PgBigint(round)});
+  if (!row) return std::unexpected(row.error());
+  if (PQntuples(row->get()) != 1) {
+    return Fail(ErrorKind::kBusy, fmt::format("round {} does not exist", round));
+  }
+  return ParsePgRoundState(PgText(row->get(), 0, 0));
+}
+
+std::string_view PgText(const PGresult* result, int row, int col) {
+  return std::string_view(PQgetvalue(result, row, col),
+                          static_cast<std::size_t>(PQgetlength(result, row, col)));
+}
+
+std::uint64_t PgU64(const PGresult* result, int row, int col) {
+  const std::string_view text = PgText(result, row, col);
+  std::int64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return static_cast<std::uint64_t>(value);
+}
+
+bool PgBool(const PGresult* result, int row, int col) { return PgText(result, row, col) == "t"; }
+
+std::string PgBigint(std::uint64_t value) {
+  return std::to_string(static_cast<std::int64_t>(value));
+}
+
+std::string PgArray(const std::vector<std::uint64_t>& values) {
+  std::string out = "{";
+  for (std::uint64_t v : values) out += PgBigint(v) + ",";
+  if (out.size() > 1) out.pop_back();
+  return out + "}";
+}
+
+RoundState ParsePgRoundState(std::string_view text) {
+  if (text == "closed") return RoundState::kClosed;
+  if (text == "drawn") return RoundState::kDrawn;
+  return RoundState::kOpen;
+}
+
+}  // namespace lottery

@@ -1,0 +1,199 @@
+// The schema, the lease, a round's state and its transitions other than the
+// draw (pg_rounds.cc) and the batches (pg_batches.cc).
+#include "storage/pg_store.h"
+
+#include <fmt/format.h>
+
+#include "storage/pg_sql.h"
+
+namespace lottery {
+
+namespace {
+
+// docs/STORAGE.md, "PostgreSQL", describes every table; a change here is a
+// new kPgSchemaVersion.
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE lottery_schema (version int NOT NULL);
+CREATE TABLE lottery_lease (id int PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL,
+                            holder text NOT NULL, acquired_at timestamptz);
+INSERT INTO lottery_lease VALUES (1, 0, '', NULL);
+CREATE TABLE rounds (round bigint PRIMARY KEY, state text NOT NULL
+                       CHECK (state IN ('open', 'closed', 'drawn')),
+                     opened_at timestamptz NOT NULL DEFAULT now(), closed_at timestamptz,
+                     drawn_at timestamptz);
+CREATE TABLE agency_progress (round bigint NOT NULL REFERENCES rounds, agency int NOT NULL,
+                              last_seq bigint NOT NULL, bets_stored bigint NOT NULL,
+                              stored_digest bigint NOT NULL, finished bool NOT NULL,
+                              PRIMARY KEY (round, agency));
+CREATE TABLE batches (round bigint NOT NULL, agency int NOT NULL, seq bigint NOT NULL,
+                      count int NOT NULL, first_position bigint NOT NULL, digest bigint NOT NULL,
+                      PRIMARY KEY (round, agency, seq));
+CREATE TABLE bets (round bigint NOT NULL, agency int NOT NULL, position bigint NOT NULL,
+                   first_name text NOT NULL, last_name text NOT NULL, document text NOT NULL,
+                   birthdate date NOT NULL, number int NOT NULL,
+                   PRIMARY KEY (round, agency, position));
+CREATE INDEX bets_round_number ON bets (round, number);
+CREATE TABLE results (round bigint PRIMARY KEY REFERENCES rounds, winning_number int NOT NULL,
+                      bets bigint NOT NULL, drawn_at timestamptz NOT NULL, result bytea NOT NULL);
+)sql";
+
+// A script of several statements (no parameters: PQexec).
+Status PgScript(PgSession& session, const std::string& sql) {
+  PgResult result(PQexec(Conn(session), sql.c_str()));
+  if (result && PQresultStatus(result.get()) == PGRES_COMMAND_OK) return Ok();
+  return std::unexpected(PgFailure(session, result.get(), "creating the schema"));
+}
+
+PgAgencyProgress ProgressOf(const PGresult* r, int row) {
+  // Columns: agency, last_seq, bets_stored, stored_digest, finished.
+  return PgAgencyProgress{static_cast<std::uint32_t>(PgU64(r, row, 0)), PgU64(r, row, 1),
+                          PgU64(r, row, 2), PgU64(r, row, 3), PgBool(r, row, 4)};
+}
+
+constexpr const char* kProgressColumns =
+    "SELECT agency, last_seq, bets_stored, stored_digest, finished FROM agency_progress ";
+
+// The current round's number and state, creating round 1 when none exists.
+Result<std::pair<std::uint64_t, RoundState>> CurrentRound(PgSession& session) {
+  auto created = PgExec(session,
+                        "INSERT INTO rounds (round, state) SELECT 1, 'open' "
+                        "WHERE NOT EXISTS (SELECT 1 FROM rounds) ON CONFLICT DO NOTHING");
+  if (!created) return std::unexpected(created.error());
+  auto row = PgExec(session, "SELECT round, state FROM rounds ORDER BY round DESC LIMIT 1");
+  if (!row) return std::unexpected(row.error());
+  return std::pair{PgU64(row->get(), 0, 0), ParsePgRoundState(PgText(row->get(), 0, 1))};
+}
+
+}  // namespace
+
+Status EnsurePgSchema(PgSession& session) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return std::unexpected(tx.error());
+  auto locked = PgExec(session, "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgSchemaKey)});
+  if (!locked) return std::unexpected(locked.error());
+  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
+  if (!found) return std::unexpected(found.error());
+  if (!PgBool(found->get(), 0, 0)) {
+    const std::string sql = kCreateSchema + fmt::format(
+        "INSERT INTO lottery_schema VALUES ({});", kPgSchemaVersion);
+    if (Status s = PgScript(session, sql); !s) return s;
+    return tx->Commit();
+  }
+  auto version = PgExec(session, "SELECT version FROM lottery_schema");
+  if (!version) return std::unexpected(version.error());
+  const std::string held = PQntuples(version->get()) == 1
+                               ? std::string(PgText(version->get(), 0, 0)) : "none";
+  if (held != std::to_string(kPgSchemaVersion)) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("the database holds schema version {}; this release reads version {}",
+                            held, kPgSchemaVersion));
+  }
+  return tx->Commit();
+}
+
+Result<bool> TryAcquirePgLease(PgSession& session) {
+  auto got = PgExec(session, "SELECT pg_try_advisory_lock($1)", {std::to_string(kPgLeaseKey)});
+  if (!got) return std::unexpected(got.error());
+  return PgBool(got->get(), 0, 0);
+}
+
+Result<std::uint64_t> BumpPgEpoch(PgSession& session, std::string_view holder) {
+  auto row = PgExec(session,
+                    "UPDATE lottery_lease SET epoch = epoch + 1, holder = $1, acquired_at = now() "
+                    "WHERE id = 1 RETURNING epoch",
+                    {std::string(holder)});
+  if (!row) return std::unexpected(row.error());
+  if (PQntuples(row->get()) != 1) return Fail(ErrorKind::kConfig, "lottery_lease has no row");
+  return PgU64(row->get(), 0, 0);
+}
+
+Result<PgRoundState> LoadPgRoundState(PgSession& session, std::uint32_t agencies) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return std::unexpected(tx.error());
+  auto current = CurrentRound(session);
+  if (!current) return std::unexpected(current.error());
+  PgRoundState state{current->first, current->second, {}, std::nullopt};
+  const std::string sql = std::string(kProgressColumns) + "WHERE round = $1 ORDER BY agency";
+  auto rows = PgExec(session, sql.c_str(), {PgBigint(state.round)});
+  if (!rows) return std::unexpected(rows.error());
+  for (int i = 0; i < PQntuples(rows->get()); ++i) {
+    state.agencies.push_back(ProgressOf(rows->get(), i));
+    if (state.agencies.back().agency > agencies) {
+      return Fail(ErrorKind::kConfig,
+                  fmt::format("round {} has progress of agency {}, above the {} agencies configured",
+                              state.round, state.agencies.back().agency, agencies));
+    }
+  }
+  if (state.state == RoundState::kDrawn) {
+    auto result = ReadPgResultRow(session, state.round);
+    if (!result) return std::unexpected(result.error());
+    state.result = std::move(*result);
+  }
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return state;
+}
+
+Result<PgAgencyProgress> ReadPgProgress(PgSession& session, std::uint64_t round,
+                                        std::uint32_t agency) {
+  const std::string sql = std::string(kProgressColumns) + "WHERE round = $1 AND agency = $2";
+  auto row = PgExec(session, sql.c_str(), {PgBigint(round), std::to_string(agency)});
+  if (!row) return std::unexpected(row.error());
+  if (PQntuples(row->get()) == 0) return PgAgencyProgress{.agency = agency};
+  return ProgressOf(row->get(), 0);
+}
+
+Result<bool> RecordPgFinished(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                              std::uint32_t agency) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return std::unexpected(tx.error());
+  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
+  auto state = LockPgRound(session, round, "FOR SHARE");
+  if (!state) return std::unexpected(state.error());
+  if (*state != RoundState::kOpen) return false;
+  auto set = PgExec(session,
+                    "INSERT INTO agency_progress VALUES ($1, $2, 0, 0, 0, true) "
+                    "ON CONFLICT (round, agency) DO UPDATE SET finished = true",
+                    {PgBigint(round), std::to_string(agency)});
+  if (!set) return std::unexpected(set.error());
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return true;
+}
+
+Result<bool> ClosePgBetting(PgSession& session, std::uint64_t epoch, std::uint64_t round) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return std::unexpected(tx.error());
+  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
+  auto state = LockPgRound(session, round, "FOR UPDATE");
+  if (!state) return std::unexpected(state.error());
+  if (*state != RoundState::kOpen) return false;
+  auto closed = PgExec(session,
+                       "UPDATE rounds SET state = 'closed', closed_at = now() WHERE round = $1",
+                       {PgBigint(round)});
+  if (!closed) return std::unexpected(closed.error());
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return true;
+}
+
+Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch,
+                                      std::uint64_t round) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return std::unexpected(tx.error());
+  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
+  auto state = LockPgRound(session, round, "FOR UPDATE");
+  if (!state) return std::unexpected(state.error());
+  if (*state != RoundState::kDrawn) {
+    return Fail(ErrorKind::kBusy, fmt::format("round {} is {}, not drawn", round,
+                                              RoundStateName(*state)));
+  }
+  auto opened = PgExec(session,
+                       "INSERT INTO rounds (round, state) VALUES ($1, 'open') ON CONFLICT DO NOTHING",
+                       {PgBigint(round + 1)});
+  if (!opened) return std::unexpected(opened.error());
+  if (std::string_view(PQcmdTuples(opened->get())) != "1") {
+    return Fail(ErrorKind::kBusy, fmt::format("round {} is open already", round + 1));
+  }
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return round + 1;
+}
+
+}  // namespace lottery

@@ -1,0 +1,3 @@
+#include "storage/pg_store.h"
+
+#include <doctest/doctest.h>
