@@ -24,6 +24,23 @@ namespace lottery {
 // The project version from meson.build (one place to bump).
 constexpr const char* kVersion = LOTTERY_VERSION;
 
+std::optional<bool> ParseBoolean(std::string_view text) {
+  if (text == "true" || text == "yes" || text == "1") return true;
+  if (text == "false" || text == "no" || text == "0") return false;
+  return std::nullopt;
+}
+
+Setting BooleanSetting(std::string key, std::string env, std::string flag, bool* target,
+                       std::string help) {
+  return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kBoolean,
+                 "true or false", *target ? "true" : "false", std::move(help),
+                 [target](std::string_view text) {
+                   auto v = ParseBoolean(text);
+                   if (v) *target = *v;
+                   return v.has_value();
+                 }};
+}
+
 std::optional<long long> ParseInteger(std::string_view text) {
   long long value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -149,6 +166,9 @@ std::expected<void, ConfigError> ApplyFile(const std::string& path, ProgramSpec&
           if (auto v = node.value_exact<std::int64_t>()) text = std::to_string(*v);
           else if (auto s = node.value_exact<std::string>()) text = *s;
           break;
+        case SettingKind::kBoolean:
+          if (auto b = node.value_exact<bool>()) text = *b ? "true" : "false";
+          break;
       }
       if (!text || !it->apply(*text)) {
         return ConfigFail(fmt::format("config: '{}' in {} (line {}) must be {}", full, path,
@@ -195,6 +215,11 @@ std::expected<void, ConfigError> LoadSettings(const std::vector<std::string>& ar
       if (setting == nullptr) {
         return UsageFail(fmt::format("usage: unknown flag {} (see --help)", name));
       }
+    }
+    if (!value && setting != nullptr && setting->kind == SettingKind::kBoolean &&
+        (i + 1 >= argv.size() || argv[i + 1].rfind("--", 0) == 0 ||
+         !ParseBoolean(argv[i + 1]))) {
+      value = "true";  // a bare boolean flag
     }
     if (!value) {
       if (i + 1 >= argv.size()) return UsageFail(fmt::format("usage: {} needs a value", name));

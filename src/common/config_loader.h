@@ -40,7 +40,9 @@ struct ConfigError {
 
 // Which TOML types a key accepts; every value is then checked as text, so a
 // file, a variable and a flag obey exactly the same rule.
-enum class SettingKind { kInteger, kDuration, kString, kIntegerOrWord };
+// kBoolean: true/false in TOML; "true", "false", "yes", "no", "1", "0" as
+// text; a bare flag (no value after it) means true.
+enum class SettingKind { kInteger, kDuration, kString, kIntegerOrWord, kBoolean };
 
 // One configuration key: where it can come from and how to apply it. `apply`
 // writes into the program's config struct, which must outlive the Setting.
@@ -89,6 +91,10 @@ Setting IntegerSetting(std::string key, std::string env, std::string flag, T* ta
                    return true;
                  }};
 }
+// "true", "yes", "1" / "false", "no", "0"; std::nullopt otherwise.
+std::optional<bool> ParseBoolean(std::string_view text);
+Setting BooleanSetting(std::string key, std::string env, std::string flag, bool* target,
+                       std::string help);
 Setting DurationSetting(std::string key, std::string env, std::string flag, Seconds* target,
                         bool allow_zero, std::string help);
 Setting TextSetting(std::string key, std::string env, std::string flag, std::string* target,

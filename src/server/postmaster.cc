@@ -40,8 +40,10 @@ std::string DescribeWaitStatus(int status) {
   return "status: unknown";
 }
 
-WorkerOptions WorkerOptionsFrom(const ServerConfig& config, const std::optional<TlsContext>& tls) {
-  return WorkerOptions{config.storage_path, config.storage_sync, config.winning_number,
+WorkerOptions WorkerOptionsFrom(const ServerConfig& config, const std::optional<TlsContext>& tls,
+                                const PgBackend* pg) {
+  return WorkerOptions{config.storage_path, pg ? pg->committer_address() : std::string(),
+                       config.storage_sync, config.winning_number,
                        config.read_timeout, config.hello_timeout, config.idle_timeout,
                        config.log_level, tls ? &*tls : nullptr};
 }
@@ -52,6 +54,19 @@ constexpr auto kStatusRefresh = std::chrono::seconds(1);
 
 int Postmaster::Run() {
   PublishSettings();
+  if (pg_) {
+    // Committers hold none of the parent's sockets.
+    Status started = pg_->StartCommitters([this] {
+      listener_.Reset();
+      signals_.Close();
+      if (metrics_) metrics_->Close();
+      control_.Close();
+    });
+    if (!started) {
+      Log(LogLevel::kError, "committer", Outcome::kFail, "error: {}", started.error().message);
+      return kExitOsErr;
+    }
+  }
   last_status_ = FormatRoundStatus(ReadRoundSummary(shared_.state()));
   // Ready only now: the socket is listening, storage is recovered and the
   // shared state exists (the socket was bound before recovery, so agencies
@@ -72,6 +87,8 @@ int Postmaster::Run() {
     if (metrics_) metrics_->AddPollFds(fds);
     const std::size_t control_first = fds.size();
     control_.AddPollFds(fds);
+    const std::size_t lease_at = fds.size();
+    if (pg_) fds.push_back({pg_->lease_fd(), POLLIN, 0});
     int rc = ::poll(fds.data(), fds.size(), PollTimeoutMs());
     if (rc < 0) {
       if (errno == EINTR) continue;
@@ -92,6 +109,16 @@ int Postmaster::Run() {
           CloseBettingNow("operator (SIGUSR2)");
         }
       }
+    }
+    if (pg_ && (fds[lease_at].revents != 0 || fds[lease_at].fd < 0) && !pg_->LeaseAlive()) {
+      Log(LogLevel::kError, "storage", Outcome::kFail,
+          "backend: postgresql | error: the lease session was lost; another server may take "
+          "over, so this one stops");
+      lease_lost_ = true;
+    }
+    if (lease_lost_) {
+      Shutdown(0);
+      return kExitTempFail;
     }
     if (fds[1].revents & POLLIN) Accept();
     if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
@@ -270,7 +297,8 @@ void Postmaster::Accept() {
     if (::getppid() != parent) ::kill(::getpid(), SIGTERM);
     int code = kExitSoftware;
     try {
-      code = RunWorker(std::move(connection), WorkerOptionsFrom(config_, tls_), shared_, winners_.get());
+      code = RunWorker(std::move(connection), WorkerOptionsFrom(config_, tls_, pg_), shared_,
+                       winners_.get());
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "worker", Outcome::kFail, "error: {}", e.what());
     } catch (...) {
@@ -296,6 +324,15 @@ void Postmaster::ReapWorkers() {
 }
 
 void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
+  bool fenced = false;
+  if (pg_ && pg_->OnChildExit(pid, status, fenced)) {
+    if (fenced) {
+      Log(LogLevel::kError, "storage", Outcome::kFail,
+          "backend: postgresql | error: fenced: another server took the lease over");
+      lease_lost_ = true;
+    }
+    return;
+  }
   // As PID 1 we also reap orphans we never forked; only our workers matter.
   if (!workers_.Remove(pid)) return;
   const bool evicted = room_.WasEvicted(pid);
@@ -352,6 +389,7 @@ void Postmaster::Shutdown(int signal) {
     }
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: workers | detail: all reaped");
+  if (pg_) pg_->StopCommitters();
   // Peak resident sizes, for the benchmark: they must not grow with the
   // number of bets (docs/PERFORMANCE.md). A worker never execs, so its
   // ru_maxrss is its own.

@@ -23,6 +23,7 @@
 #include "server/control_socket.h"
 #include "server/metrics_endpoint.h"
 #include "server/pending_room.h"
+#include "server/pg_backend.h"
 #include "server/server_config.h"
 #include "server/service_notifier.h"
 #include "server/startup.h"
@@ -37,7 +38,7 @@ class Postmaster {
   Postmaster(const ServerConfig& config, const ServerLaunch& launch,
              std::optional<TlsContext> tls, ServiceNotifier notifier, SignalFd signals,
              SharedSegment shared, UniqueFd winners, UniqueFd listener, std::string listening_on,
-             std::optional<MetricsEndpoint> metrics, ControlEndpoint control)
+             std::optional<MetricsEndpoint> metrics, ControlEndpoint control, PgBackend* pg)
       : config_(config),
         launch_(launch),
         tls_(std::move(tls)),
@@ -48,7 +49,8 @@ class Postmaster {
         listener_(std::move(listener)),
         listening_on_(std::move(listening_on)),
         metrics_(std::move(metrics)),
-        control_(std::move(control)) {}
+        control_(std::move(control)),
+        pg_(pg) {}
 
   int Run();
 
@@ -89,6 +91,9 @@ class Postmaster {
   // Archives the drawn round and opens the next (storage/rounds.h); the
   // live workers, which hold the archived files open, are told to end.
   ControlReply ControlOpen();
+  // The PostgreSQL backend's close and open, through a committer.
+  Result<BettingClosure> ClosePgBettingNow();
+  Result<std::uint64_t> OpenNextPgRoundNow();
   // draw.deadline from now, when it is set.
   void ArmBettingDeadline();
 
@@ -107,6 +112,11 @@ class Postmaster {
   std::optional<MetricsEndpoint> metrics_;
   // server.control_socket: lotteryctl's requests, served from this loop too.
   ControlEndpoint control_;
+  // storage.backend = "postgresql": the lease and the committers; nullptr
+  // on the file backend. Owned by RunServer.
+  PgBackend* pg_;
+  // A committer was fenced or the lease was lost: the server stops (75).
+  bool lease_lost_ = false;
   WorkerSet workers_;
   PendingRoom room_;  // accept order and source of the workers, for eviction
 

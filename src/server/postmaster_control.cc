@@ -66,7 +66,7 @@ ControlReply Postmaster::ControlOpen() {
         "round {} is {}, not drawn; the next round can be opened after the draw", r.round,
         RoundStateName(r.state)));
   }
-  auto opened = OpenNextRound(config_.storage_path, shared_);
+  auto opened = pg_ ? OpenNextPgRoundNow() : OpenNextRound(config_.storage_path, shared_);
   if (!opened) {
     Log(LogLevel::kError, "round_open", Outcome::kFail, "round: {} | error: {}", r.round,
         opened.error().message);
@@ -83,7 +83,7 @@ ControlReply Postmaster::ControlOpen() {
 
 void Postmaster::CloseBettingNow(const char* reason) {
   betting_deadline_.reset();
-  auto durable = CloseBettingDurably(config_.storage_path, shared_);
+  auto durable = pg_ ? ClosePgBettingNow() : CloseBettingDurably(config_.storage_path, shared_);
   if (!durable) {
     // Closed all the same; a restart before the draw would reopen betting.
     Log(LogLevel::kError, "betting_closed", Outcome::kFail,
@@ -100,6 +100,31 @@ void Postmaster::CloseBettingNow(const char* reason) {
       "betting_closed", Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason,
       closure.finished, closure.agencies,
       closure.finished == 0 ? " | detail: no agency finished: there is nothing to draw" : "");
+}
+
+}  // namespace lottery
+
+namespace lottery {
+
+Result<BettingClosure> Postmaster::ClosePgBettingNow() {
+  PgRequest request;
+  request.kind = PgRequestKind::kClose;
+  request.round = shared_.state().round.load(std::memory_order_acquire);
+  auto reply = pg_->link().Call(request);
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->status != kReplyOk) return Fail(ErrorKind::kIo, reply->message);
+  return CloseBetting(shared_.state());
+}
+
+Result<std::uint64_t> Postmaster::OpenNextPgRoundNow() {
+  PgRequest request;
+  request.kind = PgRequestKind::kOpen;
+  request.round = shared_.state().round.load(std::memory_order_acquire);
+  auto reply = pg_->link().Call(request);
+  if (!reply) return std::unexpected(reply.error());
+  if (reply->status != kReplyOk) return Fail(ErrorKind::kBusy, reply->message);
+  BeginRound(shared_.state(), reply->round);
+  return reply->round;
 }
 
 }  // namespace lottery

@@ -98,6 +98,32 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         }
                         return false;
                       }});
+  s.push_back(Setting{"storage.backend", "SERVER_STORAGE_BACKEND", "--storage-backend",
+                      SettingKind::kString, "one of file, postgresql",
+                      StorageBackendName(c.storage_backend),
+                      "where bets are stored: the bets file (storage.path) or PostgreSQL "
+                      "(storage.postgresql_dsn)",
+                      [&c](std::string_view text) {
+                        for (StorageBackend b : {StorageBackend::kFile, StorageBackend::kPostgresql}) {
+                          if (text == StorageBackendName(b)) {
+                            c.storage_backend = b;
+                            return true;
+                          }
+                        }
+                        return false;
+                      }});
+  s.push_back(TextSetting("storage.postgresql_dsn", "SERVER_STORAGE_DSN", "--storage-dsn",
+                          &c.postgresql_dsn,
+                          "libpq connection string or URI (multi-host with "
+                          "target_session_attrs=read-write); the password from a passfile"));
+  s.push_back(IntegerSetting("storage.postgresql_connections",
+                             "SERVER_STORAGE_POSTGRESQL_CONNECTIONS", "--storage-postgresql-connections",
+                             &c.postgresql_connections, 2, 64,
+                             "PostgreSQL sessions at most, whatever the number of agencies: one "
+                             "holds the lease, the others commit batches"));
+  s.push_back(BooleanSetting("server.standby", "SERVER_STANDBY", "--standby", &c.standby,
+                             "postgresql backend: wait for the active server's lease, then take "
+                             "over, instead of refusing to start"));
   s.push_back(Setting{"draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
                       SettingKind::kIntegerOrWord, "an integer 0..9999, or \"random\"",
                       c.winning_number == kRandomWinningNumber
@@ -133,6 +159,36 @@ ProgramSpec ServerSpec(ServerConfig& c) {
 
 }  // namespace
 
+const char* StorageBackendName(StorageBackend backend) {
+  return backend == StorageBackend::kPostgresql ? "postgresql" : "file";
+}
+
+std::string RedactDsn(std::string_view dsn) {
+  std::string out(dsn);
+  // URI: scheme://user:password@host
+  if (auto scheme = out.find("://"); scheme != std::string::npos) {
+    const auto at = out.find('@', scheme);
+    const auto colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // key=value: password=secret or password='se cret'; also ?password= in a URI.
+  for (std::size_t at = out.find("password="); at != std::string::npos;
+       at = out.find("password=", at + 1)) {
+    std::size_t start = at + 9;
+    std::size_t end = start;
+    if (end < out.size() && out[end] == '\'') {
+      end = out.find('\'', end + 1);
+      end = end == std::string::npos ? out.size() : end + 1;
+    } else {
+      while (end < out.size() && out[end] != ' ' && out[end] != '&') ++end;
+    }
+    out.replace(start, end - start, "***");
+  }
+  return out;
+}
+
 std::expected<ServerConfig, ConfigError> LoadServerConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   ServerConfig c;
@@ -141,6 +197,11 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     return std::unexpected(loaded.error());
   }
   if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
+  if (c.storage_backend == StorageBackend::kPostgresql && c.postgresql_dsn.empty()) {
+    return ConfigFail(
+        "config: storage.backend is postgresql but storage.postgresql_dsn is not set "
+        "(SERVER_STORAGE_DSN, --storage-dsn)");
+  }
   if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
                                               {"tls.private_key", &c.tls.private_key},
                                               {"tls.client_ca", &c.tls.ca}});
@@ -187,7 +248,11 @@ int ServerConfig::EffectiveMaxConnections() const {
 std::vector<std::pair<std::string, std::string>> ServerConfigValues(const ServerConfig& config) {
   ServerConfig copy = config;
   std::vector<std::pair<std::string, std::string>> values;
-  for (const Setting& s : ServerSpec(copy).settings) values.emplace_back(s.key, s.default_text);
+  for (const Setting& s : ServerSpec(copy).settings) {
+    // Reported by --check-config and logged by a reload: never a password.
+    values.emplace_back(s.key, s.key == "storage.postgresql_dsn" ? RedactDsn(s.default_text)
+                                                                  : s.default_text);
+  }
   return values;
 }
 

@@ -17,6 +17,13 @@
 
 namespace lottery {
 
+enum class StorageBackend { kFile, kPostgresql };
+// "file", "postgresql".
+const char* StorageBackendName(StorageBackend backend);
+
+// `dsn` with its password replaced by "***" (key=value and URI forms).
+std::string RedactDsn(std::string_view dsn);
+
 struct ServerConfig {
   std::string config_file;            // "" when no file was read
   std::string address = "0.0.0.0";    // server.address        SERVER_ADDRESS   --address
@@ -36,6 +43,18 @@ struct ServerConfig {
   std::string control_socket;
   std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
   SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
+  // storage.backend SERVER_STORAGE_BACKEND --storage-backend: the bets file
+  // or PostgreSQL (docs/STORAGE.md, "PostgreSQL").
+  StorageBackend storage_backend = StorageBackend::kFile;
+  // storage.postgresql_dsn SERVER_STORAGE_DSN --storage-dsn: a libpq
+  // connection string or URI; its password is never logged (RedactDsn).
+  std::string postgresql_dsn;
+  // storage.postgresql_connections SERVER_STORAGE_POSTGRESQL_CONNECTIONS:
+  // database sessions at most (the lease's and the committers').
+  int postgresql_connections = 4;
+  // server.standby SERVER_STANDBY --standby: wait for the lease that
+  // another server holds instead of refusing to start.
+  bool standby = false;
   std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
   Seconds draw_deadline{0.0};             // draw.deadline   SERVER_DRAW_DEADLINE (0: none)
   LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level

@@ -17,6 +17,7 @@
 #include "server/control_socket.h"
 #include "server/listener.h"
 #include "server/metrics_endpoint.h"
+#include "server/pg_backend.h"
 #include "server/postmaster.h"
 #include "server/server_tls.h"
 #include "server/service_notifier.h"
@@ -161,15 +162,27 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   // them holding the lock for a moment: they stop when their parent dies.
   const auto orphan_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
       config.shutdown_timeout + std::chrono::seconds(5));
-  auto lock = DataLock::Acquire(config.storage_path, orphan_wait, [&](pid_t owner) {
-    Log(LogLevel::kWarning, "storage_lock", Outcome::kInProgress,
-        "path: {} | owner_pid: {} | detail: the server that held it is gone; waiting up to {} "
-        "for its workers to exit",
-        DataLock::PathFor(config.storage_path), owner, FormatDuration(Seconds(orphan_wait)));
-  });
-  if (!lock) {
-    Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", lock.error().message);
-    return lock.error().kind == ErrorKind::kBusy ? kExitTempFail : kExitCantCreate;
+  // On PostgreSQL the lease (an advisory lock) is that lock; a standby
+  // waits for it here, before it listens (server/pg_backend.h).
+  std::optional<PgBackend> pg;
+  std::optional<DataLock> lock;
+  if (config.storage_backend == StorageBackend::kPostgresql) {
+    auto acquired = PgBackend::Acquire(config, *signals);
+    if (!acquired) return acquired.error();
+    pg.emplace(std::move(*acquired));
+  } else {
+    auto acquired = DataLock::Acquire(config.storage_path, orphan_wait, [&](pid_t owner) {
+      Log(LogLevel::kWarning, "storage_lock", Outcome::kInProgress,
+          "path: {} | owner_pid: {} | detail: the server that held it is gone; waiting up to {} "
+          "for its workers to exit",
+          DataLock::PathFor(config.storage_path), owner, FormatDuration(Seconds(orphan_wait)));
+    });
+    if (!acquired) {
+      Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}",
+          acquired.error().message);
+      return acquired.error().kind == ErrorKind::kBusy ? kExitTempFail : kExitCantCreate;
+    }
+    lock.emplace(std::move(*acquired));
   }
   // Until recovery runs, a failure leaves the data directory as it was: a
   // lock file this start created goes again (DataLock::Release).
@@ -217,31 +230,42 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   }
   Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
       control->path());
-  if (Status published = lock->Publish(::getpid()); !published) {
-    Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", published.error().message);
-    return kExitCantCreate;
-  }
-  Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
-      lock->path(), ::getpid());
-  if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) {
-    // A failed start leaves no lock file naming a pid that is about to die.
-    lock->Release(true);
-    return code;
+  if (pg) {
+    if (int code = pg->Recover(config, *shared, winners->get()); code != kExitOk) return code;
+  } else {
+    if (Status published = lock->Publish(::getpid()); !published) {
+      Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}",
+          published.error().message);
+      return kExitCantCreate;
+    }
+    Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
+        lock->path(), ::getpid());
+    if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) {
+      // A failed start leaves no lock file naming a pid that is about to die.
+      lock->Release(true);
+      return code;
+    }
   }
   int code;
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
                           std::move(listener->description), std::move(metrics),
-                          std::move(*control));
+                          std::move(*control), pg ? &*pg : nullptr);
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,
       "resource: shared_memory | detail: segment and winners file released");
-  // Every worker is reaped: nobody else holds the lock now.
-  lock->Release(true);
-  Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
-      lock->path());
+  if (lock) {
+    // Every worker is reaped: nobody else holds the lock now.
+    lock->Release(true);
+    Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
+        lock->path());
+  } else {
+    pg.reset();
+    Log(LogLevel::kInfo, "close", Outcome::kSuccess,
+        "resource: storage_lease | detail: committers stopped, lease released");
+  }
   Log(LogLevel::kInfo, "exit", code == kExitOk ? Outcome::kSuccess : Outcome::kFail,
       "exit_code: {}", code);
   return code;

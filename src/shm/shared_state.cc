@@ -217,6 +217,17 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   return claim;
 }
 
+void SetStoredProgress(SharedState& state, std::uint32_t agency, const StoredProgress& progress) {
+  SharedLock lock(state);
+  AgencySlot& slot = state.slots[agency];
+  if (progress.last_seq < slot.last_seq || progress.bets_stored < slot.bets_stored) return;
+  state.total_bets += progress.bets_stored - slot.bets_stored;
+  slot.last_seq = progress.last_seq;
+  slot.bets_stored = progress.bets_stored;
+  slot.stored_digest = progress.stored_digest;
+  state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
+}
+
 void RecordBatchDigests(SharedState& state, std::uint32_t agency,
                         std::span<const BatchDigest> digests) {
   if (digests.empty()) return;

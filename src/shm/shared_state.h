@@ -368,6 +368,17 @@ void RecordBatchDigests(SharedState& state, std::uint32_t agency,
 std::optional<BatchDigest> FindBatchDigest(SharedState& state, std::uint32_t agency,
                                            std::uint64_t seq);
 
+// What a backend holds of an agency after a store (the PostgreSQL
+// backend's answer): sets its slot's last_seq, bets_stored and
+// stored_digest, the round's bets by the difference, and its round_bets
+// metric, under the mutex. Never moves the slot back.
+struct StoredProgress {
+  std::uint64_t last_seq = 0;
+  std::uint64_t bets_stored = 0;
+  std::uint64_t stored_digest = 0;
+};
+void SetStoredProgress(SharedState& state, std::uint32_t agency, const StoredProgress& progress);
+
 // Parent: how many agencies a worker serves now (claimed slots).
 std::uint32_t CountClaimedSlots(SharedState& state);
 // Parent: the workers that serve an agency now (the owners of claimed slots).

@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "shm/shared_state.h"
+#include "storage/batch_storage.h"
 #include "storage/sync_mode.h"
 
 namespace lottery {
@@ -51,7 +52,7 @@ struct AppendOutcome {
   std::uint64_t stored_digest = 0;
 };
 
-class BetStore {
+class BetStore final : public BatchStorage {
  public:
   // Opens (creating with mode 0640 when missing) the bets file and its batch
   // journal, `path` + ".journal" (batch_journal.h). With
@@ -87,17 +88,29 @@ class BetStore {
   // digests of the batches written.
   Result<AppendOutcome> AppendBatches(std::string_view rows, SharedSegment& shared,
                                       std::uint32_t agency, std::span<const BatchExtent> batches,
-                                      std::span<const IndexedWinner> winners = {});
+                                      std::span<const IndexedWinner> winners = {}) override;
 
   // Group commit (storage/group_commit.h): returns once every byte before
   // `end` is on disk. Does nothing with SyncMode::kNever. When it fails the
   // batches stay recorded: a caller that later acknowledges one of them as
   // "already stored" must call MakeAllDurable first.
-  Status MakeDurable(SharedSegment& shared, std::uint64_t end);
+  Status MakeDurable(SharedSegment& shared, std::uint64_t end) override;
   // MakeDurable up to everything written so far.
   Status MakeAllDurable(SharedSegment& shared);
 
   SyncMode sync_mode() const { return sync_; }
+  bool GroupsAcks() const override { return sync_ == SyncMode::kAlways; }
+
+  // Recover, then MakeAllDurable: what a dead writer left is settled and
+  // counts as acknowledged.
+  Status Settle(SharedSegment& shared, std::uint32_t agency) override;
+
+  // The draw from the bets file (bet_store_draw.cc): reads the bytes stored
+  // (appends are refused from draw_state kRunning on; the flock waits for
+  // one in flight), collects the winners of the agencies that finished,
+  // writes the result file durably and marks the round complete in the
+  // journal.
+  Result<RoundResult> Draw(SharedSegment& shared, std::uint32_t winning_number) override;
 
   // Repairs an append left behind by a dead writer (ResolvePendingAppend,
   // storage/recovery.h), taking the flock. Call before trusting an agency's
@@ -119,7 +132,7 @@ class BetStore {
   // (`finish`, called under the segment's mutex with the flock held).
   // Returns whether it is finished.
   Result<bool> RecordFinished(SharedSegment& shared, std::uint32_t agency,
-                              const std::function<void(SharedState&)>& finish);
+                              const std::function<void(SharedState&)>& finish) override;
 
   // Current size of the file in bytes.
   Result<std::uint64_t> Size() const;

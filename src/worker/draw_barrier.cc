@@ -99,30 +99,8 @@ Status DrawBarrier::RunDraw() {
   // "random": drawn now, once the bets are in, and logged on the sorteo line.
   const std::uint32_t winning_number =
       winning_number_ == kRandomWinningNumber ? DrawWinningNumber() : winning_number_;
-  // The bytes the draw covers: appends are refused from draw_state kRunning
-  // on, and the flock waits for one in flight.
-  auto size = [this] {
-    FileLock lock(store_.fd());
-    return store_.Size();
-  }();
-  if (!size) return DrawFailed(size.error());
-  // A descriptor of its own: the store's is shared with the appending code.
-  UniqueFd fd(::open(store_.path().c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return DrawFailed(FailErrno("open " + store_.path()).error());
-  auto result = DrawResult(fd.get(), *size, winning_number);
+  auto result = store_.Draw(shared_, winning_number);
   if (!result) return DrawFailed(result.error());
-  CRASH_POINT("draw_before_result");
-  // Durable before any agency hears a winner (docs/STORAGE.md).
-  if (Status w = WriteRoundResult(CurrentRoundFiles(store_.path()).result, *result); !w) {
-    return DrawFailed(w.error());
-  }
-  CRASH_POINT("draw_after_result");
-  if (Status marked = store_.MarkRoundComplete(); !marked) {
-    // The result file is what says the round is drawn; the record only
-    // repeats it, and recovery writes it when missing.
-    Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
-        "detail: round not marked complete in the journal | error: {}", marked.error().message);
-  }
   if (Status published = PublishRoundResult(*result, shared_, winners_fd_); !published) {
     return DrawFailed(published.error());
   }
@@ -133,7 +111,7 @@ Status DrawBarrier::RunDraw() {
   Log(LogLevel::kInfo, "sorteo", Outcome::kSuccess,
       "ronda: {} | apuestas: {} | ganadores: {} | numero_ganador: {} | duracion_ms: {:.1f} | "
       "sha256: {}",
-      result->round, result->bets, result->winner_count(), winning_number,
+      result->round, result->bets, result->winner_count(), result->winning_number,
       std::chrono::duration<double, std::milli>(took).count(), Sha256Hex(result->bets_sha256));
   return Ok();
 }
@@ -141,47 +119,6 @@ Status DrawBarrier::RunDraw() {
 Status DrawBarrier::DrawFailed(const Error& error) {
   Log(LogLevel::kError, "sorteo", Outcome::kFail, "error: {}", error.message);
   return std::unexpected(error);
-}
-
-Result<RoundResult> DrawBarrier::DrawResult(int fd, std::uint64_t size,
-                                            std::uint32_t winning_number) {
-  SharedState& s = shared_.state();
-  const std::uint32_t agencies = s.agencies;  // fixed at creation
-  Result<WinnerScan> scan = CollectWinners(fd, s, agencies, winning_number);
-  if (!scan) return std::unexpected(scan.error());
-  RoundResult result;
-  result.winning_number = winning_number;
-  result.drawn_at = static_cast<std::int64_t>(::time(nullptr));
-  result.bets_file_size = size;
-  result.took_part.assign(agencies + 1, false);
-  result.winners = std::move(scan->winners);
-  std::uint32_t excluded = 0;
-  {
-    SharedLock lock(s);
-    result.round = s.round.load(std::memory_order_relaxed);
-    for (std::uint32_t a = 1; a <= agencies; ++a) {
-      // Agencies that had not finished when betting closed take no part:
-      // their bets stay in the file, but win nothing.
-      result.took_part[a] = s.slots[a].finished;
-      if (result.took_part[a]) result.bets += s.slots[a].bets_stored;
-      if (!result.took_part[a]) result.winners[a].clear();
-      excluded += result.took_part[a] ? 0 : 1;
-    }
-  }
-  if (excluded > 0) {
-    Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
-        "agencias_excluidas: {} | detail: betting closed before they finished; their bets take "
-        "no part in the draw",
-        excluded);
-  }
-  if (scan->skipped > 0 || scan->foreign > 0) {
-    Log(LogLevel::kWarning, "sorteo", Outcome::kInProgress,
-        "skipped_lines: {} | unknown_agency_bets: {}", scan->skipped, scan->foreign);
-  }
-  auto sha = Sha256OfFile(fd, size);
-  if (!sha) return std::unexpected(sha.error());
-  result.bets_sha256 = *sha;
-  return result;
 }
 
 DrawBarrier::WaitResult DrawBarrier::WaitForDraw(const std::function<bool()>& cancelled) {

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/bet_store.h"
+#include "storage/batch_storage.h"
 #include "storage/rounds.h"
 #include "shm/shared_state.h"
 #include "common/status.h"
@@ -33,7 +33,7 @@ namespace lottery {
 
 class DrawBarrier {
  public:
-  DrawBarrier(SharedSegment& shared, BetStore& store, int winners_fd,
+  DrawBarrier(SharedSegment& shared, BatchStorage& store, int winners_fd,
               std::uint32_t winning_number)
       : shared_(shared), store_(store), winners_fd_(winners_fd), winning_number_(winning_number) {}
 
@@ -58,17 +58,14 @@ class DrawBarrier {
   Result<std::vector<std::string>> Winners(std::uint32_t agency) const;
 
  private:
-  // Counts the winners, writes the round's result durably, then publishes
-  // it (PublishRoundResult).
+  // Has the store draw the round (its result durable), then publishes it
+  // (PublishRoundResult).
   Status RunDraw();
-  // The result of a draw over the first `size` bytes of the bets file
-  // behind `fd`: winners of the agencies that finished, and the bytes' SHA-256.
-  Result<RoundResult> DrawResult(int fd, std::uint64_t size, std::uint32_t winning_number);
   // Logs a failed draw and returns its error.
   static Status DrawFailed(const Error& error);
 
   SharedSegment& shared_;
-  BetStore& store_;
+  BatchStorage& store_;
   int winners_fd_;
   std::uint32_t winning_number_;
 };

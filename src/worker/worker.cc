@@ -18,6 +18,8 @@
 #include "wire/error_codes.h"
 #include "worker/worker_session.h"
 
+#include "storage/pg_batch_store.h"
+
 namespace lottery {
 namespace {
 
@@ -263,7 +265,7 @@ int Worker::Serve() {
     if (waiting > 0 &&
         (waiting >= kMaxQueuedAcks || pending_rows_.size() >= kMaxPendingRowBytes ||
          (!reader_.HasWholeFrame() &&
-          (store_.sync_mode() != SyncMode::kAlways || !InputWaiting())))) {
+          (!store_->GroupsAcks() || !InputWaiting())))) {
       if (!FlushAcks()) return 0;
     }
   }
@@ -299,8 +301,7 @@ bool Worker::HandleHello(std::string_view payload) {
   // No other worker appends for the agency now. One that died mid-append is
   // settled first, and what is stored is made durable (it counts as
   // acknowledged), so that WELCOME reports what is really stored.
-  Status settled = store_.Recover(shared_);
-  if (settled) settled = store_.MakeAllDurable(shared_);
+  Status settled = store_->Settle(shared_, *id);
   if (!settled) {
     ReleaseAgencySlot(shared_.state(), *id, ::getpid());
     return SendError(ErrorCode::kStorageFailed,
@@ -331,6 +332,22 @@ bool Worker::HandleEcho(std::string_view payload) {
   EncodeEchoReply(out_, payload);
   return Send(out_);
 }
+
+namespace {
+
+// The worker's storage for round `round`: the bets file, or the committers.
+Result<std::unique_ptr<BatchStorage>> OpenStorage(const WorkerOptions& options,
+                                                  std::uint64_t round) {
+  if (!options.pg_committer.empty()) {
+    return std::make_unique<PgBatchStore>(options.pg_committer, round);
+  }
+  auto store = BetStore::Open(options.storage_path, options.storage_sync);
+  if (!store) return std::unexpected(store.error());
+  store->BindRound(round);
+  return std::make_unique<BetStore>(std::move(*store));
+}
+
+}  // namespace
 
 int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& shared,
               int winners_fd) {
@@ -384,12 +401,11 @@ int RunWorker(UniqueFd connection, const WorkerOptions& options, SharedSegment& 
   // Read before the files are opened: if the next round opens in between,
   // the store's appends fail instead of reaching the archived file.
   const std::uint64_t round = shared.state().round.load(std::memory_order_acquire);
-  auto store = BetStore::Open(options.storage_path, options.storage_sync);
+  auto store = OpenStorage(options, round);
   if (!store) {
     Log(LogLevel::kError, "worker_start", Outcome::kFail, "error: {}", store.error().message);
     return 1;
   }
-  store->BindRound(round);
   Worker worker(std::move(connection), std::move(stream), std::move(certificate), std::move(peer),
                 opts, shared, winners_fd, std::move(*signals), std::move(*store));
   return worker.Serve();

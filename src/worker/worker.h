@@ -24,6 +24,9 @@ namespace lottery {
 // RuntimeSettings instead).
 struct WorkerOptions {
   std::string storage_path;
+  // The committers' address on the PostgreSQL backend (storage/pg_committer.h);
+  // "" on the file backend.
+  std::string pg_committer;
   SyncMode storage_sync = SyncMode::kAlways;
   std::uint32_t winning_number = 0;
   Seconds read_timeout{60.0};

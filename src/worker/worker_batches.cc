@@ -68,7 +68,7 @@ bool Worker::FlushAcks() {
   if (acks_queued_ == 0) return true;
   const std::uint32_t batches = acks_queued_;
   acks_queued_ = 0;
-  Status durable = store_.MakeDurable(shared_, ack_durable_end_);
+  Status durable = store_->MakeDurable(shared_, ack_durable_end_);
   ack_durable_end_ = 0;
   if (!durable) {
     acks_.clear();
@@ -97,7 +97,7 @@ bool Worker::FlushAcks() {
 
 bool Worker::StorePendingBatches() {
   if (pending_extents_.empty()) return true;
-  auto stored = store_.AppendBatches(pending_rows_, shared_, agency_, pending_extents_,
+  auto stored = store_->AppendBatches(pending_rows_, shared_, agency_, pending_extents_,
                                      pending_winners_);
   // Taken out first: the replies below flush through here again.
   std::vector<BatchExtent> extents = std::move(pending_extents_);

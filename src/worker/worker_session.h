@@ -5,7 +5,7 @@
 // worker_draw.cc (FINISHED and WINNERS_QUERY).
 //
 // The session owns the connection, the stream over it (plain or TLS), its
-// signal descriptor and its BetStore;
+// signal descriptor and its storage (BatchStorage);
 // the shared segment and the winners descriptor must outlive it.
 #pragma once
 
@@ -45,14 +45,14 @@ class Worker {
   Worker(UniqueFd connection, std::unique_ptr<ByteStream> stream,
          std::optional<CertificateIdentity> certificate, std::string peer,
          const WorkerOptions& options, SharedSegment& shared, int winners_fd, SignalFd signals,
-         BetStore store)
+         std::unique_ptr<BatchStorage> store)
       : conn_(std::move(connection)),
         stream_(std::move(stream)),
         certificate_(std::move(certificate)),
         shared_(shared),
         signals_(std::move(signals)),
         store_(std::move(store)),
-        barrier_(shared_, store_, winners_fd, options.winning_number),
+        barrier_(shared_, *store_, winners_fd, options.winning_number),
         winning_number_(options.winning_number),
         reader_(*stream_, signals_.fd()),
         peer_(std::move(peer)),
@@ -127,7 +127,7 @@ class Worker {
   std::optional<CertificateIdentity> certificate_;
   SharedSegment& shared_;
   SignalFd signals_;
-  BetStore store_;
+  std::unique_ptr<BatchStorage> store_;  // the bets file or PostgreSQL
   DrawBarrier barrier_;
   std::uint32_t winning_number_;  // draw.winning_number (kRandomWinningNumber: none yet)
   FrameReader reader_;

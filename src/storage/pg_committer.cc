@@ -1,0 +1,363 @@
+#include "storage/pg_committer.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/exit_codes.h"
+#include "common/log.h"
+#include "common/signals.h"
+
+namespace lottery {
+namespace {
+
+// How long a client waits for a reply: a transaction stuck longer than
+// this is a database that stopped answering.
+constexpr int kReplyTimeoutMs = 60000;
+
+struct Client {
+  UniqueFd fd;
+  std::string in;
+};
+
+// A request taken off a client, and where its reply goes.
+struct Pending {
+  Client* client = nullptr;
+  PgRequest request;
+};
+
+sockaddr_un AbstractAddress(const std::string& address, socklen_t& length) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, address.data(), std::min(address.size(), sizeof addr.sun_path));
+  length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+  return addr;
+}
+
+bool SameUser(int fd) {
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == ::geteuid();
+}
+
+bool SendAllBlocking(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, kReplyTimeoutMs) <= 0) return false;
+      continue;
+    }
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+PgReply ErrorReply(const Error& error) {
+  PgReply reply;
+  reply.status = error.kind == ErrorKind::kBusy ? kReplyBusy : kReplyFailed;
+  reply.message = error.message;
+  return reply;
+}
+
+bool IsFenced(const Error& error) {
+  return error.kind == ErrorKind::kBusy && error.message.starts_with("fenced");
+}
+
+// The committer's state: its session, its clients, and why it must stop.
+class Committer {
+ public:
+  Committer(const PgCommitterOptions& options, PgSession session, int listener, int signal_fd)
+      : options_(options), session_(std::move(session)), listener_(listener), signals_(signal_fd) {}
+
+  int Serve();
+
+ private:
+  void AcceptAll();
+  // Reads what a client sent; false when it hung up or broke the format.
+  bool ReadFrom(Client& client);
+  // Takes every whole request off the clients.
+  std::vector<Pending> TakeRequests();
+  void Run(std::vector<Pending>& requests);
+  void RunStores(std::vector<Pending*>& stores);
+  PgReply RunOne(const PgRequest& r);
+  void Reply(Client& client, PgRequestKind kind, const PgReply& reply);
+  void Judge(const Error& error);
+
+  const PgCommitterOptions& options_;
+  PgSession session_;
+  int listener_;
+  int signals_;
+  std::map<int, Client> clients_;
+  int exit_code_ = -1;  // >= 0: stop with it
+};
+
+int Committer::Serve() {
+  while (exit_code_ < 0) {
+    std::vector<pollfd> fds = {{signals_, POLLIN, 0}, {listener_, POLLIN, 0}};
+    for (auto& [fd, c] : clients_) fds.push_back({fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return kExitOsErr;
+    if (fds[0].revents & POLLIN) return kExitOk;
+    if (fds[1].revents & POLLIN) AcceptAll();
+    for (std::size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      auto it = clients_.find(fds[i].fd);
+      if (it != clients_.end() && !ReadFrom(it->second)) clients_.erase(it);
+    }
+    std::vector<Pending> requests = TakeRequests();
+    if (!requests.empty()) Run(requests);
+  }
+  return exit_code_;
+}
+
+void Committer::AcceptAll() {
+  while (true) {
+    int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    UniqueFd client(fd);
+    if (!SameUser(fd)) continue;  // only the server's own processes
+    clients_[fd] = Client{std::move(client), {}};
+  }
+}
+
+bool Committer::ReadFrom(Client& client) {
+  char buffer[65536];
+  while (true) {
+    ssize_t n = ::recv(client.fd.get(), buffer, sizeof buffer, 0);
+    if (n > 0) {
+      client.in.append(buffer, static_cast<std::size_t>(n));
+      if (client.in.size() > kMaxPgFrame + kPgFrameHeader) return false;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+}
+
+std::vector<Pending> Committer::TakeRequests() {
+  std::vector<Pending> out;
+  std::vector<int> broken;
+  for (auto& [fd, client] : clients_) {
+    auto length = PgFrameLength(client.in);
+    if (!length) {
+      broken.push_back(fd);
+      continue;
+    }
+    if (!*length || client.in.size() < **length) continue;
+    auto request = DecodePgRequest(std::string_view(client.in).substr(0, **length));
+    client.in.erase(0, **length);
+    if (!request) {
+      broken.push_back(fd);
+      continue;
+    }
+    out.push_back(Pending{&client, std::move(*request)});
+  }
+  for (int fd : broken) {
+    Log(LogLevel::kWarning, "committer", Outcome::kFail,
+        "index: {} | error: a client broke the committer format; dropped", options_.index);
+    clients_.erase(fd);
+  }
+  return out;
+}
+
+void Committer::Run(std::vector<Pending>& requests) {
+  std::vector<Pending*> stores;
+  for (Pending& p : requests) {
+    if (p.request.kind == PgRequestKind::kStore) {
+      stores.push_back(&p);
+      continue;
+    }
+    Reply(*p.client, p.request.kind, RunOne(p.request));
+  }
+  if (!stores.empty()) RunStores(stores);
+}
+
+void Committer::RunStores(std::vector<Pending*>& stores) {
+  // One transaction per round among them (a round opened meanwhile).
+  std::map<std::uint64_t, std::vector<Pending*>> by_round;
+  for (Pending* p : stores) by_round[p->request.round].push_back(p);
+  for (auto& [round, group] : by_round) {
+    std::vector<PgBatchGroup> groups;
+    for (Pending* p : group) {
+      const PgRequest& r = p->request;
+      groups.push_back(PgBatchGroup{r.agency, r.prev_seq, r.first_position, r.rows, r.batches});
+    }
+    auto stored = StorePgBatches(session_, options_.epoch, round, groups);
+    if (!stored && stored.error().kind == ErrorKind::kInternal && group.size() > 1) {
+      // One worker's group does not follow what is stored: the others
+      // must not fail with it.
+      for (Pending* p : group) {
+        std::vector<Pending*> alone = {p};
+        RunStores(alone);
+      }
+      continue;
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      PgReply reply = stored ? PgReply{} : ErrorReply(stored.error());
+      if (stored) {
+        reply.skipped = static_cast<std::uint32_t>((*stored)[i].skipped);
+        reply.progress = (*stored)[i].progress;
+      }
+      Reply(*group[i]->client, PgRequestKind::kStore, reply);
+    }
+    if (!stored) Judge(stored.error());
+  }
+}
+
+PgReply Committer::RunOne(const PgRequest& r) {
+  PgReply reply;
+  auto fail = [&](const Error& e) {
+    Judge(e);
+    return ErrorReply(e);
+  };
+  switch (r.kind) {
+    case PgRequestKind::kProgress: {
+      auto p = ReadPgProgress(session_, r.round, r.agency);
+      if (!p) return fail(p.error());
+      reply.progress = *p;
+      return reply;
+    }
+    case PgRequestKind::kFinished: {
+      auto yes = RecordPgFinished(session_, options_.epoch, r.round, r.agency);
+      if (!yes) return fail(yes.error());
+      reply.yes = *yes;
+      return reply;
+    }
+    case PgRequestKind::kClose: {
+      auto yes = ClosePgBetting(session_, options_.epoch, r.round);
+      if (!yes) return fail(yes.error());
+      reply.yes = *yes;
+      return reply;
+    }
+    case PgRequestKind::kDraw: {
+      auto result = DrawPgRound(session_, options_.epoch, r.round, r.agencies, r.winning_number,
+                                r.drawn_at);
+      if (!result) return fail(result.error());
+      EncodeRoundResult(reply.result, *result);
+      return reply;
+    }
+    case PgRequestKind::kOpen: {
+      auto next = OpenNextPgRound(session_, options_.epoch, r.round);
+      if (!next) return fail(next.error());
+      reply.round = *next;
+      return reply;
+    }
+    case PgRequestKind::kStore: break;
+  }
+  return ErrorReply(Error{ErrorKind::kInternal, "store request outside a group", 0});
+}
+
+void Committer::Reply(Client& client, PgRequestKind kind, const PgReply& reply) {
+  std::string frame;
+  EncodePgReply(frame, kind, reply);
+  // A client that cannot take its reply in time is gone or stuck: dropped.
+  if (!SendAllBlocking(client.fd.get(), frame)) clients_.erase(client.fd.get());
+}
+
+void Committer::Judge(const Error& error) {
+  if (IsFenced(error)) {
+    Log(LogLevel::kError, "committer", Outcome::kFail,
+        "index: {} | epoch: {} | error: {} | detail: another server holds the lease; this one "
+        "commits nothing more",
+        options_.index, options_.epoch, error.message);
+    exit_code_ = kExitTempFail;
+  } else if (!session_.alive()) {
+    Log(LogLevel::kError, "committer", Outcome::kFail, "index: {} | error: session lost: {}",
+        options_.index, error.message);
+    exit_code_ = kExitUnavailable;
+  }
+}
+
+}  // namespace
+
+int RunPgCommitter(const PgCommitterOptions& options, int listener) {
+  auto signals = SignalFd::Create({SIGTERM, SIGINT});
+  if (!signals) return kExitOsErr;
+  auto session = PgSession::Connect(options.dsn, fmt::format("lottery-committer-{}", options.index),
+                                    std::chrono::seconds(10));
+  if (!session) {
+    Log(LogLevel::kError, "committer", Outcome::kFail, "index: {} | error: {}", options.index,
+        session.error().message);
+    return session.error().kind == ErrorKind::kConfig ? kExitConfig : kExitUnavailable;
+  }
+  Log(LogLevel::kDebug, "committer", Outcome::kSuccess, "index: {} | database: {} | epoch: {}",
+      options.index, session->Describe(), options.epoch);
+  Committer committer(options, std::move(*session), listener, signals->fd());
+  return committer.Serve();
+}
+
+Result<UniqueFd> ListenForCommitters(std::string& address) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return FailErrno("committer socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  // Only the family: the kernel picks a unique abstract name (autobind).
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(sa_family_t)) != 0) {
+    return FailErrno("committer socket bind");
+  }
+  if (::listen(fd.get(), 1024) != 0) return FailErrno("committer socket listen");
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return FailErrno("committer socket name");
+  }
+  address.assign(addr.sun_path, len - offsetof(sockaddr_un, sun_path));
+  return fd;
+}
+
+Result<PgReply> PgCommitterLink::Call(const PgRequest& request) {
+  std::string frame;
+  EncodePgRequest(frame, request);
+  auto reply = CallOnce(frame, request.kind);
+  if (reply || reply.error().kind != ErrorKind::kIo) return reply;
+  fd_.Reset();  // a committer that exited: once more, on a new connection
+  return CallOnce(frame, request.kind);
+}
+
+Result<PgReply> PgCommitterLink::CallOnce(const std::string& frame, PgRequestKind kind) {
+  if (!fd_) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    socklen_t len = 0;
+    sockaddr_un addr = AbstractAddress(address_, len);
+    if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      return FailErrno("connect to the storage committer");
+    }
+    fd_ = std::move(fd);
+  }
+  if (!SendAllBlocking(fd_.get(), frame)) {
+    fd_.Reset();
+    return FailErrno("send to the storage committer");
+  }
+  std::string in;
+  char buffer[65536];
+  while (true) {
+    auto length = PgFrameLength(in);
+    if (!length) return std::unexpected(length.error());
+    if (*length && in.size() >= **length) break;
+    pollfd p{fd_.get(), POLLIN, 0};
+    int ready = ::poll(&p, 1, kReplyTimeoutMs);
+    ssize_t n = ready > 0 ? ::recv(fd_.get(), buffer, sizeof buffer, 0) : -1;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fd_.Reset();
+      return Fail(ErrorKind::kIo, ready == 0 ? "the storage committer did not answer in time"
+                                             : "the storage committer closed the connection");
+    }
+    in.append(buffer, static_cast<std::size_t>(n));
+  }
+  return DecodePgReply(kind, in);
+}
+
+}  // namespace lottery

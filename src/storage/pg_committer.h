@@ -1,0 +1,55 @@
+// A PostgreSQL committer: a process that holds one database session and
+// runs the storage requests of the server's workers and parent
+// (storage/pg_messages.h) on it. The parent forks a few of them
+// (storage.postgresql_connections) whatever the number of agencies; every
+// worker talks to one of them through a local stream socket.
+//
+// Contract: a request is answered only after its transaction committed or
+// failed. Store requests that arrive together, from several workers, share
+// one transaction and one commit (group commit). Only peers of the server's
+// own user are served (SO_PEERCRED). The committer exits
+//   kExitOk          on SIGTERM or when its parent dies,
+//   kExitTempFail    when fenced: another server took the lease over,
+//   kExitUnavailable when its session is lost (the parent starts another).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/unique_fd.h"
+#include "storage/pg_messages.h"
+
+namespace lottery {
+
+struct PgCommitterOptions {
+  std::string dsn;
+  std::uint64_t epoch = 0;   // the server's fencing epoch
+  std::uint32_t agencies = 0;
+  int index = 0;             // for its application_name and log lines
+};
+
+// Runs in a forked child: connects, then serves the connections that
+// arrive on `listener` until one of the exits above. Returns the exit code.
+int RunPgCommitter(const PgCommitterOptions& options, int listener);
+
+// A listening socket for the committers: abstract (no file), bound by the
+// kernel to a unique name, which `address` receives for the clients.
+Result<UniqueFd> ListenForCommitters(std::string& address);
+
+// The client side: one connection to a committer, one request at a time.
+class PgCommitterLink {
+ public:
+  explicit PgCommitterLink(std::string address) : address_(std::move(address)) {}
+  // Sends `request` and waits for its reply. A link that broke (a committer
+  // that exited) is reconnected and the request sent once more: every
+  // request may be repeated (a store that committed is skipped the second
+  // time, the others are idempotent).
+  Result<PgReply> Call(const PgRequest& request);
+
+ private:
+  Result<PgReply> CallOnce(const std::string& frame, PgRequestKind kind);
+  std::string address_;
+  UniqueFd fd_;
+};
+
+}  // namespace lottery
