@@ -101,6 +101,10 @@ class FailoverAddressesTest(harness.LotteryTest):
         self.assertEqual(ports[0], str(active), agency.log()[-3000:])
         self.assertEqual(ports[-1], str(standby), agency.log()[-3000:])
         self.assertEqual(ports.index(str(standby)), ports.count(str(active)), ports)
+        # The second server's WELCOME said it held what the first stored: the
+        # agency re-sent only the rest, and both servers stored some.
+        hellos = [e for e in agency.entries() if e.action == "hello" and e.result == "success"]
+        self.assertGreater(int(hellos[-1].fields["last_seq"]), 0, agency.log()[-3000:])
         self.assertEqual(self.count(second.entries(), "sorteo"), 1)
         self.assertGreater(self.count(second.entries(), "apuesta_recibida"), 0)
 
