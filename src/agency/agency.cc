@@ -33,10 +33,11 @@ namespace {
 
 class Agency {
  public:
-  Agency(const AgencyConfig& config, const TlsContext* tls, HostPort endpoint, SignalFd signals)
+  Agency(const AgencyConfig& config, const TlsContext* tls, std::vector<HostPort> endpoints,
+         SignalFd signals)
       : config_(config),
         signals_(std::move(signals)),
-        link_(config, tls, std::move(endpoint), signals_),
+        link_(config, tls, std::move(endpoints), signals_),
         sender_(config, link_) {}
 
   int RunLottery();
@@ -386,10 +387,10 @@ int RunAgency(const AgencyConfig& config, const std::map<std::string, std::strin
       LogLevelName(config.log_level), config.batch_max_amount, config.batch_window,
       AgencyModeName(config.mode),
       config.DatasetPath());
-  auto endpoint = ParseHostPort(config.server_address);
-  if (!endpoint) {
+  auto endpoints = ParseServerAddresses(config.server_address);
+  if (!endpoints) {
     Log(LogLevel::kError, "config", Outcome::kFail, "error: server.address {}",
-        endpoint.error().message);
+        endpoints.error().message);
     return kExitConfig;
   }
   auto signals = SignalFd::Create({SIGTERM, SIGINT});
@@ -399,7 +400,7 @@ int RunAgency(const AgencyConfig& config, const std::map<std::string, std::strin
   }
   auto tls = LoadAgencyTls(config);
   if (!tls) return kExitConfig;
-  Agency agency(config, *tls ? &**tls : nullptr, std::move(*endpoint), std::move(*signals));
+  Agency agency(config, *tls ? &**tls : nullptr, std::move(*endpoints), std::move(*signals));
   switch (config.mode) {
     case AgencyMode::kEcho: return agency.RunEcho();
     case AgencyMode::kBet: return agency.RunBet(env);

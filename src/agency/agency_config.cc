@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/agency_limit.h"
 #include "common/net.h"
 
@@ -35,9 +37,12 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
   s.push_back(TextSetting("agency.dataset", "CLI_DATASET", "--dataset", &c.dataset,
                    "the agency's CSV file; {id} becomes the agency id"));
   s.push_back(Setting{"server.address", "CLI_SERVER_ADDRESS", "--server", SettingKind::kString,
-                      "HOST:PORT with a port 1..65535", c.server_address, "the server to send to",
+                      "HOST:PORT, or several separated by commas (HOST:PORT,HOST:PORT), each with "
+                      "a port 1..65535",
+                      c.server_address,
+                      "the server to send to; several: tried in turn when one fails",
                       [&c](std::string_view text) {
-                        if (!ParseHostPort(text)) return false;
+                        if (!ParseServerAddresses(text)) return false;
                         c.server_address = std::string(text);
                         return true;
                       }});
@@ -116,10 +121,57 @@ std::string ReplaceIdToken(std::string path, std::uint32_t id) {
 
 std::string AgencyConfig::DatasetPath() const { return ReplaceIdToken(dataset, id); }
 
+namespace {
+
+std::string_view Trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+}  // namespace
+
+Result<std::vector<HostPort>> ParseServerAddresses(std::string_view text) {
+  std::vector<HostPort> out;
+  std::size_t position = 1;
+  while (true) {
+    const auto comma = text.find(',');
+    const std::string_view element = Trim(text.substr(0, comma));
+    if (element.empty()) {
+      return Fail(ErrorKind::kConfig,
+                  fmt::format("address {} of '{}' is empty", position, LogSafe(text)));
+    }
+    auto endpoint = ParseHostPort(element);
+    if (!endpoint) {
+      return Fail(ErrorKind::kConfig, fmt::format("address {}: {}", position,
+                                                  LogSafe(endpoint.error().message)));
+    }
+    out.push_back(std::move(*endpoint));
+    if (comma == std::string_view::npos) return out;
+    text.remove_prefix(comma + 1);
+    ++position;
+  }
+}
+
+std::vector<HostPort> AgencyConfig::ServerAddresses() const {
+  auto parsed = ParseServerAddresses(server_address);
+  return parsed ? std::move(*parsed) : std::vector<HostPort>{};
+}
+
+std::string AgencyConfig::ServerNameFor(const HostPort& endpoint) const {
+  return tls.server_name.empty() ? endpoint.host : tls.server_name;
+}
+
 std::string AgencyConfig::ServerName() const {
   if (!tls.server_name.empty()) return tls.server_name;
-  auto endpoint = ParseHostPort(server_address);
-  return endpoint ? endpoint->host : std::string();
+  std::string names;
+  std::vector<std::string> seen;
+  for (const HostPort& endpoint : ServerAddresses()) {
+    if (std::find(seen.begin(), seen.end(), endpoint.host) != seen.end()) continue;
+    names += (seen.empty() ? "" : ",") + endpoint.host;
+    seen.push_back(endpoint.host);
+  }
+  return names;
 }
 
 const char* ProgressModeName(ProgressMode mode) {

@@ -7,10 +7,13 @@
 #include <expected>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config_loader.h"
 #include "common/log.h"
+#include "common/net.h"
+#include "common/status.h"
 #include "tls/tls_settings.h"
 
 namespace lottery {
@@ -24,6 +27,8 @@ struct AgencyConfig {
   std::uint32_t id = 1;                        // agency.id        CLI_ID            --id
   AgencyMode mode = AgencyMode::kLottery;      // agency.mode      CLI_MODE          --mode
   std::string dataset = "dataset/agency-{id}.csv";  // agency.dataset CLI_DATASET    --dataset
+  // One HOST:PORT or several separated by commas: the servers the agency
+  // tries in turn (ServerAddresses()).
   std::string server_address = "127.0.0.1:12345";   // server.address CLI_SERVER_ADDRESS --server
   Seconds connect_timeout{30.0};               // server.connect_timeout CLI_SERVER_CONNECT_TIMEOUT
   Seconds read_timeout{60.0};                  // server.read_timeout CLI_SERVER_READ_TIMEOUT
@@ -39,10 +44,20 @@ struct AgencyConfig {
 
   // The dataset path with "{id}" replaced by the agency id.
   std::string DatasetPath() const;
-  // The name the server's certificate must carry: tls.server_name, or the
-  // host of server.address.
+  // The addresses of server.address, in order (it was checked at load).
+  std::vector<HostPort> ServerAddresses() const;
+  // The name the certificate of the server at `endpoint` must carry:
+  // tls.server_name, or the host of `endpoint`.
+  std::string ServerNameFor(const HostPort& endpoint) const;
+  // What the start-up log shows: tls.server_name, or the host of each
+  // address of server.address, separated by commas.
   std::string ServerName() const;
 };
+
+// server.address: one or more HOST:PORT separated by commas, spaces around
+// the commas allowed ("[::1]:12345" for IPv6). Fails (kConfig) naming the
+// first element that is empty or no HOST:PORT.
+Result<std::vector<HostPort>> ParseServerAddresses(std::string_view text);
 
 // argv[0] is the program name. env is the process environment as NAME ->
 // value (tests pass their own).

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -26,12 +27,22 @@ void ServerLink::Disconnect() {
   tls_stream_ = nullptr;
   stream_.reset();
   fd_.Reset();
+  lost_ = true;
 }
 
 void ServerLink::Close(std::string_view why) {
   if (!fd_.valid()) return;
   Log(LogLevel::kInfo, "disconnect", Outcome::kSuccess, "client_id: {} | reason: {}", config_.id, why);
   Disconnect();
+  lost_ = false;
+}
+
+std::string ServerLink::EndpointList() const {
+  std::string list;
+  for (const HostPort& e : endpoints_) {
+    list += fmt::format("{}{}:{}", list.empty() ? "" : ",", e.host, e.port);
+  }
+  return list;
 }
 
 void ServerLink::Drop(std::string_view why) {
@@ -48,7 +59,8 @@ Step ServerLink::StartTls() {
     return Step::kDone;
   }
   const auto started = Clock::now();
-  Handshake hs = TlsConnect(*tls_, fd_.get(), signals_.fd(), started + stall_);
+  Handshake hs = TlsConnect(*tls_, fd_.get(), signals_.fd(), started + stall_,
+                            config_.ServerNameFor(endpoint()));
   switch (hs.end) {
     case Handshake::kDone:
       // Logged as a success once the server's first frame shows that it
@@ -69,7 +81,7 @@ Step ServerLink::StartTls() {
       // expired): talking to it would hand this agency's bets to a stranger.
       Log(LogLevel::kError, "tls_handshake", Outcome::kFail,
           "client_id: {} | server: {}:{} | server_name: {} | error: {}", config_.id,
-          endpoint_.host, endpoint_.port, tls_->server_name(), LogSafe(hs.error));
+          endpoint().host, endpoint().port, config_.ServerNameFor(endpoint()), LogSafe(hs.error));
       Disconnect();
       return Step::kFatal;
     default:
@@ -116,7 +128,7 @@ Step ServerLink::RefusedInPlaintext(const Handshake& hs) {
   // handshake may have read the frame's first bytes as a TLS record header.
   std::optional<ErrorReply> e = ReadPlaintextError(fd_.get(), hs.first_bytes);
   if (e && e->code == ErrorCode::kTooManyConnections) {
-    server_full_ = true;
+    full_server_ = fmt::format("{}:{}", endpoint().host, endpoint().port);
     Disconnect();
     return Step::kRetry;
   }
@@ -127,33 +139,36 @@ Step ServerLink::RefusedInPlaintext(const Handshake& hs) {
 }
 
 Millis ServerLink::NextWait(Millis backoff, Millis left) {
-  if (!server_full_) return std::min(backoff, left);
-  server_full_ = false;
+  if (full_server_.empty()) return std::min(backoff, left);
+  const std::string full = std::exchange(full_server_, {});
   // Jitter: agencies refused together do not come back together.
   static thread_local std::minstd_rand rng{std::random_device{}()};
   std::uniform_real_distribution<double> factor(0.5, 1.5);
   const Millis wait =
       std::min(Millis(static_cast<long long>(backoff.count() * factor(rng))), left);
   Log(LogLevel::kWarning, "connect", Outcome::kFail,
-      "client_id: {} | server: {}:{} | error: server full (TOO_MANY_CONNECTIONS): retrying in {} s",
-      config_.id, endpoint_.host, endpoint_.port, fmt::format("{:.1f}", wait.count() / 1000.0));
+      "client_id: {} | server: {} | error: server full (TOO_MANY_CONNECTIONS): retrying in {} s",
+      config_.id, full, fmt::format("{:.1f}", wait.count() / 1000.0));
   return wait;
 }
 
 Step ServerLink::Ensure(bool hello) {
   if (fd_.valid()) return Step::kDone;
+  if (std::exchange(lost_, false)) at_ = (at_ + 1) % endpoints_.size();
   const auto give_up =
       last_ok_ + std::chrono::duration_cast<Clock::duration>(config_.connect_timeout);
   Millis backoff{100};
   int attempt = 0;
+  std::size_t tried = 0;  // addresses tried in this pass
   while (true) {
     ++attempt;
+    ++tried;
     auto left = std::chrono::duration_cast<Millis>(give_up - Clock::now());
-    auto conn = ConnectTcp(endpoint_, std::clamp(left, Millis(100), Millis(5000)));
+    auto conn = ConnectTcp(endpoint(), std::clamp(left, Millis(100), Millis(5000)));
     if (conn) {
       fd_ = std::move(*conn);
       Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
-          config_.id, endpoint_.host, endpoint_.port, attempt);
+          config_.id, endpoint().host, endpoint().port, attempt);
       Step tls = StartTls();
       if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
       if (tls == Step::kDone && !hello) {
@@ -169,9 +184,13 @@ Step ServerLink::Ensure(bool hello) {
       }
       if (s != Step::kRetry) return s;
     } else {
-      Log(LogLevel::kDebug, "connect", Outcome::kFail, "client_id: {} | attempt: {} | error: {}",
-          config_.id, attempt, conn.error().message);
+      Log(LogLevel::kDebug, "connect", Outcome::kFail,
+          "client_id: {} | server: {}:{} | attempt: {} | error: {}", config_.id, endpoint().host,
+          endpoint().port, attempt, conn.error().message);
     }
+    // This address failed: the next one, at once unless the pass is over.
+    lost_ = false;
+    at_ = (at_ + 1) % endpoints_.size();
     // Retry until connect_timeout has really passed: the last wait is cut
     // to what is left, not skipped.
     const auto now = Clock::now();
@@ -186,11 +205,12 @@ Step ServerLink::Ensure(bool hello) {
         return Step::kIdTaken;
       }
       Log(LogLevel::kError, "connect", Outcome::kFail,
-          "client_id: {} | server: {}:{} | attempts: {} | error: server unreachable for {}",
-          config_.id, endpoint_.host, endpoint_.port, attempt,
-          FormatDuration(spent));
+          "client_id: {} | server: {} | attempts: {} | error: server unreachable for {}",
+          config_.id, EndpointList(), attempt, FormatDuration(spent));
       return Step::kUnavailable;
     }
+    if (tried < endpoints_.size()) continue;
+    tried = 0;
     const Millis wait =
         NextWait(backoff, std::chrono::duration_cast<Millis>(give_up - now) + Millis(1));
     if (!Sleep(wait)) return Step::kCancelled;
@@ -282,7 +302,8 @@ Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
   const Step s = Outcome(status, "receive");
   if (s == Step::kDone && handshake_ms_) {
     Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
-        "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id, tls_->server_name(),
+        "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id,
+        config_.ServerNameFor(endpoint()),
         *handshake_ms_);
     handshake_ms_.reset();
   }
@@ -297,7 +318,7 @@ Step ServerLink::BrokeProtocol(std::uint8_t type) {
           : fmt::format("its first byte 0x{:02x} is no message type", type);
   Log(LogLevel::kError, "receive", Outcome::kFail,
       "client_id: {} | server: {}:{} | error: the server broke the protocol: {}", config_.id,
-      endpoint_.host, endpoint_.port, what);
+      endpoint().host, endpoint().port, what);
   Disconnect();
   return Step::kFatal;
 }
@@ -308,7 +329,7 @@ bool ServerLink::GaveUp() {
   const Seconds spent(std::round(Seconds(now - last_ok_).count() * 10) / 10);
   Log(LogLevel::kError, "connect", Outcome::kFail,
       "client_id: {} | server: {}:{} | error: the server did not answer for {}", config_.id,
-      endpoint_.host, endpoint_.port, FormatDuration(spent));
+      endpoint().host, endpoint().port, FormatDuration(spent));
   Disconnect();
   return true;
 }

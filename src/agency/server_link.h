@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agency/agency_config.h"
 #include "common/net.h"
@@ -41,20 +42,25 @@ enum class Step {
 // The agency's link to the server: connects with backoff, introduces itself,
 // and turns every failure into "reconnect and redo" until connect_timeout
 // passes without progress. Owns the socket and the stream over it (TLS or
-// plain).
+// plain). With several server addresses it stays on the one that works and,
+// once that fails, tries the next in turn (after the last, the first again).
 class ServerLink {
  public:
-  // `tls` (nullptr: plaintext) must outlive the link.
-  ServerLink(const AgencyConfig& config, const TlsContext* tls, HostPort endpoint, SignalFd& signals)
+  // `tls` (nullptr: plaintext) must outlive the link; `endpoints` is not
+  // empty.
+  ServerLink(const AgencyConfig& config, const TlsContext* tls, std::vector<HostPort> endpoints,
+             SignalFd& signals)
       : config_(config),
         tls_(tls),
-        endpoint_(std::move(endpoint)),
+        endpoints_(std::move(endpoints)),
         signals_(signals),
         stall_(std::chrono::duration_cast<Millis>(config.read_timeout)) {}
 
   // Connects (and, when `hello`, introduces the agency) unless connected.
-  // Retries with exponential backoff until connect_timeout has passed since
-  // the last time the link worked.
+  // After a lost connection it starts at the next address. A failed attempt
+  // moves to the next address at once; after a whole pass over the addresses
+  // it waits with exponential backoff. Gives up once connect_timeout has
+  // passed since the last time the link worked.
   Step Ensure(bool hello);
   // Closes a broken connection (logged as a failure) ...
   void Drop(std::string_view why);
@@ -100,11 +106,16 @@ class ServerLink {
   // frame beyond the limit): logged, the connection closed, kFatal.
   Step BrokeProtocol(std::uint8_t type);
 
-  // Ends the connection: stream first (its close_notify), then the socket.
+  // Ends the connection: stream first (its close_notify), then the socket;
+  // the next Ensure starts at the next address.
   void Disconnect();
+  // The address connected to, or to try next.
+  const HostPort& endpoint() const { return endpoints_[at_]; }
+  // Every address, "host:port,host:port", for the logs.
+  std::string EndpointList() const;
   // The server answered the ClientHello in plaintext (handshake kNotTls):
   // reads its ERROR frame, starting with the bytes the handshake consumed.
-  // TOO_MANY_CONNECTIONS sets server_full_. kRetry.
+  // TOO_MANY_CONNECTIONS sets full_server_. kRetry.
   Step RefusedInPlaintext(const Handshake& hs);
   // The wait before the next attempt: `backoff`, jittered to 50..150% when
   // the server said it was full (logged so), cut to what is left.
@@ -112,7 +123,11 @@ class ServerLink {
 
   const AgencyConfig& config_;
   const TlsContext* tls_;
-  HostPort endpoint_;
+  std::vector<HostPort> endpoints_;
+  std::size_t at_ = 0;  // endpoints_[at_]: the address in use
+  // The connection was lost (not closed after its work): move on to the
+  // next address before connecting again.
+  bool lost_ = false;
   SignalFd& signals_;
   Millis stall_;
   UniqueFd fd_;
@@ -126,8 +141,9 @@ class ServerLink {
   // The last HELLO was refused because another connection holds this id
   // (its text, as the server said it); cleared by a WELCOME.
   std::optional<std::string> taken_;
-  // The last attempt was refused with TOO_MANY_CONNECTIONS (before TLS).
-  bool server_full_ = false;
+  // An attempt of this pass was refused with TOO_MANY_CONNECTIONS (before
+  // TLS): that server's "host:port"; empty when none was.
+  std::string full_server_;
   std::string out_;
   std::uint64_t sessions_ = 0;
   // The handshake's duration until the server's first frame confirms it.

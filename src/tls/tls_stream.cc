@@ -86,7 +86,8 @@ class FirstBytesCapture {
 // Drives SSL_accept/SSL_connect on a non-blocking socket.
 struct HandshakeRunner {
   static Handshake Run(const TlsContext& context, int fd, int cancel_fd,
-                       TlsClock::time_point deadline, bool server) {
+                       TlsClock::time_point deadline, bool server,
+                       const std::string& server_name = {}) {
     Handshake out;
     int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
@@ -101,7 +102,7 @@ struct HandshakeRunner {
     }
     std::unique_ptr<TlsStream> stream(new TlsStream(ssl, fd));
     if (!server) {
-      const std::string& name = context.server_name();
+      const std::string& name = server_name.empty() ? context.server_name() : server_name;
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
       bool named = IsIpAddress(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1
                                      : (SSL_set_tlsext_host_name(ssl, name.c_str()) == 1 &&
@@ -215,8 +216,9 @@ Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::
   return HandshakeRunner::Run(context, fd, cancel_fd, deadline, true);
 }
 
-Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline) {
-  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, false);
+Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline,
+                     const std::string& server_name) {
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, false, server_name);
 }
 
 TlsStream::~TlsStream() {

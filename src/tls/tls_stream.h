@@ -86,9 +86,11 @@ using TlsClock = std::chrono::steady_clock;
 // once as kNotTls, with nothing consumed, so the caller can answer in
 // plaintext.
 Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
-// The agency's side: verifies the server's certificate and context.server_name().
+// The agency's side: verifies the server's certificate and `server_name`
+// ("": context.server_name()), the name of the server at this address.
 // A reply to the ClientHello that cannot start a TLS record ends it as
 // kNotTls with nothing consumed: the caller can read the plaintext.
-Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
+Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline,
+                     const std::string& server_name = {});
 
 }  // namespace lottery
