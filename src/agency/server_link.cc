@@ -248,7 +248,9 @@ Step ServerLink::Hello() {
     // AGENCY_BUSY, kept for the log should it last connect_timeout.
     auto e = DecodeError(reply.payload);
     // A plaintext server that is full says so in reply to HELLO.
-    server_full_ = e && e->code == ErrorCode::kTooManyConnections;
+    if (e && e->code == ErrorCode::kTooManyConnections) {
+      full_server_ = fmt::format("{}:{}", endpoint().host, endpoint().port);
+    }
     if (e && e->code == ErrorCode::kAgencyBusy) {
       taken_ = LogSafe(e->message);
     } else {
