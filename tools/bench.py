@@ -235,10 +235,11 @@ class Bench:
         return kept
 
     # (b) one round
-    def round(self, files, sync, winners, tls=False):
+    def round(self, files, sync, winners, tls=False, dsn=None):
+        """One round; with `dsn`, on the postgresql backend in that database."""
         run_dir = tempfile.mkdtemp(prefix="round-", dir=self.work)
         try:
-            return self._round(run_dir, files, sync, winners, tls)
+            return self._round(run_dir, files, sync, winners, tls, dsn)
         except RuntimeError as e:
             kept = self.keep_logs(run_dir)
             raise RuntimeError(f"{e}\nbench: the round's logs (server.log, agency-N.log) are "
@@ -246,8 +247,9 @@ class Bench:
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _round(self, run_dir, files, sync, winners, tls):
+    def _round(self, run_dir, files, sync, winners, tls, dsn=None):
         bets_path = os.path.join(run_dir, "bets.csv")
+        backend = ["--storage-backend", "postgresql", "--storage-dsn", dsn] if dsn else []
         if tls:
             c = self.ensure_certs(len(files))
             server_tls = gen_certs.server_flags(c)
@@ -269,7 +271,7 @@ class Bench:
                 [self.server, "--config", os.path.join(ROOT, "conf", "server.toml"),
                  "--address", "127.0.0.1", "--port", str(port), "--agencies", str(agencies),
                  "--storage", bets_path, "--storage-sync", sync, "--log-level", "INFO",
-                 "--metrics-address", f"127.0.0.1:{metrics_port}", *server_tls],
+                 "--metrics-address", f"127.0.0.1:{metrics_port}", *server_tls, *backend],
                 stdout=subprocess.DEVNULL, stderr=log, start_new_session=True, env=env)
         procs = {}
         try:
@@ -333,9 +335,12 @@ class Bench:
                 if action == "resource_usage":
                     parent_rss = int(fields["parent_peak_rss_kib"])
                     worker_rss = int(fields["worker_peak_rss_kib"])
-            size = os.path.getsize(bets_path)
             input_bytes = sum(os.path.getsize(p) for p in files)
-            bets = count_lines(bets_path)
+            if dsn:
+                # The database holds them (the winners were checked above).
+                size, bets = 0, sum(count_lines(p) for p in files)
+            else:
+                size, bets = os.path.getsize(bets_path), count_lines(bets_path)
             return {
                 "seconds": wall, "bets": bets, "bets_per_s": bets / wall,
                 "cpu_seconds": server_cpu + agency_cpu,
@@ -357,6 +362,42 @@ class Bench:
             for _, p in procs.values():
                 kill_group(p)
             kill_group(server)
+
+
+def run_postgres(args, bench, report, data_dir):
+    """(c) PostgreSQL's own loads of 5x1M (commit every 150 rows; one COPY per
+    agency), each COPY run followed by a round on the postgresql backend in
+    the same cluster; and 1000x1000 the same way."""
+    import bench_postgres
+    try:
+        if bench_postgres.missing_binaries():
+            bench_postgres.install_postgres(log=lambda m: print(f"bench: {m}", flush=True))
+        if "5x1M" in report["datasets"]:
+            files = agency_files(ensure_dataset("5x1M", data_dir))
+            report["postgres"] = bench_postgres.run_postgres_bench(files, runs=args.runs,
+                                                                   work_dir=args.work_dir)
+            winners = expected_winners(files)
+            report["postgres_copy"] = bench_postgres.run_postgres_bench(
+                files, runs=args.runs, work_dir=args.work_dir, mode="copy",
+                between=lambda dsn: pg_round(bench, files, winners, dsn, "5x1M"))
+        if "1000x1000" in report["datasets"]:
+            many = agency_files(ensure_dataset("1000x1000", data_dir))
+            many_winners = expected_winners(many)
+            report["postgres_copy_1000"] = bench_postgres.run_postgres_bench(
+                many, runs=args.runs, work_dir=args.work_dir, mode="copy",
+                between=lambda dsn: pg_round(bench, many, many_winners, dsn, "1000x1000"))
+    except bench_postgres.BenchError as e:
+        if args.postgres == "yes":
+            raise
+        print(f"bench: PostgreSQL skipped: {e}", flush=True)
+
+
+def pg_round(bench, files, winners, dsn, name):
+    """A round on the postgresql backend (sync has no meaning there)."""
+    r = bench.round(files, "always", winners, dsn=dsn)
+    print(f"bench: {name} postgresql round: {r['seconds']:.3f} s, {r['bets_per_s']:,.0f} bets/s, "
+          f"ack p99 max {ms(r['ack_p99_us'])}, draw {r['draw_ms']} ms", flush=True)
+    return r
 
 
 def listening_ports():
@@ -585,22 +626,8 @@ def main():
                     fig["share_of_plaintext"] = fig["bets_per_s"]["median"] / plain
                 entry["round_never_tls"] = fig
             report["datasets"][name] = entry
-        if args.postgres != "no" and "5x1M" in report["datasets"]:
-            import bench_postgres
-            files = agency_files(ensure_dataset("5x1M", data_dir))
-            try:
-                if bench_postgres.missing_binaries():
-                    bench_postgres.install_postgres(log=lambda m: print(f"bench: {m}", flush=True))
-                # commit every 150 rows (the course's batch), and one COPY per
-                # agency: PostgreSQL's fastest durable load, the ingest target's yardstick.
-                report["postgres"] = bench_postgres.run_postgres_bench(files, runs=args.runs,
-                                                                       work_dir=args.work_dir)
-                report["postgres_copy"] = bench_postgres.run_postgres_bench(
-                    files, runs=args.runs, work_dir=args.work_dir, mode="copy")
-            except bench_postgres.BenchError as e:
-                if args.postgres == "yes":
-                    raise
-                print(f"bench: PostgreSQL baseline skipped: {e}", flush=True)
+        if args.postgres != "no":
+            run_postgres(args, bench, report, data_dir)
     finally:
         bench.close()
 
@@ -764,6 +791,26 @@ def check_targets(report):
             else f"worst run {ms(worst)}")
     else:
         missing(name, "needs 1000x1000 in --datasets and --tls-datasets")
+
+    name = "9. 5x1M on the postgresql backend: bets/s >= 0.8 x PostgreSQL one COPY per agency"
+    copy = report.get("postgres_copy") or {}
+    rounds = copy.get("between") or []
+    if rounds:
+        ours = statistics.median(r["bets_per_s"] for r in rounds)
+        ratio_pg = ours / copy["median_rows_per_s"]
+        add(name, ratio_pg >= 0.8, f"{ratio_pg:.2f} ({ours:,.0f} vs {copy['median_rows_per_s']:,.0f} "
+            "rows/s, alternated in one cluster)")
+    else:
+        missing(name, "needs 5x1M and --postgres")
+
+    name = "10. 1000x1000 on the postgresql backend: winners right, max agency ack p99 <= 1 s"
+    rounds = (report.get("postgres_copy_1000") or {}).get("between") or []
+    if rounds:
+        worst = max(r["ack_p99_us"] for r in rounds)
+        add(name, worst <= 1e6, f"worst run {ms(worst)} (median of agencies' p99 "
+            f"{ms(statistics.median(r['ack_p99_median_us'] for r in rounds))})")
+    else:
+        missing(name, "needs 1000x1000 and --postgres")
 
     small = d.get("5x1000", {})
     for sync in ("never", "always"):

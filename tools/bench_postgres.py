@@ -485,12 +485,16 @@ def _one_run(cluster: _Cluster, scripts: list, expected: dict, timeout: float) -
 
 
 def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
-                       progress=None, bindir=None, mode="insert") -> dict:
+                       progress=None, bindir=None, mode="insert", between=None) -> dict:
     """Loads dataset_files (one agency CSV each) `runs` times into a private PostgreSQL 15.
 
     Returns {"rows", "clients", "batch", "runs": [{"rows", "seconds", "rows_per_s"}...],
     "median_rows_per_s", "min_rows_per_s", "max_rows_per_s", "postgres_version", "settings"}.
-    progress(kind, text) gets "setup" notes and one "run" line per run. Raises
+    progress(kind, text) gets "setup" notes and one "run" line per run.
+    between(dsn), when given, runs after each load in the same cluster (a
+    lottery round on the postgresql backend, alternated with the loads): it
+    gets a DSN to a fresh database and its results are returned under
+    "between". Raises
     PostgresMissing if the server binaries are absent, BenchError on any failure.
     """
     def say(kind, text):
@@ -550,7 +554,7 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
             say("setup", f"PostgreSQL {version}: "
                 + ", ".join(f"{k}={v}" for k, v in settings.items()))
             cluster.sql(CREATE_TABLE)
-            results = []
+            results, between_results = [], []
             for i in range(1, runs + 1):
                 if i > 1:
                     cluster.sql("TRUNCATE bets")
@@ -562,6 +566,13 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
                                 "rows_per_s": round(rate, 1)})
                 say("run", f"run {i}/{runs}: {rows:,} rows, {len(files)} clients, "
                     f"{_how(mode, batch)}: {seconds:.3f} s, {rate:,.0f} rows/s")
+                if between is not None:
+                    database = f"lottery_round_{i}"
+                    cluster.sql(f"CREATE DATABASE {database}", database="postgres")
+                    cluster.sql("CHECKPOINT")
+                    between_results.append(between(
+                        f"host={root} port={PORT} user={SUPERUSER} dbname={database}"))
+                    cluster.sql(f"DROP DATABASE {database}", database="postgres")
         finally:
             signals.shield()
             try:
@@ -577,7 +588,7 @@ def run_postgres_bench(dataset_files, runs=3, batch=150, work_dir=None, *,
             "batch": batch if mode == "insert" else None, "runs": results,
             "median_rows_per_s": round(statistics.median(rates), 1),
             "min_rows_per_s": min(rates), "max_rows_per_s": max(rates),
-            "postgres_version": version, "settings": settings}
+            "postgres_version": version, "settings": settings, "between": between_results}
 
 
 def _how(mode: str, batch: int) -> str:

@@ -112,10 +112,15 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         }
                         return false;
                       }});
-  s.push_back(TextSetting("storage.postgresql_dsn", "SERVER_STORAGE_DSN", "--storage-dsn",
-                          &c.postgresql_dsn,
-                          "libpq connection string or URI (multi-host with "
-                          "target_session_attrs=read-write); the password from a passfile"));
+  s.push_back(Setting{"storage.postgresql_dsn", "SERVER_STORAGE_DSN", "--storage-dsn",
+                      SettingKind::kString, "a libpq connection string or URI, or \"\"",
+                      c.postgresql_dsn,
+                      "libpq connection string or URI (multi-host with "
+                      "target_session_attrs=read-write); the password from a passfile",
+                      [&c](std::string_view text) {
+                        c.postgresql_dsn = std::string(text);
+                        return true;
+                      }});
   s.push_back(IntegerSetting("storage.postgresql_connections",
                              "SERVER_STORAGE_POSTGRESQL_CONNECTIONS", "--storage-postgresql-connections",
                              &c.postgresql_connections, 2, 64,
