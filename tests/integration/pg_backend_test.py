@@ -111,6 +111,22 @@ class PgBackendTest(harness.LotteryTest):
                              sorted(b[2] for b in per_agency[a] if b[4] == 7574))
         self.assertTrue(file_server.alive())
 
+    def test_sessions_stay_bounded_whatever_the_number_of_agencies(self):
+        # 12 agencies, storage.postgresql_connections = 3: never more than
+        # three sessions of the server (the lease's and two committers').
+        per_agency = {a: make_bets(a, 1500, winners=1) for a in range(1, 13)}
+        self.start_pg_server(12, "--storage-postgresql-connections", "3")
+        procs = self.start_round(per_agency, batch=20)
+        most = 0
+        while any(p.alive() for p in procs.values()):
+            most = max(most, int(self.sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                f"WHERE datname = '{self.db}' AND application_name LIKE 'lottery-%'")))
+            time.sleep(0.05)
+        self.check_round(per_agency, procs)
+        self.assertGreaterEqual(most, 2)
+        self.assertLessEqual(most, 3)
+
     def test_a_server_killed_mid_round_resumes_exactly_once(self):
         per_agency = {a: make_bets(a, 4000, winners=2) for a in (1, 2)}
         server = self.start_pg_server(2)
