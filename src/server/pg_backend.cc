@@ -122,7 +122,7 @@ PgBackend::PgBackend(PgSession lease, std::uint64_t epoch, const ServerConfig& c
 
 PgBackend::~PgBackend() { StopCommitters(); }
 
-int PgBackend::Recover(const ServerConfig& config, SharedSegment& shared, int winners_fd) {
+int PgBackend::Recover(SharedSegment& shared, int winners_fd) {
   auto state = LoadPgRoundState(lease_, agencies_);
   if (!state) {
     Log(LogLevel::kError, "recovery", Outcome::kFail, "backend: postgresql | error: {}",
@@ -159,7 +159,6 @@ int PgBackend::Recover(const ServerConfig& config, SharedSegment& shared, int wi
       return kExitCantCreate;
     }
   }
-  (void)config;
   return kExitOk;
 }
 
@@ -203,16 +202,15 @@ bool PgBackend::OnChildExit(pid_t pid, int status, bool& fenced) {
   if (committers_.erase(pid) == 0) return false;
   fenced = WIFEXITED(status) && WEXITSTATUS(status) == kExitTempFail;
   if (stopping_ || fenced) return true;
-  static std::vector<std::chrono::steady_clock::time_point> restarts;
   const auto now = std::chrono::steady_clock::now();
-  std::erase_if(restarts, [&](auto t) { return now - t > std::chrono::minutes(1); });
-  if (static_cast<int>(restarts.size()) >= kMaxRestartsPerMinute) {
+  std::erase_if(restarts_, [&](auto t) { return now - t > std::chrono::minutes(1); });
+  if (static_cast<int>(restarts_.size()) >= kMaxRestartsPerMinute) {
     Log(LogLevel::kError, "committer", Outcome::kFail,
         "pid: {} | detail: not started again: {} restarts in the last minute", pid,
-        restarts.size());
+        restarts_.size());
     return true;
   }
-  restarts.push_back(now);
+  restarts_.push_back(now);
   auto again = ForkCommitter(static_cast<int>(committers_.size()));
   Log(LogLevel::kWarning, "committer", again ? Outcome::kSuccess : Outcome::kFail,
       "pid: {} | exit: {} | detail: {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1,

@@ -9,11 +9,13 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/signals.h"
 #include "common/unique_fd.h"
@@ -39,7 +41,7 @@ class PgBackend {
 
   // Publishes the current round's state in the segment (and its result
   // when drawn). Returns an exit code (0: go on).
-  int Recover(const ServerConfig& config, SharedSegment& shared, int winners_fd);
+  int Recover(SharedSegment& shared, int winners_fd);
 
   // Opens the committers' socket and forks them. `in_child` runs first in
   // each child (the caller closes what the child must not hold).
@@ -74,6 +76,8 @@ class PgBackend {
   PgCommitterLink link_{""};
   std::function<void()> in_child_;
   std::set<pid_t> committers_;
+  // When committers were forked again, for the limit per minute.
+  std::vector<std::chrono::steady_clock::time_point> restarts_;
   bool stopping_ = false;
 };
 

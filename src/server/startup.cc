@@ -128,7 +128,11 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
       "port: {} | listen_backlog: {} | logging_level: {} | agencies: {} | address: {} | "
       "storage: {} | read_timeout: {} | max_connections: {} | winning_number: {}",
       config.port, config.listen_backlog, LogLevelName(config.log_level), config.agencies,
-      config.address, config.storage_path, FormatDuration(config.read_timeout),
+      config.address,
+      config.storage_backend == StorageBackend::kPostgresql
+          ? fmt::format("postgresql {}", RedactDsn(config.postgresql_dsn))
+          : config.storage_path,
+      FormatDuration(config.read_timeout),
       config.EffectiveMaxConnections(),
       config.winning_number == kRandomWinningNumber ? std::string("random")
                                                     : std::to_string(config.winning_number));
@@ -231,7 +235,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
       control->path());
   if (pg) {
-    if (int code = pg->Recover(config, *shared, winners->get()); code != kExitOk) return code;
+    if (int code = pg->Recover(*shared, winners->get()); code != kExitOk) return code;
   } else {
     if (Status published = lock->Publish(::getpid()); !published) {
       Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}",
