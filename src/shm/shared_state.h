@@ -80,7 +80,7 @@ struct AgencySlot {
   std::uint64_t winners_offset = 0;
   std::uint64_t winners_bytes = 0;
   std::uint32_t winners_count = 0;
-  // Digests of the latest stored batches (RecordBatchDigest); kept in
+  // Digests of the latest stored batches (RecordBatchDigests); kept in
   // memory only, so a restarted server cannot check batches stored before.
   BatchDigest digests[kBatchDigests];
 };
