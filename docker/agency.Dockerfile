@@ -10,7 +10,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev libssl-dev \
+      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev libssl-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./

@@ -10,7 +10,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev libssl-dev \
+      g++ meson ninja-build pkg-config libfmt-dev libtomlplusplus-dev libssl-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
@@ -28,12 +28,12 @@ RUN meson setup /build -Dtests=false -Dbuildtype=release -Dlibsystemd=disabled \
 
 # --- runtime stage ---------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# libfmt9, libtomlplusplus3, libssl3: the shared libraries the binaries need
-# beyond libc. No netcat: the echo health check (docker/echo-check.sh) is
+# libfmt9, libtomlplusplus3, libssl3, libpq5 (the PostgreSQL backend's
+# client): the shared libraries the binaries need beyond libc. No netcat: the echo health check (docker/echo-check.sh) is
 # lottery-agency in echo mode, which speaks TLS.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libfmt9 libtomlplusplus3 libssl3 \
+      libfmt9 libtomlplusplus3 libssl3 libpq5 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --user-group --no-create-home --uid 10001 --home-dir /var/lib/lottery --shell /usr/sbin/nologin lottery \
  && install -d -o lottery -g lottery -m 0750 /var/lib/lottery
