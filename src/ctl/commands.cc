@@ -1,7 +1,9 @@
 #include "ctl/commands.h"
 
+#include <chrono>
 #include <ctime>
 #include <expected>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -10,6 +12,7 @@
 #include "ctl/control_client.h"
 #include "ctl/json.h"
 #include "ctl/round_report.h"
+#include "storage/pg_store.h"
 #include "storage/rounds.h"
 
 namespace lottery {
@@ -32,6 +35,18 @@ int ExitCodeForConnect(const Error& e) {
 
 int ExitCodeForArchive(const Error& e) {
   return e.kind == ErrorKind::kCorruptData ? kExitDataErr : 1;
+}
+
+// Reaching the database: a bad DSN, a refused login or no (or another)
+// lottery schema is 78; a database that is down or lost, 69.
+int ExitCodeForPgConnect(const Error& e) {
+  return e.kind == ErrorKind::kConfig ? kExitConfig : kExitUnavailable;
+}
+
+// Reading it: a result that does not decode is 65, a lost session 69.
+int ExitCodeForPgRead(const Error& e) {
+  if (e.kind == ErrorKind::kCorruptData) return kExitDataErr;
+  return e.kind == ErrorKind::kIo ? kExitUnavailable : 1;
 }
 
 Outcome<ControlReply> Ask(const CtlOptions& o, const std::string& command) {
@@ -97,9 +112,112 @@ Outcome<std::string> Open(const CtlOptions& o) {
   return fmt::format("round {} is open\n", r->Get("round").value_or("?"));
 }
 
+// Where rounds, show and verify read: the server's archive (with its status
+// reply: storage_path and the current round) or a PostgreSQL database.
+struct RoundSource {
+  std::optional<ControlReply> status;  // file backend
+  std::string dsn;                     // postgresql backend
+};
+
+// The backend and DSN from the flags or the environment; what the server's
+// status reports for whatever they leave out (storage_backend, and
+// storage_dsn without its password). A database named in full needs no
+// server.
+Outcome<RoundSource> FindRounds(const CtlOptions& o) {
+  std::string backend = o.storage_backend;
+  RoundSource source{std::nullopt, o.storage_dsn};
+  if (backend != "postgresql" || source.dsn.empty()) {
+    auto r = Ask(o, "status");
+    if (!r) return std::unexpected(r.error());
+    if (backend.empty()) backend = std::string(r->Get("storage_backend").value_or("file"));
+    if (backend != "postgresql") {
+      source.status = std::move(*r);
+      return source;
+    }
+    if (source.dsn.empty()) source.dsn = std::string(r->Get("storage_dsn").value_or(""));
+  }
+  if (source.dsn.empty()) {
+    return std::unexpected(Failure{kExitConfig, "the storage backend is postgresql but no DSN is "
+                                                "known: give --storage-dsn or SERVER_STORAGE_DSN"});
+  }
+  return source;
+}
+
+Outcome<PgSession> ConnectPg(const std::string& dsn) {
+  auto session = PgSession::Connect(dsn, "lotteryctl", std::chrono::seconds(10));
+  if (!session) {
+    return std::unexpected(Failure{ExitCodeForPgConnect(session.error()), session.error().message});
+  }
+  if (auto schema = CheckPgSchema(*session); !schema) {
+    return std::unexpected(Failure{ExitCodeForPgConnect(schema.error()), schema.error().message});
+  }
+  return std::move(*session);
+}
+
+// Every round in the database. A drawn round below the highest is shown
+// archived, as on the file backend: the next round was opened after it.
+Outcome<std::vector<RoundSummary>> PgRounds(PgSession& session) {
+  auto rounds = ListPgRounds(session);
+  if (!rounds) return std::unexpected(Failure{ExitCodeForPgRead(rounds.error()), rounds.error().message});
+  for (RoundSummary& r : *rounds) {
+    if (r.state == RoundState::kDrawn && r.number < rounds->back().number) {
+      r.state = RoundState::kArchived;
+    }
+  }
+  return std::move(*rounds);
+}
+
+// Round n must exist and be drawn (show, verify): the file backend's messages.
+Outcome<bool> PgDrawn(PgSession& session, std::uint64_t n) {
+  auto rounds = PgRounds(session);
+  if (!rounds) return std::unexpected(rounds.error());
+  const std::uint64_t current = rounds->empty() ? 0 : rounds->back().number;
+  for (const RoundSummary& r : *rounds) {
+    if (r.number != n) continue;
+    if (r.state == RoundState::kDrawn || r.state == RoundState::kArchived) return true;
+    return std::unexpected(
+        Failure{1, fmt::format("round {} is {}, not drawn", n, RoundStateName(r.state))});
+  }
+  return std::unexpected(Failure{1, fmt::format("no round {}: the current round is {}", n, current)});
+}
+
+Outcome<std::string> PgRoundsCommand(const CtlOptions& o, const std::string& dsn) {
+  auto session = ConnectPg(dsn);
+  if (!session) return std::unexpected(session.error());
+  auto rounds = PgRounds(*session);
+  if (!rounds) return std::unexpected(rounds.error());
+  return o.json ? RoundsJson(*rounds) : RoundsTable(*rounds);
+}
+
+Outcome<std::string> PgShow(const CtlOptions& o, const std::string& dsn) {
+  auto session = ConnectPg(dsn);
+  if (!session) return std::unexpected(session.error());
+  if (auto drawn = PgDrawn(*session, o.round); !drawn) return std::unexpected(drawn.error());
+  auto result = ReadPgResult(*session, o.round);
+  if (!result) {
+    return std::unexpected(Failure{ExitCodeForPgRead(result.error()),
+                                   fmt::format("round {}: {}", o.round, result.error().message)});
+  }
+  return o.json ? RoundResultJson(*result, o.winners) : RoundResultText(*result, o.winners);
+}
+
+Outcome<RoundVerification> PgVerify(const CtlOptions& o, const std::string& dsn) {
+  auto session = ConnectPg(dsn);
+  if (!session) return std::unexpected(session.error());
+  if (auto drawn = PgDrawn(*session, o.round); !drawn) return std::unexpected(drawn.error());
+  auto checked = VerifyPgRound(*session, o.round);
+  if (!checked) {
+    return std::unexpected(Failure{ExitCodeForPgRead(checked.error()),
+                                   fmt::format("round {}: {}", o.round, checked.error().message)});
+  }
+  return std::move(*checked);
+}
+
 Outcome<std::string> Rounds(const CtlOptions& o) {
-  auto r = Ask(o, "status");
-  if (!r) return std::unexpected(r.error());
+  auto source = FindRounds(o);
+  if (!source) return std::unexpected(source.error());
+  if (!source->status) return PgRoundsCommand(o, source->dsn);
+  const ControlReply* r = &*source->status;
   auto archived = ListArchivedRounds(std::string(r->Get("storage_path").value_or("")));
   if (!archived) {
     return std::unexpected(Failure{ExitCodeForArchive(archived.error()), archived.error().message});
@@ -134,8 +252,10 @@ Outcome<std::string> ResultPath(const ControlReply& status, std::uint64_t n) {
 }
 
 Outcome<std::string> Show(const CtlOptions& o) {
-  auto r = Ask(o, "status");
-  if (!r) return std::unexpected(r.error());
+  auto source = FindRounds(o);
+  if (!source) return std::unexpected(source.error());
+  if (!source->status) return PgShow(o, source->dsn);
+  const ControlReply* r = &*source->status;
   auto path = ResultPath(*r, o.round);
   if (!path) return std::unexpected(path.error());
   auto result = ReadRoundResult(*path);
@@ -146,14 +266,20 @@ Outcome<std::string> Show(const CtlOptions& o) {
   return o.json ? RoundResultJson(*result, o.winners) : RoundResultText(*result, o.winners);
 }
 
-Outcome<std::string> Verify(const CtlOptions& o) {
-  auto r = Ask(o, "status");
-  if (!r) return std::unexpected(r.error());
-  auto checked = VerifyRound(std::string(r->Get("storage_path").value_or("")), o.round);
+Outcome<RoundVerification> FileVerify(const ControlReply& status, std::uint64_t n) {
+  auto checked = VerifyRound(std::string(status.Get("storage_path").value_or("")), n);
   if (!checked) {
     return std::unexpected(Failure{ExitCodeForArchive(checked.error()),
-                                   fmt::format("round {}: {}", o.round, checked.error().message)});
+                                   fmt::format("round {}: {}", n, checked.error().message)});
   }
+  return std::move(*checked);
+}
+
+Outcome<std::string> Verify(const CtlOptions& o) {
+  auto source = FindRounds(o);
+  if (!source) return std::unexpected(source.error());
+  auto checked = source->status ? FileVerify(*source->status, o.round) : PgVerify(o, source->dsn);
+  if (!checked) return std::unexpected(checked.error());
   std::string out = o.json ? VerificationJson(o.round, *checked) : VerificationText(o.round, *checked);
   if (!checked->ok()) return std::unexpected(Failure{1, std::move(out), true});
   return out;

@@ -42,6 +42,14 @@ Status TakeOption(CtlOptions& o, const std::vector<std::string>& argv, std::size
   else if (a == "--socket") {
     if (i + 1 >= argv.size()) return Usage("--socket needs a path");
     o.socket = argv[++i];
+  } else if (a.starts_with("--storage-backend=")) o.storage_backend = a.substr(18);
+  else if (a == "--storage-backend") {
+    if (i + 1 >= argv.size()) return Usage("--storage-backend needs file or postgresql");
+    o.storage_backend = argv[++i];
+  } else if (a.starts_with("--storage-dsn=")) o.storage_dsn = a.substr(14);
+  else if (a == "--storage-dsn") {
+    if (i + 1 >= argv.size()) return Usage("--storage-dsn needs a DSN");
+    o.storage_dsn = argv[++i];
   } else {
     return Usage(fmt::format("unknown option {}", a));
   }
@@ -71,6 +79,13 @@ Result<CtlOptions> ParseCtlOptions(const std::vector<std::string>& argv,
     }
   }
   if (o.socket.empty()) o.socket = DefaultCtlSocket(env);
+  if (o.storage_backend.empty()) o.storage_backend = EnvOr(env, "SERVER_STORAGE_BACKEND", "");
+  if (o.storage_dsn.empty()) o.storage_dsn = EnvOr(env, "SERVER_STORAGE_DSN", "");
+  if (!o.storage_backend.empty() && o.storage_backend != "file" &&
+      o.storage_backend != "postgresql") {
+    return Usage(fmt::format("storage backend must be file or postgresql, not {}",
+                             o.storage_backend));
+  }
   if (o.help) return o;
   if (words.empty()) return Usage("no command given");
   o.command = words[0];
@@ -92,7 +107,8 @@ Result<CtlOptions> ParseCtlOptions(const std::vector<std::string>& argv,
 }
 
 std::string CtlUsage() {
-  return "usage: lotteryctl [--socket PATH] [--json] COMMAND\n"
+  return "usage: lotteryctl [--socket PATH] [--storage-backend B] [--storage-dsn DSN] [--json] "
+         "COMMAND\n"
          "Talks to a running lottery-server over its control socket.\n"
          "\n"
          "commands:\n"
@@ -107,11 +123,18 @@ std::string CtlUsage() {
          "  --socket PATH     the server's control socket (default: $SERVER_CONTROL_SOCKET,\n"
          "                    $RUNTIME_DIRECTORY/control.sock, /run/lottery/control.sock if it\n"
          "                    exists, else <$SERVER_STORAGE_PATH or bets.csv>.control)\n"
+         "  --storage-backend file|postgresql\n"
+         "                    where rounds, show and verify read (default:\n"
+         "                    $SERVER_STORAGE_BACKEND, else what the server reports)\n"
+         "  --storage-dsn DSN  the PostgreSQL database (default: $SERVER_STORAGE_DSN, else\n"
+         "                    the server's DSN without its password; the password from\n"
+         "                    libpq's sources: ~/.pgpass, PGPASSFILE, PGPASSWORD)\n"
          "  --json            print one JSON object\n"
          "  --help            this text\n"
          "\n"
          "exit codes: 0 ok, 1 refused by the server or verify found differences, 64 usage, "
-         "65 archive data corrupt, 69 server unreachable, 76 bad reply, 77 permission denied\n";
+         "65 archive data corrupt, 69 server or database unreachable, 76 bad reply, "
+         "77 permission denied, 78 bad DSN, login refused or no lottery schema\n";
 }
 
 }  // namespace lottery

@@ -1,6 +1,7 @@
-// lotteryctl's command line: `lotteryctl [--socket PATH] [--json]
-// [--winners] COMMAND [N]` (docs/man/lotteryctl.8), and where the control
-// socket is when --socket is not given.
+// lotteryctl's command line: `lotteryctl [--socket PATH] [--storage-backend
+// file|postgresql] [--storage-dsn DSN] [--json] [--winners] COMMAND [N]`
+// (docs/man/lotteryctl.8), and where the control socket is when --socket is
+// not given.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,12 @@ struct CtlOptions {
   bool help = false;         // --help / -h
   std::string command;       // status, close, open, rounds, show, verify
   std::uint64_t round = 0;   // show N, verify N
+  // Where rounds, show and verify read, as the server's storage.backend and
+  // storage.postgresql_dsn: --storage-backend / --storage-dsn, else
+  // $SERVER_STORAGE_BACKEND / $SERVER_STORAGE_DSN; empty: what the server's
+  // status reports. Never printed (the DSN may hold a password).
+  std::string storage_backend;  // "", "file" or "postgresql"
+  std::string storage_dsn;
 };
 
 // argv[0] is the program name. Fails (kInvalidInput, exit 64) on an unknown

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "server/postmaster.h"
 #include "server/round_status.h"
+#include "storage/pg_store.h"
 #include "storage/rounds.h"
 
 namespace lottery {
@@ -50,6 +51,13 @@ ControlReply Postmaster::ControlStatus() {
   const std::uint64_t winners = drawn ? ReadRoundSummary(shared_.state()).winners : 0;
   const std::int64_t drawn_at = drawn ? shared_.state().drawn_at.load(std::memory_order_relaxed) : 0;
   reply.Set("current_round_drawn_at", drawn_at).Set("current_round_winners", winners);
+  // Where lotteryctl rounds/show/verify read: the archive beside
+  // storage_path, or the database (its DSN without the password, which
+  // lotteryctl takes from libpq's own sources or its own --storage-dsn).
+  reply.Set("storage_backend", StorageBackendName(config_.storage_backend));
+  if (config_.storage_backend == StorageBackend::kPostgresql) {
+    reply.Set("storage_dsn", PgSession::WithoutPassword(config_.postgresql_dsn));
+  }
   return reply;
 }
 

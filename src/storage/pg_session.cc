@@ -106,6 +106,25 @@ std::string PgSession::Describe() const {
   return fmt::format("{}:{}/{}", PQhost(conn), PQport(conn), PQdb(conn));
 }
 
+std::string PgSession::WithoutPassword(const std::string& dsn) {
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &parse_error);
+  PQfreemem(parse_error);
+  if (options == nullptr) return "";
+  std::string out;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || std::string_view(o->keyword) == "password") continue;
+    std::string quoted;
+    for (const char* c = o->val; *c != '\0'; ++c) {
+      if (*c == '\'' || *c == '\\') quoted += '\\';
+      quoted += *c;
+    }
+    out += fmt::format("{}{}='{}'", out.empty() ? "" : " ", o->keyword, quoted);
+  }
+  PQconninfoFree(options);
+  return out;
+}
+
 Error PgFailure(const PgSession& session, const PGresult* result, std::string_view what) {
   PGconn* conn = Conn(session);
   std::string message = FirstLine(result ? PQresultErrorMessage(result) : "");

@@ -91,6 +91,26 @@ Status EnsurePgSchema(PgSession& session) {
   return tx->Commit();
 }
 
+Status CheckPgSchema(PgSession& session) {
+  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
+  if (!found) return std::unexpected(found.error());
+  if (!PgBool(found->get(), 0, 0)) {
+    return Fail(ErrorKind::kConfig, fmt::format("PostgreSQL {}: the database has no lottery schema "
+                                                "(no lottery-server has used it)",
+                                                session.Describe()));
+  }
+  auto version = PgExec(session, "SELECT version FROM lottery_schema");
+  if (!version) return std::unexpected(version.error());
+  const std::string held = PQntuples(version->get()) == 1
+                               ? std::string(PgText(version->get(), 0, 0)) : "none";
+  if (held != std::to_string(kPgSchemaVersion)) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("the database holds schema version {}; this release reads version {}",
+                            held, kPgSchemaVersion));
+  }
+  return Ok();
+}
+
 Result<bool> TryAcquirePgLease(PgSession& session) {
   auto got = PgExec(session, "SELECT pg_try_advisory_lock($1)", {std::to_string(kPgLeaseKey)});
   if (!got) return std::unexpected(got.error());

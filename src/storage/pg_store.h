@@ -47,6 +47,10 @@ class PgSession {
   bool alive() const;
   // "host:port/dbname" of the server it reached: never the password.
   std::string Describe() const;
+  // `dsn` (a connection string or URI) as key='value' pairs without its
+  // password, for a client that takes the password from libpq's own
+  // sources (a passfile, PGPASSWORD); "" when it does not parse.
+  static std::string WithoutPassword(const std::string& dsn);
 
   // The libpq connection (PGconn*), for this module's implementation.
   void* raw() const { return conn_; }
@@ -63,6 +67,9 @@ inline constexpr int kPgSchemaVersion = 1;
 // transaction-level advisory lock so two servers starting at once do not
 // race); kConfig when it holds another version.
 Status EnsurePgSchema(PgSession& session);
+// Read-only (lotteryctl): kConfig when the database has no lottery schema
+// or another version of it.
+Status CheckPgSchema(PgSession& session);
 
 // The lease: a session-level advisory lock that the active server holds
 // while it lives. Returns whether this session got it (false: another

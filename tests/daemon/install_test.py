@@ -166,7 +166,7 @@ class InstallTest(unittest.TestCase):
         for command in commands:
             self.assertRegex(sections["COMMANDS"], rf"\.BI? {command}\b")
         numbers = re.findall(r"\b(\d+) ", re.search(r"exit codes: (.*)", helptext).group(1))
-        self.assertEqual(set(numbers), {"0", "1", "64", "65", "69", "76", "77"})
+        self.assertEqual(set(numbers), {"0", "1", "64", "65", "69", "76", "77", "78"})
         for n in numbers:
             self.assertIn(f".B {n}\n", sections["EXIT STATUS"])
 
