@@ -241,14 +241,12 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
 Result<std::vector<PgGroupOutcome>> StorePgBatches(PgSession& session, std::uint64_t epoch,
                                                    std::uint64_t round,
                                                    std::span<const PgBatchGroup> groups) {
-  auto tx = PgTransaction::Begin(session);
+  RoundState state;
+  auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", state);
   if (!tx) return std::unexpected(tx.error());
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
-  auto state = LockPgRound(session, round, "FOR SHARE");
-  if (!state) return std::unexpected(state.error());
-  if (*state != RoundState::kOpen) {
+  if (state != RoundState::kOpen) {
     return Fail(ErrorKind::kBusy, fmt::format("round closed: round {} is {}", round,
-                                              RoundStateName(*state)));
+                                              RoundStateName(state)));
   }
   BatchArrays arrays;
   std::vector<PgGroupOutcome> out;
