@@ -30,7 +30,7 @@ import time
 # found by their working directory).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "tools"))
-from bench_postgres import _cluster_pids as _pids_in, _pdeathsig  # noqa: E402
+from bench_postgres import _cluster_pids as _pids_in, _pdeathsig, _reap_cluster  # noqa: E402
 
 BINDIR = os.environ.get("LOTTERY_PG_BINDIR", "/usr/lib/postgresql/15/bin")
 SUPERUSER = "lottery"
@@ -139,18 +139,7 @@ class _Server:
 
     def _reap(self):
         """Backends outlive their postmaster briefly; none may outlive the test."""
-        deadline = time.monotonic() + 10
-        while True:
-            pids = _pids_in(self.datadir) if os.path.isdir(self.datadir) else []
-            if not pids:
-                return
-            if time.monotonic() > deadline:
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            time.sleep(0.05)
+        _reap_cluster(self.datadir, poll=0.05)
 
     def log_tail(self, lines=20):
         try:
