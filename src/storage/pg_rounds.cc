@@ -165,7 +165,9 @@ Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::ui
   if (state == RoundState::kDrawn) {
     auto stored = ReadPgResultRow(session, round);
     if (!stored) return std::unexpected(stored.error());
-    if (!*stored) return Fail(ErrorKind::kCorruptData, fmt::format("round {} is drawn without a result", round));
+    if (!*stored) {
+      return Fail(ErrorKind::kCorruptData, fmt::format("round {} is drawn without a result", round));
+    }
     result = std::move(**stored);
   } else {
     result = Draw(session, round, agencies, winning_number, drawn_at);
