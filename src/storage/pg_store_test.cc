@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -171,6 +172,24 @@ TEST_CASE("the schema is created once; another version is refused") {
   auto other = EnsurePgSchema(s);
   REQUIRE_FALSE(other.has_value());
   CHECK(other.error().kind == ErrorKind::kConfig);
+}
+
+TEST_CASE("two servers creating the schema at once: one creates it, neither fails") {
+  PgSession setup = Fresh();
+  Sql(setup, "DROP TABLE lottery_schema, lottery_lease, rounds, agency_progress, batches, bets, "
+             "results CASCADE");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok = 0;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&ok] {
+      auto s = PgSession::Connect(std::getenv("LOTTERY_TEST_PG_DSN"), "pg_store_test", kTimeout);
+      if (s && EnsurePgSchema(*s)) ++ok;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(ok == 4);
+  CHECK(Value(setup, "SELECT count(*) FROM lottery_schema") == "1");
+  CHECK(Value(setup, "SELECT count(*) FROM lottery_lease") == "1");
 }
 
 TEST_CASE("the lease: one session at a time, free once its holder is gone") {
