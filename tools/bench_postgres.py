@@ -250,6 +250,22 @@ def _cluster_pids(datadir: str) -> list:
     return pids
 
 
+def _reap_cluster(datadir: str, grace=10.0, poll=0.1) -> None:
+    """Backends outlive a killed postmaster only briefly; waits until none is left, killing them after `grace` s."""
+    deadline = time.monotonic() + grace
+    while os.path.isdir(datadir):
+        pids = _cluster_pids(datadir)
+        if not pids:
+            break
+        if time.monotonic() > deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        time.sleep(poll)
+
+
 class _Cluster:
     """A private PostgreSQL cluster in `root`: data in root/data, socket in root."""
 
@@ -379,19 +395,7 @@ class _Cluster:
                 except (subprocess.TimeoutExpired, OSError, BenchError):
                     proc.kill()
                     proc.wait()
-        # Backends outlive a killed postmaster only briefly; make sure none is left.
-        deadline = time.monotonic() + 10
-        while os.path.isdir(self.datadir):
-            pids = _cluster_pids(self.datadir)
-            if not pids:
-                break
-            if time.monotonic() > deadline:
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            time.sleep(0.1)
+        _reap_cluster(self.datadir)
 
 
 # --------------------------------------------------------------------------- benchmark

@@ -39,6 +39,7 @@ class PgCopyIn {
     buffer_.reserve(kCopyChunk + 4096);
     return Ok();
   }
+  bool started() const { return started_; }
   std::string& buffer() { return buffer_; }
   Status FlushIfFull() { return buffer_.size() >= kCopyChunk ? Flush() : Ok(); }
 
@@ -211,7 +212,7 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
     if (!plan) return std::unexpected(plan.error());
     out.push_back(PgGroupOutcome{plan->skipped, p});
     if (plan->bets == 0) continue;
-    if (expected == 0 && !(status = copy.Start())) return status;
+    if (!copy.started() && !(status = copy.Start())) return status;
     const std::uint64_t rows = AppendCopyLines(copy, round_text, plan->position, plan->rows, status);
     if (!status) return status;
     if (rows != plan->bets) {
@@ -227,7 +228,7 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
     arrays.p_bets.push_back(p.bets_stored);
     arrays.p_digest.push_back(p.stored_digest);
   }
-  if (expected == 0) return Ok();
+  if (!copy.started()) return Ok();
   auto copied = copy.End();
   if (!copied) return std::unexpected(copied.error());
   if (*copied != expected) {
@@ -241,14 +242,12 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
 Result<std::vector<PgGroupOutcome>> StorePgBatches(PgSession& session, std::uint64_t epoch,
                                                    std::uint64_t round,
                                                    std::span<const PgBatchGroup> groups) {
-  auto tx = PgTransaction::Begin(session);
+  RoundState state;
+  auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", state);
   if (!tx) return std::unexpected(tx.error());
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
-  auto state = LockPgRound(session, round, "FOR SHARE");
-  if (!state) return std::unexpected(state.error());
-  if (*state != RoundState::kOpen) {
+  if (state != RoundState::kOpen) {
     return Fail(ErrorKind::kBusy, fmt::format("round closed: round {} is {}", round,
-                                              RoundStateName(*state)));
+                                              RoundStateName(state)));
   }
   BatchArrays arrays;
   std::vector<PgGroupOutcome> out;

@@ -156,18 +156,18 @@ Result<std::optional<RoundResult>> ReadPgResultRow(PgSession& session, std::uint
 Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
                                 std::uint32_t agencies, std::uint32_t winning_number,
                                 std::int64_t drawn_at) {
-  auto tx = PgTransaction::Begin(session);
-  if (!tx) return std::unexpected(tx.error());
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
   // FOR UPDATE: a batch's transaction holds the round FOR SHARE, so none
   // commits between this lock and the draw's commit.
-  auto state = LockPgRound(session, round, "FOR UPDATE");
-  if (!state) return std::unexpected(state.error());
+  RoundState state;
+  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", state);
+  if (!tx) return std::unexpected(tx.error());
   Result<RoundResult> result = Fail(ErrorKind::kInternal, "not drawn");
-  if (*state == RoundState::kDrawn) {
+  if (state == RoundState::kDrawn) {
     auto stored = ReadPgResultRow(session, round);
     if (!stored) return std::unexpected(stored.error());
-    if (!*stored) return Fail(ErrorKind::kCorruptData, fmt::format("round {} is drawn without a result", round));
+    if (!*stored) {
+      return Fail(ErrorKind::kCorruptData, fmt::format("round {} is drawn without a result", round));
+    }
     result = std::move(**stored);
   } else {
     result = Draw(session, round, agencies, winning_number, drawn_at);

@@ -191,6 +191,17 @@ Result<RoundState> LockPgRound(PgSession& session, std::uint64_t round, const ch
   return ParsePgRoundState(PgText(row->get(), 0, 0));
 }
 
+Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                   const char* lock, RoundState& state) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return tx;
+  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
+  auto locked = LockPgRound(session, round, lock);
+  if (!locked) return std::unexpected(locked.error());
+  state = *locked;
+  return tx;
+}
+
 std::string_view PgText(const PGresult* result, int row, int col) {
   return std::string_view(PQgetvalue(result, row, col),
                           static_cast<std::size_t>(PQgetlength(result, row, col)));

@@ -66,6 +66,11 @@ Status CheckPgEpoch(PgSession& session, std::uint64_t epoch);
 // there is no such round.
 Result<RoundState> LockPgRound(PgSession& session, std::uint64_t round, const char* lock);
 
+// A changing operation's start: BEGIN, the fencing check, then `round`
+// locked (`lock`: "FOR SHARE" or "FOR UPDATE"); sets `state` to its state.
+Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                   const char* lock, RoundState& state);
+
 // Field accessors for row `row`, column `col`.
 std::string_view PgText(const PGresult* result, int row, int col);
 std::uint64_t PgU64(const PGresult* result, int row, int col);  // two's complement for bigint

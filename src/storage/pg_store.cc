@@ -64,6 +64,21 @@ Result<std::pair<std::uint64_t, RoundState>> CurrentRound(PgSession& session) {
   return std::pair{PgU64(row->get(), 0, 0), ParsePgRoundState(PgText(row->get(), 0, 1))};
 }
 
+// Runs `sql` in an open round, under the fencing check; false, changing
+// nothing, when the round is not open.
+Result<bool> ChangeOpenRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                             const char* lock, const char* sql,
+                             const std::vector<std::string>& params) {
+  RoundState state;
+  auto tx = BeginOnRound(session, epoch, round, lock, state);
+  if (!tx) return std::unexpected(tx.error());
+  if (state != RoundState::kOpen) return false;
+  auto changed = PgExec(session, sql, params);
+  if (!changed) return std::unexpected(changed.error());
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return true;
+}
+
 }  // namespace
 
 Status EnsurePgSchema(PgSession& session) {
@@ -164,46 +179,26 @@ Result<PgAgencyProgress> ReadPgProgress(PgSession& session, std::uint64_t round,
 
 Result<bool> RecordPgFinished(PgSession& session, std::uint64_t epoch, std::uint64_t round,
                               std::uint32_t agency) {
-  auto tx = PgTransaction::Begin(session);
-  if (!tx) return std::unexpected(tx.error());
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
-  auto state = LockPgRound(session, round, "FOR SHARE");
-  if (!state) return std::unexpected(state.error());
-  if (*state != RoundState::kOpen) return false;
-  auto set = PgExec(session,
-                    "INSERT INTO agency_progress VALUES ($1, $2, 0, 0, 0, true) "
-                    "ON CONFLICT (round, agency) DO UPDATE SET finished = true",
-                    {PgBigint(round), std::to_string(agency)});
-  if (!set) return std::unexpected(set.error());
-  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
-  return true;
+  return ChangeOpenRound(session, epoch, round, "FOR SHARE",
+                         "INSERT INTO agency_progress VALUES ($1, $2, 0, 0, 0, true) "
+                         "ON CONFLICT (round, agency) DO UPDATE SET finished = true",
+                         {PgBigint(round), std::to_string(agency)});
 }
 
 Result<bool> ClosePgBetting(PgSession& session, std::uint64_t epoch, std::uint64_t round) {
-  auto tx = PgTransaction::Begin(session);
-  if (!tx) return std::unexpected(tx.error());
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
-  auto state = LockPgRound(session, round, "FOR UPDATE");
-  if (!state) return std::unexpected(state.error());
-  if (*state != RoundState::kOpen) return false;
-  auto closed = PgExec(session,
-                       "UPDATE rounds SET state = 'closed', closed_at = now() WHERE round = $1",
-                       {PgBigint(round)});
-  if (!closed) return std::unexpected(closed.error());
-  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
-  return true;
+  return ChangeOpenRound(session, epoch, round, "FOR UPDATE",
+                         "UPDATE rounds SET state = 'closed', closed_at = now() WHERE round = $1",
+                         {PgBigint(round)});
 }
 
 Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch,
                                       std::uint64_t round) {
-  auto tx = PgTransaction::Begin(session);
+  RoundState state;
+  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", state);
   if (!tx) return std::unexpected(tx.error());
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
-  auto state = LockPgRound(session, round, "FOR UPDATE");
-  if (!state) return std::unexpected(state.error());
-  if (*state != RoundState::kDrawn) {
+  if (state != RoundState::kDrawn) {
     return Fail(ErrorKind::kBusy, fmt::format("round {} is {}, not drawn", round,
-                                              RoundStateName(*state)));
+                                              RoundStateName(state)));
   }
   auto opened = PgExec(session,
                        "INSERT INTO rounds (round, state) VALUES ($1, 'open') ON CONFLICT DO NOTHING",

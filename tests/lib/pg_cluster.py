@@ -16,15 +16,21 @@ backends too, and removes the directory. When run as root, the servers run
 as the `postgres` user (PostgreSQL refuses root), as tools/bench_postgres.py
 does.
 """
-import ctypes
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+
+# The benchmark's cluster runs its processes the same way (PR_SET_PDEATHSIG,
+# found by their working directory).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tools"))
+from bench_postgres import _cluster_pids as _pids_in, _pdeathsig, _reap_cluster  # noqa: E402
 
 BINDIR = os.environ.get("LOTTERY_PG_BINDIR", "/usr/lib/postgresql/15/bin")
 SUPERUSER = "lottery"
@@ -45,28 +51,6 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _pdeathsig(sig):
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-    def set_it():
-        prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG, after setuid (which clears it)
-    return set_it
-
-
-def _pids_in(datadir):
-    """The postmaster chdirs to its data dir and its children inherit it."""
-    real = os.path.realpath(datadir)
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/cwd") == real:
-                    pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
 
 
 class _Server:
@@ -155,18 +139,7 @@ class _Server:
 
     def _reap(self):
         """Backends outlive their postmaster briefly; none may outlive the test."""
-        deadline = time.monotonic() + 10
-        while True:
-            pids = _pids_in(self.datadir) if os.path.isdir(self.datadir) else []
-            if not pids:
-                return
-            if time.monotonic() > deadline:
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            time.sleep(0.05)
+        _reap_cluster(self.datadir, poll=0.05)
 
     def log_tail(self, lines=20):
         try:
