@@ -304,6 +304,8 @@ TEST_CASE("--help and the shipped files cover every key, and every flag the help
     if (key == "storage.sync") value = "never";
     if (key == "tls.mode") value = "off";
     if (key == "server.metrics_address") value = "127.0.0.1:9464";
+    if (key == "storage.backend") value = "file";
+    if (key == "storage.postgresql_connections") value = "4";
     CAPTURE(flag);
     auto r = LoadServerConfig({"s", flag, value}, kPlain);
     CHECK_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));

@@ -12,9 +12,12 @@ namespace {
 
 // Keepalives notice a peer that vanished (a primary powered off) within
 // about a minute instead of the kernel's two hours.
+// tcp_user_timeout: a database host that vanished without closing the
+// connection (power, partition) fails a waiting query within 30 s, so a
+// lease holder notices it lost the lease and a standby retries the next host.
 constexpr const char* kKeepalives[][2] = {
-    {"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
-    {"keepalives_count", "3"}};
+    {"keepalives", "1"}, {"keepalives_idle", "10"}, {"keepalives_interval", "5"},
+    {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"}};
 
 // libpq's parse errors may quote a piece of the DSN, which can be its
 // password: the quoted parts are left out.

@@ -22,7 +22,7 @@ class DeadlineTest(harness.LotteryTest):
         return sorted(b[2] for b in bets if b[4] == 7574)
 
     def test_at_the_deadline_the_draw_runs_over_the_agencies_that_finished(self):
-        self.start_server(agencies=3, extra=["--draw-deadline", "4s"])
+        self.start_server(agencies=3, extra=["--draw-deadline", "8s"])
         per_agency = {a: make_bets(a, 200, winners=a) for a in (1, 2, 3)}
         files = {a: self.agency_file(a, b) for a, b in per_agency.items()}
         done = [self.start_agency(a, files[a]) for a in (1, 2)]
@@ -79,7 +79,7 @@ class DeadlineTest(harness.LotteryTest):
         self.assertTrue(self.server.alive())
 
     def test_a_deadline_after_every_agency_finished_changes_nothing(self):
-        self.start_server(agencies=2, extra=["--draw-deadline", "4s"])
+        self.start_server(agencies=2, extra=["--draw-deadline", "8s"])
         per_agency = {a: make_bets(a, 100, winners=a) for a in (1, 2)}
         procs = [self.start_agency(a, self.agency_file(a, b)) for a, b in per_agency.items()]
         for p in procs:
