@@ -396,7 +396,8 @@ def pg_round(bench, files, winners, dsn, name):
     """A round on the postgresql backend (sync has no meaning there)."""
     r = bench.round(files, "always", winners, dsn=dsn)
     print(f"bench: {name} postgresql round: {r['seconds']:.3f} s, {r['bets_per_s']:,.0f} bets/s, "
-          f"ack p99 max {ms(r['ack_p99_us'])}, draw {r['draw_ms']} ms", flush=True)
+          f"ack p99 max {ms(r['ack_p99_us'])} (server {ms(r['server_ack_p99_us'])}, median agency "
+          f"{ms(r['ack_p99_median_us'])}), draw {r['draw_ms']} ms", flush=True)
     return r
 
 

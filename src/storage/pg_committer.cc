@@ -93,6 +93,7 @@ class Committer {
   std::vector<Pending> TakeRequests();
   void Run(std::vector<Pending>& requests);
   void RunStores(std::vector<Pending*>& stores);
+  void RunFinished(std::vector<Pending*>& finished);
   PgReply RunOne(const PgRequest& r);
   void Reply(Client& client, PgRequestKind kind, const PgReply& reply);
   void Judge(const Error& error);
@@ -175,14 +176,34 @@ std::vector<Pending> Committer::TakeRequests() {
 
 void Committer::Run(std::vector<Pending>& requests) {
   std::vector<Pending*> stores;
+  std::vector<Pending*> finished;
   for (Pending& p : requests) {
     if (p.request.kind == PgRequestKind::kStore) {
       stores.push_back(&p);
-      continue;
+    } else if (p.request.kind == PgRequestKind::kFinished) {
+      finished.push_back(&p);
+    } else {
+      Reply(*p.client, p.request.kind, RunOne(p.request));
     }
-    Reply(*p.client, p.request.kind, RunOne(p.request));
   }
   if (!stores.empty()) RunStores(stores);
+  if (!finished.empty()) RunFinished(finished);
+}
+
+void Committer::RunFinished(std::vector<Pending*>& finished) {
+  // One transaction (one commit) for the FINISHED of every agency that
+  // arrived together: 1,000 agencies finishing are not 1,000 commits.
+  std::map<std::uint64_t, std::vector<Pending*>> by_round;
+  for (Pending* p : finished) by_round[p->request.round].push_back(p);
+  for (auto& [round, group] : by_round) {
+    std::vector<std::uint32_t> agencies;
+    for (Pending* p : group) agencies.push_back(p->request.agency);
+    auto yes = RecordPgFinishedAll(session_, options_.epoch, round, agencies);
+    PgReply reply = yes ? PgReply{} : ErrorReply(yes.error());
+    reply.yes = yes && *yes;
+    for (Pending* p : group) Reply(*p->client, PgRequestKind::kFinished, reply);
+    if (!yes) Judge(yes.error());
+  }
 }
 
 void Committer::RunStores(std::vector<Pending*>& stores) {
@@ -230,12 +251,6 @@ PgReply Committer::RunOne(const PgRequest& r) {
       reply.progress = *p;
       return reply;
     }
-    case PgRequestKind::kFinished: {
-      auto yes = RecordPgFinished(session_, options_.epoch, r.round, r.agency);
-      if (!yes) return fail(yes.error());
-      reply.yes = *yes;
-      return reply;
-    }
     case PgRequestKind::kClose: {
       auto yes = ClosePgBetting(session_, options_.epoch, r.round);
       if (!yes) return fail(yes.error());
@@ -255,9 +270,10 @@ PgReply Committer::RunOne(const PgRequest& r) {
       reply.round = *next;
       return reply;
     }
-    case PgRequestKind::kStore: break;
+    case PgRequestKind::kStore:
+    case PgRequestKind::kFinished: break;
   }
-  return ErrorReply(Error{ErrorKind::kInternal, "store request outside a group", 0});
+  return ErrorReply(Error{ErrorKind::kInternal, "a grouped request outside its group", 0});
 }
 
 void Committer::Reply(Client& client, PgRequestKind kind, const PgReply& reply) {

@@ -2,6 +2,8 @@
 // draw (pg_rounds.cc) and the batches (pg_batches.cc).
 #include "storage/pg_store.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "storage/pg_sql.h"
@@ -179,10 +181,19 @@ Result<PgAgencyProgress> ReadPgProgress(PgSession& session, std::uint64_t round,
 
 Result<bool> RecordPgFinished(PgSession& session, std::uint64_t epoch, std::uint64_t round,
                               std::uint32_t agency) {
+  const std::uint32_t one[] = {agency};
+  return RecordPgFinishedAll(session, epoch, round, one);
+}
+
+Result<bool> RecordPgFinishedAll(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                 std::span<const std::uint32_t> agencies) {
+  std::vector<std::uint64_t> sorted(agencies.begin(), agencies.end());
+  std::ranges::sort(sorted);  // rows locked in agency order, as stores lock them
   return ChangeOpenRound(session, epoch, round, "FOR SHARE",
-                         "INSERT INTO agency_progress VALUES ($1, $2, 0, 0, 0, true) "
+                         "INSERT INTO agency_progress SELECT $1, a, 0, 0, 0, true "
+                         "FROM unnest($2::int[]) AS a ORDER BY a "
                          "ON CONFLICT (round, agency) DO UPDATE SET finished = true",
-                         {PgBigint(round), std::to_string(agency)});
+                         {PgBigint(round), PgArray(sorted)});
 }
 
 Result<bool> ClosePgBetting(PgSession& session, std::uint64_t epoch, std::uint64_t round) {

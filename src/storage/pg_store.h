@@ -146,6 +146,11 @@ Result<std::optional<BatchDigest>> FindPgBatch(PgSession& session, std::uint64_t
 // not open.
 Result<bool> RecordPgFinished(PgSession& session, std::uint64_t epoch, std::uint64_t round,
                               std::uint32_t agency);
+// The same for several agencies in one transaction (the committer gathers
+// the FINISHED that arrive together): all of them, or none when the round
+// is not open.
+Result<bool> RecordPgFinishedAll(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                 std::span<const std::uint32_t> agencies);
 
 // Betting closed (draw.deadline, lotteryctl close): an open round becomes
 // closed. Returns false when it was closed already.
