@@ -113,24 +113,32 @@ void Postmaster::CloseBettingNow(const char* reason) {
 }  // namespace lottery
 
 namespace lottery {
+namespace {
+
+// A request about the current round, answered by a committer; a refusal
+// comes back as an error of `refused` kind.
+Result<PgReply> AskCommitter(PgBackend& pg, SharedSegment& shared, PgRequestKind kind,
+                             ErrorKind refused) {
+  PgRequest request;
+  request.kind = kind;
+  request.round = shared.state().round.load(std::memory_order_acquire);
+  auto reply = pg.link().Call(request);
+  if (!reply) return reply;
+  if (reply->status != kReplyOk) return Fail(refused, reply->message);
+  return reply;
+}
+
+}  // namespace
 
 Result<BettingClosure> Postmaster::ClosePgBettingNow() {
-  PgRequest request;
-  request.kind = PgRequestKind::kClose;
-  request.round = shared_.state().round.load(std::memory_order_acquire);
-  auto reply = pg_->link().Call(request);
+  auto reply = AskCommitter(*pg_, shared_, PgRequestKind::kClose, ErrorKind::kIo);
   if (!reply) return std::unexpected(reply.error());
-  if (reply->status != kReplyOk) return Fail(ErrorKind::kIo, reply->message);
   return CloseBetting(shared_.state());
 }
 
 Result<std::uint64_t> Postmaster::OpenNextPgRoundNow() {
-  PgRequest request;
-  request.kind = PgRequestKind::kOpen;
-  request.round = shared_.state().round.load(std::memory_order_acquire);
-  auto reply = pg_->link().Call(request);
+  auto reply = AskCommitter(*pg_, shared_, PgRequestKind::kOpen, ErrorKind::kBusy);
   if (!reply) return std::unexpected(reply.error());
-  if (reply->status != kReplyOk) return Fail(ErrorKind::kBusy, reply->message);
   BeginRound(shared_.state(), reply->round);
   return reply->round;
 }

@@ -26,27 +26,8 @@ for name in ("RUNTIME_DIRECTORY", "SERVER_CONTROL_SOCKET", "SERVER_STORAGE_BACKE
     os.environ.pop(name, None)
 
 
-class LotteryctlPgTest(harness.LotteryTest):
-    cluster = None
-    databases = 0
-
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = pg_cluster.PgCluster()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
-
-    def setUp(self):
-        super().setUp()
-        type(self).databases += 1
-        self.db = f"ctl_{type(self).databases}"
-        self.cluster.sql(f"CREATE DATABASE {self.db}", dbname="postgres")
-        self.dsn = self.cluster.dsn(dbname=self.db)
-
-    def sql(self, statement):
-        return self.cluster.sql(statement, dbname=self.db)
+class LotteryctlPgTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
+    DB_PREFIX = "ctl"
 
     def ctl(self, *args, socket=None, env=None):
         full_env = dict(os.environ)

@@ -19,30 +19,11 @@ import pg_cluster  # noqa: E402
 from harness import make_bets  # noqa: E402
 
 
-class PgBackendTest(harness.LotteryTest):
-    cluster = None
-    databases = 0
-
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = pg_cluster.PgCluster()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
-
-    def setUp(self):
-        super().setUp()
-        type(self).databases += 1
-        self.db = f"round_{type(self).databases}"
-        self.cluster.sql(f"CREATE DATABASE {self.db}", dbname="postgres")
-        self.dsn = self.cluster.dsn(dbname=self.db)
+class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
+    DB_PREFIX = "round"
 
     def pg_flags(self, dsn=None, *more):
         return ["--storage-backend", "postgresql", "--storage-dsn", dsn or self.dsn, *more]
-
-    def sql(self, statement):
-        return self.cluster.sql(statement, dbname=self.db)
 
     def stored_rows(self, round_number=1):
         rows = collections.Counter()

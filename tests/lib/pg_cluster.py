@@ -245,3 +245,31 @@ class PgCluster(_Server):
             f.write(f"host all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\n"
                     "host all all 127.0.0.1/32 trust\n"
                     "host replication all 127.0.0.1/32 trust\n")
+
+
+class ClusterPerClass:
+    """A unittest mixin: one cluster per test class, a fresh database per
+    test (self.db, self.dsn, self.sql). Put it before the TestCase base."""
+    cluster = None
+    databases = 0
+    DB_PREFIX = "round"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cluster = PgCluster()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        type(self).databases += 1
+        self.db = f"{self.DB_PREFIX}_{type(self).databases}"
+        self.cluster.sql(f"CREATE DATABASE {self.db}", dbname="postgres")
+        self.dsn = self.cluster.dsn(dbname=self.db)
+
+    def sql(self, statement):
+        return self.cluster.sql(statement, dbname=self.db)
