@@ -1,7 +1,8 @@
-// Fixed-width little-endian integers in byte strings: the one home of the
-// byte order of the files the server writes (the batch journal, the round
-// result; docs/STORAGE.md). The wire protocol is big-endian and has its own
-// (wire/protocol.cc).
+// Fixed-width integers in byte strings: the one home of byte order.
+// Little-endian for the files the server writes (the batch journal, the
+// round result; docs/STORAGE.md); big-endian (network order) for
+// PostgreSQL's binary COPY (storage/pg_copy.h). The wire protocol is
+// big-endian and has its own (wire/protocol.cc).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,18 @@ inline void PutFixedLe(std::string& out, std::uint64_t value, int bytes) {
 inline std::uint64_t GetFixedLe(const char* p, int bytes) {
   std::uint64_t value = 0;
   for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(p[i]);
+  return value;
+}
+
+// Appends the low `bytes` bytes of `value`, most significant first.
+inline void PutFixedBe(std::string& out, std::uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+// Reads `bytes` bytes at `p`, most significant first.
+inline std::uint64_t GetFixedBe(const char* p, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = (value << 8) | static_cast<unsigned char>(p[i]);
   return value;
 }
 

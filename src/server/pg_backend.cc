@@ -114,6 +114,7 @@ PgBackend::PgBackend(PgSession lease, std::uint64_t epoch, const ServerConfig& c
       epoch_(epoch),
       dsn_(config.postgresql_dsn),
       agencies_(static_cast<std::uint32_t>(config.agencies)),
+      winning_number_(config.winning_number),
       committers_wanted_(config.postgresql_connections - 1) {
   Log(LogLevel::kInfo, "storage", Outcome::kSuccess,
       "backend: postgresql | database: {} | epoch: {} | sessions: {} | detail: lease taken",
@@ -128,6 +129,20 @@ int PgBackend::Recover(SharedSegment& shared, int winners_fd) {
     Log(LogLevel::kError, "recovery", Outcome::kFail, "backend: postgresql | error: {}",
         state.error().message);
     return ExitCodeFor(state.error());
+  }
+  if (state->state == RoundState::kOpen) {
+    auto indexed = SetPgIndexedNumber(lease_, epoch_, state->round, winning_number_);
+    if (!indexed) {
+      Log(LogLevel::kError, "recovery", Outcome::kFail, "backend: postgresql | error: {}",
+          indexed.error().message);
+      return ExitCodeFor(indexed.error());
+    }
+    if (!*indexed) {
+      Log(LogLevel::kWarning, "recovery", Outcome::kFail,
+          "backend: postgresql | round_number: {} | detail: the round's stored batches index "
+          "another winning number; its draw will scan the round's rows",
+          state->round);
+    }
   }
   std::uint64_t bets = 0;
   {
@@ -186,7 +201,8 @@ Result<pid_t> PgBackend::ForkCommitter(int index) {
     int code = kExitSoftware;
     try {
       if (in_child_) in_child_();
-      code = RunPgCommitter(PgCommitterOptions{dsn_, epoch_, agencies_, index}, listener_.get());
+      code = RunPgCommitter(PgCommitterOptions{dsn_, epoch_, agencies_, index, winning_number_},
+                            listener_.get());
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "committer", Outcome::kFail, "error: {}", e.what());
     } catch (...) {

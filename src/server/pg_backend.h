@@ -70,6 +70,7 @@ class PgBackend {
   std::uint64_t epoch_;
   std::string dsn_;
   std::uint32_t agencies_;
+  std::uint32_t winning_number_;  // draw.winning_number: what rounds index
   int committers_wanted_;
   UniqueFd listener_;
   std::string address_;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "storage/pg_copy.h"
 #include "storage/pg_sql.h"
 
 namespace lottery {
@@ -16,8 +17,8 @@ namespace {
 constexpr std::size_t kCopyChunk = 256 * 1024;
 
 constexpr const char* kCopyBets =
-    "COPY bets (round, position, agency, first_name, last_name, document, birthdate, number) "
-    "FROM STDIN WITH (FORMAT csv)";
+    "COPY bets (round, agency, position, first_name, last_name, document, birthdate, number) "
+    "FROM STDIN WITH (FORMAT binary)";
 
 // One COPY FROM STDIN in progress; aborted on destruction unless ended, so
 // that the transaction around it can roll back.
@@ -37,6 +38,7 @@ class PgCopyIn {
     if (!begun) return std::unexpected(begun.error());
     started_ = true;
     buffer_.reserve(kCopyChunk + 4096);
+    AppendPgCopyHeader(buffer_);
     return Ok();
   }
   bool started() const { return started_; }
@@ -45,6 +47,7 @@ class PgCopyIn {
 
   // Sends what is buffered, ends the COPY; returns the rows it stored.
   Result<std::uint64_t> End() {
+    AppendPgCopyTrailer(buffer_);
     if (Status s = Flush(); !s) return std::unexpected(s.error());
     ended_ = true;
     if (PQputCopyEnd(Conn(session_), nullptr) != 1) return Failure(nullptr);
@@ -76,17 +79,37 @@ class PgCopyIn {
   bool ended_ = false;
 };
 
-// Appends the COPY lines of `rows` (bets-file rows, CRLF): "<round>,<position>,"
-// before each, positions from `position` on. Returns how many rows.
-std::uint64_t AppendCopyLines(PgCopyIn& copy, std::string_view prefix_round,
-                              std::uint64_t position, std::string_view rows, Status& status) {
+// The winners a store finds on its way (rows of the round's indexed
+// number), for the winners table.
+struct FoundWinners {
+  std::vector<std::uint64_t> agency, position;
+  std::vector<std::string> document;
+};
+
+// Appends the COPY tuples of `rows` (bets-file rows, CRLF) of `agency`,
+// positions from `position` on, and notes the rows of `indexed_number`
+// (kRandomWinningNumber: none) in `winners`. Returns how many rows.
+std::uint64_t AppendCopyTuples(PgCopyIn& copy, std::uint64_t round, std::uint32_t agency,
+                               std::uint64_t position, std::string_view rows,
+                               std::uint32_t indexed_number, FoundWinners& winners,
+                               Status& status) {
   std::uint64_t count = 0;
-  std::string& out = copy.buffer();
+  PgBetColumns columns;
+  std::string first_scratch, last_scratch;
   while (!rows.empty() && status) {
     const std::size_t end = rows.find('\n');
     const std::size_t size = end == std::string_view::npos ? rows.size() : end + 1;
-    fmt::format_to(std::back_inserter(out), "{},{},", prefix_round, position + count++);
-    out.append(rows.data(), size);
+    if (!SplitBetsFileRow(rows.substr(0, size), columns, first_scratch, last_scratch)) {
+      status = Fail(ErrorKind::kInternal, fmt::format("agency {}: bet {} is not a bets-file row",
+                                                      agency, position + count));
+      break;
+    }
+    if (columns.number == indexed_number) {
+      winners.agency.push_back(agency);
+      winners.position.push_back(position + count);
+      winners.document.emplace_back(columns.document);
+    }
+    AppendPgCopyTuple(copy.buffer(), round, agency, position + count++, columns);
     rows.remove_prefix(size);
     status = copy.FlushIfFull();
   }
@@ -160,7 +183,18 @@ Result<std::map<std::uint32_t, PgAgencyProgress>> LockProgress(
 struct BatchArrays {
   std::vector<std::uint64_t> agency, seq, count, first, digest;
   std::vector<std::uint64_t> p_agency, p_seq, p_bets, p_digest;
+  FoundWinners winners;
 };
+
+// A PostgreSQL text[] literal of documents (digits only: nothing to escape).
+std::string DocumentArray(const std::vector<std::string>& documents) {
+  std::string out = "{";
+  for (const std::string& d : documents) {
+    if (out.size() > 1) out += ',';
+    out += '"' + d + '"';
+  }
+  return out + "}";
+}
 
 void AddBatches(BatchArrays& a, const PgBatchGroup& g, const GroupPlan& plan) {
   std::uint64_t first = plan.position;
@@ -190,12 +224,20 @@ Status WriteBatchesAndProgress(PgSession& session, std::uint64_t round, const Ba
                          {r, PgArray(a.p_agency), PgArray(a.p_seq), PgArray(a.p_bets),
                           PgArray(a.p_digest)});
   if (!progress) return std::unexpected(progress.error());
+  if (a.winners.agency.empty()) return Ok();
+  auto winners = PgExec(session,
+                        "INSERT INTO winners (round, agency, position, document) "
+                        "SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[])",
+                        {r, PgArray(a.winners.agency), PgArray(a.winners.position),
+                         DocumentArray(a.winners.document)});
+  if (!winners) return std::unexpected(winners.error());
   return Ok();
 }
 
 // Locks, plans, and COPYs every group's new rows; fills `arrays` and `out`.
-Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBatchGroup> groups,
-                  BatchArrays& arrays, std::vector<PgGroupOutcome>& out) {
+Status CopyGroups(PgSession& session, std::uint64_t round, std::uint32_t indexed_number,
+                  std::span<const PgBatchGroup> groups, BatchArrays& arrays,
+                  std::vector<PgGroupOutcome>& out) {
   std::vector<std::uint64_t> agencies;
   for (const PgBatchGroup& g : groups) agencies.push_back(g.agency);
   std::ranges::sort(agencies);
@@ -203,7 +245,6 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
   auto progress = LockProgress(session, round, agencies);
   if (!progress) return std::unexpected(progress.error());
   PgCopyIn copy(session);
-  const std::string round_text = std::to_string(round);
   Status status = Ok();
   std::uint64_t expected = 0;
   for (const PgBatchGroup& g : groups) {
@@ -213,7 +254,8 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
     out.push_back(PgGroupOutcome{plan->skipped, p});
     if (plan->bets == 0) continue;
     if (!copy.started() && !(status = copy.Start())) return status;
-    const std::uint64_t rows = AppendCopyLines(copy, round_text, plan->position, plan->rows, status);
+    const std::uint64_t rows = AppendCopyTuples(copy, round, g.agency, plan->position, plan->rows,
+                                                indexed_number, arrays.winners, status);
     if (!status) return status;
     if (rows != plan->bets) {
       return Fail(ErrorKind::kInternal, fmt::format("agency {}: {} rows for {} bets", g.agency,
@@ -242,16 +284,18 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::span<const PgBat
 Result<std::vector<PgGroupOutcome>> StorePgBatches(PgSession& session, std::uint64_t epoch,
                                                    std::uint64_t round,
                                                    std::span<const PgBatchGroup> groups) {
-  RoundState state;
-  auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", state);
+  PgRoundRow row;
+  auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", row);
   if (!tx) return std::unexpected(tx.error());
-  if (state != RoundState::kOpen) {
+  if (row.state != RoundState::kOpen) {
     return Fail(ErrorKind::kBusy, fmt::format("round closed: round {} is {}", round,
-                                              RoundStateName(state)));
+                                              RoundStateName(row.state)));
   }
   BatchArrays arrays;
   std::vector<PgGroupOutcome> out;
-  if (Status s = CopyGroups(session, round, groups, arrays, out); !s) return std::unexpected(s.error());
+  if (Status s = CopyGroups(session, round, row.indexed_number, groups, arrays, out); !s) {
+    return std::unexpected(s.error());
+  }
   if (Status s = WriteBatchesAndProgress(session, round, arrays); !s) return std::unexpected(s.error());
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
   return out;

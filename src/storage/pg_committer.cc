@@ -265,7 +265,7 @@ PgReply Committer::RunOne(const PgRequest& r) {
       return reply;
     }
     case PgRequestKind::kOpen: {
-      auto next = OpenNextPgRound(session_, options_.epoch, r.round);
+      auto next = OpenNextPgRound(session_, options_.epoch, r.round, options_.winning_number);
       if (!next) return fail(next.error());
       reply.round = *next;
       return reply;

@@ -18,6 +18,7 @@
 
 #include "common/unique_fd.h"
 #include "storage/pg_messages.h"
+#include "wire/bet.h"
 
 namespace lottery {
 
@@ -26,6 +27,8 @@ struct PgCommitterOptions {
   std::uint64_t epoch = 0;   // the server's fencing epoch
   std::uint32_t agencies = 0;
   int index = 0;             // for its application_name and log lines
+  // draw.winning_number: the rounds it opens index its bets (pg_store.h).
+  std::uint32_t winning_number = kRandomWinningNumber;
 };
 
 // Runs in a forked child: connects, then serves the connections that

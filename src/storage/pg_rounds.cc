@@ -50,12 +50,19 @@ Result<std::vector<Participant>> ReadParticipants(PgSession& session, std::uint6
   return out;
 }
 
-// The winners of the agencies that took part, in (agency, position) order.
-Status ReadWinners(PgSession& session, RoundResult& r) {
-  auto rows = PgExec(session,
-                     "SELECT agency, document FROM bets WHERE round = $1 AND number = $2 "
-                     "ORDER BY agency, position",
-                     {PgBigint(r.round), std::to_string(r.winning_number)});
+// The winners of the agencies that took part, in (agency, position) order:
+// from the winners table when every batch of the round indexed the
+// winning number, else from a scan of the round's rows.
+Status ReadWinners(PgSession& session, std::uint32_t indexed_number, RoundResult& r) {
+  const bool indexed = indexed_number == r.winning_number;
+  auto rows = indexed ? PgExec(session,
+                               "SELECT agency, document FROM winners WHERE round = $1 "
+                               "ORDER BY agency, position",
+                               {PgBigint(r.round)})
+                      : PgExec(session,
+                               "SELECT agency, document FROM bets WHERE round = $1 AND number = $2 "
+                               "ORDER BY agency, position",
+                               {PgBigint(r.round), std::to_string(r.winning_number)});
   if (!rows) return std::unexpected(rows.error());
   for (int i = 0; i < PQntuples(rows->get()); ++i) {
     const auto agency = PgU64(rows->get(), i, 0);
@@ -90,8 +97,9 @@ Status StoreResult(PgSession& session, const RoundResult& r) {
 }
 
 // The draw itself, inside DrawPgRound's transaction, the round locked.
-Result<RoundResult> Draw(PgSession& session, std::uint64_t round, std::uint32_t agencies,
-                         std::uint32_t winning_number, std::int64_t drawn_at) {
+Result<RoundResult> Draw(PgSession& session, std::uint64_t round, std::uint32_t indexed_number,
+                         std::uint32_t agencies, std::uint32_t winning_number,
+                         std::int64_t drawn_at) {
   auto parts = ReadParticipants(session, round, agencies);
   if (!parts) return std::unexpected(parts.error());
   RoundResult r;
@@ -102,7 +110,7 @@ Result<RoundResult> Draw(PgSession& session, std::uint64_t round, std::uint32_t 
   // advances in its own transaction; VerifyPgRound recounts the rows.
   for (const Participant& p : *parts) r.took_part[p.agency] = true, r.bets += p.bets;
   r.bets_sha256 = ParticipationSha(*parts);
-  if (Status s = ReadWinners(session, r); !s) return std::unexpected(s.error());
+  if (Status s = ReadWinners(session, indexed_number, r); !s) return std::unexpected(s.error());
   if (Status s = StoreResult(session, r); !s) return std::unexpected(s.error());
   return r;
 }
@@ -158,11 +166,11 @@ Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::ui
                                 std::int64_t drawn_at) {
   // FOR UPDATE: a batch's transaction holds the round FOR SHARE, so none
   // commits between this lock and the draw's commit.
-  RoundState state;
-  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", state);
+  PgRoundRow row;
+  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", row);
   if (!tx) return std::unexpected(tx.error());
   Result<RoundResult> result = Fail(ErrorKind::kInternal, "not drawn");
-  if (state == RoundState::kDrawn) {
+  if (row.state == RoundState::kDrawn) {
     auto stored = ReadPgResultRow(session, round);
     if (!stored) return std::unexpected(stored.error());
     if (!*stored) {
@@ -170,7 +178,7 @@ Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::ui
     }
     result = std::move(**stored);
   } else {
-    result = Draw(session, round, agencies, winning_number, drawn_at);
+    result = Draw(session, round, row.indexed_number, agencies, winning_number, drawn_at);
     if (!result) return result;
   }
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());

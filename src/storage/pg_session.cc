@@ -184,24 +184,30 @@ Status CheckPgEpoch(PgSession& session, std::uint64_t epoch) {
               fmt::format("fenced: the lease's epoch is {}, this server's {}", held, epoch));
 }
 
-Result<RoundState> LockPgRound(PgSession& session, std::uint64_t round, const char* lock) {
-  const std::string sql = fmt::format("SELECT state FROM rounds WHERE round = $1 {}", lock);
+Result<PgRoundRow> LockPgRound(PgSession& session, std::uint64_t round, const char* lock) {
+  const std::string sql =
+      fmt::format("SELECT state, indexed_number FROM rounds WHERE round = $1 {}", lock);
   auto row = PgExec(session, sql.c_str(), {PgBigint(round)});
   if (!row) return std::unexpected(row.error());
   if (PQntuples(row->get()) != 1) {
     return Fail(ErrorKind::kBusy, fmt::format("round {} does not exist", round));
   }
-  return ParsePgRoundState(PgText(row->get(), 0, 0));
+  PgRoundRow out;
+  out.state = ParsePgRoundState(PgText(row->get(), 0, 0));
+  if (!PQgetisnull(row->get(), 0, 1)) {
+    out.indexed_number = static_cast<std::uint32_t>(PgU64(row->get(), 0, 1));
+  }
+  return out;
 }
 
 Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
-                                   const char* lock, RoundState& state) {
+                                   const char* lock, PgRoundRow& row) {
   auto tx = PgTransaction::Begin(session);
   if (!tx) return tx;
   if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
   auto locked = LockPgRound(session, round, lock);
   if (!locked) return std::unexpected(locked.error());
-  state = *locked;
+  row = *locked;
   return tx;
 }
 

@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "storage/pg_store.h"
+#include "wire/bet.h"
 
 namespace lottery {
 
@@ -62,14 +63,22 @@ class PgTransaction {
 // `epoch`.
 Status CheckPgEpoch(PgSession& session, std::uint64_t epoch);
 
-// The state of `round`, read FOR SHARE or FOR UPDATE (`lock`); kBusy when
+// A round's row, as the operations that change the round read it.
+struct PgRoundRow {
+  RoundState state = RoundState::kOpen;
+  // The number whose bets the winners table holds for the round, every
+  // batch's included (kRandomWinningNumber: none; the draw scans the rows).
+  std::uint32_t indexed_number = kRandomWinningNumber;
+};
+
+// The row of `round`, read FOR SHARE or FOR UPDATE (`lock`); kBusy when
 // there is no such round.
-Result<RoundState> LockPgRound(PgSession& session, std::uint64_t round, const char* lock);
+Result<PgRoundRow> LockPgRound(PgSession& session, std::uint64_t round, const char* lock);
 
 // A changing operation's start: BEGIN, the fencing check, then `round`
-// locked (`lock`: "FOR SHARE" or "FOR UPDATE"); sets `state` to its state.
+// locked (`lock`: "FOR SHARE" or "FOR UPDATE"); sets `row` to its row.
 Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
-                                   const char* lock, RoundState& state);
+                                   const char* lock, PgRoundRow& row);
 
 // Field accessors for row `row`, column `col`.
 std::string_view PgText(const PGresult* result, int row, int col);

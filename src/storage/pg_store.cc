@@ -22,7 +22,7 @@ INSERT INTO lottery_lease VALUES (1, 0, '', NULL);
 CREATE TABLE rounds (round bigint PRIMARY KEY, state text NOT NULL
                        CHECK (state IN ('open', 'closed', 'drawn')),
                      opened_at timestamptz NOT NULL DEFAULT now(), closed_at timestamptz,
-                     drawn_at timestamptz);
+                     drawn_at timestamptz, indexed_number int);
 CREATE TABLE agency_progress (round bigint NOT NULL REFERENCES rounds, agency int NOT NULL,
                               last_seq bigint NOT NULL, bets_stored bigint NOT NULL,
                               stored_digest bigint NOT NULL, finished bool NOT NULL,
@@ -32,9 +32,10 @@ CREATE TABLE batches (round bigint NOT NULL, agency int NOT NULL, seq bigint NOT
                       PRIMARY KEY (round, agency, seq));
 CREATE TABLE bets (round bigint NOT NULL, agency int NOT NULL, position bigint NOT NULL,
                    first_name text NOT NULL, last_name text NOT NULL, document text NOT NULL,
-                   birthdate date NOT NULL, number int NOT NULL,
-                   PRIMARY KEY (round, agency, position));
-CREATE INDEX bets_round_number ON bets (round, number);
+                   birthdate date NOT NULL, number int NOT NULL);
+CREATE INDEX bets_round ON bets USING brin (round);
+CREATE TABLE winners (round bigint NOT NULL, agency int NOT NULL, position bigint NOT NULL,
+                      document text NOT NULL, PRIMARY KEY (round, agency, position));
 CREATE TABLE results (round bigint PRIMARY KEY REFERENCES rounds, winning_number int NOT NULL,
                       bets bigint NOT NULL, drawn_at timestamptz NOT NULL, result bytea NOT NULL);
 )sql";
@@ -50,6 +51,11 @@ PgAgencyProgress ProgressOf(const PGresult* r, int row) {
   // Columns: agency, last_seq, bets_stored, stored_digest, finished.
   return PgAgencyProgress{static_cast<std::uint32_t>(PgU64(r, row, 0)), PgU64(r, row, 1),
                           PgU64(r, row, 2), PgU64(r, row, 3), PgBool(r, row, 4)};
+}
+
+// rounds.indexed_number as a parameter, for NULLIF($n::int, -1): -1 for none.
+std::string IndexedNumberParam(std::uint32_t number) {
+  return number == kRandomWinningNumber ? "-1" : std::to_string(number);
 }
 
 constexpr const char* kProgressColumns =
@@ -71,10 +77,10 @@ Result<std::pair<std::uint64_t, RoundState>> CurrentRound(PgSession& session) {
 Result<bool> ChangeOpenRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
                              const char* lock, const char* sql,
                              const std::vector<std::string>& params) {
-  RoundState state;
-  auto tx = BeginOnRound(session, epoch, round, lock, state);
+  PgRoundRow row;
+  auto tx = BeginOnRound(session, epoch, round, lock, row);
   if (!tx) return std::unexpected(tx.error());
-  if (state != RoundState::kOpen) return false;
+  if (row.state != RoundState::kOpen) return false;
   auto changed = PgExec(session, sql, params);
   if (!changed) return std::unexpected(changed.error());
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
@@ -203,23 +209,48 @@ Result<bool> ClosePgBetting(PgSession& session, std::uint64_t epoch, std::uint64
 }
 
 Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch,
-                                      std::uint64_t round) {
-  RoundState state;
-  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", state);
+                                      std::uint64_t round, std::uint32_t indexed_number) {
+  PgRoundRow row;
+  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", row);
   if (!tx) return std::unexpected(tx.error());
-  if (state != RoundState::kDrawn) {
+  if (row.state != RoundState::kDrawn) {
     return Fail(ErrorKind::kBusy, fmt::format("round {} is {}, not drawn", round,
-                                              RoundStateName(state)));
+                                              RoundStateName(row.state)));
   }
   auto opened = PgExec(session,
-                       "INSERT INTO rounds (round, state) VALUES ($1, 'open') ON CONFLICT DO NOTHING",
-                       {PgBigint(round + 1)});
+                       "INSERT INTO rounds (round, state, indexed_number) "
+                       "VALUES ($1, 'open', NULLIF($2::int, -1)) "
+                       "ON CONFLICT DO NOTHING",
+                       {PgBigint(round + 1), IndexedNumberParam(indexed_number)});
   if (!opened) return std::unexpected(opened.error());
   if (std::string_view(PQcmdTuples(opened->get())) != "1") {
     return Fail(ErrorKind::kBusy, fmt::format("round {} is open already", round + 1));
   }
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
   return round + 1;
+}
+
+}  // namespace lottery
+
+namespace lottery {
+
+Result<bool> SetPgIndexedNumber(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                std::uint32_t indexed_number) {
+  PgRoundRow row;
+  auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", row);
+  if (!tx) return std::unexpected(tx.error());
+  if (row.indexed_number == indexed_number) return true;
+  // Only before the round's first batch: a winners table that missed some
+  // batches would lose winners.
+  auto changed = PgExec(session,
+                        "UPDATE rounds SET indexed_number = NULLIF($2::int, -1) "
+                        "WHERE round = $1 AND state = 'open' "
+                        "AND NOT EXISTS (SELECT 1 FROM batches WHERE round = $1)",
+                        {PgBigint(round), IndexedNumberParam(indexed_number)});
+  if (!changed) return std::unexpected(changed.error());
+  const bool set = std::string_view(PQcmdTuples(changed->get())) == "1";
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return set;
 }
 
 }  // namespace lottery

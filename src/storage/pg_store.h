@@ -158,7 +158,8 @@ Result<bool> ClosePgBetting(PgSession& session, std::uint64_t epoch, std::uint64
 
 // The draw of `round`, in one transaction: the round is closed first (FOR
 // UPDATE: no batch commits after it), the winners of the agencies that
-// finished are read from the round's rows (index on round, number) in
+// finished are read from the winners table when the round indexes
+// `winning_number` (rounds.indexed_number), else from the round's rows, in
 // (agency, position) order, their bets counted; the result (RoundResult;
 // bets_file_size = 0 and bets_sha256 = SHA-256 of the lines
 // "agency,bets_stored,stored_digest\n" of the agencies that took part, in
@@ -169,9 +170,19 @@ Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::ui
                                 std::int64_t drawn_at);
 
 // lotteryctl open: `round` must be drawn (kBusy saying its state otherwise);
-// inserts round + 1, open. Returns the new number.
+// inserts round + 1, open, whose batches index the bets of
+// `indexed_number` in the winners table (kRandomWinningNumber: none).
+// Returns the new number.
 Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch,
-                                      std::uint64_t round);
+                                      std::uint64_t round, std::uint32_t indexed_number);
+
+// A starting server's draw.winning_number for an open round that holds no
+// batch yet (round 1 is created without one): its later batches index the
+// bets of `indexed_number`. Returns whether the round indexes that number
+// now (false: batches are stored already under another, and the draw of
+// another number scans the round's rows).
+Result<bool> SetPgIndexedNumber(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                std::uint32_t indexed_number);
 
 // lotteryctl rounds / show / verify.
 Result<std::vector<RoundSummary>> ListPgRounds(PgSession& session);

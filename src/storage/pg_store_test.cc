@@ -59,11 +59,16 @@ std::string Value(PgSession& session, const std::string& sql) {
   return std::string(PgText(r.get(), 0, 0));
 }
 
+// Every table of the schema gone.
+void DropSchema(PgSession& session) {
+  Sql(session, "DROP TABLE IF EXISTS lottery_schema, lottery_lease, rounds, agency_progress, "
+               "batches, bets, winners, results CASCADE");
+}
+
 // A session on an empty database with the schema (every test starts here).
 PgSession Fresh() {
   PgSession session = Connect();
-  Sql(session, "DROP TABLE IF EXISTS lottery_schema, lottery_lease, rounds, agency_progress, "
-               "batches, bets, results CASCADE");
+  DropSchema(session);
   REQUIRE(EnsurePgSchema(session).has_value());
   return session;
 }
@@ -176,8 +181,7 @@ TEST_CASE("the schema is created once; another version is refused") {
 
 TEST_CASE("two servers creating the schema at once: one creates it, neither fails") {
   PgSession setup = Fresh();
-  Sql(setup, "DROP TABLE lottery_schema, lottery_lease, rounds, agency_progress, batches, bets, "
-             "results CASCADE");
+  DropSchema(setup);
   std::vector<std::thread> threads;
   std::atomic<int> ok = 0;
   for (int i = 0; i < 4; ++i) {
@@ -297,9 +301,10 @@ TEST_CASE("two agencies' groups in one call") {
 }
 
 // The draw as a reference computes it from the feeds.
-RoundResult Reference(const std::vector<const Feed*>& finished, std::uint32_t agencies) {
+RoundResult Reference(const std::vector<const Feed*>& finished, std::uint32_t agencies,
+                      std::uint32_t number = kWinning) {
   RoundResult r;
-  r.round = 1, r.winning_number = kWinning, r.drawn_at = 1764892800;
+  r.round = 1, r.winning_number = number, r.drawn_at = 1764892800;
   r.took_part.assign(agencies + 1, false);
   r.winners.assign(agencies + 1, {});
   std::string lines;
@@ -308,7 +313,7 @@ RoundResult Reference(const std::vector<const Feed*>& finished, std::uint32_t ag
     r.bets += f->bets.size();
     lines += fmt::format("{},{},{}\n", f->agency, f->bets.size(), f->digest);
     for (const BetView& bet : f->bets) {
-      if (bet.number == kWinning) r.winners[f->agency].emplace_back(bet.document);
+      if (bet.number == number) r.winners[f->agency].emplace_back(bet.document);
     }
   }
   unsigned int n = 0;
@@ -325,7 +330,7 @@ TEST_CASE("finished, close, draw, open the next round; lotteryctl's reads") {
   CHECK(RecordPgFinished(s, epoch, 1, 1) == true);
   CHECK(RecordPgFinished(s, epoch, 1, 2) == true);
   CHECK(RecordPgFinished(s, epoch, 1, 4) == true);  // stored nothing: took part with nothing
-  auto early = OpenNextPgRound(s, epoch, 1);
+  auto early = OpenNextPgRound(s, epoch, 1, kWinning);
   REQUIRE_FALSE(early.has_value());
   CHECK(early.error().kind == ErrorKind::kBusy);
   CHECK(ClosePgBetting(s, epoch, 1) == true);
@@ -352,8 +357,9 @@ TEST_CASE("finished, close, draw, open the next round; lotteryctl's reads") {
   CHECK(loaded->agencies.size() == 4);
   CHECK(LoadPgRoundState(s, 3).error().kind == ErrorKind::kConfig);
 
-  CHECK(OpenNextPgRound(s, epoch, 1) == 2u);
-  CHECK_FALSE(OpenNextPgRound(s, epoch, 1).has_value());
+  CHECK(OpenNextPgRound(s, epoch, 1, kWinning) == 2u);
+  CHECK_FALSE(OpenNextPgRound(s, epoch, 1, kWinning).has_value());
+  CHECK(Value(s, "SELECT indexed_number FROM rounds WHERE round = 2") == std::to_string(kWinning));
   auto next = LoadPgRoundState(s, 4);
   REQUIRE(next.has_value());
   CHECK(next->round == 2);
@@ -399,6 +405,60 @@ TEST_CASE("a draw closes an open round itself; only finished agencies take part"
   REQUIRE(drawn.has_value());
   CHECK(*drawn == Reference({&b}, 2));
   CHECK(Value(s, "SELECT state FROM rounds WHERE round = 1") == "drawn");
+}
+
+TEST_CASE("a round that indexes the winning number: the winners table, the same winners") {
+  std::uint64_t epoch = 0;
+  PgSession s = Round1(epoch);
+  CHECK(Value(s, "SELECT count(*) FROM rounds WHERE indexed_number IS NULL") == "1");
+  REQUIRE(SetPgIndexedNumber(s, epoch, 1, kWinning) == true);
+  Feed a(1, {40, 40}), b(2, {30});
+  Group ga1(a, 0, 1), gb(b, 0, 1);
+  REQUIRE(Store(s, epoch, {&ga1, &gb}).has_value());
+  Group ga2(a, 1, 2);
+  REQUIRE(Store(s, epoch, {&ga2}).has_value());
+  // Once batches are stored the indexed number stays: the table would miss them.
+  CHECK(SetPgIndexedNumber(s, epoch, 1, 3) == false);
+  CHECK(SetPgIndexedNumber(s, epoch, 1, kWinning) == true);
+  const RoundResult expected = Reference({&a, &b}, 2);
+  CHECK(Value(s, "SELECT count(*) FROM winners WHERE round = 1") ==
+        std::to_string(expected.winner_count()));
+  CHECK(Value(s, fmt::format("SELECT count(*) FROM bets WHERE round = 1 AND number = {}",
+                             kWinning)) == std::to_string(expected.winner_count()));
+  REQUIRE(RecordPgFinishedAll(s, epoch, 1, std::vector<std::uint32_t>{1, 2}) == true);
+
+  SUBCASE("the draw reads the table: a row taken out of it is a winner lost, which verify names") {
+    Sql(s, "DELETE FROM winners WHERE (agency, position) IN "
+           "(SELECT agency, position FROM winners ORDER BY agency, position LIMIT 1)");
+    auto drawn = DrawPgRound(s, epoch, 1, 2, kWinning, expected.drawn_at);
+    REQUIRE(drawn.has_value());
+    CHECK(drawn->winner_count() + 1 == expected.winner_count());
+    auto verified = VerifyPgRound(s, 1);
+    REQUIRE(verified.has_value());
+    CHECK_FALSE(verified->ok());
+  }
+  SUBCASE("the indexed number's draw equals the reference") {
+    auto drawn = DrawPgRound(s, epoch, 1, 2, kWinning, expected.drawn_at);
+    REQUIRE(drawn.has_value());
+    CHECK(*drawn == expected);
+    CHECK(VerifyPgRound(s, 1)->ok());
+  }
+  SUBCASE("another number is drawn from a scan of the round's rows") {
+    auto drawn = DrawPgRound(s, epoch, 1, 2, 3, expected.drawn_at);
+    REQUIRE(drawn.has_value());
+    CHECK(*drawn == Reference({&a, &b}, 2, 3));
+    CHECK(drawn->winner_count() > 0);
+  }
+}
+
+TEST_CASE("SetPgIndexedNumber: none (random) is NULL; a closed round is not changed") {
+  std::uint64_t epoch = 0;
+  PgSession s = Round1(epoch);
+  REQUIRE(SetPgIndexedNumber(s, epoch, 1, kWinning) == true);
+  REQUIRE(SetPgIndexedNumber(s, epoch, 1, kRandomWinningNumber) == true);
+  CHECK(Value(s, "SELECT count(*) FROM rounds WHERE round = 1 AND indexed_number IS NULL") == "1");
+  REQUIRE(ClosePgBetting(s, epoch, 1) == true);
+  CHECK(SetPgIndexedNumber(s, epoch, 1, kWinning) == false);
 }
 
 int FreePort() {

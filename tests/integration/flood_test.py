@@ -90,45 +90,38 @@ class FloodTest(harness.LotteryTest):
 
         # Whether the flood itself hit the limit depends on how fast this
         # machine forks (a slow fork leaves the server accepting peers that
-        # already left). So fill every slot with silent peers, then knock:
-        # the knocks are refused by the parent, within one second.
-        if sum(int(e.fields["refused"]) for e in refusals(self.server.entries())) < 2:
-            # An echo answered means the flood's backlog is drained.
-            probe = harness.RawClient(self.port, timeout=60)
-            probe.send(frame(ECHO, s16("drained?")))
-            self.assertEqual(probe.read()[0], ECHO_REPLY)
-            probe.close()
-            # Each holder speaks once (an echo), so that its worker is
-            # running and hello_timeout no longer bounds it: on a slow
-            # machine a silent holder could be dropped before the knocks.
-            # (The workers of earlier peers may still be exiting: a
-            # refused holder tries again.)
-            fill = []
-            deadline = time.monotonic() + 30
-            while len(fill) < MAX_CONNECTIONS:
-                holder = harness.RawClient(self.port, timeout=60)
-                holder.send(frame(ECHO, s16("holding")))
-                kind, payload = holder.read()
-                if kind == ECHO_REPLY:
-                    fill.append(holder)
-                    continue
-                holder.close()
-                self.assertEqual(decode_error(payload)[0], E_TOO_MANY)
-                self.assertLess(time.monotonic(), deadline, "no room for the holders")
-                time.sleep(0.05)
-            # A refused knock also evicts the oldest holder (issue 28), so
-            # the next knock may find room: it then meets hello_timeout.
+        # already left). So knock in bursts of more peers than the limit,
+        # all at once: the parent answers the ones over it TOO_MANY itself,
+        # each evicting the oldest peer that has not said HELLO (issue 28).
+        # A burst, not one peer at a time: every peer that got a worker is
+        # dropped after hello_timeout (1 s here) whatever it sends, so a
+        # slow machine's sequential holders would expire before the knocks.
+        if sum(int(e.fields["refused"]) for e in refusals(self.server.entries())) < 3:
+            deadline = time.monotonic() + 60
             refused_knocks = 0
-            for _ in range(20):
-                knock = harness.RawClient(self.port, timeout=60)
-                kind, payload = knock.read()
-                knock.close()
-                self.assertEqual(kind, ERROR, payload)
-                self.assertIn(decode_error(payload)[0], (E_TOO_MANY, E_TIMEOUT))
-                refused_knocks += decode_error(payload)[0] == E_TOO_MANY
-            self.assertGreaterEqual(refused_knocks, 2)
-            for s in fill:
-                s.close()
+            while refused_knocks < 3:
+                self.assertLess(time.monotonic(), deadline, "no burst was refused 3 times")
+                burst = [harness.RawClient(self.port, timeout=60)
+                         for _ in range(MAX_CONNECTIONS + 8)]
+                answers = collections.Counter()
+                for c in burst:
+                    try:
+                        c.send(frame(ECHO, s16("knock")))
+                        kind, payload = c.read()
+                    except (OSError, EOFError):
+                        answers["evicted"] += 1  # closed for a newer peer
+                        continue
+                    finally:
+                        c.close()
+                    if kind == ECHO_REPLY:
+                        answers["served"] += 1
+                        continue
+                    self.assertEqual(kind, ERROR, payload)
+                    code = decode_error(payload)[0]
+                    self.assertIn(code, (E_TOO_MANY, E_TIMEOUT))
+                    answers["refused" if code == E_TOO_MANY else "timed_out"] += 1
+                self.assertLessEqual(answers["served"], MAX_CONNECTIONS, answers)
+                refused_knocks = answers["refused"]
 
         # Logged at most about once a second, with a count, not once per peer;
         # the count of the last second comes when that second is up.
