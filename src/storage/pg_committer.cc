@@ -26,6 +26,9 @@ namespace {
 // this is a database that stopped answering.
 constexpr int kReplyTimeoutMs = 60000;
 
+// Connections a committer takes off the listener per wake (AcceptAll).
+constexpr int kMaxAcceptsPerWake = 16;
+
 struct Client {
   UniqueFd fd;
   std::string in;
@@ -125,7 +128,10 @@ int Committer::Serve() {
 }
 
 void Committer::AcceptAll() {
-  while (true) {
+  // A few at a time: the connections left in the backlog go to the other
+  // committers, and one transaction never grows to hundreds of agencies'
+  // batches that all wait for its COMMIT.
+  for (int accepted = 0; accepted < kMaxAcceptsPerWake; ++accepted) {
     int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
     UniqueFd client(fd);
@@ -338,36 +344,30 @@ Result<PgReply> PgCommitterLink::Call(const PgRequest& request) {
   EncodePgRequest(frame, request);
   auto reply = CallOnce(frame, request.kind);
   if (reply || reply.error().kind != ErrorKind::kIo) return reply;
-  fd_.Reset();  // a committer that exited: once more, on a new connection
-  return CallOnce(frame, request.kind);
+  return CallOnce(frame, request.kind);  // a committer that exited: once more
 }
 
 Result<PgReply> PgCommitterLink::CallOnce(const std::string& frame, PgRequestKind kind) {
-  if (!fd_) {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    socklen_t len = 0;
-    sockaddr_un addr = AbstractAddress(address_, len);
-    if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-      return FailErrno("connect to the storage committer");
-    }
-    fd_ = std::move(fd);
+  // A connection per request: whichever committer is free accepts it, so no
+  // worker waits behind a busy committer while another one idles.
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  sockaddr_un addr = AbstractAddress(address_, len);
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    return FailErrno("connect to the storage committer");
   }
-  if (!SendAllBlocking(fd_.get(), frame)) {
-    fd_.Reset();
-    return FailErrno("send to the storage committer");
-  }
+  if (!SendAllBlocking(fd.get(), frame)) return FailErrno("send to the storage committer");
   std::string in;
   char buffer[65536];
   while (true) {
     auto length = PgFrameLength(in);
     if (!length) return std::unexpected(length.error());
     if (*length && in.size() >= **length) break;
-    pollfd p{fd_.get(), POLLIN, 0};
+    pollfd p{fd.get(), POLLIN, 0};
     int ready = ::poll(&p, 1, kReplyTimeoutMs);
-    ssize_t n = ready > 0 ? ::recv(fd_.get(), buffer, sizeof buffer, 0) : -1;
+    ssize_t n = ready > 0 ? ::recv(fd.get(), buffer, sizeof buffer, 0) : -1;
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      fd_.Reset();
       return Fail(ErrorKind::kIo, ready == 0 ? "the storage committer did not answer in time"
                                              : "the storage committer closed the connection");
     }

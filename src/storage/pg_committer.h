@@ -39,20 +39,22 @@ int RunPgCommitter(const PgCommitterOptions& options, int listener);
 // kernel to a unique name, which `address` receives for the clients.
 Result<UniqueFd> ListenForCommitters(std::string& address);
 
-// The client side: one connection to a committer, one request at a time.
+// The client side: one request at a time, each on a connection of its own,
+// which whichever committer is free accepts (a worker never waits behind a
+// busy committer while another idles; the requests of one worker stay in
+// order, as each waits for its reply).
 class PgCommitterLink {
  public:
   explicit PgCommitterLink(std::string address) : address_(std::move(address)) {}
-  // Sends `request` and waits for its reply. A link that broke (a committer
-  // that exited) is reconnected and the request sent once more: every
-  // request may be repeated (a store that committed is skipped the second
-  // time, the others are idempotent).
+  // Sends `request` and waits for its reply. When the connection breaks (a
+  // committer that exited) the request is sent once more on a new one:
+  // every request may be repeated (a store that committed is skipped the
+  // second time, the others are idempotent).
   Result<PgReply> Call(const PgRequest& request);
 
  private:
   Result<PgReply> CallOnce(const std::string& frame, PgRequestKind kind);
   std::string address_;
-  UniqueFd fd_;
 };
 
 }  // namespace lottery

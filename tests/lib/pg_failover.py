@@ -101,7 +101,7 @@ class PgFailoverTest(harness.LotteryTest):
     # -- the scenario
 
     def run_failover(self, agencies, bets, takeover_at, batch, round_timeout, label,
-                     promote_after=3.0):
+                     promote_after=3.0, window=None):
         per_agency = {a: make_bets(a, bets, winners=a + 2) for a in range(1, agencies + 1)}
         files = {}
         for a, rows in per_agency.items():
@@ -115,7 +115,11 @@ class PgFailoverTest(harness.LotteryTest):
 
         started = time.monotonic()
         addresses = f"127.0.0.1:{active_port},127.0.0.1:{standby_port}"
-        procs = {a: self.start_agency(a, files[a], batch=batch, extra=["--server", addresses])
+        # A small window slows the agencies down, so that a small round is
+        # still running when the servers' machine dies.
+        window_flags = ["--window", str(window)] if window else []
+        procs = {a: self.start_agency(a, files[a], batch=batch,
+                                      extra=["--server", addresses, *window_flags])
                  for a in per_agency}
         seen = self.wait_rows(takeover_at, timeout=round_timeout)
         reached = time.monotonic()
