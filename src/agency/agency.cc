@@ -31,6 +31,10 @@
 namespace lottery {
 namespace {
 
+// Between two looks at the signal descriptor while records are read:
+// sending notices signals, this covers long runs of skipped lines.
+constexpr std::uint64_t kRecordsPerSignalCheck = 4096;
+
 class Agency {
  public:
   Agency(const AgencyConfig& config, const TlsContext* tls, std::vector<HostPort> endpoints,
@@ -151,7 +155,7 @@ Step Agency::QueryWinners(std::vector<std::string>& winners, std::uint64_t max_w
       Step e = HandleErrorReply(link_, config_, reply.payload, "consulta_ganadores");
       if (e == Step::kRetry) {
         link_.MarkProgress();
-        if (!link_.Sleep(Millis(200))) return Step::kCancelled;
+        if (!link_.Sleep(kRetryPause)) return Step::kCancelled;
         continue;
       }
       return e;
@@ -228,8 +232,9 @@ int Agency::RunLottery() {
   };
 
   for (std::uint64_t records = 0; !already_finished; ++records) {
-    // Sending notices signals; this covers long runs of skipped lines.
-    if (records % 4096 == 4095 && signals_.Pending()) return Stop(Step::kCancelled);
+    if (records % kRecordsPerSignalCheck == kRecordsPerSignalCheck - 1 && signals_.Pending()) {
+      return Stop(Step::kCancelled);
+    }
     // No whole line buffered, and a read may wait for a pipe's writer: send what is built.
     if (dataset->streamed && rows.MayRead()) {
       if (Step s = sender_.Flush(); s != Step::kDone) return Stop(s);

@@ -118,7 +118,7 @@ Step BetSender::AwaitOldest() {
       Step e = HandleErrorReply(link_, config_, reply.payload, "apuesta_enviada");
       if (e == Step::kRejected) return SkipRejected();
       if (e == Step::kRetry) {
-        if (!link_.Sleep(Millis(200))) return Step::kCancelled;
+        if (!link_.Sleep(kRetryPause)) return Step::kCancelled;
         continue;
       }
       return e;

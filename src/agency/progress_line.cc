@@ -9,6 +9,9 @@
 namespace lottery {
 namespace {
 
+// The progress line is drawn at most this often.
+constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
+
 // 1234567 -> "1,234,567".
 std::string Grouped(std::uint64_t n) {
   std::string digits = std::to_string(n);
@@ -69,7 +72,7 @@ void ProgressLine::Update(const AgencyProgress& p) {
   last_ = p;
   const auto now = Clock::now();
   if (drawn_ && now < next_draw_) return;
-  next_draw_ = now + std::chrono::milliseconds(100);
+  next_draw_ = now + kRedrawInterval;
   drawn_ = true;
   SetLogStatusLine(FormatProgress(agency_, p, now - started_));
 }

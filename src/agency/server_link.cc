@@ -94,6 +94,16 @@ Step ServerLink::StartTls() {
 
 namespace {
 
+// Reconnection backoff: the first pause after a full pass over the
+// addresses, doubled after each pass up to the last.
+constexpr Millis kFirstBackoff{100};
+constexpr Millis kMaxBackoff{2000};
+// One connect attempt waits at least this long (a connect_timeout nearly
+// spent still gets a real try) and at most that long (the next address
+// gets its turn).
+constexpr Millis kMinConnectAttempt{100};
+constexpr Millis kMaxConnectAttempt{5000};
+
 // The plaintext frame a server sent instead of TLS: `bytes` already read,
 // the rest from `fd` within a second. nullopt when it is no ERROR frame.
 std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
@@ -157,14 +167,14 @@ Step ServerLink::Ensure(bool hello) {
   if (std::exchange(lost_, false)) at_ = (at_ + 1) % endpoints_.size();
   const auto give_up =
       last_ok_ + std::chrono::duration_cast<Clock::duration>(config_.connect_timeout);
-  Millis backoff{100};
+  Millis backoff = kFirstBackoff;
   int attempt = 0;
   std::size_t tried = 0;  // addresses tried in this pass
   while (true) {
     ++attempt;
     ++tried;
     auto left = std::chrono::duration_cast<Millis>(give_up - Clock::now());
-    auto conn = ConnectTcp(endpoint(), std::clamp(left, Millis(100), Millis(5000)));
+    auto conn = ConnectTcp(endpoint(), std::clamp(left, kMinConnectAttempt, kMaxConnectAttempt));
     if (conn) {
       fd_ = std::move(*conn);
       Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
@@ -214,7 +224,7 @@ Step ServerLink::Ensure(bool hello) {
     const Millis wait =
         NextWait(backoff, std::chrono::duration_cast<Millis>(give_up - now) + Millis(1));
     if (!Sleep(wait)) return Step::kCancelled;
-    backoff = std::min(backoff * 2, Millis(2000));
+    backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
 

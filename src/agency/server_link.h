@@ -39,6 +39,10 @@ enum class Step {
   kFatal,        // a protocol error that retrying cannot fix
 };
 
+// The pause before a request is sent again after an ERROR that asks for a
+// retry (the server is busy, its round is not open yet).
+inline constexpr Millis kRetryPause{200};
+
 // The agency's link to the server: connects with backoff, introduces itself,
 // and turns every failure into "reconnect and redo" until connect_timeout
 // passes without progress. Owns the socket and the stream over it (TLS or

@@ -51,6 +51,8 @@ WorkerOptions WorkerOptionsFrom(const ServerConfig& config, const std::optional<
 }  // namespace
 
 constexpr auto kStatusRefresh = std::chrono::seconds(1);
+// After accept() failed for want of descriptors or memory: 100 ms.
+constexpr useconds_t kAcceptFailurePauseUs = 100'000;
 
 int Postmaster::Run() {
   PublishSettings();
@@ -270,7 +272,9 @@ void Postmaster::Accept() {
     if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
       Log(LogLevel::kWarning, "accept", Outcome::kFail, "error: {}", std::strerror(errno));
       // Out of descriptors or memory: do not spin at full speed.
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) ::usleep(100000);
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        ::usleep(kAcceptFailurePauseUs);
+      }
     }
     return;
   }

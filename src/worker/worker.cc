@@ -23,6 +23,10 @@
 namespace lottery {
 namespace {
 
+// Frames served between two looks at the signal descriptor, for a peer
+// that never pauses (the reader then never waits on it).
+constexpr std::uint64_t kFramesPerSignalCheck = 32;
+
 // Why an error before HELLO succeeded refuses the connection (metrics);
 // nothing for errors that are not the peer's doing.
 // The refusal the table (wire/error_codes.h) names for `code`, if any.
@@ -249,7 +253,7 @@ int Worker::Serve() {
     }
     // A peer that never pauses never makes the reader wait on the signal
     // descriptor: look at it now and then.
-    if (++frames_served_ % 32 == 0 && signals_.Pending()) {
+    if (++frames_served_ % kFramesPerSignalCheck == 0 && signals_.Pending()) {
       ShutdownRequested();
       if (keep) SendStopReason();
       return 0;

@@ -119,7 +119,8 @@ class Worker {
   // (SIGUSR1 to its worker) and the slot claimed once it is free. Returns
   // the claim (holder still set when the old worker did not let go in time).
   SlotClaim ReplaceHolder(std::uint32_t agency, pid_t holder);
-  // Picks up settings a reload changed (log level, read timeout).
+  // Picks up settings a reload changed: the log level and the read, hello
+  // and idle timeouts.
   void RefreshSettings();
 
   UniqueFd conn_;

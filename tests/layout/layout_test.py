@@ -17,7 +17,13 @@ Rules:
     bets-file row format, the CSV reader or the winner scan.
  4. lottery-agency links only the agency, tls, wire and common libraries.
  5. Project includes are written with their folder ("storage/bet_store.h").
-Also: no non-test source file is longer than MAX_LINES.
+Also: no non-test source file is longer than MAX_LINES, and every code name
+written in backticks in README.md and docs/*.md (a CamelCase name such as
+`BetStore::AppendBatches`, a constant such as `kPgSchemaVersion`, a path such
+as `src/storage/pg_copy.h`) exists in the tree: a renamed function leaves no
+stale name in the docs. Names of other software (systemd directives,
+Kubernetes kinds) are found in the files that use them (conf/, tests/) or
+listed in FOREIGN_NAMES.
 
 Every violation is reported as FILE:LINE: message; the test fails if any.
 The checker is first run on small trees with deliberately broken includes,
@@ -44,6 +50,17 @@ FREE_FOLDERS = {"fuzz", "bench"}
 PARENT_NEVER_REACHES = {"storage/bets_file_row.h", "common/csv.h", "storage/winner_scan.h"}
 MAX_LINES = 420
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+# A backticked code name: CamelCase with two humps or more, or kConstant,
+# optionally qualified (A::B) and called (A()).
+CODE_NAME = re.compile(r"^(?:[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+|k[A-Z][A-Za-z0-9]+)"
+                       r"(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?$")
+CODE_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+\.(?:h|cc|py|sh|toml|service)$")
+# Where names may be defined or used: the code, configs and units, tests, tools.
+NAME_SOURCES = ("src", "conf", "tests", "tools", "docker")
+# Names of other software that the docs mention but no file here spells.
+FOREIGN_NAMES = {"StatefulSet", "PersistentVolumeClaim", "ConfigMap", "ServiceMonitor"}
+# Paths of the operator's own files in the docs' examples.
+FOREIGN_PATHS = {"pg/init-replication.sh"}
 
 
 def is_test_file(rel):
@@ -136,6 +153,46 @@ def check_agency_link(build_root):
     return []
 
 
+def words_in(root):
+    """Every identifier-like word of the files under NAME_SOURCES."""
+    words = set()
+    for folder in NAME_SOURCES:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in base.rglob("*"):
+            if path.is_file() and path.suffix in (".h", ".cc", ".py", ".service", ".toml", ".sh"):
+                words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*",
+                                        path.read_text(encoding="utf-8", errors="replace")))
+    return words
+
+
+def check_doc_names(root):
+    """Backticked code names in README.md and docs/*.md that the tree lacks."""
+    words = words_in(root)
+    problems = []
+    docs = [root / "README.md"] + sorted((root / "docs").glob("*.md"))
+    for doc in (d for d in docs if d.is_file()):
+        text = doc.read_text(encoding="utf-8")
+        # Fenced blocks are examples (configs, output, SQL), not names: blanked,
+        # keeping their lines so that line numbers stay right.
+        text = re.sub(r"```.*?```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+        for number, line in enumerate(text.splitlines(), 1):
+            for token in re.findall(r"`([^`\n]+)`", line):
+                token = token.strip()
+                where = f"{doc.relative_to(root)}:{number}"
+                if CODE_NAME.match(token):
+                    missing = [part for part in re.split(r"::|\(\)", token)
+                               if part and part not in words and part not in FOREIGN_NAMES]
+                    if missing:
+                        problems.append(f"{where}: `{token}` names {', '.join(missing)}, "
+                                        "which no file under " + ", ".join(NAME_SOURCES) + " has")
+                elif CODE_PATH.match(token) and token not in FOREIGN_PATHS:
+                    if not ((root / token).exists() or (root / "src" / token).exists()):
+                        problems.append(f"{where}: `{token}` does not exist")
+    return problems
+
+
 def write(root, rel, text):
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +239,21 @@ def self_test():
         if found:
             print(f"self-test: a clean tree reported {found}")
             return False
+    # Docs naming code: a stale name and a stale path are reported, names in
+    # fenced blocks and names that exist are not.
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write(root, "src/storage/bet_store.h", "class BetStore { void AppendBatches(); };\n")
+        write(root, "README.md", "`BetStore::AppendBatches` and `src/storage/bet_store.h`\n"
+                                 "```\n`GoneToo`\n```\n")
+        write(root, "docs/A.md", "x\n`BetStore::AppendBatch()` and `storage/gone.h`\n")
+        found = check_doc_names(root)
+        expected = ["docs/A.md:2: `BetStore::AppendBatch()` names AppendBatch",
+                    "docs/A.md:2: `storage/gone.h` does not exist"]
+        if [f for f in found if not any(f.startswith(e) for e in expected)] or \
+                not all(any(f.startswith(e) for f in found) for e in expected):
+            print(f"self-test: docs naming code should report {expected}, got {found}")
+            return False
     return True
 
 
@@ -190,7 +262,7 @@ def main():
     if not self_test():
         print("0 passed, 1 failed")
         return 1
-    problems = check_tree(root / "src")
+    problems = check_tree(root / "src") + check_doc_names(root)
     build_root = os.environ.get("LOTTERY_BUILD_ROOT")
     if build_root:
         problems += check_agency_link(build_root)
@@ -199,7 +271,8 @@ def main():
     if problems:
         print(f"layout: {len(problems)} violations of the rules in tests/layout/layout_test.py")
         return 1
-    print("layout: every include keeps the layering; lottery-agency links agency, tls, wire, common")
+    print("layout: every include keeps the layering; lottery-agency links agency, tls, wire, "
+          "common; every code name in the docs exists")
     return 0
 
 
