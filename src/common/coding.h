@@ -28,6 +28,12 @@ inline void PutFixedBe(std::string& out, std::uint64_t value, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
+// Writes the low `bytes` bytes of `value` at `at`, most significant first:
+// for fields filled in after their record was begun.
+inline void EncodeFixedBe(char* at, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) at[i] = static_cast<char>(value >> (8 * (bytes - 1 - i)));
+}
+
 // Reads `bytes` bytes at `p`, most significant first.
 inline std::uint64_t GetFixedBe(const char* p, int bytes) {
   std::uint64_t value = 0;

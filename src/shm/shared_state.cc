@@ -1,5 +1,6 @@
 #include "shm/shared_state.h"
 
+#include <cassert>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -217,15 +218,27 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   return claim;
 }
 
+void AdvanceStoredProgress(SharedState& state, const SharedLock& held, std::uint32_t agency,
+                           std::uint64_t last_seq, std::uint64_t bets, std::uint64_t digest) {
+  assert(held.Holds(state));
+  assert(agency >= 1 && agency <= state.agencies);
+  AgencySlot& slot = state.slots[agency];
+  assert(last_seq >= slot.last_seq);
+  slot.last_seq = last_seq;
+  slot.bets_stored += bets;
+  slot.stored_digest += digest;
+  state.total_bets += bets;
+  state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
+}
+
 void SetStoredProgress(SharedState& state, std::uint32_t agency, const StoredProgress& progress) {
   SharedLock lock(state);
-  AgencySlot& slot = state.slots[agency];
+  const AgencySlot& slot = state.slots[agency];
   if (progress.last_seq < slot.last_seq || progress.bets_stored < slot.bets_stored) return;
-  state.total_bets += progress.bets_stored - slot.bets_stored;
-  slot.last_seq = progress.last_seq;
-  slot.bets_stored = progress.bets_stored;
-  slot.stored_digest = progress.stored_digest;
-  state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
+  // Digests add mod 2^64: the difference is what the new batches added.
+  AdvanceStoredProgress(state, lock, agency, progress.last_seq,
+                        progress.bets_stored - slot.bets_stored,
+                        progress.stored_digest - slot.stored_digest);
 }
 
 void RecordBatchDigests(SharedState& state, std::uint32_t agency,

@@ -274,6 +274,9 @@ class SharedLock {
 
   // Whether the previous owner died holding the mutex.
   bool recovered() const { return recovered_; }
+  // Whether this lock holds `state`'s mutex: the witness that functions
+  // taking a `const SharedLock&` assert.
+  bool Holds(const SharedState& state) const { return &state_ == &state; }
 
   // Releases the mutex, sleeps until `changed` moves or `timeout` passes,
   // and re-acquires the mutex (repairing it if needed). Returns false on
@@ -367,6 +370,14 @@ void RecordBatchDigests(SharedState& state, std::uint32_t agency,
 // The digest stored for batch `seq` of `agency`, if still remembered.
 std::optional<BatchDigest> FindBatchDigest(SharedState& state, std::uint32_t agency,
                                            std::uint64_t seq);
+
+// A batch, or consecutive batches, of `agency` were stored: its slot's
+// last_seq becomes `last_seq`, its bets_stored and stored_digest grow by
+// `bets` and `digest`, and with them the round's total_bets and the
+// agency's round_bets metric. The one place where these move together, so
+// that /metrics never drifts from the slots. `held` is the segment's mutex.
+void AdvanceStoredProgress(SharedState& state, const SharedLock& held, std::uint32_t agency,
+                           std::uint64_t last_seq, std::uint64_t bets, std::uint64_t digest);
 
 // What a backend holds of an agency after a store (the PostgreSQL
 // backend's answer): sets its slot's last_seq, bets_stored and

@@ -37,6 +37,36 @@ TEST_CASE("the segment is shared with forked children") {
   CHECK(shared->state().slots[3].last_seq == 42);
 }
 
+TEST_CASE("stored progress moves the slots, total_bets and the round_bets metric together") {
+  auto shared = SharedSegment::Create(3);
+  REQUIRE(shared);
+  SharedState& s = shared->state();
+  {
+    SharedLock lock(s);
+    AdvanceStoredProgress(s, lock, 1, 4, 400, 11);
+    AdvanceStoredProgress(s, lock, 2, 1, 50, 7);
+    AdvanceStoredProgress(s, lock, 1, 6, 120, ~0ull);  // digests wrap mod 2^64
+  }
+  SetStoredProgress(s, 3, StoredProgress{9, 900, 5});
+  SetStoredProgress(s, 2, StoredProgress{3, 170, 20});
+  SetStoredProgress(s, 2, StoredProgress{2, 100, 1});  // never back
+  SharedLock lock(s);
+  CHECK(s.slots[1].last_seq == 6);
+  CHECK(s.slots[1].bets_stored == 520);
+  CHECK(s.slots[1].stored_digest == 10);
+  CHECK(s.slots[2].last_seq == 3);
+  CHECK(s.slots[2].bets_stored == 170);
+  CHECK(s.slots[2].stored_digest == 20);
+  std::uint64_t sum = 0;
+  for (std::uint32_t a = 1; a <= 3; ++a) {
+    CAPTURE(a);
+    CHECK(s.metrics.agencies[a].round_bets.load() == s.slots[a].bets_stored);
+    sum += s.slots[a].bets_stored;
+  }
+  CHECK(s.total_bets == sum);
+  CHECK(sum == 520 + 170 + 900);
+}
+
 TEST_CASE("a lock left by a dead process is recovered, not deadlocked") {
   auto shared = SharedSegment::Create(1);
   REQUIRE(shared);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/coding.h"
+#include "common/crc32.h"
 #include "common/file_io.h"
 
 namespace lottery {
@@ -18,15 +19,6 @@ namespace {
 constexpr char kMagic[4] = {'L', 'B', 'J', '1'};
 
 }  // namespace
-
-std::uint32_t Crc32(const char* data, std::size_t size) {
-  std::uint32_t crc = 0xffffffffu;
-  for (std::size_t i = 0; i < size; ++i) {
-    crc ^= static_cast<unsigned char>(data[i]);
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
-  return ~crc;
-}
 
 void EncodeJournalRecord(std::string& out, const JournalRecord& r) {
   const std::size_t at = out.size();

@@ -40,9 +40,6 @@ void EncodeJournalRecord(std::string& out, const JournalRecord& record);
 // Decodes 40 bytes; fails on a bad magic, kind or checksum.
 Result<JournalRecord> DecodeJournalRecord(const char* bytes);
 
-// CRC-32 (IEEE 802.3, as zlib computes it).
-std::uint32_t Crc32(const char* data, std::size_t size);
-
 // Appends one record at the end of the journal, first cutting a torn record
 // so that records stay aligned. Call with the bets file's flock held.
 Status AppendJournalRecord(int journal_fd, const JournalRecord& record);

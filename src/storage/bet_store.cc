@@ -1,5 +1,6 @@
 #include "storage/bet_store.h"
 
+#include <cassert>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,7 +104,7 @@ Status BetStore::Recover(SharedSegment& shared) {
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedLock guard(shared.state());
-  ResolvePendingAppend(fd_.get(), journal_.get(), shared.state());
+  ResolvePendingAppend(lock, guard, fd_.get(), journal_.get(), shared.state());
   return Ok();
 }
 
@@ -124,6 +125,7 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
                                               std::uint32_t agency,
                                               std::span<const BatchExtent> batches,
                                               std::span<const IndexedWinner> winners) {
+  assert(!batches.empty());  // bet_store.h: batches must not be empty
   FileLock lock(fd_.get());
   if (!lock.ok()) return FailErrno("flock " + path_);
   SharedState& state = shared.state();
@@ -144,7 +146,7 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
     if (state.draw_state != DrawState::kNotYet) {
       return Fail(ErrorKind::kBusy, "betting closed: the draw has started");
     }
-    ResolvePendingAppend(fd_.get(), journal_.get(), state);
+    ResolvePendingAppend(lock, guard, fd_.get(), journal_.get(), state);
     // The repair may just have committed some of these batches from a dead writer.
     const std::uint64_t stored_seq = state.slots[agency].last_seq;
     while (outcome.skipped < batches.size() && batches[outcome.skipped].seq <= stored_seq) {
@@ -185,14 +187,9 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
     if (::ftruncate(fd_.get(), static_cast<off_t>(start)) == 0) state.pending.active = false;
     return std::unexpected(written.error());
   }
-  AgencySlot& slot = state.slots[agency];
-  slot.last_seq = last_seq;
-  slot.bets_stored += count;
-  slot.stored_digest += digest;
-  outcome.bets_stored = slot.bets_stored;
-  outcome.stored_digest = slot.stored_digest;
-  state.metrics.agencies[agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
-  state.total_bets += count;
+  AdvanceStoredProgress(state, guard, agency, last_seq, count, digest);
+  outcome.bets_stored = state.slots[agency].bets_stored;
+  outcome.stored_digest = state.slots[agency].stored_digest;
   IndexBatch(state, start, start + body.size(), count, body_winners);
   state.pending.active = false;
   AdvanceWrittenEnd(state.sync, start + body.size());
@@ -225,7 +222,7 @@ Result<bool> BetStore::RecordFinished(SharedSegment& shared, std::uint32_t agenc
   std::uint64_t bets = 0;
   {
     SharedLock guard(state);
-    ResolvePendingAppend(fd_.get(), journal_.get(), state);
+    ResolvePendingAppend(lock, guard, fd_.get(), journal_.get(), state);
     if (state.slots[agency].finished) return true;
     if (state.betting_closed) return false;
     bets = state.slots[agency].bets_stored;

@@ -23,6 +23,9 @@ class FileLock {
   ~FileLock() {
     if (ok_) ::flock(fd_, LOCK_UN);
   }
+  // Whether this lock holds the flock of `fd`: the witness that functions
+  // taking a `const FileLock&` assert.
+  bool Locks(int fd) const { return ok_ && fd_ == fd; }
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
 

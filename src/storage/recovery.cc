@@ -1,5 +1,6 @@
 #include "storage/recovery.h"
 
+#include <cassert>
 #include <unistd.h>
 
 #include <algorithm>
@@ -213,7 +214,10 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
   return out;
 }
 
-void ResolvePendingAppend(int fd, int journal_fd, SharedState& state) {
+void ResolvePendingAppend(const FileLock& flocked, const SharedLock& held, int fd, int journal_fd,
+                          SharedState& state) {
+  assert(flocked.Locks(fd));
+  assert(held.Holds(state));
   PendingAppend& p = state.pending;
   if (!p.active) return;
   auto size = FileSize(fd);
@@ -230,13 +234,8 @@ void ResolvePendingAppend(int fd, int journal_fd, SharedState& state) {
       }
     }
     AdvanceWrittenEnd(state.sync, p.start + p.length);
-    AgencySlot& slot = state.slots[p.agency];
-    if (slot.last_seq < p.seq) {
-      slot.last_seq = p.seq;
-      slot.bets_stored += p.count;
-      slot.stored_digest += p.digest;
-      state.metrics.agencies[p.agency].round_bets.store(slot.bets_stored, std::memory_order_relaxed);
-      state.total_bets += p.count;
+    if (state.slots[p.agency].last_seq < p.seq) {
+      AdvanceStoredProgress(state, held, p.agency, p.seq, p.count, p.digest);
     }
     Log(LogLevel::kWarning, "recover_append", Outcome::kSuccess,
         "agency: {} | seq: {} | detail: batch of a dead writer was complete, kept", p.agency, p.seq);

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "shm/shared_state.h"
+#include "storage/file_lock.h"
 #include "storage/bet_store.h"
 #include "storage/rounds.h"
 #include "storage/sync_mode.h"
@@ -63,8 +64,9 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
 // Repairs the file after a writer died mid-append (SharedState::pending):
 // commits a batch that reached the file whole (writing its journal record if
 // the writer did not), cuts off a torn one. Call with the flock held and the
-// shared mutex locked.
-void ResolvePendingAppend(int fd, int journal_fd, SharedState& state);
+// shared mutex locked: `flocked` and `held` are those locks.
+void ResolvePendingAppend(const FileLock& flocked, const SharedLock& held, int fd, int journal_fd,
+                          SharedState& state);
 
 // What rebuilding the winner index (storage/winner_index.h) found.
 struct WinnerIndexSummary {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/coding.h"
+#include "common/crc32.h"
 #include "common/file_io.h"
 #include "storage/batch_journal.h"
 #include "storage/bet_store.h"

@@ -1,6 +1,8 @@
 #include "wire/protocol.h"
 
+#include "common/coding.h"
 #include "wire/error_codes.h"
+#include "wire/row_digest.h"
 
 #include <fmt/format.h>
 
@@ -10,20 +12,11 @@
 namespace lottery {
 namespace {
 
-void PutU8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-
-void PutU16(std::string& out, std::uint16_t v) {
-  out.push_back(static_cast<char>(v >> 8));
-  out.push_back(static_cast<char>(v & 0xff));
-}
-
-void PutU32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-
-void PutU64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
+// The wire's integers, big-endian (common/coding.h), by their width.
+void PutU8(std::string& out, std::uint8_t v) { PutFixedBe(out, v, 1); }
+void PutU16(std::string& out, std::uint16_t v) { PutFixedBe(out, v, 2); }
+void PutU32(std::string& out, std::uint32_t v) { PutFixedBe(out, v, 4); }
+void PutU64(std::string& out, std::uint64_t v) { PutFixedBe(out, v, 8); }
 
 void PutStr(std::string& out, std::string_view s) {
   PutU16(out, static_cast<std::uint16_t>(s.size()));
@@ -39,38 +32,17 @@ std::size_t BeginFrame(std::string& out, MessageType type) {
 }
 
 void FinishFrame(std::string& out, std::size_t start) {
-  PutBigEndianAt(out.data() + start + 1, out.size() - start - kFrameHeaderSize, 4);
+  EncodeFixedBe(out.data() + start + kFrameLengthOffset, out.size() - start - kFrameHeaderSize, 4);
 }
 
 // Bounds-checked big-endian reader over a payload.
 class Cursor {
  public:
   explicit Cursor(std::string_view data, std::size_t pos = 0) : data_(data), pos_(pos) {}
-  bool U8(std::uint8_t& v) {
-    if (left() < 1) return false;
-    v = static_cast<std::uint8_t>(data_[pos_++]);
-    return true;
-  }
-  bool U16(std::uint16_t& v) {
-    if (left() < 2) return false;
-    v = static_cast<std::uint16_t>((Byte(0) << 8) | Byte(1));
-    pos_ += 2;
-    return true;
-  }
-  bool U32(std::uint32_t& v) {
-    if (left() < 4) return false;
-    v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | Byte(i);
-    pos_ += 4;
-    return true;
-  }
-  bool U64(std::uint64_t& v) {
-    if (left() < 8) return false;
-    v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | Byte(i);
-    pos_ += 8;
-    return true;
-  }
+  bool U8(std::uint8_t& v) { return Fixed(v, 1); }
+  bool U16(std::uint16_t& v) { return Fixed(v, 2); }
+  bool U32(std::uint32_t& v) { return Fixed(v, 4); }
+  bool U64(std::uint64_t& v) { return Fixed(v, 8); }
   bool Str(std::string_view& s) {
     std::uint16_t len = 0;
     if (!U16(len) || left() < len) return false;
@@ -82,8 +54,13 @@ class Cursor {
   std::size_t pos() const { return pos_; }
 
  private:
-  std::uint32_t Byte(std::size_t i) const {
-    return static_cast<std::uint8_t>(data_[pos_ + i]);
+  // Reads a `bytes`-wide big-endian integer; false when fewer are left.
+  template <typename T>
+  bool Fixed(T& v, int bytes) {
+    if (left() < static_cast<std::size_t>(bytes)) return false;
+    v = static_cast<T>(GetFixedBe(data_.data() + pos_, bytes));
+    pos_ += static_cast<std::size_t>(bytes);
+    return true;
   }
   std::string_view data_;
   std::size_t pos_;
@@ -123,8 +100,8 @@ bool ErrorClosesConnection(ErrorCode code) { return InfoFor(code).closes; }
 FrameHeader DecodeFrameHeader(const std::uint8_t* bytes) {
   FrameHeader h;
   h.type = bytes[0];
-  h.length = (std::uint32_t{bytes[1]} << 24) | (std::uint32_t{bytes[2]} << 16) |
-             (std::uint32_t{bytes[3]} << 8) | std::uint32_t{bytes[4]};
+  h.length = static_cast<std::uint32_t>(
+      GetFixedBe(reinterpret_cast<const char*>(bytes) + kFrameLengthOffset, 4));
   return h;
 }
 
@@ -245,8 +222,20 @@ bool BetBatchEncoder::Add(const BetView& bet) {
   return true;
 }
 
+std::optional<std::uint64_t> BetsPayloadDigest(std::string_view payload, std::uint64_t first) {
+  BetBatchDecoder decoder(payload);
+  if (!decoder.Start()) return std::nullopt;
+  std::uint64_t digest = 0;
+  std::string_view row;
+  for (std::uint64_t position = first; decoder.NextRow(row); ++position) {
+    digest += RowDigest(row, position);
+  }
+  if (decoder.failed()) return std::nullopt;
+  return digest;
+}
+
 void SetBetsFrameSeq(std::string& frame, std::uint64_t seq) {
-  PutBigEndianAt(frame.data() + kFrameHeaderSize, seq, 8);
+  EncodeFixedBe(frame.data() + kBetsSeqOffset, seq, 8);
 }
 
 Result<std::uint32_t> DecodeHello(std::string_view payload) {

@@ -17,6 +17,7 @@
 
 #include "wire/bet.h"
 #include "wire/bet_row.h"
+#include "common/coding.h"
 #include "common/status.h"
 
 namespace lottery {
@@ -26,11 +27,13 @@ inline constexpr std::size_t kMaxFrameSize = 8192;  // header + payload
 inline constexpr std::size_t kMaxPayloadSize = kMaxFrameSize - kFrameHeaderSize;
 inline constexpr std::uint32_t kNoBetIndex = 0xffffffffu;
 
-// Writes the low `bytes` bytes of `v` at `at`, big-endian (every integer on
-// the wire is): for fields filled in after the frame was begun.
-inline void PutBigEndianAt(char* at, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) at[i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
-}
+// Where the fields filled in after a frame was begun lie (docs/PROTOCOL.md):
+// the payload length (u32) after the type byte, and a BETS frame's bet
+// count (u16) after its header and seq (u64). Every integer on the wire is
+// big-endian (common/coding.h).
+inline constexpr std::size_t kFrameLengthOffset = 1;
+inline constexpr std::size_t kBetsSeqOffset = kFrameHeaderSize;
+inline constexpr std::size_t kBetsCountOffset = kBetsSeqOffset + 8;
 
 enum class MessageType : std::uint8_t {
   kHello = 0x01,
@@ -177,8 +180,8 @@ class BetBatchEncoder {
   void Added() {
     ++count_;
     char* frame = out_.data() + start_;
-    PutBigEndianAt(frame + 1, out_.size() - start_ - kFrameHeaderSize, 4);
-    PutBigEndianAt(frame + kFrameHeaderSize + 8, count_, 2);
+    EncodeFixedBe(frame + kFrameLengthOffset, out_.size() - start_ - kFrameHeaderSize, 4);
+    EncodeFixedBe(frame + kBetsCountOffset, count_, 2);
   }
 
   std::string& out_;
@@ -229,8 +232,7 @@ class BetBatchDecoder {
       failed_ = true;
       return false;
     }
-    const std::size_t size = static_cast<std::size_t>(static_cast<unsigned char>(payload_[pos_])) << 8 |
-                             static_cast<unsigned char>(payload_[pos_ + 1]);
+    const std::size_t size = GetFixedBe(payload_.data() + pos_, 2);
     if (payload_.size() - pos_ - 2 < size) {
       failed_ = true;
       return false;
@@ -250,5 +252,12 @@ class BetBatchDecoder {
   std::uint16_t read_ = 0;
   bool failed_ = false;
 };
+
+// The batch digest of a BETS payload whose rows are stored at positions
+// `first`, `first` + 1, ...: the sum, mod 2^64, of their RowDigests
+// (wire/row_digest.h), what the server keeps of a stored batch to tell a
+// re-sent batch from another one with the same number. std::nullopt when
+// the payload does not decode.
+std::optional<std::uint64_t> BetsPayloadDigest(std::string_view payload, std::uint64_t first);
 
 }  // namespace lottery

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "wire/row_digest.h"
 
 namespace lottery {
 namespace {
@@ -213,6 +214,26 @@ TEST_CASE("a BETS frame never exceeds 8 KiB") {
   BetBatchDecoder decoder(std::string_view(frame).substr(kFrameHeaderSize));
   REQUIRE(decoder.Start());
   CHECK(decoder.count() == added);
+}
+
+TEST_CASE("BetsPayloadDigest sums the rows' RowDigests from the first position; a bad payload has none") {
+  std::string frame;
+  BetBatchEncoder encoder(frame, 7);
+  const BetView bets[] = {{0, "Ana", "Lorca", "123", "1990-01-01", 42},
+                          {0, "Ana, María", "O\"Neil", "00045", "2001-02-03", 7574}};
+  for (const BetView& bet : bets) REQUIRE(encoder.Add(bet));
+  const std::string_view payload = std::string_view(frame).substr(kFrameHeaderSize);
+  std::uint64_t expected = 0;
+  for (std::size_t i = 0; i < 2; ++i) {
+    std::string row;
+    AppendBetRowText(row, bets[i]);
+    expected += RowDigest(row, 100 + i);
+  }
+  CHECK(BetsPayloadDigest(payload, 100) == expected);
+  CHECK(BetsPayloadDigest(payload, 101) != expected);  // positions count
+  CHECK_FALSE(BetsPayloadDigest(payload.substr(0, payload.size() - 1), 100).has_value());
+  CHECK_FALSE(BetsPayloadDigest(payload.substr(0, 5), 100).has_value());
+  CHECK_FALSE(BetsPayloadDigest(std::string(frame.substr(kFrameHeaderSize)) + "x", 100).has_value());
 }
 
 TEST_CASE("a BETS frame can be renumbered in place") {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "common/coding.h"
 #include "common/file_io.h"
 
 namespace lottery {
@@ -21,8 +22,7 @@ std::vector<WinnersExtent> EncodeWinners(const std::vector<std::vector<std::stri
   for (std::size_t a = 1; a < winners.size(); ++a) {
     extents[a].offset = out.size();
     for (const std::string& doc : winners[a]) {
-      out.push_back(static_cast<char>(doc.size() >> 8));
-      out.push_back(static_cast<char>(doc.size() & 0xff));
+      PutFixedBe(out, doc.size(), 2);
       out += doc;
     }
     extents[a].bytes = out.size() - extents[a].offset;
@@ -36,8 +36,7 @@ Result<std::vector<std::string>> DecodeWinnerList(std::string_view bytes) {
   std::size_t pos = 0;
   while (pos < bytes.size()) {
     if (pos + 2 > bytes.size()) return Fail(ErrorKind::kCorruptData, "winners file is corrupt");
-    std::size_t len = (static_cast<unsigned char>(bytes[pos]) << 8) |
-                      static_cast<unsigned char>(bytes[pos + 1]);
+    const std::size_t len = GetFixedBe(bytes.data() + pos, 2);
     if (pos + 2 + len > bytes.size()) return Fail(ErrorKind::kCorruptData, "winners file is corrupt");
     documents.emplace_back(bytes.substr(pos + 2, len));
     pos += 2 + len;

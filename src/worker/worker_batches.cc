@@ -16,24 +16,6 @@
 #include "wire/row_digest.h"
 
 namespace lottery {
-namespace {
-
-// The digest of a BETS payload's rows at the positions from `first` on:
-// what BatchDigest keeps of a stored batch. Nothing when the payload does
-// not decode.
-std::optional<std::uint64_t> BatchDigestOf(std::string_view payload, std::uint64_t first) {
-  BetBatchDecoder decoder(payload);
-  if (!decoder.Start()) return std::nullopt;
-  std::uint64_t digest = 0;
-  std::string_view row;
-  for (std::uint64_t position = first; decoder.NextRow(row); ++position) {
-    digest += RowDigest(row, position);
-  }
-  if (decoder.failed()) return std::nullopt;
-  return digest;
-}
-
-}  // namespace
 
 void Worker::QueueAck(std::uint64_t seq, std::uint16_t count, std::uint64_t durable_end,
                       Clock::time_point received) {
@@ -185,7 +167,7 @@ bool Worker::HandleBets(std::string_view payload) {
     // first ack may never have gone out because its sync failed. Only if it
     // is the same batch.
     if (auto stored = FindBatchDigest(shared_.state(), agency_, seq);
-        stored && stored->digest != BatchDigestOf(payload, stored->first)) {
+        stored && stored->digest != BetsPayloadDigest(payload, stored->first)) {
       Log(LogLevel::kWarning, "replay_mismatch", Outcome::kFail,
           "agency: {} | ip: {} | seq: {} | cantidad: {} | detail: a batch with this number was "
           "stored with other content; this one is not stored",
