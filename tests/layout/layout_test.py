@@ -55,6 +55,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 CODE_NAME = re.compile(r"^(?:[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+|k[A-Z][A-Za-z0-9]+)"
                        r"(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?$")
 CODE_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+\.(?:h|cc|py|sh|toml|service)$")
+# Paths that start with ../ (the CI's ../shared tools) lie outside the clone.
 # Where names may be defined or used: the code, configs and units, tests, tools.
 NAME_SOURCES = ("src", "conf", "tests", "tools", "docker")
 # Names of other software that the docs mention but no file here spells.
@@ -187,7 +188,8 @@ def check_doc_names(root):
                     if missing:
                         problems.append(f"{where}: `{token}` names {', '.join(missing)}, "
                                         "which no file under " + ", ".join(NAME_SOURCES) + " has")
-                elif CODE_PATH.match(token) and token not in FOREIGN_PATHS:
+                elif (CODE_PATH.match(token) and token not in FOREIGN_PATHS
+                      and not token.startswith("../")):  # beside the clone, not in it
                     if not ((root / token).exists() or (root / "src" / token).exists()):
                         problems.append(f"{where}: `{token}` does not exist")
     return problems

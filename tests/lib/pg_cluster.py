@@ -16,11 +16,13 @@ backends too, and removes the directory. When run as root, the servers run
 as the `postgres` user (PostgreSQL refuses root), as tools/bench_postgres.py
 does.
 """
+import grp
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -149,6 +151,28 @@ class _Server:
             return "(no log)"
 
 
+def _check_reachable(path, user):
+    """Raises PgError naming the first directory on the way to `path` that
+    `user` may not search: PostgreSQL refuses to run as root, so its
+    programs run as that user and must be reachable by it."""
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem}
+    current = "/"
+    for part in [""] + [p for p in path.split("/") if p]:
+        current = os.path.join(current, part)
+        st = os.stat(current)
+        if st.st_uid == user.pw_uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid in groups:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            raise PgError(f"the {user.pw_name} user cannot search {current} (mode "
+                          f"{stat.S_IMODE(st.st_mode):04o}), so it cannot run {path}: PostgreSQL "
+                          "refuses to run as root. A Debian system has / at 0755; a container "
+                          "image built with / at 0700 cannot run these tests as root")
+
+
 class PgCluster(_Server):
     """A primary: created and started on construction."""
 
@@ -163,6 +187,8 @@ class PgCluster(_Server):
         self.env = env
         self.standbys = []
         super().__init__(self, "primary", free_port())
+        if self.user is not None:
+            _check_reachable(BINDIR, self.user)
         try:
             self._create()
             self.start()
