@@ -40,6 +40,20 @@ CREATE TABLE results (round bigint PRIMARY KEY REFERENCES rounds, winning_number
                       bets bigint NOT NULL, drawn_at timestamptz NOT NULL, result bytea NOT NULL);
 )sql";
 
+// kConfig unless lottery_schema holds this release's version.
+Status CheckSchemaVersion(PgSession& session) {
+  auto version = PgExec(session, "SELECT version FROM lottery_schema");
+  if (!version) return std::unexpected(version.error());
+  const std::string held = PQntuples(version->get()) == 1
+                               ? std::string(PgText(version->get(), 0, 0)) : "none";
+  if (held != std::to_string(kPgSchemaVersion)) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("the database holds schema version {}; this release reads version {}",
+                            held, kPgSchemaVersion));
+  }
+  return Ok();
+}
+
 // A script of several statements (no parameters: PQexec).
 Status PgScript(PgSession& session, const std::string& sql) {
   PgResult result(PQexec(Conn(session), sql.c_str()));
@@ -102,15 +116,7 @@ Status EnsurePgSchema(PgSession& session) {
     if (Status s = PgScript(session, sql); !s) return s;
     return tx->Commit();
   }
-  auto version = PgExec(session, "SELECT version FROM lottery_schema");
-  if (!version) return std::unexpected(version.error());
-  const std::string held = PQntuples(version->get()) == 1
-                               ? std::string(PgText(version->get(), 0, 0)) : "none";
-  if (held != std::to_string(kPgSchemaVersion)) {
-    return Fail(ErrorKind::kConfig,
-                fmt::format("the database holds schema version {}; this release reads version {}",
-                            held, kPgSchemaVersion));
-  }
+  if (Status s = CheckSchemaVersion(session); !s) return s;
   return tx->Commit();
 }
 
@@ -122,16 +128,7 @@ Status CheckPgSchema(PgSession& session) {
                                                 "(no lottery-server has used it)",
                                                 session.Describe()));
   }
-  auto version = PgExec(session, "SELECT version FROM lottery_schema");
-  if (!version) return std::unexpected(version.error());
-  const std::string held = PQntuples(version->get()) == 1
-                               ? std::string(PgText(version->get(), 0, 0)) : "none";
-  if (held != std::to_string(kPgSchemaVersion)) {
-    return Fail(ErrorKind::kConfig,
-                fmt::format("the database holds schema version {}; this release reads version {}",
-                            held, kPgSchemaVersion));
-  }
-  return Ok();
+  return CheckSchemaVersion(session);
 }
 
 Result<bool> TryAcquirePgLease(PgSession& session) {

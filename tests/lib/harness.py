@@ -125,8 +125,9 @@ def make_bets(agency, count, winners=0, start_doc=None, number=7574):
 
 # --- processes -------------------------------------------------------------
 
-def children_of(pid):
-    kids = []
+def live_processes():
+    """(pid, ppid, pgid) of every process that is not a zombie (/proc/PID/stat)."""
+    out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -136,9 +137,13 @@ def children_of(pid):
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.append(int(entry))
-    return kids
+        if fields[0] != "Z":
+            out.append((int(entry), int(fields[1]), int(fields[2])))
+    return out
+
+
+def children_of(pid):
+    return [p for p, ppid, _ in live_processes() if ppid == pid]
 
 
 class Proc:

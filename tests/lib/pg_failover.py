@@ -28,19 +28,7 @@ WINNING_NUMBER = 7574
 
 def group_members(pgid):
     """Live processes of process group `pgid` (zombies left out)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
+    return [p for p, _, group in harness.live_processes() if group == pgid]
 
 
 class PgFailoverTest(harness.LotteryTest):
