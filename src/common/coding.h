@@ -16,6 +16,12 @@ inline void PutFixedLe(std::string& out, std::uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
+// Writes the low `bytes` bytes of `value` at `at`, least significant first:
+// for a length filled in once its record is complete.
+inline void EncodeFixedLe(char* at, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) at[i] = static_cast<char>(value >> (8 * i));
+}
+
 // Reads `bytes` bytes at `p`, least significant first.
 inline std::uint64_t GetFixedLe(const char* p, int bytes) {
   std::uint64_t value = 0;

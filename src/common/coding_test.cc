@@ -24,6 +24,14 @@ TEST_CASE("PutFixedBe writes the most significant byte first, GetFixedBe reads i
   CHECK(GetFixedBe(out.data() + 12, 2) == 0xfffe);
 }
 
+TEST_CASE("EncodeFixedLe and EncodeFixedBe overwrite in place what the Put functions append") {
+  std::string le(6, '\xee'), be(6, '\xee');
+  EncodeFixedLe(le.data() + 1, 0x01020304, 4);
+  EncodeFixedBe(be.data() + 1, 0x01020304, 4);
+  CHECK(le == std::string("\xee\x04\x03\x02\x01\xee", 6));
+  CHECK(be == std::string("\xee\x01\x02\x03\x04\xee", 6));
+}
+
 TEST_CASE("only the low bytes are written") {
   std::string le, be;
   PutFixedLe(le, 0x11223344, 2);

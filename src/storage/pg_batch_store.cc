@@ -41,7 +41,7 @@ Result<AppendOutcome> PgBatchStore::AppendBatches(std::string_view rows, SharedS
   // database held after its last answer.
   request.first_position = SlotBetsStored(shared, agency);
   request.batches.assign(batches.begin(), batches.end());
-  request.rows = std::string(rows);
+  request.rows = rows;
   auto reply = Call(request);
   if (!reply) return std::unexpected(reply.error());
   SetStoredProgress(shared.state(), agency, ToStored(reply->progress));

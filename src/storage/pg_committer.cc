@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include <fmt/format.h>
@@ -29,14 +30,25 @@ constexpr int kReplyTimeoutMs = 60000;
 // Connections a committer takes off the listener per wake (AcceptAll).
 constexpr int kMaxAcceptsPerWake = 16;
 
+// Buffers a committer keeps for the next requests' frames, so that a
+// request of a megabyte is not a fresh allocation (and its page faults)
+// every time.
+constexpr std::size_t kSpareFrames = 8;
+
+// A worker's connection; `in` holds at most one frame, and `expected` is
+// its size once its length prefix is in (kPgFrameHeader before).
 struct Client {
   UniqueFd fd;
   std::string in;
+  std::size_t expected = kPgFrameHeader;
 };
 
-// A request taken off a client, and where its reply goes.
+// A request taken off a client, and where its reply goes. `frame` holds
+// the bytes that `request.rows` views; it lives on the heap so that the
+// view survives moves of the Pending.
 struct Pending {
   Client* client = nullptr;
+  std::unique_ptr<std::string> frame;
   PgRequest request;
 };
 
@@ -90,8 +102,14 @@ class Committer {
 
  private:
   void AcceptAll();
-  // Reads what a client sent; false when it hung up or broke the format.
+  // Reads what a client sent, up to the end of its frame and no further
+  // (the next request waits in the socket until this one is taken); false
+  // when it hung up or broke the format.
   bool ReadFrom(Client& client);
+  // Takes `client`'s whole frame, or returns nullptr while it is partial.
+  std::unique_ptr<std::string> TakeFrame(Client& client);
+  // Returns the frames of answered requests for later ones.
+  void Recycle(std::vector<Pending>& requests);
   // Takes every whole request off the clients.
   std::vector<Pending> TakeRequests();
   void Run(std::vector<Pending>& requests);
@@ -106,6 +124,7 @@ class Committer {
   int listener_;
   int signals_;
   std::map<int, Client> clients_;
+  std::vector<std::string> spare_;
   int exit_code_ = -1;  // >= 0: stop with it
 };
 
@@ -123,6 +142,7 @@ int Committer::Serve() {
     }
     std::vector<Pending> requests = TakeRequests();
     if (!requests.empty()) Run(requests);
+    Recycle(requests);
   }
   return exit_code_;
 }
@@ -141,16 +161,46 @@ void Committer::AcceptAll() {
 }
 
 bool Committer::ReadFrom(Client& client) {
-  char buffer[65536];
-  while (true) {
-    ssize_t n = ::recv(client.fd.get(), buffer, sizeof buffer, 0);
-    if (n > 0) {
-      client.in.append(buffer, static_cast<std::size_t>(n));
-      if (client.in.size() > kMaxPgFrame + kPgFrameHeader) return false;
-      continue;
+  while (client.in.size() < client.expected) {
+    const std::size_t have = client.in.size();
+    ssize_t n = 0;
+    // Straight into the frame: no bounce buffer, no zero-fill.
+    client.in.resize_and_overwrite(client.expected, [&](char* p, std::size_t want) {
+      n = ::recv(client.fd.get(), p + have, want - have, 0);
+      return have + static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+    });
+    if (n == 0) return false;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;
     }
-    if (n < 0 && errno == EINTR) continue;
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    if (client.in.size() == kPgFrameHeader && client.expected == kPgFrameHeader) {
+      auto length = PgFrameLength(client.in);
+      if (!length || !*length) return false;
+      client.expected = **length;
+      client.in.reserve(client.expected);
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<std::string> Committer::TakeFrame(Client& client) {
+  if (client.expected == kPgFrameHeader || client.in.size() < client.expected) return nullptr;
+  auto frame = std::make_unique<std::string>(std::move(client.in));
+  client.in.clear();
+  if (!spare_.empty()) {
+    client.in = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  client.expected = kPgFrameHeader;
+  return frame;
+}
+
+void Committer::Recycle(std::vector<Pending>& requests) {
+  for (Pending& p : requests) {
+    if (spare_.size() >= kSpareFrames) return;
+    p.frame->clear();
+    spare_.push_back(std::move(*p.frame));
   }
 }
 
@@ -158,19 +208,14 @@ std::vector<Pending> Committer::TakeRequests() {
   std::vector<Pending> out;
   std::vector<int> broken;
   for (auto& [fd, client] : clients_) {
-    auto length = PgFrameLength(client.in);
-    if (!length) {
-      broken.push_back(fd);
-      continue;
-    }
-    if (!*length || client.in.size() < **length) continue;
-    auto request = DecodePgRequest(std::string_view(client.in).substr(0, **length));
-    client.in.erase(0, **length);
+    std::unique_ptr<std::string> frame = TakeFrame(client);
+    if (!frame) continue;
+    auto request = DecodePgRequest(*frame);
     if (!request) {
       broken.push_back(fd);
       continue;
     }
-    out.push_back(Pending{&client, std::move(*request)});
+    out.push_back(Pending{&client, std::move(frame), std::move(*request)});
   }
   for (int fd : broken) {
     Log(LogLevel::kWarning, "committer", Outcome::kFail,
@@ -340,14 +385,16 @@ Result<UniqueFd> ListenForCommitters(std::string& address) {
 }
 
 Result<PgReply> PgCommitterLink::Call(const PgRequest& request) {
-  std::string frame;
-  EncodePgRequest(frame, request);
-  auto reply = CallOnce(frame, request.kind);
+  std::string head;
+  EncodePgRequestHead(head, request);
+  const std::string_view rows = request.kind == PgRequestKind::kStore ? request.rows : "";
+  auto reply = CallOnce(head, rows, request.kind);
   if (reply || reply.error().kind != ErrorKind::kIo) return reply;
-  return CallOnce(frame, request.kind);  // a committer that exited: once more
+  return CallOnce(head, rows, request.kind);  // a committer that exited: once more
 }
 
-Result<PgReply> PgCommitterLink::CallOnce(const std::string& frame, PgRequestKind kind) {
+Result<PgReply> PgCommitterLink::CallOnce(std::string_view head, std::string_view rows,
+                                          PgRequestKind kind) {
   // A connection per request: whichever committer is free accepts it, so no
   // worker waits behind a busy committer while another one idles.
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -356,7 +403,10 @@ Result<PgReply> PgCommitterLink::CallOnce(const std::string& frame, PgRequestKin
   if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     return FailErrno("connect to the storage committer");
   }
-  if (!SendAllBlocking(fd.get(), frame)) return FailErrno("send to the storage committer");
+  // The rows go from where the worker gathered them (EncodePgRequestHead).
+  if (!SendAllBlocking(fd.get(), head) || !SendAllBlocking(fd.get(), rows)) {
+    return FailErrno("send to the storage committer");
+  }
   std::string in;
   char buffer[65536];
   while (true) {

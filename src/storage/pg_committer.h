@@ -53,7 +53,7 @@ class PgCommitterLink {
   Result<PgReply> Call(const PgRequest& request);
 
  private:
-  Result<PgReply> CallOnce(const std::string& frame, PgRequestKind kind);
+  Result<PgReply> CallOnce(std::string_view head, std::string_view rows, PgRequestKind kind);
   std::string address_;
 };
 

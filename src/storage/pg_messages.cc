@@ -30,11 +30,10 @@ class BodyReader {
   bool ok_ = true;
 };
 
-// Writes the length prefix of the frame that starts at `start`.
-void SealFrame(std::string& out, std::size_t start) {
-  std::string length;
-  PutFixedLe(length, out.size() - start - kPgFrameHeader, 4);
-  out.replace(start, kPgFrameHeader, length);
+// Writes the length prefix of the frame that starts at `start`, which ends
+// `tail` bytes past the end of `out`.
+void SealFrame(std::string& out, std::size_t start, std::size_t tail = 0) {
+  EncodeFixedLe(out.data() + start, out.size() + tail - start - kPgFrameHeader, 4);
 }
 
 void PutProgress(std::string& out, const PgAgencyProgress& p) {
@@ -64,7 +63,6 @@ void PutStoreBody(std::string& out, const PgRequest& r) {
     PutFixedLe(out, b.rows_end, 8);
     PutFixedLe(out, b.digest, 8);
   }
-  out += r.rows;
 }
 
 Status GetStoreBody(BodyReader& in, PgRequest& r) {
@@ -84,7 +82,7 @@ Status GetStoreBody(BodyReader& in, PgRequest& r) {
     b.digest = in.Fixed(8);
     r.batches.push_back(b);
   }
-  r.rows = std::string(in.Rest());
+  r.rows = in.Rest();
   if (!in.ok() || r.batches.back().rows_end != r.rows.size()) {
     return Fail(ErrorKind::kProtocol, "committer request: rows do not match their batches");
   }
@@ -109,6 +107,11 @@ Result<std::string_view> FrameBody(std::string_view frame, std::uint8_t& kind) {
 }  // namespace
 
 void EncodePgRequest(std::string& out, const PgRequest& r) {
+  EncodePgRequestHead(out, r);
+  if (r.kind == PgRequestKind::kStore) out += r.rows;
+}
+
+void EncodePgRequestHead(std::string& out, const PgRequest& r) {
   const std::size_t start = out.size();
   out.append(kPgFrameHeader, '\0');
   out.push_back(static_cast<char>(r.kind));
@@ -125,7 +128,7 @@ void EncodePgRequest(std::string& out, const PgRequest& r) {
     case PgRequestKind::kClose:
     case PgRequestKind::kOpen: break;
   }
-  SealFrame(out, start);
+  SealFrame(out, start, r.kind == PgRequestKind::kStore ? r.rows.size() : 0);
 }
 
 Result<PgRequest> DecodePgRequest(std::string_view frame) {

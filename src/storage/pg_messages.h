@@ -55,7 +55,10 @@ inline constexpr std::size_t kPgFrameHeader = 4;
 // plus their batches, with room to spare.
 inline constexpr std::uint32_t kMaxPgFrame = 8u << 20;
 
-// A decoded request. `rows` and `batches` are set for kStore only.
+// A request. `rows` and `batches` are set for kStore only; `rows` views
+// bytes that outlive the request (the worker's pending rows when encoding,
+// the received frame when decoded), so a batch's rows are never copied on
+// their way to the committer.
 struct PgRequest {
   PgRequestKind kind = PgRequestKind::kProgress;
   std::uint64_t round = 0;
@@ -63,7 +66,7 @@ struct PgRequest {
   std::uint64_t prev_seq = 0;
   std::uint64_t first_position = 0;
   std::vector<BatchExtent> batches;
-  std::string rows;
+  std::string_view rows;
   std::uint32_t agencies = 0;
   std::uint32_t winning_number = 0;
   std::int64_t drawn_at = 0;
@@ -71,7 +74,12 @@ struct PgRequest {
 
 // Appends the whole frame of `request` to `out`.
 void EncodePgRequest(std::string& out, const PgRequest& request);
-// `frame` is one whole frame, its length prefix included.
+// Appends the frame of `request` up to its rows (its length prefix counts
+// them): the frame is these bytes followed by `request.rows`, which the
+// sender passes on from where they lie.
+void EncodePgRequestHead(std::string& out, const PgRequest& request);
+// `frame` is one whole frame, its length prefix included. The request's
+// `rows` view `frame`.
 Result<PgRequest> DecodePgRequest(std::string_view frame);
 
 // A decoded reply: `status`, then either `message` or the kind's answer.

@@ -49,14 +49,35 @@ PgRequest ExampleStore() {
 TEST_CASE("a store request is the byte layout docs/STORAGE.md shows, both ways") {
   std::string frame;
   EncodePgRequest(frame, ExampleStore());
-  CHECK(frame == DocumentedFrame(0));
-  auto decoded = DecodePgRequest(DocumentedFrame(0));
+  const std::string documented = DocumentedFrame(0);
+  CHECK(frame == documented);
+  auto decoded = DecodePgRequest(documented);
   REQUIRE(decoded);
   CHECK(decoded->agency == 2);
   CHECK(decoded->round == 1);
   REQUIRE(decoded->batches.size() == 1);
   CHECK(decoded->batches[0].digest == 0x0102030405060708u);
   CHECK(decoded->rows == kRow);
+}
+
+TEST_CASE("a store frame is its head followed by the rows, which a decoded request views in place") {
+  std::string head;
+  EncodePgRequestHead(head, ExampleStore());
+  std::string whole;
+  EncodePgRequest(whole, ExampleStore());
+  CHECK(head + kRow == whole);
+  auto decoded = DecodePgRequest(whole);
+  REQUIRE(decoded);
+  CHECK(decoded->rows.data() == whole.data() + head.size());
+  PgRequest progress;
+  progress.kind = PgRequestKind::kProgress;
+  progress.rows = kRow;  // only a store carries rows
+  std::string progress_head, progress_whole;
+  EncodePgRequestHead(progress_head, progress);
+  EncodePgRequest(progress_whole, progress);
+  CHECK(progress_head.size() == kPgFrameHeader + 1 + 8 + 4);
+  CHECK(progress_whole == progress_head);
+  CHECK(DecodePgRequest(progress_head));
 }
 
 TEST_CASE("a store reply is the byte layout docs/STORAGE.md shows, both ways") {
