@@ -30,6 +30,14 @@ constexpr int kReplyTimeoutMs = 60000;
 // Connections a committer takes off the listener per wake (AcceptAll).
 constexpr int kMaxAcceptsPerWake = 16;
 
+// A committer stops taking connections while the requests in its hands
+// come to this many bytes: stores that large are worth a transaction of
+// their own, and the ones left in the backlog go to the other committers,
+// each on its own database session. Without it one committer took five
+// agencies' stores of 512 KiB into one transaction, which one backend ran
+// on one core while the other idled and the agencies waited.
+constexpr std::size_t kGroupBytes = 256 * 1024;
+
 // Buffers a committer keeps for the next requests' frames, so that a
 // request of a megabyte is not a fresh allocation (and its page faults)
 // every time.
@@ -102,6 +110,8 @@ class Committer {
 
  private:
   void AcceptAll();
+  // The bytes of the requests in hand (read or announced by their prefix).
+  std::size_t BytesInHand() const;
   // Reads what a client sent, up to the end of its frame and no further
   // (the next request waits in the socket until this one is taken); false
   // when it hung up or broke the format.
@@ -130,7 +140,10 @@ class Committer {
 
 int Committer::Serve() {
   while (exit_code_ < 0) {
-    std::vector<pollfd> fds = {{signals_, POLLIN, 0}, {listener_, POLLIN, 0}};
+    // poll() skips a negative descriptor: the listener waits while the
+    // committer's hands are full.
+    const int listener = BytesInHand() < kGroupBytes ? listener_ : -1;
+    std::vector<pollfd> fds = {{signals_, POLLIN, 0}, {listener, POLLIN, 0}};
     for (auto& [fd, c] : clients_) fds.push_back({fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return kExitOsErr;
     if (fds[0].revents & POLLIN) return kExitOk;
@@ -151,13 +164,22 @@ void Committer::AcceptAll() {
   // A few at a time: the connections left in the backlog go to the other
   // committers, and one transaction never grows to hundreds of agencies'
   // batches that all wait for its COMMIT.
-  for (int accepted = 0; accepted < kMaxAcceptsPerWake; ++accepted) {
+  for (int accepted = 0; accepted < kMaxAcceptsPerWake && BytesInHand() < kGroupBytes;
+       ++accepted) {
     int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
     UniqueFd client(fd);
     if (!SameUser(fd)) continue;  // only the server's own processes
-    clients_[fd] = Client{std::move(client), {}};
+    // Read now: the length prefix says how much this request weighs.
+    Client& added = clients_[fd] = Client{std::move(client), {}};
+    if (!ReadFrom(added)) clients_.erase(fd);
   }
+}
+
+std::size_t Committer::BytesInHand() const {
+  std::size_t bytes = 0;
+  for (const auto& [fd, client] : clients_) bytes += std::max(client.expected, client.in.size());
+  return bytes;
 }
 
 bool Committer::ReadFrom(Client& client) {
@@ -330,8 +352,10 @@ PgReply Committer::RunOne(const PgRequest& r) {
 void Committer::Reply(Client& client, PgRequestKind kind, const PgReply& reply) {
   std::string frame;
   EncodePgReply(frame, kind, reply);
-  // A client that cannot take its reply in time is gone or stuck: dropped.
-  if (!SendAllBlocking(client.fd.get(), frame)) clients_.erase(client.fd.get());
+  // One request per connection (PgCommitterLink): the connection is done
+  // whether the reply went out or the client was gone or stuck.
+  SendAllBlocking(client.fd.get(), frame);
+  clients_.erase(client.fd.get());
 }
 
 void Committer::Judge(const Error& error) {

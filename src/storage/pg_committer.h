@@ -5,8 +5,11 @@
 // worker talks to one of them through a local stream socket.
 //
 // Contract: a request is answered only after its transaction committed or
-// failed. Store requests that arrive together, from several workers, share
-// one transaction and one commit (group commit). Only peers of the server's
+// failed. Each connection carries one request and its reply. Small store
+// requests that arrive together, from several workers, share one
+// transaction and one commit (group commit); a committer holding about
+// 256 KiB of them takes no more, so large stores run side by side on the
+// committers' sessions. Only peers of the server's
 // own user are served (SO_PEERCRED). The committer exits
 //   kExitOk          on SIGTERM or when its parent dies,
 //   kExitTempFail    when fenced: another server took the lease over,

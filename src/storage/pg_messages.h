@@ -1,6 +1,6 @@
 // The messages between a server's processes and its PostgreSQL committers
-// (storage/pg_committer.h), over a local stream socket: one request, one
-// reply, in order. Format (docs/STORAGE.md, "Committer messages"), integers
+// (storage/pg_committer.h), over a local stream socket: one request and its
+// reply per connection. Format (docs/STORAGE.md, "Committer messages"), integers
 // little-endian (common/coding.h):
 //
 //   frame   := length u32 (bytes after it) | kind u8 | body
