@@ -162,6 +162,43 @@ Millis ServerLink::NextWait(Millis backoff, Millis left) {
   return wait;
 }
 
+std::optional<Step> ServerLink::Open(UniqueFd conn, bool hello, int attempt) {
+  fd_ = std::move(conn);
+  Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
+      config_.id, endpoint().host, endpoint().port, attempt);
+  Step tls = StartTls();
+  if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
+  if (tls == Step::kDone && !hello) {
+    // A connection is no answer: the caller marks progress on a reply.
+    ++sessions_;
+    return Step::kDone;
+  }
+  Step s = tls == Step::kDone ? Hello() : Step::kRetry;
+  if (s == Step::kDone) {
+    MarkProgress();
+    ++sessions_;
+    return s;
+  }
+  if (s != Step::kRetry) return s;
+  return std::nullopt;
+}
+
+Step ServerLink::GiveUpConnecting(int attempt, Clock::time_point now) {
+  // Tenths of a second: what the log states as the time actually spent.
+  const Seconds spent(std::round(Seconds(now - last_ok_).count() * 10) / 10);
+  if (taken_) {
+    Log(LogLevel::kError, "hello", Outcome::kFail,
+        "client_id: {} | error: agency {} stayed connected from another connection for {} "
+        "({}); another agency process with the same id?",
+        config_.id, config_.id, FormatDuration(spent), *taken_);
+    return Step::kIdTaken;
+  }
+  Log(LogLevel::kError, "connect", Outcome::kFail,
+      "client_id: {} | server: {} | attempts: {} | error: server unreachable for {}",
+      config_.id, EndpointList(), attempt, FormatDuration(spent));
+  return Step::kUnavailable;
+}
+
 Step ServerLink::Ensure(bool hello) {
   if (fd_.valid()) return Step::kDone;
   if (std::exchange(lost_, false)) at_ = (at_ + 1) % endpoints_.size();
@@ -176,23 +213,7 @@ Step ServerLink::Ensure(bool hello) {
     auto left = std::chrono::duration_cast<Millis>(give_up - Clock::now());
     auto conn = ConnectTcp(endpoint(), std::clamp(left, kMinConnectAttempt, kMaxConnectAttempt));
     if (conn) {
-      fd_ = std::move(*conn);
-      Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
-          config_.id, endpoint().host, endpoint().port, attempt);
-      Step tls = StartTls();
-      if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
-      if (tls == Step::kDone && !hello) {
-        // A connection is no answer: the caller marks progress on a reply.
-        ++sessions_;
-        return Step::kDone;
-      }
-      Step s = tls == Step::kDone ? Hello() : Step::kRetry;
-      if (s == Step::kDone) {
-        MarkProgress();
-        ++sessions_;
-        return s;
-      }
-      if (s != Step::kRetry) return s;
+      if (std::optional<Step> s = Open(std::move(*conn), hello, attempt)) return *s;
     } else {
       Log(LogLevel::kDebug, "connect", Outcome::kFail,
           "client_id: {} | server: {}:{} | attempt: {} | error: {}", config_.id, endpoint().host,
@@ -204,21 +225,7 @@ Step ServerLink::Ensure(bool hello) {
     // Retry until connect_timeout has really passed: the last wait is cut
     // to what is left, not skipped.
     const auto now = Clock::now();
-    if (now >= give_up) {
-      // Tenths of a second: what the log states as the time actually spent.
-      const Seconds spent(std::round(Seconds(now - last_ok_).count() * 10) / 10);
-      if (taken_) {
-        Log(LogLevel::kError, "hello", Outcome::kFail,
-            "client_id: {} | error: agency {} stayed connected from another connection for {} "
-            "({}); another agency process with the same id?",
-            config_.id, config_.id, FormatDuration(spent), *taken_);
-        return Step::kIdTaken;
-      }
-      Log(LogLevel::kError, "connect", Outcome::kFail,
-          "client_id: {} | server: {} | attempts: {} | error: server unreachable for {}",
-          config_.id, EndpointList(), attempt, FormatDuration(spent));
-      return Step::kUnavailable;
-    }
+    if (now >= give_up) return GiveUpConnecting(attempt, now);
     if (tried < endpoints_.size()) continue;
     tried = 0;
     const Millis wait =

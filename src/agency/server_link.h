@@ -104,6 +104,13 @@ class ServerLink {
 
  private:
   Step Hello();
+  // Ensure's steps. Takes a new TCP connection: TLS, then HELLO when
+  // `hello`. Returns the step Ensure ends with, or nullopt when this
+  // address failed and the next one is tried.
+  std::optional<Step> Open(UniqueFd conn, bool hello, int attempt);
+  // connect_timeout passed at `now` after `attempt` attempts: logs why
+  // (another process holds the agency, or no server answered).
+  Step GiveUpConnecting(int attempt, Clock::time_point now);
   // Maps an I/O result to a step, dropping the connection when it broke.
   Step Outcome(IoStatus status, std::string_view what);
   // A reply that is no frame of the protocol (an unknown first byte, a

@@ -61,100 +61,132 @@ char* PutCsvField(char* p, std::string_view field) {
   return p;
 }
 
-CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out) {
+namespace {
+
+// ParseCsvRecord's place in its input. Its steps return kComplete when
+// their part (a field, the line end) was read whole, and otherwise what
+// ParseCsvRecord returns.
+struct CsvCursor {
+  const char* b;
+  std::size_t limit;
+  bool at_eof;
+  std::size_t i = 0;
+};
+
+void ResetParseState(CsvParseState& out) {
   out.storage.clear();
   out.spans.clear();
   out.lines = 0;
   out.error = nullptr;
   out.open_quote_at_end = false;
-  const char* b = input.data();
-  const std::size_t limit = input.size();
-  std::size_t i = 0;
+}
+
+// From the opening quote at c.i through the closing one.
+CsvParse ReadQuotedField(CsvCursor& c, CsvParseState& out) {
+  ++c.i;
+  while (true) {
+    if (c.i >= c.limit) {
+      if (!c.at_eof) return CsvParse::kNeedMore;
+      out.error = "unterminated quoted field";
+      out.open_quote_at_end = true;
+      return CsvParse::kError;
+    }
+    const char ch = c.b[c.i];
+    if (ch != '"') {
+      if (ch == '\n') ++out.lines;
+      out.storage.push_back(ch);
+      ++c.i;
+      continue;
+    }
+    if (c.i + 1 >= c.limit && !c.at_eof) return CsvParse::kNeedMore;
+    // A quote as the last byte: the closing one here, the first of an
+    // escaped pair if more bytes came.
+    if (c.i + 1 >= c.limit) out.open_quote_at_end = true;
+    if (c.i + 1 < c.limit && c.b[c.i + 1] == '"') {
+      out.storage.push_back('"');
+      c.i += 2;
+      continue;
+    }
+    ++c.i;  // the closing quote
+    return CsvParse::kComplete;
+  }
+}
+
+// Up to the comma, the line end or the end of the input.
+CsvParse ReadUnquotedField(CsvCursor& c, CsvParseState& out) {
+  while (c.i < c.limit && c.b[c.i] != ',' && c.b[c.i] != '\r' && c.b[c.i] != '\n') {
+    if (c.b[c.i] == '"') {
+      out.error = "quote inside an unquoted field";
+      return CsvParse::kError;
+    }
+    out.storage.push_back(c.b[c.i]);
+    ++c.i;
+  }
+  return CsvParse::kComplete;
+}
+
+// The input ended inside the record: the last line has no line end.
+CsvParse EndWithoutLineEnd(const CsvCursor& c, CsvParseState& out) {
+  if (!c.at_eof) return CsvParse::kNeedMore;
+  out.consumed = c.i;
+  out.terminated = false;
+  return CsvParse::kComplete;
+}
+
+// At a line end: CRLF, LF, or a lone CR.
+CsvParse FinishLine(CsvCursor& c, CsvParseState& out) {
+  if (c.b[c.i] == '\r') {
+    if (c.i + 1 >= c.limit) {
+      if (!c.at_eof) return CsvParse::kNeedMore;
+      // "\r" at the very end: the CRLF was cut, the line is torn.
+      out.consumed = c.i + 1;
+      out.terminated = false;
+      return CsvParse::kComplete;
+    }
+    c.i += c.b[c.i + 1] == '\n' ? 2 : 1;
+  } else {
+    ++c.i;
+  }
+  ++out.lines;
+  out.consumed = c.i;
+  out.terminated = true;
+  return CsvParse::kComplete;
+}
+
+}  // namespace
+
+CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out) {
+  ResetParseState(out);
+  CsvCursor c{input.data(), input.size(), at_eof};
   while (true) {
     const std::size_t field_start = out.storage.size();
     auto finish_field = [&] { out.spans.emplace_back(field_start, out.storage.size() - field_start); };
-    if (i < limit && b[i] == '"') {
-      ++i;
-      while (true) {
-        if (i >= limit) {
-          if (!at_eof) return CsvParse::kNeedMore;
-          out.error = "unterminated quoted field";
-          out.open_quote_at_end = true;
-          return CsvParse::kError;
-        }
-        const char c = b[i];
-        if (c != '"') {
-          if (c == '\n') ++out.lines;
-          out.storage.push_back(c);
-          ++i;
-          continue;
-        }
-        if (i + 1 >= limit && !at_eof) return CsvParse::kNeedMore;
-        // A quote as the last byte: the closing one here, the first of an
-        // escaped pair if more bytes came.
-        if (i + 1 >= limit) out.open_quote_at_end = true;
-        if (i + 1 < limit && b[i + 1] == '"') {
-          out.storage.push_back('"');
-          i += 2;
-          continue;
-        }
-        ++i;  // the closing quote
-        break;
-      }
+    if (c.i < c.limit && c.b[c.i] == '"') {
+      if (CsvParse read = ReadQuotedField(c, out); read != CsvParse::kComplete) return read;
       finish_field();
-      if (i >= limit) {
-        if (!at_eof) return CsvParse::kNeedMore;
-        out.consumed = i;
-        out.terminated = false;
-        return CsvParse::kComplete;
-      }
-      if (b[i] == ',') {
-        ++i;
+      if (c.i >= c.limit) return EndWithoutLineEnd(c, out);
+      if (c.b[c.i] == ',') {
+        ++c.i;
         continue;
       }
-      if (b[i] != '\r' && b[i] != '\n') {
+      if (c.b[c.i] != '\r' && c.b[c.i] != '\n') {
         out.error = "text after a closing quote";
         return CsvParse::kError;
       }
     } else {
-      while (i < limit && b[i] != ',' && b[i] != '\r' && b[i] != '\n') {
-        if (b[i] == '"') {
-          out.error = "quote inside an unquoted field";
-          return CsvParse::kError;
-        }
-        out.storage.push_back(b[i]);
-        ++i;
-      }
-      if (i >= limit) {
+      if (CsvParse read = ReadUnquotedField(c, out); read != CsvParse::kComplete) return read;
+      if (c.i >= c.limit) {
         if (!at_eof) return CsvParse::kNeedMore;
         finish_field();
-        out.consumed = i;
-        out.terminated = false;
-        return CsvParse::kComplete;
+        return EndWithoutLineEnd(c, out);
       }
       finish_field();
-      if (b[i] == ',') {
-        ++i;
+      if (c.b[c.i] == ',') {
+        ++c.i;
         continue;
       }
     }
-    // At a line end: CRLF, LF, or a lone CR.
-    if (b[i] == '\r') {
-      if (i + 1 >= limit) {
-        if (!at_eof) return CsvParse::kNeedMore;
-        // "\r" at the very end: the CRLF was cut, the line is torn.
-        out.consumed = i + 1;
-        out.terminated = false;
-        return CsvParse::kComplete;
-      }
-      i += b[i + 1] == '\n' ? 2 : 1;
-    } else {
-      ++i;
-    }
-    ++out.lines;
-    out.consumed = i;
-    out.terminated = true;
-    return CsvParse::kComplete;
+    return FinishLine(c, out);
   }
 }
 
@@ -278,40 +310,70 @@ CsvReader::Parse CsvReader::ParseRecord(std::size_t start, std::size_t& end, std
   return Parse::kComplete;
 }
 
-Result<std::optional<CsvRecord*>> CsvReader::Next() {
-  if (at_start_) {
-    while (end_ - pos_ < 3 && !eof_) {
+Result<void> CsvReader::SkipByteOrderMark() {
+  while (end_ - pos_ < 3 && !eof_) {
+    auto more = ReadMore();
+    if (!more) return std::unexpected(more.error());
+  }
+  if (end_ - pos_ >= 3 && std::memcmp(buffer_.data() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+  return {};
+}
+
+Result<bool> CsvReader::SkipBlankLines() {
+  while (true) {
+    if (pos_ >= end_) {
       auto more = ReadMore();
       if (!more) return std::unexpected(more.error());
+      if (!*more) return false;
+      continue;
     }
-    if (end_ - pos_ >= 3 && std::memcmp(buffer_.data() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+    char c = buffer_[pos_];
+    if (c == '\n') {
+      ++pos_;
+      ++line_;
+    } else if (c == '\r') {
+      if (pos_ + 1 >= end_ && !eof_) {
+        auto more = ReadMore();
+        if (!more) return std::unexpected(more.error());
+        continue;
+      }
+      pos_ += (pos_ + 1 < end_ && buffer_[pos_ + 1] == '\n') ? 2 : 1;
+      ++line_;
+    } else {
+      return true;
+    }
+  }
+}
+
+Result<std::optional<CsvRecord*>> CsvReader::RefuseRecord(std::string error) {
+  record_.fields.clear();
+  record_.line = line_;
+  record_.offset = consumed_ + pos_;
+  record_.error = std::move(error);
+  if (auto s = SkipLine(); !s) return std::unexpected(s.error());
+  record_.end_offset = consumed_ + pos_;
+  return std::optional<CsvRecord*>(&record_);
+}
+
+void CsvReader::TakeFields() {
+  if (spans_in_buffer_) {
+    for (auto [from, len] : spans_) record_.fields.emplace_back(buffer_.data() + from, len);
+    return;
+  }
+  for (auto [from, len] : parsed_.spans) {
+    record_.fields.emplace_back(parsed_.storage.data() + from, len);
+  }
+}
+
+Result<std::optional<CsvRecord*>> CsvReader::Next() {
+  if (at_start_) {
+    if (auto skipped = SkipByteOrderMark(); !skipped) return std::unexpected(skipped.error());
     at_start_ = false;
   }
   while (true) {
-    // Skip blank lines.
-    while (true) {
-      if (pos_ >= end_) {
-        auto more = ReadMore();
-        if (!more) return std::unexpected(more.error());
-        if (!*more) return std::optional<CsvRecord*>();
-        continue;
-      }
-      char c = buffer_[pos_];
-      if (c == '\n') {
-        ++pos_;
-        ++line_;
-      } else if (c == '\r') {
-        if (pos_ + 1 >= end_ && !eof_) {
-          auto more = ReadMore();
-          if (!more) return std::unexpected(more.error());
-          continue;
-        }
-        pos_ += (pos_ + 1 < end_ && buffer_[pos_ + 1] == '\n') ? 2 : 1;
-        ++line_;
-      } else {
-        break;
-      }
-    }
+    auto more = SkipBlankLines();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) return std::optional<CsvRecord*>();
     std::size_t end = 0;
     std::uint64_t lines = 0;
     std::string error;
@@ -320,37 +382,20 @@ Result<std::optional<CsvRecord*>> CsvReader::Next() {
     Parse p = ParseRecord(pos_, end, lines, error);
     if (p == Parse::kNeedMore) {
       if (end_ - pos_ > max_record_bytes_) {
-        record_.fields.clear();
-        record_.line = line_;
-        record_.offset = consumed_ + pos_;
-        record_.error = fmt::format("record longer than {} bytes", max_record_bytes_);
-        if (auto s = SkipLine(); !s) return std::unexpected(s.error());
-        record_.end_offset = consumed_ + pos_;
-        return std::optional<CsvRecord*>(&record_);
+        return RefuseRecord(fmt::format("record longer than {} bytes", max_record_bytes_));
       }
-      auto more = ReadMore();
-      if (!more) return std::unexpected(more.error());
+      auto read = ReadMore();
+      if (!read) return std::unexpected(read.error());
       continue;  // parse the same record again with more bytes
     }
+    if (p == Parse::kError) return RefuseRecord(std::move(error));
     record_.line = line_;
     record_.offset = consumed_ + pos_;
     record_.fields.clear();
-    if (p == Parse::kError) {
-      record_.error = std::move(error);
-      if (auto s = SkipLine(); !s) return std::unexpected(s.error());
-      record_.end_offset = consumed_ + pos_;
-      return std::optional<CsvRecord*>(&record_);
-    }
     if (end - pos_ > max_record_bytes_) {
       record_.error = fmt::format("record longer than {} bytes", max_record_bytes_);
     } else {
-      if (spans_in_buffer_) {
-        for (auto [from, len] : spans_) record_.fields.emplace_back(buffer_.data() + from, len);
-      } else {
-        for (auto [from, len] : parsed_.spans) {
-          record_.fields.emplace_back(parsed_.storage.data() + from, len);
-        }
-      }
+      TakeFields();
     }
     pos_ = end;
     line_ += lines;

@@ -119,6 +119,14 @@ class CsvReader {
   // Skips to just past the next LF (reading as needed); for records that do
   // not parse or are too long.
   Result<void> SkipLine();
+  // Next's steps. Drops a UTF-8 byte order mark at the start of the input.
+  Result<void> SkipByteOrderMark();
+  // Skips blank lines; false at the end of input.
+  Result<bool> SkipBlankLines();
+  // record_ as a record that is refused with `error` (its line skipped).
+  Result<std::optional<CsvRecord*>> RefuseRecord(std::string error);
+  // Fills record_.fields from the parsed spans (views, no copy).
+  void TakeFields();
 
   int fd_;
   std::size_t max_record_bytes_;

@@ -21,7 +21,6 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/peak_rss.h"
-#include "server/config_reload.h"
 #include "server/metrics_exposition.h"
 #include "server/round_status.h"
 #include "server/server_tls.h"
@@ -55,6 +54,38 @@ constexpr auto kStatusRefresh = std::chrono::seconds(1);
 constexpr useconds_t kAcceptFailurePauseUs = 100'000;
 
 int Postmaster::Run() {
+  if (int code = Start(); code != kExitOk) return code;
+  while (true) {
+    std::vector<pollfd> fds = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
+    if (metrics_) metrics_->AddPollFds(fds);
+    const std::size_t control_first = fds.size();
+    control_.AddPollFds(fds);
+    const std::size_t lease_at = fds.size();
+    if (pg_) fds.push_back({pg_->lease_fd(), POLLIN, 0});
+    int rc = ::poll(fds.data(), fds.size(), PollTimeoutMs());
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      Log(LogLevel::kError, "poll", Outcome::kFail, "error: {}", std::strerror(errno));
+      Shutdown(0);
+      return kExitOsErr;
+    }
+    if (fds[0].revents & POLLIN) {
+      if (auto code = OnSignals()) return *code;
+    }
+    if (pg_) WatchLease(fds[lease_at]);
+    if (lease_lost_) {
+      Shutdown(0);
+      return kExitTempFail;
+    }
+    if (fds[1].revents & POLLIN) Accept();
+    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
+    control_.OnPoll(fds, control_first,
+                    [this](const ControlRequest& r, const ControlPeer& p) { return OnControl(r, p); });
+    Tick();
+  }
+}
+
+int Postmaster::Start() {
   PublishSettings();
   if (pg_) {
     // Committers hold none of the parent's sockets.
@@ -84,49 +115,31 @@ int Postmaster::Run() {
     Log(LogLevel::kInfo, "watchdog", Outcome::kSuccess, "interval: {} | ping_every: {}",
         FormatDuration(*interval), FormatDuration(*interval / 2));
   }
-  while (true) {
-    std::vector<pollfd> fds = {{signals_.fd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}};
-    if (metrics_) metrics_->AddPollFds(fds);
-    const std::size_t control_first = fds.size();
-    control_.AddPollFds(fds);
-    const std::size_t lease_at = fds.size();
-    if (pg_) fds.push_back({pg_->lease_fd(), POLLIN, 0});
-    int rc = ::poll(fds.data(), fds.size(), PollTimeoutMs());
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      Log(LogLevel::kError, "poll", Outcome::kFail, "error: {}", std::strerror(errno));
-      Shutdown(0);
-      return kExitOsErr;
+  return kExitOk;
+}
+
+std::optional<int> Postmaster::OnSignals() {
+  while (auto sig = signals_.TakePending()) {
+    if (*sig == SIGCHLD) {
+      ReapWorkers();
+    } else if (*sig == SIGTERM || *sig == SIGINT) {
+      Shutdown(*sig);
+      return kExitOk;
+    } else if (*sig == SIGHUP) {
+      Reload();
+    } else if (*sig == SIGUSR2) {
+      CloseBettingNow("operator (SIGUSR2)");
     }
-    if (fds[0].revents & POLLIN) {
-      while (auto sig = signals_.TakePending()) {
-        if (*sig == SIGCHLD) {
-          ReapWorkers();
-        } else if (*sig == SIGTERM || *sig == SIGINT) {
-          Shutdown(*sig);
-          return kExitOk;
-        } else if (*sig == SIGHUP) {
-          Reload();
-        } else if (*sig == SIGUSR2) {
-          CloseBettingNow("operator (SIGUSR2)");
-        }
-      }
-    }
-    if (pg_ && (fds[lease_at].revents != 0 || fds[lease_at].fd < 0) && !pg_->LeaseAlive()) {
-      Log(LogLevel::kError, "storage", Outcome::kFail,
-          "backend: postgresql | error: the lease session was lost; another server may take "
-          "over, so this one stops");
-      lease_lost_ = true;
-    }
-    if (lease_lost_) {
-      Shutdown(0);
-      return kExitTempFail;
-    }
-    if (fds[1].revents & POLLIN) Accept();
-    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
-    control_.OnPoll(fds, control_first,
-                    [this](const ControlRequest& r, const ControlPeer& p) { return OnControl(r, p); });
-    Tick();
+  }
+  return std::nullopt;
+}
+
+void Postmaster::WatchLease(const pollfd& lease) {
+  if ((lease.revents != 0 || lease.fd < 0) && !pg_->LeaseAlive()) {
+    Log(LogLevel::kError, "storage", Outcome::kFail,
+        "backend: postgresql | error: the lease session was lost; another server may take "
+        "over, so this one stops");
+    lease_lost_ = true;
   }
 }
 
@@ -195,75 +208,6 @@ void Postmaster::Notify(const Status& sent) {
         NotifyBackendName(notifier_.backend()), sent.error().message);
   }
   notify_failed_ = true;
-}
-
-void Postmaster::PublishSettings() {
-  RuntimeSettings settings;
-  settings.log_level = config_.log_level;
-  settings.read_timeout_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout).count();
-  settings.hello_timeout_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(config_.hello_timeout).count();
-  settings.idle_timeout_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout).count();
-  lottery::PublishSettings(shared_.state(), settings);
-}
-
-void Postmaster::Reload() {
-  Notify(notifier_.Reloading("reloading the configuration"));
-  Log(LogLevel::kInfo, "reload", Outcome::kInProgress, "config: {}",
-      config_.config_file.empty() ? "none (flags and environment only)" : config_.config_file);
-  auto loaded = LoadServerConfig(launch_.argv, launch_.env);
-  if (!loaded) {
-    Log(LogLevel::kError, "reload", Outcome::kFail,
-        "error: {} | detail: keeping the running configuration", loaded.error().message);
-    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
-    return;
-  }
-  ServerConfig next = ApplyReloadable(config_, *loaded);
-  // Certificates, key and revocation list are read again even when their
-  // paths did not change: rotation replaces the files in place.
-  auto tls = LoadServerTls(next);
-  if (!tls) {
-    Log(LogLevel::kError, "reload", Outcome::kFail,
-        "error: {} | detail: keeping the running configuration and certificates", tls.error());
-    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
-    return;
-  }
-  if (auto limit = CheckConnectionLimit(next); !limit) {
-    Log(LogLevel::kError, "reload", Outcome::kFail,
-        "error: {} | detail: keeping the running configuration", limit.error().message);
-    Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
-    return;
-  }
-  int applied = 0;
-  int ignored = 0;
-  for (const ConfigChange& c : DiffServerConfigs(config_, *loaded)) {
-    if (c.reloadable) {
-      ++applied;
-      Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "key: {} | old: {} | new: {}", c.key,
-          c.old_value, c.new_value);
-    } else {
-      ++ignored;
-      Log(LogLevel::kWarning, "reload", Outcome::kFail,
-          "key: {} | old: {} | new: {} | detail: ignored, needs a restart", c.key, c.old_value,
-          c.new_value);
-    }
-  }
-  if (next.listen_backlog != config_.listen_backlog &&
-      ::listen(listener_.get(), next.listen_backlog) != 0) {
-    // The old backlog stays in force; nothing else depends on it.
-    Log(LogLevel::kWarning, "reload", Outcome::kFail, "key: server.listen_backlog | error: {}",
-        std::strerror(errno));
-  }
-  config_ = next;
-  tls_ = std::move(*tls);
-  if (tls_) Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "tls: reloaded | {}", DescribeServerTls(config_));
-  // The last line of a reload says what it did (docs/SYSTEMD.md).
-  Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
-  SetLogLevel(config_.log_level);
-  PublishSettings();
-  Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
 }
 
 void Postmaster::Accept() {

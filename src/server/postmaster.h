@@ -10,6 +10,7 @@
 // launch description must outlive it.
 #pragma once
 
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -81,6 +82,15 @@ class Postmaster {
   void Tick();
   int PollTimeoutMs() const;
   void Notify(const Status& sent);
+  // READY=1 with the round's status: the end of every reload, kept or not.
+  void NotifyReady();
+  // Run's steps: committers, READY=1 and the watchdog before the loop ...
+  int Start();
+  // ... then one function per event: the signals that arrived (an exit code
+  // when one ends the server) ...
+  std::optional<int> OnSignals();
+  // ... and the PostgreSQL lease's descriptor (sets lease_lost_).
+  void WatchLease(const pollfd& lease);
   // The body of GET /metrics (server/metrics_exposition.h).
   std::string RenderMetrics() const;
   // lotteryctl's commands (server/postmaster_control.cc): the reply to one

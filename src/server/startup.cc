@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <expected>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -32,6 +34,36 @@
 
 namespace lottery {
 namespace {
+
+// The draw reads the winners from this index instead of the whole file.
+int IndexWinners(const ServerConfig& config, StartupRecovery& store, SharedSegment& shared) {
+  const auto index_started = std::chrono::steady_clock::now();
+  auto index = store.IndexWinners(shared, static_cast<std::uint32_t>(config.agencies),
+                                  config.winning_number);
+  if (!index) {
+    Log(LogLevel::kError, "winner_index", Outcome::kFail, "error: {}", index.error().message);
+    return kExitCantCreate;
+  }
+  const std::chrono::duration<double, std::milli> index_took =
+      std::chrono::steady_clock::now() - index_started;
+  Log(LogLevel::kInfo, "winner_index", Outcome::kSuccess,
+      "enabled: {} | apuestas: {} | ganadores: {} | duracion_ms: {:.1f}{}",
+      index->enabled ? "yes" : "no", index->bets, index->winners, index_took.count(),
+      index->enabled ? ""
+                     : config.winning_number == kRandomWinningNumber
+                           ? " | detail: draw.winning_number is random; the draw scans the file"
+                           : " | detail: the file ends inside a record or holds too many "
+                             "winners; the draw scans the file");
+  return kExitOk;
+}
+
+void WarnIfNeverSynced(const ServerConfig& config) {
+  if (config.storage_sync == SyncMode::kNever) {
+    Log(LogLevel::kWarning, "storage", Outcome::kInProgress,
+        "sync: never | detail: acknowledged bets are not synced to disk and can be lost in a "
+        "crash; use storage.sync = \"always\" outside benchmarks");
+  }
+}
 
 // Start-up recovery through storage's one interface for the parent
 // (storage/recovery.h). Fails now, not in the first worker, when the bets
@@ -81,49 +113,20 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared, int winner
   }
   Log(LogLevel::kInfo, "storage", Outcome::kSuccess, "path: {} | existing_bytes: {} | sync: {}",
       config.storage_path, size ? *size : 0, SyncModeName(config.storage_sync));
-  // The draw reads the winners from this index instead of the whole file.
-  const auto index_started = std::chrono::steady_clock::now();
-  auto index = store->IndexWinners(shared, static_cast<std::uint32_t>(config.agencies),
-                                   config.winning_number);
-  if (!index) {
-    Log(LogLevel::kError, "winner_index", Outcome::kFail, "error: {}", index.error().message);
-    return kExitCantCreate;
-  }
-  const std::chrono::duration<double, std::milli> index_took =
-      std::chrono::steady_clock::now() - index_started;
-  Log(LogLevel::kInfo, "winner_index", Outcome::kSuccess,
-      "enabled: {} | apuestas: {} | ganadores: {} | duracion_ms: {:.1f}{}",
-      index->enabled ? "yes" : "no", index->bets, index->winners, index_took.count(),
-      index->enabled ? ""
-                     : config.winning_number == kRandomWinningNumber
-                           ? " | detail: draw.winning_number is random; the draw scans the file"
-                           : " | detail: the file ends inside a record or holds too many "
-                             "winners; the draw scans the file");
-  if (config.storage_sync == SyncMode::kNever) {
-    Log(LogLevel::kWarning, "storage", Outcome::kInProgress,
-        "sync: never | detail: acknowledged bets are not synced to disk and can be lost in a "
-        "crash; use storage.sync = \"always\" outside benchmarks");
-  }
+  if (int code = IndexWinners(config, *store, shared); code != kExitOk) return code;
+  WarnIfNeverSynced(config);
   return kExitOk;
 }
 
-}  // namespace
-
-int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
-  SetLogLevel(config.log_level);
+// A write to a closed socket must fail with EPIPE, not kill the process; a
+// write beyond RLIMIT_FSIZE must fail with EFBIG (and be answered like a
+// full disk), not kill the worker.
+void IgnoreWriteSignals() {
   ::signal(SIGPIPE, SIG_IGN);
-  // A write beyond RLIMIT_FSIZE must fail with EFBIG (and be answered like a
-  // full disk), not kill the worker.
   ::signal(SIGXFSZ, SIG_IGN);
-  // Taken first: descriptor 3 belongs to the manager's socket until then.
-  auto activated = TakeActivatedSocket(launch.env, ::getpid());
-  UnsetActivationEnvironment();
-  // SIGUSR2: the operator closes betting (Postmaster::CloseBettingNow).
-  auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR2});
-  if (!signals) {
-    Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
-    return kExitOsErr;
-  }
+}
+
+void LogConfig(const ServerConfig& config) {
   Log(LogLevel::kInfo, "config", Outcome::kSuccess,
       "port: {} | listen_backlog: {} | logging_level: {} | agencies: {} | address: {} | "
       "storage: {} | read_timeout: {} | max_connections: {} | winning_number: {}",
@@ -142,12 +145,15 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         "backlog have their connection attempts dropped and retried a second later",
         config.listen_backlog, config.agencies);
   }
-  // The certificate files are read before anything else is touched: a bad
-  // one is a configuration error (78), like a missing one.
+}
+
+// The certificate files are read before anything else is touched: a bad
+// one is a configuration error (78), like a missing one.
+std::expected<std::optional<TlsContext>, int> LoadTls(const ServerConfig& config) {
   auto tls = LoadServerTls(config);
   if (!tls) {
     Log(LogLevel::kError, "tls", Outcome::kFail, "error: {}", tls.error());
-    return kExitConfig;
+    return std::unexpected(kExitConfig);
   }
   Log(LogLevel::kInfo, "tls", Outcome::kSuccess, "{}", DescribeServerTls(config));
   if (config.tls.mode == TlsMode::kOff) {
@@ -155,39 +161,157 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         "mode: off | detail: connections are not encrypted and not authenticated: any peer "
         "that reaches the port can claim any agency, bet as it and read its winners");
   }
+  return std::move(*tls);
+}
+
+ServiceNotifier OpenNotifier(const ServerLaunch& launch) {
   auto notifier = ServiceNotifier::FromEnvironment(launch.env, ::getpid(),
                                                    AvailableNotifyBackends().front());
   if (notifier.enabled()) {
     Log(LogLevel::kInfo, "notify", Outcome::kSuccess, "socket: {} | backend: {}",
         launch.env.at("NOTIFY_SOCKET"), NotifyBackendName(notifier.backend()));
   }
-  // The data is this instance's before anything opens, creates or recovers
-  // it (storage/data_lock.h). A server killed while its workers ran leaves
-  // them holding the lock for a moment: they stop when their parent dies.
-  const auto orphan_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-      config.shutdown_timeout + std::chrono::seconds(5));
-  // On PostgreSQL the lease (an advisory lock) is that lock; a standby
-  // waits for it here, before it listens (server/pg_backend.h).
+  return notifier;
+}
+
+// Whoever owns the data for this start: the PostgreSQL lease, or the bets
+// file's lock. Exactly one is set once AcquireData succeeded.
+struct DataOwner {
   std::optional<PgBackend> pg;
   std::optional<DataLock> lock;
+};
+
+// The data is this instance's before anything opens, creates or recovers
+// it (storage/data_lock.h). A server killed while its workers ran leaves
+// them holding the lock for a moment: they stop when their parent dies.
+// On PostgreSQL the lease (an advisory lock) is that lock; a standby
+// waits for it here, before it listens (server/pg_backend.h).
+int AcquireData(const ServerConfig& config, SignalFd& signals, DataOwner& owner) {
   if (config.storage_backend == StorageBackend::kPostgresql) {
-    auto acquired = PgBackend::Acquire(config, *signals);
+    auto acquired = PgBackend::Acquire(config, signals);
     if (!acquired) return acquired.error();
-    pg.emplace(std::move(*acquired));
-  } else {
-    auto acquired = DataLock::Acquire(config.storage_path, orphan_wait, [&](pid_t owner) {
-      Log(LogLevel::kWarning, "storage_lock", Outcome::kInProgress,
-          "path: {} | owner_pid: {} | detail: the server that held it is gone; waiting up to {} "
-          "for its workers to exit",
-          DataLock::PathFor(config.storage_path), owner, FormatDuration(Seconds(orphan_wait)));
-    });
-    if (!acquired) {
-      Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}",
-          acquired.error().message);
-      return acquired.error().kind == ErrorKind::kBusy ? kExitTempFail : kExitCantCreate;
-    }
-    lock.emplace(std::move(*acquired));
+    owner.pg.emplace(std::move(*acquired));
+    return kExitOk;
   }
+  const auto orphan_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.shutdown_timeout + std::chrono::seconds(5));
+  auto acquired = DataLock::Acquire(config.storage_path, orphan_wait, [&](pid_t owner_pid) {
+    Log(LogLevel::kWarning, "storage_lock", Outcome::kInProgress,
+        "path: {} | owner_pid: {} | detail: the server that held it is gone; waiting up to {} "
+        "for its workers to exit",
+        DataLock::PathFor(config.storage_path), owner_pid, FormatDuration(Seconds(orphan_wait)));
+  });
+  if (!acquired) {
+    Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", acquired.error().message);
+    return acquired.error().kind == ErrorKind::kBusy ? kExitTempFail : kExitCantCreate;
+  }
+  owner.lock.emplace(std::move(*acquired));
+  return kExitOk;
+}
+
+int OpenMetrics(const ServerConfig& config, std::optional<MetricsEndpoint>& metrics) {
+  if (config.metrics_address.empty()) return kExitOk;
+  auto opened = MetricsEndpoint::Open(config.metrics_address);
+  if (!opened) {
+    Log(LogLevel::kError, "metrics", Outcome::kFail, "address: {} | error: {}",
+        config.metrics_address, opened.error().message);
+    return kExitOsErr;
+  }
+  Log(LogLevel::kInfo, "metrics", Outcome::kSuccess, "listening: {} | path: /metrics",
+      opened->description());
+  metrics = std::move(*opened);
+  return kExitOk;
+}
+
+std::expected<SharedSegment, int> CreateShared(const ServerConfig& config) {
+  auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
+  if (!shared) {
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
+        shared.error().message);
+    return std::unexpected(kExitOsErr);
+  }
+  return std::move(*shared);
+}
+
+std::expected<UniqueFd, int> CreateWinners() {
+  auto winners = CreateWinnersFile();
+  if (!winners) {
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail,
+        "error: cannot create the shared winners file: {}", winners.error().message);
+    return std::unexpected(kExitOsErr);
+  }
+  return std::move(*winners);
+}
+
+// lotteryctl's socket. A failure is the configuration's (another
+// server's socket at that path, or a path that cannot hold one), unless
+// the process ran out of descriptors or memory.
+std::expected<ControlEndpoint, int> OpenControl(const std::string& control_path) {
+  auto control = ControlEndpoint::Open(control_path);
+  if (!control) {
+    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", control_path,
+        control.error().message);
+    const int err = control.error().sys_errno;
+    const bool out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
+    return std::unexpected(out_of_resources ? kExitOsErr : kExitConfig);
+  }
+  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
+      control->path());
+  return std::move(*control);
+}
+
+int RecoverData(const ServerConfig& config, DataOwner& owner, SharedSegment& shared,
+                int winners_fd) {
+  if (owner.pg) return owner.pg->Recover(shared, winners_fd);
+  if (Status published = owner.lock->Publish(::getpid()); !published) {
+    Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", published.error().message);
+    return kExitCantCreate;
+  }
+  Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
+      owner.lock->path(), ::getpid());
+  if (int code = RecoverStorage(config, shared, winners_fd); code != kExitOk) {
+    // A failed start leaves no lock file naming a pid that is about to die.
+    owner.lock->Release(true);
+    return code;
+  }
+  return kExitOk;
+}
+
+void ReleaseData(DataOwner& owner) {
+  if (owner.lock) {
+    // Every worker is reaped: nobody else holds the lock now.
+    owner.lock->Release(true);
+    Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
+        owner.lock->path());
+    return;
+  }
+  owner.pg.reset();
+  Log(LogLevel::kInfo, "close", Outcome::kSuccess,
+      "resource: storage_lease | detail: committers stopped, lease released");
+}
+
+}  // namespace
+
+// Each step logs its own failure and returns the exit code; what a step
+// opened closes when RunServer returns, in the reverse order.
+int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
+  SetLogLevel(config.log_level);
+  IgnoreWriteSignals();
+  // Taken first: descriptor 3 belongs to the manager's socket until then.
+  auto activated = TakeActivatedSocket(launch.env, ::getpid());
+  UnsetActivationEnvironment();
+  // SIGUSR2: the operator closes betting (Postmaster::CloseBettingNow).
+  auto signals = SignalFd::Create({SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGUSR2});
+  if (!signals) {
+    Log(LogLevel::kError, "startup", Outcome::kFail, "error: {}", signals.error().message);
+    return kExitOsErr;
+  }
+  LogConfig(config);
+  auto tls = LoadTls(config);
+  if (!tls) return tls.error();
+  auto notifier = OpenNotifier(launch);
+  DataOwner owner;
+  if (int code = AcquireData(config, *signals, owner); code != kExitOk) return code;
   // Until recovery runs, a failure leaves the data directory as it was: a
   // lock file this start created goes again (DataLock::Release).
   if (!activated) {
@@ -197,79 +321,25 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   auto listener = OpenListener(config, std::move(*activated));
   if (!listener) return kExitOsErr;
   std::optional<MetricsEndpoint> metrics;
-  if (!config.metrics_address.empty()) {
-    auto opened = MetricsEndpoint::Open(config.metrics_address);
-    if (!opened) {
-      Log(LogLevel::kError, "metrics", Outcome::kFail, "address: {} | error: {}",
-          config.metrics_address, opened.error().message);
-      return kExitOsErr;
-    }
-    Log(LogLevel::kInfo, "metrics", Outcome::kSuccess, "listening: {} | path: /metrics",
-        opened->description());
-    metrics = std::move(*opened);
-  }
-  auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
-  if (!shared) {
-    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
-        shared.error().message);
-    return kExitOsErr;
-  }
-  auto winners = CreateWinnersFile();
-  if (!winners) {
-    Log(LogLevel::kError, "shared_memory", Outcome::kFail,
-        "error: cannot create the shared winners file: {}", winners.error().message);
-    return kExitOsErr;
-  }
-  // lotteryctl's socket. A failure is the configuration's (another
-  // server's socket at that path, or a path that cannot hold one), unless
-  // the process ran out of descriptors or memory.
-  const std::string control_path = config.EffectiveControlSocket(launch.env);
-  auto control = ControlEndpoint::Open(control_path);
-  if (!control) {
-    Log(LogLevel::kError, "control", Outcome::kFail, "path: {} | error: {}", control_path,
-        control.error().message);
-    const int err = control.error().sys_errno;
-    const bool out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
-    return out_of_resources ? kExitOsErr : kExitConfig;
-  }
-  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
-      control->path());
-  if (pg) {
-    if (int code = pg->Recover(*shared, winners->get()); code != kExitOk) return code;
-  } else {
-    if (Status published = lock->Publish(::getpid()); !published) {
-      Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}",
-          published.error().message);
-      return kExitCantCreate;
-    }
-    Log(LogLevel::kInfo, "storage_lock", Outcome::kSuccess, "path: {} | owner_pid: {}",
-        lock->path(), ::getpid());
-    if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) {
-      // A failed start leaves no lock file naming a pid that is about to die.
-      lock->Release(true);
-      return code;
-    }
-  }
+  if (int code = OpenMetrics(config, metrics); code != kExitOk) return code;
+  auto shared = CreateShared(config);
+  if (!shared) return shared.error();
+  auto winners = CreateWinners();
+  if (!winners) return winners.error();
+  auto control = OpenControl(config.EffectiveControlSocket(launch.env));
+  if (!control) return control.error();
+  if (int code = RecoverData(config, owner, *shared, winners->get()); code != kExitOk) return code;
   int code;
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
                           std::move(listener->description), std::move(metrics),
-                          std::move(*control), pg ? &*pg : nullptr);
+                          std::move(*control), owner.pg ? &*owner.pg : nullptr);
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,
       "resource: shared_memory | detail: segment and winners file released");
-  if (lock) {
-    // Every worker is reaped: nobody else holds the lock now.
-    lock->Release(true);
-    Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
-        lock->path());
-  } else {
-    pg.reset();
-    Log(LogLevel::kInfo, "close", Outcome::kSuccess,
-        "resource: storage_lease | detail: committers stopped, lease released");
-  }
+  ReleaseData(owner);
   Log(LogLevel::kInfo, "exit", code == kExitOk ? Outcome::kSuccess : Outcome::kFail,
       "exit_code: {}", code);
   return code;

@@ -83,121 +83,156 @@ class FirstBytesCapture {
 
 }  // namespace
 
-// Drives SSL_accept/SSL_connect on a non-blocking socket.
+// Drives SSL_accept/SSL_connect on a non-blocking socket: each turn either
+// peeks at the peer's first byte or advances OpenSSL, then waits for the
+// socket when OpenSSL needs it. A failure leaves its reason in `out`.
 struct HandshakeRunner {
+  // What one turn decided.
+  enum class Turn { kDone, kFailed, kWait, kAgain };
+
   static Handshake Run(const TlsContext& context, int fd, int cancel_fd,
                        TlsClock::time_point deadline, bool server,
                        const std::string& server_name = {}) {
     Handshake out;
+    std::unique_ptr<TlsStream> stream = Prepare(context, fd, server, server_name, out);
+    if (!stream) return out;
+    std::optional<FirstBytesCapture> capture;
+    if (!server) capture.emplace(stream->ssl_, &out.first_bytes);
+    HandshakeRunner runner{out, *stream, fd, server};
+    if (runner.Drive(cancel_fd, deadline)) {
+      out.end = Handshake::kDone;
+      out.stream = std::move(stream);
+    }
+    return out;
+  }
+
+  // The stream over `fd`, non-blocking, with the name a client checks in
+  // the server's certificate; null (and `out.error`) when that fails.
+  static std::unique_ptr<TlsStream> Prepare(const TlsContext& context, int fd, bool server,
+                                            const std::string& server_name, Handshake& out) {
     int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
       out.error = fmt::format("fcntl: {}", std::strerror(errno));
-      return out;
+      return nullptr;
     }
     SSL* ssl = SSL_new(context.get());
     if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
       if (ssl != nullptr) SSL_free(ssl);
       out.error = TakeOpenSslErrors("SSL_new");
-      return out;
+      return nullptr;
     }
     std::unique_ptr<TlsStream> stream(new TlsStream(ssl, fd));
-    if (!server) {
-      const std::string& name = server_name.empty() ? context.server_name() : server_name;
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-      bool named = IsIpAddress(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1
-                                     : (SSL_set_tlsext_host_name(ssl, name.c_str()) == 1 &&
-                                        SSL_set1_host(ssl, name.c_str()) == 1);
-      if (!named) {
-        stream->broken_ = true;
-        out.error = TakeOpenSslErrors(fmt::format("tls.server_name {}", name));
-        return out;
-      }
+    if (server) return stream;
+    const std::string& name = server_name.empty() ? context.server_name() : server_name;
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    bool named = IsIpAddress(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1
+                                   : (SSL_set_tlsext_host_name(ssl, name.c_str()) == 1 &&
+                                      SSL_set1_host(ssl, name.c_str()) == 1);
+    if (!named) {
+      stream->broken_ = true;
+      out.error = TakeOpenSslErrors(fmt::format("tls.server_name {}", name));
+      return nullptr;
     }
-    short events = POLLIN;
-    bool peeked = false;
-    bool started = server;  // the client peeks once its ClientHello is out
-    std::optional<FirstBytesCapture> capture;
-    if (!server) capture.emplace(ssl, &out.first_bytes);
+    return stream;
+  }
+
+  // Returns true once the handshake is done.
+  bool Drive(int cancel_fd, TlsClock::time_point deadline) {
     while (true) {
-      if (!peeked && started) {
-        // The first byte tells a TLS peer from a plaintext one before
-        // OpenSSL consumes anything: a client meets a server that refused
-        // it in plaintext (TOO_MANY_CONNECTIONS), and can read why.
-        unsigned char first = 0;
-        ssize_t n = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 1) {
-          peeked = true;
-          if (first != kTlsHandshakeRecord && (server || first != kTlsAlertRecord)) {
-            stream->broken_ = true;
-            out.end = Handshake::kNotTls;
-            out.error = fmt::format("the peer sent byte 0x{:02x}, not a TLS handshake", first);
-            return out;
-          }
-          continue;
-        }
-        if (n == 0) {
-          stream->broken_ = true;
-          out.end = Handshake::kClosed;
-          out.error = "the peer closed before the TLS handshake";
-          return out;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          // A reset (a server that evicted this connection, a peer that
-          // vanished) is a lost connection, not a verdict on a certificate.
-          stream->broken_ = true;
-          out.end = Handshake::kClosed;
-          out.error = std::strerror(errno);
-          return out;
-        }
-      } else {
-        started = true;
-        ERR_clear_error();
-        int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
-        if (rc == 1) {
-          out.end = Handshake::kDone;
-          out.stream = std::move(stream);
-          return out;
-        }
-        int e = SSL_get_error(ssl, rc);
-        if (e == SSL_ERROR_WANT_READ) {
-          events = POLLIN;
-        } else if (e == SSL_ERROR_WANT_WRITE) {
-          events = POLLOUT;
-        } else {
-          stream->broken_ = true;
-          long verify = SSL_get_verify_result(ssl);
-          if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-            out.end = Handshake::kClosed;
-            out.error = errno != 0 ? std::strerror(errno) : "the peer closed during the handshake";
-            return out;
-          }
-          out.end = PeerSpokeNonTls() ? Handshake::kNotTls : Handshake::kFailed;
-          out.error = TakeOpenSslErrors("TLS handshake");
-          if (verify != X509_V_OK) {
-            out.error += fmt::format(" (certificate: {})", X509_verify_cert_error_string(verify));
-          }
-          return out;
-        }
-      }
-      switch (WaitForEvents(fd, events, cancel_fd, deadline)) {
-        case WaitResult::kReady: break;
-        case WaitResult::kTimeout:
-          stream->broken_ = true;
-          out.end = Handshake::kTimeout;
-          out.error = "the TLS handshake did not finish in time";
-          return out;
-        case WaitResult::kCancelled:
-          stream->broken_ = true;
-          out.end = Handshake::kCancelled;
-          out.error = "cancelled";
-          return out;
-        case WaitResult::kError:
-          stream->broken_ = true;
-          out.error = std::strerror(errno);
-          return out;
-      }
+      const Turn turn = !peeked && started ? PeekFirstByte() : Advance();
+      if (turn == Turn::kDone) return true;
+      if (turn == Turn::kFailed) return false;
+      if (turn == Turn::kAgain) continue;
+      if (!Wait(cancel_fd, deadline)) return false;
     }
   }
+
+  // The first byte tells a TLS peer from a plaintext one before OpenSSL
+  // consumes anything: a client meets a server that refused it in
+  // plaintext (TOO_MANY_CONNECTIONS), and can read why.
+  Turn PeekFirstByte() {
+    unsigned char first = 0;
+    ssize_t n = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 1) {
+      peeked = true;
+      if (first != kTlsHandshakeRecord && (server || first != kTlsAlertRecord)) {
+        return Fail(Handshake::kNotTls,
+                    fmt::format("the peer sent byte 0x{:02x}, not a TLS handshake", first));
+      }
+      return Turn::kAgain;
+    }
+    if (n == 0) return Fail(Handshake::kClosed, "the peer closed before the TLS handshake");
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      // A reset (a server that evicted this connection, a peer that
+      // vanished) is a lost connection, not a verdict on a certificate.
+      return Fail(Handshake::kClosed, std::strerror(errno));
+    }
+    return Turn::kWait;
+  }
+
+  // One call of SSL_accept/SSL_connect; the client peeks once its
+  // ClientHello is out.
+  Turn Advance() {
+    started = true;
+    ERR_clear_error();
+    int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+    if (rc == 1) return Turn::kDone;
+    int e = SSL_get_error(ssl, rc);
+    if (e == SSL_ERROR_WANT_READ) {
+      events = POLLIN;
+      return Turn::kWait;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+      events = POLLOUT;
+      return Turn::kWait;
+    }
+    stream.broken_ = true;
+    long verify = SSL_get_verify_result(ssl);
+    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      return Fail(Handshake::kClosed,
+                  errno != 0 ? std::strerror(errno) : "the peer closed during the handshake");
+    }
+    out.end = PeerSpokeNonTls() ? Handshake::kNotTls : Handshake::kFailed;
+    out.error = TakeOpenSslErrors("TLS handshake");
+    if (verify != X509_V_OK) {
+      out.error += fmt::format(" (certificate: {})", X509_verify_cert_error_string(verify));
+    }
+    return Turn::kFailed;
+  }
+
+  // Waits for `events`; false (and why in `out`) when the wait ends otherwise.
+  bool Wait(int cancel_fd, TlsClock::time_point deadline) {
+    switch (WaitForEvents(fd, events, cancel_fd, deadline)) {
+      case WaitResult::kReady: return true;
+      case WaitResult::kTimeout:
+        Fail(Handshake::kTimeout, "the TLS handshake did not finish in time");
+        return false;
+      case WaitResult::kCancelled:
+        Fail(Handshake::kCancelled, "cancelled");
+        return false;
+      case WaitResult::kError:
+        stream.broken_ = true;
+        out.error = std::strerror(errno);
+        return false;
+    }
+    return true;
+  }
+
+  Turn Fail(Handshake::End end, std::string error) {
+    stream.broken_ = true;
+    out.end = end;
+    out.error = std::move(error);
+    return Turn::kFailed;
+  }
+
+  Handshake& out;
+  TlsStream& stream;
+  int fd;
+  bool server;
+  SSL* ssl = stream.ssl_;
+  short events = POLLIN;
+  bool peeked = false;
+  bool started = server;  // the client peeks once its ClientHello is out
 };
 
 const char* HandshakeEndName(Handshake::End end) {

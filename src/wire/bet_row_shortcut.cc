@@ -44,6 +44,31 @@ struct RowClasses {
 // The bits of bytes [0, n), n <= 64.
 inline RowMask LowBits(std::size_t n) { return n >= 64 ? ~RowMask{0} : (RowMask{1} << n) - 1; }
 
+// Days in each month, February at 29 (checked apart); 0 for months that
+// do not exist, which then fail the day's check.
+constexpr std::uint8_t kMaxDay[16] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0, 0};
+
+// The four digits of a year from one little-endian word (the first byte is
+// the lowest): pairs, then the pairs.
+[[gnu::always_inline]] inline int ReadYear(const char* digits) {
+  std::uint32_t y;
+  std::memcpy(&y, digits, 4);
+  y -= 0x30303030u;
+  y = y * 10 + (y >> 8);
+  return static_cast<int>((y & 0xff) * 100 + (y >> 16 & 0xff));
+}
+
+// The number of `size` (1..4) digits that ends at `end`, from the four
+// bytes before `end`, the ones before the number shifted out.
+[[gnu::always_inline]] inline std::uint32_t ReadNumber(const char* end, std::size_t size) {
+  std::uint32_t word;
+  std::memcpy(&word, end - 4, 4);
+  const unsigned drop = 8 * static_cast<unsigned>(4 - size);
+  word = (word >> drop << drop) - (0x30303030u >> drop << drop);
+  return (word & 0xff) * 1000 + (word >> 8 & 0xff) * 100 + (word >> 16 & 0xff) * 10 +
+         (word >> 24);
+}
+
 // The shortcut for the common row, from the classes of its bytes instead of
 // a branch per byte. It takes rows of 16 to 64 bytes, without quotes or
 // control characters, whose names are ASCII or hold only U+00C0..U+00FF
@@ -107,21 +132,11 @@ inline bool FinishCommonRow(std::string_view row, const Date& today, BetView& be
   if (!c.has_utf8 && c.high != 0) utf8(c);
   fail |= (c.lead << 1) != c.cont;
   fail |= (c.lead | c.cont) != c.high;
-  // A real date from 1900 to today, compared as one number. The year's
-  // four digits from one little-endian word (the first byte is the
-  // lowest): pairs, then the pairs.
-  std::uint32_t y;
-  std::memcpy(&y, bytes + b, 4);
-  y -= 0x30303030u;
-  y = y * 10 + (y >> 8);
-  const int year = static_cast<int>((y & 0xff) * 100 + (y >> 16 & 0xff));
+  // A real date from 1900 to today, compared as one number.
+  const int year = ReadYear(bytes + b);
   auto digit = [bytes](std::size_t i) { return bytes[i] - '0'; };
   const int month = digit(b + 5) * 10 + digit(b + 6);
   const int day = digit(b + 8) * 10 + digit(b + 9);
-  // Days in each month, February at 29 (checked below); 0 for months
-  // that do not exist, which then fail the day's check.
-  static constexpr std::uint8_t kMaxDay[16] = {0,  31, 29, 31, 30, 31, 30, 31,
-                                               31, 30, 31, 30, 31, 0,  0,  0};
   auto packed = [](int yy, int m, int d) { return (yy << 9) | (m << 5) | d; };
   fail |= year < kMinBirthYear;
   fail |= static_cast<unsigned>(day - 1) >= kMaxDay[month & 15];
@@ -129,14 +144,7 @@ inline bool FinishCommonRow(std::string_view row, const Date& today, BetView& be
   fail |= packed(year, month, day) > packed(today.year, today.month, today.day);
   if (fail != 0) return false;
   if (month == 2 && day == 29 && DaysIn(year, 2) != 29) return false;
-  // The number from the row's last four bytes, the ones before it shifted
-  // out.
-  std::uint32_t word;
-  std::memcpy(&word, bytes + size - 4, 4);
-  const unsigned drop = 8 * static_cast<unsigned>(4 - number_size);
-  word = (word >> drop << drop) - (0x30303030u >> drop << drop);
-  const std::uint32_t number = (word & 0xff) * 1000 + (word >> 8 & 0xff) * 100 +
-                               (word >> 16 & 0xff) * 10 + (word >> 24);
+  const std::uint32_t number = ReadNumber(bytes + size, number_size);
   bet.first_name = std::string_view(bytes, at0);
   bet.last_name = std::string_view(bytes + at0 + 1, at1 - at0 - 1);
   bet.document = std::string_view(bytes + at1 + 1, document_size);

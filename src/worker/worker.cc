@@ -23,10 +23,6 @@
 namespace lottery {
 namespace {
 
-// Frames served between two looks at the signal descriptor, for a peer
-// that never pauses (the reader then never waits on it).
-constexpr std::uint64_t kFramesPerSignalCheck = 32;
-
 // Why an error before HELLO succeeded refuses the connection (metrics);
 // nothing for errors that are not the peer's doing.
 // The refusal the table (wire/error_codes.h) names for `code`, if any.
@@ -159,120 +155,6 @@ void Worker::RefreshSettings() {
 
 void Worker::ReleaseSlot() {
   if (agency_ != 0) ReleaseAgencySlot(shared_.state(), agency_, ::getpid());
-}
-
-int Worker::Serve() {
-  while (true) {
-    RefreshSettings();
-    Frame frame;
-    // A peer that connects and says nothing must not hold a connection
-    // slot, nor one that stops talking between frames. Waiting for the draw
-    // happens inside WINNERS_QUERY, not here, so it is not bounded by this.
-    // Before HELLO, one deadline from accept whatever arrives (an ECHO does
-    // not extend it): strangers cannot hold a place by talking.
-    const Millis wait =
-        introduced_ ? idle_
-                    : std::max(Millis(0), std::chrono::duration_cast<Millis>(hello_deadline_ -
-                                                                            Clock::now()));
-    IoStatus s = reader_.Read(frame, wait, std::min(stall_, introduced_ ? stall_ : wait));
-    // Batches validated before a frame that cannot be read are still stored.
-    if (s != IoStatus::kOk && !StorePendingBatches()) return 0;
-    switch (s) {
-      case IoStatus::kOk:
-        break;
-      case IoStatus::kClosed:
-        Log(LogLevel::kInfo, "connection_closed", Outcome::kSuccess, "ip: {} | agency: {}", peer_,
-            agency_);
-        return 0;
-      case IoStatus::kTruncated:
-        Log(LogLevel::kWarning, "connection_closed", Outcome::kFail,
-            "ip: {} | agency: {} | error: peer closed in the middle of a frame", peer_, agency_);
-        return 0;
-      case IoStatus::kTooLarge:
-        if (!IsKnownMessageType(reader_.header().type)) {
-          // Garbage, most likely: say what is wrong with its first byte.
-          SendError(ErrorCode::kUnknownType,
-                    fmt::format("unknown message type 0x{:02x}", reader_.header().type));
-          return 0;
-        }
-        SendError(ErrorCode::kFrameTooLarge,
-                  fmt::format("frame of {} bytes exceeds the limit of {}",
-                              std::uint64_t{reader_.header().length} + kFrameHeaderSize,
-                              kMaxFrameSize));
-        return 0;
-      case IoStatus::kTimeout:
-        if (!introduced_ && (reader_.buffered() == 0 || wait < stall_)) {
-          SendError(ErrorCode::kTimeout,
-                    fmt::format("{} within {} of connecting (server.hello_timeout)",
-                                first_frame_ ? "no message" : "no HELLO",
-                                FormatDuration(Seconds(hello_))));
-          return 0;
-        }
-        if (reader_.buffered() == 0) {
-          SendError(ErrorCode::kTimeout,
-                    fmt::format("no message for {} (server.idle_timeout)",
-                                FormatDuration(Seconds(idle_))));
-          return 0;
-        }
-        SendError(ErrorCode::kTimeout,
-                  fmt::format("a frame must arrive whole within server.read_timeout ({}): this one "
-                              "did not", FormatDuration(Seconds(stall_))));
-        return 0;
-      case IoStatus::kCancelled:
-        ShutdownRequested();
-        SendStopReason();
-        return 0;
-      case IoStatus::kError:
-        Log(LogLevel::kWarning, "connection_closed", Outcome::kFail, "ip: {} | agency: {} | error: {}",
-            peer_, agency_, reader_.error());
-        return 0;
-    }
-    first_frame_ = false;
-    // A reload may have come while this worker waited for the frame.
-    RefreshSettings();
-    bool keep = true;
-    // Whatever is not a batch sees the batches before it stored.
-    if (frame.type != static_cast<std::uint8_t>(MessageType::kBets) && !StorePendingBatches()) {
-      return 0;
-    }
-    switch (static_cast<MessageType>(frame.type)) {
-      case MessageType::kHello: keep = HandleHello(frame.payload); break;
-      case MessageType::kBets: keep = HandleBets(frame.payload); break;
-      case MessageType::kFinished: keep = HandleFinished(); break;
-      case MessageType::kWinnersQuery: keep = HandleWinnersQuery(); break;
-      case MessageType::kEcho: keep = HandleEcho(frame.payload); break;
-      default:
-        if (IsKnownMessageType(frame.type)) {
-          keep = SendError(ErrorCode::kOutOfOrder,
-                           fmt::format("{} is sent by the server, not to it",
-                                       MessageTypeName(frame.type)));
-        } else {
-          keep = SendError(ErrorCode::kUnknownType,
-                           fmt::format("unknown message type 0x{:02x}", frame.type));
-        }
-    }
-    // A peer that never pauses never makes the reader wait on the signal
-    // descriptor: look at it now and then.
-    if (++frames_served_ % kFramesPerSignalCheck == 0 && signals_.Pending()) {
-      ShutdownRequested();
-      if (keep) SendStopReason();
-      return 0;
-    }
-    if (!keep || stopping_) {
-      FlushAcks();
-      return 0;
-    }
-    // With storage.sync = "always", acks wait while more batches are
-    // already here, so that they share one fdatasync (docs/PERFORMANCE.md);
-    // the agency's window bounds how long that can be.
-    const std::size_t waiting = acks_queued_ + pending_extents_.size();
-    if (waiting > 0 &&
-        (waiting >= kMaxQueuedAcks || pending_rows_.size() >= kMaxPendingRowBytes ||
-         (!reader_.HasWholeFrame() &&
-          (!store_->GroupsAcks() || !InputWaiting())))) {
-      if (!FlushAcks()) return 0;
-    }
-  }
 }
 
 bool Worker::HandleHello(std::string_view payload) {

@@ -1,8 +1,8 @@
 // The worker's session: the state of one connection, from its first frame
 // to its last, and the handlers of each message. Internal to worker/; its
-// member functions are split by concern: worker.cc (the frame loop, replies,
-// HELLO, ECHO), worker_batches.cc (BETS and the acks' group commit),
-// worker_draw.cc (FINISHED and WINNERS_QUERY).
+// member functions are split by concern: worker_serve.cc (the frame loop),
+// worker.cc (replies, HELLO, ECHO), worker_batches.cc (BETS and the acks'
+// group commit), worker_draw.cc (FINISHED and WINNERS_QUERY).
 //
 // The session owns the connection, the stream over it (plain or TLS), its
 // signal descriptor and its storage (BatchStorage);
@@ -75,6 +75,34 @@ class Worker {
   bool HandleFinished();
   bool HandleWinnersQuery();
   bool HandleEcho(std::string_view payload);
+  // HandleBets' steps, inlined into it (worker_batches.cc): the per-batch
+  // path stays one function for the compiler. Those returning
+  // std::optional<bool> answer the batch (the handler's verdict) or let it
+  // go on (nullopt).
+  // A batch that is not the next one (a repeat, a gap) or comes after
+  // betting closed is answered here.
+  inline std::optional<bool> AnswerUntakenBatch(std::string_view payload, std::uint64_t seq,
+                                                std::uint16_t count, Clock::time_point received);
+  // A batch re-sent after a reconnect: acked again if it is the one stored.
+  bool AnswerRepeatedBatch(std::string_view payload, std::uint64_t seq, std::uint16_t count,
+                           Clock::time_point received);
+  // Checks each row of the batch and appends it to pending_rows_ (its
+  // winners to pending_winners_), adding up the rows' digest; `bet` is left
+  // holding the last row. A bad row refuses the whole batch.
+  inline std::optional<bool> PendRows(BetBatchDecoder& decoder, std::uint64_t seq,
+                                      std::uint16_t count, const Date& today, std::uint64_t first,
+                                      BetView& bet, std::uint64_t& digest);
+  // Drops the batch's rows taken so far and refuses it; the pending batches
+  // before it are still stored (and acked) before the error goes out.
+  bool RefuseBatch(std::uint16_t count, std::size_t rows_mark, std::size_t winners_mark,
+                   ErrorCode code, std::string message, std::uint32_t index);
+  // Queues the checked batch to be stored with the pending ones.
+  inline void PendBatch(std::uint64_t seq, std::uint16_t count, std::uint64_t first,
+                        std::uint64_t digest, Clock::time_point received);
+  // Bet mode's one bet, kept for LogSingleBet.
+  inline void NoteSingleBet(std::uint16_t count, const BetView& bet);
+  // DEBUG: stores the batch now and logs each of its bets as stored.
+  bool LogStoredBets(std::string_view payload, const Date& today);
 
   // Sends a reply after the acks waiting in acks_ (FlushAcks).
   bool Send(const std::string& bytes);
@@ -97,6 +125,9 @@ class Worker {
   // storage failure they are refused with STORAGE_FAILED and the connection
   // closes (returns false).
   bool StorePendingBatches();
+  // The append of `extents` failed with `error`: they are refused
+  // (BETTING_CLOSED, SHUTTING_DOWN or STORAGE_FAILED).
+  bool RefuseUnstored(const std::vector<BatchExtent>& extents, const Error& error);
   // Stores the pending batches, makes every queued batch durable with one
   // group commit, then sends their acks in one write. On a failed sync no ack goes out: the agency gets
   // STORAGE_FAILED and the connection closes (returns false).
@@ -122,6 +153,24 @@ class Worker {
   // Picks up settings a reload changed: the log level and the read, hello
   // and idle timeouts.
   void RefreshSettings();
+
+  // Serve's jobs, one per step of a frame's life. Each returns false when
+  // the connection must end.
+  // How long to wait for the next frame: the idle timeout, or what is left
+  // of the hello deadline before HELLO.
+  Millis NextFrameWait() const;
+  // A frame could not be read (`s` is not kOk): logs or answers why.
+  void EndOnReadFailure(IoStatus s, Millis wait);
+  void ReplyTooLarge();
+  void ReplyTimeout(Millis wait);
+  // Stores the batches before a frame that is not a batch, hands the frame
+  // to its handler, then checks signals and flushes acks.
+  bool ServeFrame(const Frame& frame);
+  bool Dispatch(const Frame& frame);
+  // Every kFramesPerSignalCheck frames: whether a signal ends the session.
+  bool StopOnSignal(bool keep);
+  // Flushes the queued acks once nothing more is about to join them.
+  bool FlushAcksIfDue();
 
   UniqueFd conn_;
   std::unique_ptr<ByteStream> stream_;  // over conn_; destroyed first

@@ -25,6 +25,12 @@ stale name in the docs. Names of other software (systemd directives,
 Kubernetes kinds) are found in the files that use them (conf/, tests/) or
 listed in FOREIGN_NAMES.
 
+And no function in a non-test .cc file under src/ (src/fuzz and src/bench
+aside) is longer than MAX_FUNCTION_LINES, from the line of its opening
+brace to the line of its closing one: a function does one job. Declarative
+tables written as a function are listed in LONG_FUNCTIONS_ALLOWED, each
+with why.
+
 Every violation is reported as FILE:LINE: message; the test fails if any.
 The checker is first run on small trees with deliberately broken includes,
 so that a checker that stopped seeing them fails too.
@@ -49,6 +55,16 @@ ALLOWED = {
 FREE_FOLDERS = {"fuzz", "bench"}
 PARENT_NEVER_REACHES = {"storage/bets_file_row.h", "common/csv.h", "storage/winner_scan.h"}
 MAX_LINES = 420
+MAX_FUNCTION_LINES = 80
+# Functions allowed to be longer: tables, one entry after another, that
+# read best whole. "file:name" (the name as written before its parameters)
+# -> why.
+LONG_FUNCTIONS_ALLOWED = {
+    "server/server_config.cc:ServerSpec":
+        "the server's settings table: one entry per setting (key, variable, flag, help)",
+    "agency/agency_config.cc:LoadAgencyConfig":
+        "the agency's option table: one entry per setting, then one call that loads them",
+}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 # A backticked code name: CamelCase with two humps or more, or kConstant,
 # optionally qualified (A::B) and called (A()).
@@ -132,6 +148,132 @@ def check_tree(src, max_lines=MAX_LINES):
             for nxt in graph.get(inc, []):
                 via.setdefault(nxt, via[inc])
                 stack.append(nxt)
+    return problems
+
+
+def blank_non_code(text):
+    """`text` with comments, string and character literals and preprocessor
+    lines blanked (newlines kept), so that braces in them are not counted."""
+    out = []
+    i, n = 0, len(text)
+    at_line_start = True
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            out.append(c)
+            i += 1
+            at_line_start = True
+            continue
+        if at_line_start and c == "#":
+            # A preprocessor line, with its backslash continuations.
+            while i < n and not (text[i] == "\n" and text[i - 1] != "\\"):
+                out.append("\n" if text[i] == "\n" else " ")
+                i += 1
+            continue
+        if not c.isspace():
+            at_line_start = False
+        if text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                out.append(" ")
+                i += 1
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out.append(re.sub(r"[^\n]", " ", text[i:end]))
+            i = end
+            continue
+        raw = re.match(r'R"([^()\\ \n]{0,16})\(', text[i:i + 20])
+        if raw and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            end = text.find(")" + raw.group(1) + '"', i)
+            end = n if end < 0 else end + len(raw.group(1)) + 2
+            out.append(re.sub(r"[^\n]", " ", text[i:end]))
+            i = end
+            continue
+        # A quote after a digit and before one is a digit separator (100'000).
+        separator = c == "'" and i > 0 and text[i - 1].isalnum() and i + 1 < n and text[i + 1].isalnum()
+        if c in "\"'" and not separator:
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            out.append(c + " " * (min(j, n) - i - 1) + (c if j < n else ""))
+            i = j + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def function_name(head):
+    """The name written before a function head's parameters, or None when
+    the head is not a function's (a class, a namespace, an initializer)."""
+    head = re.sub(r"\btemplate\s*<[^{};]*?>\s*(?=[A-Za-z_\[])", "", head.strip(), count=1)
+    if re.match(r"(class|struct|union|enum|namespace|extern)\b", head):
+        return None
+    m = re.match(r"([^(]*?)(operator\s*\S+?|[A-Za-z_~][\w:~]*)\s*\(", head, re.S)
+    if not m or re.search(r"=", m.group(1)):
+        return None  # no parameters, or an initializer (x = {...}, a lambda)
+    name = m.group(2)
+    if name in ("if", "for", "while", "switch", "catch", "return", "sizeof", "decltype"):
+        return None
+    return name
+
+
+def long_functions(text, limit):
+    """(line, name, lines) of each function in C++ `text` longer than `limit`
+    lines, counted from its opening brace's line to its closing brace's."""
+    code = blank_non_code(text)
+    found = []
+    stack = []  # per open brace: (kind, line, name); kind is "fn", "body" or "scope"
+    head_start = 0
+    line = 1
+    for i, c in enumerate(code):
+        if c == "\n":
+            line += 1
+        elif c == "{":
+            inside = any(kind in ("fn", "body", "opaque") for kind, _, _ in stack)
+            head = code[head_start:i]
+            if not inside and head.count("(") > head.count(")"):
+                # Braces inside a parameter list (a default argument `= {}`):
+                # part of the head.
+                stack.append(("param", line, None))
+                continue
+            name = None if inside else function_name(head)
+            if inside:
+                kind = "body"
+            elif name:
+                kind = "fn"
+            else:
+                kind = "opaque" if "=" in head and "operator" not in head else "scope"
+            stack.append((kind, line, name))
+            head_start = i + 1
+        elif c == "}":
+            if stack:
+                kind, start, name = stack.pop()
+                if kind == "param":
+                    continue
+                if kind == "fn" and line - start + 1 > limit:
+                    found.append((start, name, line - start + 1))
+            head_start = i + 1
+        elif c == ";":
+            head_start = i + 1
+    return found
+
+
+def check_function_lengths(src, limit=MAX_FUNCTION_LINES, allowed=None):
+    """Functions longer than `limit` lines in the non-test .cc files."""
+    allowed = LONG_FUNCTIONS_ALLOWED if allowed is None else allowed
+    problems = []
+    for path in sorted(src.rglob("*.cc")):
+        rel = path.relative_to(src)
+        if rel.parts[0] in FREE_FOLDERS or is_test_file(rel):
+            continue
+        for line, name, lines in long_functions(path.read_text(encoding="utf-8"), limit):
+            if f"{rel}:{name}" in allowed:
+                continue
+            problems.append(f"{rel}:{line}: {name} is {lines} lines; split it into functions "
+                            f"that do one job (limit {limit}; a declarative table goes in "
+                            f"LONG_FUNCTIONS_ALLOWED with why)")
     return problems
 
 
@@ -241,6 +383,42 @@ def self_test():
         if found:
             print(f"self-test: a clean tree reported {found}")
             return False
+    # Function lengths: a long function is reported at its opening brace,
+    # whatever braces its comments and literals hold; an allowed one, a short
+    # one, a class and a table are not.
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        body = "  x += 1;\n" * 12
+        write(root, "worker/w.cc",
+              '#include "common/log.h"\n'                       # 1
+              "#if defined(X)\n#endif\n"                        # 2-3
+              "namespace lottery {\n"                           # 4
+              "constexpr int kTable[] = {1, 2, 3};\n"           # 5
+              "int Short(int x) {\n  return x;\n}\n"         # 6-8
+              "class Session {\n public:\n"                    # 9-10
+              "  int Serve() const {\n"                         # 11
+              '    const char* s = "}}";  // }\n'               # 12
+              "    char c = '}'; int n = 100'000;  /* { */\n"   # 13
+              + body +                                          # 14-25
+              "    return 0;\n  }\n"                            # 26-27
+              "};\n"                                            # 28
+              "template <typename T>\n"                         # 29
+              "std::optional<bool> Worker::Handle(\n"           # 30
+              "    T payload, const std::string& n = {}) {\n"   # 31
+              "  auto f = [&] { return 1; };\n"                 # 32
+              + body +                                          # 33-44
+              '  const char* q = R"sql(}})sql";\n'               # 45
+              "}\n"                                             # 46
+              "ProgramSpec TableSpec(int c) {\n" + body + "}\n"
+              "}  // namespace lottery\n")
+        found = check_function_lengths(root, limit=14,
+                                       allowed={"worker/w.cc:TableSpec": "a table"})
+        expected = ["worker/w.cc:11: Serve is 17 lines",
+                    "worker/w.cc:31: Worker::Handle is 16 lines"]
+        if len(found) != len(expected) or \
+                not all(any(f.startswith(e) for f in found) for e in expected):
+            print(f"self-test: long functions should report {expected}, got {found}")
+            return False
     # Docs naming code: a stale name and a stale path are reported, names in
     # fenced blocks and names that exist are not.
     with tempfile.TemporaryDirectory() as tmp:
@@ -264,7 +442,8 @@ def main():
     if not self_test():
         print("0 passed, 1 failed")
         return 1
-    problems = check_tree(root / "src") + check_doc_names(root)
+    problems = (check_tree(root / "src") + check_function_lengths(root / "src")
+                + check_doc_names(root))
     build_root = os.environ.get("LOTTERY_BUILD_ROOT")
     if build_root:
         problems += check_agency_link(build_root)
@@ -274,7 +453,8 @@ def main():
         print(f"layout: {len(problems)} violations of the rules in tests/layout/layout_test.py")
         return 1
     print("layout: every include keeps the layering; lottery-agency links agency, tls, wire, "
-          "common; every code name in the docs exists")
+          f"common; no function is longer than {MAX_FUNCTION_LINES} lines but the tables "
+          "allowed; every code name in the docs exists")
     return 0
 
 
