@@ -20,6 +20,7 @@
 #include <string>
 
 #include "common/unique_fd.h"
+#include "storage/pg_committer_link.h"
 #include "storage/pg_messages.h"
 #include "wire/bet.h"
 
@@ -38,26 +39,5 @@ struct PgCommitterOptions {
 // arrive on `listener` until one of the exits above. Returns the exit code.
 int RunPgCommitter(const PgCommitterOptions& options, int listener);
 
-// A listening socket for the committers: abstract (no file), bound by the
-// kernel to a unique name, which `address` receives for the clients.
-Result<UniqueFd> ListenForCommitters(std::string& address);
-
-// The client side: one request at a time, each on a connection of its own,
-// which whichever committer is free accepts (a worker never waits behind a
-// busy committer while another idles; the requests of one worker stay in
-// order, as each waits for its reply).
-class PgCommitterLink {
- public:
-  explicit PgCommitterLink(std::string address) : address_(std::move(address)) {}
-  // Sends `request` and waits for its reply. When the connection breaks (a
-  // committer that exited) the request is sent once more on a new one:
-  // every request may be repeated (a store that committed is skipped the
-  // second time, the others are idempotent).
-  Result<PgReply> Call(const PgRequest& request);
-
- private:
-  Result<PgReply> CallOnce(std::string_view head, std::string_view rows, PgRequestKind kind);
-  std::string address_;
-};
 
 }  // namespace lottery
