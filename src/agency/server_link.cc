@@ -114,7 +114,7 @@ std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
       return std::nullopt;
     }
     if (bytes.size() >= kFrameHeaderSize) {
-      FrameHeader h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+      FrameHeader h = DecodeFrameHeader(bytes);
       if (h.length > kMaxPayloadSize) return std::nullopt;
       if (bytes.size() >= kFrameHeaderSize + h.length) {
         auto e = DecodeError(std::string_view(bytes).substr(kFrameHeaderSize, h.length));

@@ -401,10 +401,10 @@ void Postmaster::Shutdown(int signal) {
       "parent_peak_rss_kib: {} | worker_peak_rss_kib: {} | workers_reaped: {}",
       PeakRssKib().value_or(0), worker_peak_rss_kib_, workers_reaped_);
   {
-    SyncState& sync = shared_.state().sync;
+    const SyncTotals sync = ReadSyncTotals(shared_.state().sync);
     Log(LogLevel::kInfo, "storage_sync", Outcome::kSuccess,
         "sync: {} | fdatasync_calls: {} | covered_by_group_commit: {} | durable_bytes: {}",
-        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end.load());
+        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end);
   }
 }
 

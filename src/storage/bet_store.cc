@@ -190,7 +190,7 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   AdvanceStoredProgress(state, guard, agency, last_seq, count, digest);
   outcome.bets_stored = state.slots[agency].bets_stored;
   outcome.stored_digest = state.slots[agency].stored_digest;
-  IndexBatch(state, start, start + body.size(), count, body_winners);
+  IndexBatch(state, guard, start, start + body.size(), count, body_winners);
   state.pending.active = false;
   AdvanceWrittenEnd(state.sync, start + body.size());
   outcome.end = start + body.size();

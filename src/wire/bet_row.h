@@ -68,13 +68,13 @@ enum class RowKernel { kNone, kSse2, kAvx512 };
 // Whether this build and this CPU run `kernel`.
 bool HasRowKernel(RowKernel kernel);
 
-// ParseBetRow with a given kernel (HasRowKernel(kernel) must hold), for the
+// ParseBetRow with a given kernel (HasRowKernel(kernel) must hold; asserted), for the
 // tests and the row benchmark, which compare the kernels.
 std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
                                            const Date& today, BetView& bet,
                                            std::string& scratch);
 
-// ParseCommonLine with a given kernel (HasRowKernel(kernel) must hold).
+// ParseCommonLine with a given kernel (HasRowKernel(kernel) must hold; asserted).
 std::size_t ParseCommonLineWith(RowKernel kernel, std::string_view text, const Date& today,
                                 BetView& bet, std::size_t& line_size);
 
