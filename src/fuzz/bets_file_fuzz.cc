@@ -100,7 +100,7 @@ void CheckWinnerIndex(const std::string& path, int appends, std::size_t chunk) {
       if (!store->AppendBatches(rows, *shared, agency, extents, winners)) return;
       continue;
     }
-    auto stored = store->Append(rows, *shared, agency, seq, 3, winners);
+    auto stored = testing::AppendOneBatch(*store, rows, *shared, agency, seq, 3, winners);
     if (!stored) return;
   }
   auto full = ScanWinners(store->fd(), kAgencies, kWinning, chunk);

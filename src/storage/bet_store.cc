@@ -108,19 +108,6 @@ Status BetStore::Recover(SharedSegment& shared) {
   return Ok();
 }
 
-Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
-                                                       SharedSegment& shared, std::uint32_t agency,
-                                                       std::uint64_t seq, std::uint64_t count,
-                                                       std::span<const IndexedWinner> winners,
-                                                       std::uint64_t digest) {
-  const BatchExtent one{seq, static_cast<std::uint32_t>(count), rows.size(), winners.size(),
-                        digest};
-  auto outcome = AppendBatches(rows, shared, agency, std::span<const BatchExtent>(&one, 1), winners);
-  if (!outcome) return std::unexpected(outcome.error());
-  if (outcome->skipped == 1) return std::optional<std::uint64_t>();
-  return std::optional<std::uint64_t>(outcome->end);
-}
-
 Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegment& shared,
                                               std::uint32_t agency,
                                               std::span<const BatchExtent> batches,

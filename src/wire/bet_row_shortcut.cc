@@ -14,6 +14,7 @@
 #endif
 
 #include "wire/bet_row.h"
+#include "wire/row_kernels.h"
 
 static_assert(std::endian::native == std::endian::little, "the number is read as a little-endian word");
 
