@@ -176,7 +176,7 @@ int Agency::RunLottery() {
     return kExitNoInput;
   }
   UniqueFd& file = dataset->fd;
-  if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  if (Step s = link_.Ensure(LinkHello::kSend); s != Step::kDone) return Stop(s);
   // An agency that already said FINISHED this round (a run that was
   // interrupted while it waited for the draw) has nothing left to send,
   // whatever batch size this run would cut the dataset into.
@@ -304,7 +304,7 @@ int Agency::RunEcho() {
     EncodeEcho(frame, msg);
     link_.MarkProgress();  // connect_timeout bounds each message's wait for its reply
     while (true) {
-      if (Step s = link_.Ensure(false); s != Step::kDone) return Stop(s);
+      if (Step s = link_.Ensure(LinkHello::kSkip); s != Step::kDone) return Stop(s);
       Frame reply;
       Step s = link_.Exchange(frame, reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
       if (s == Step::kDone && reply.type == static_cast<std::uint8_t>(MessageType::kError)) {
@@ -357,7 +357,7 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
         *reason);
     return kExitDataErr;
   }
-  if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  if (Step s = link_.Ensure(LinkHello::kSend); s != Step::kDone) return Stop(s);
   if (link_.welcome().finished) {
     // This agency said FINISHED: its bets are closed (the draw may have run).
     Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,

@@ -162,7 +162,7 @@ Millis ServerLink::NextWait(Millis backoff, Millis left) {
   return wait;
 }
 
-Step ServerLink::Ensure(bool hello) {
+Step ServerLink::Ensure(LinkHello hello) {
   if (fd_.valid()) return Step::kDone;
   if (std::exchange(lost_, false)) at_ = (at_ + 1) % endpoints_.size();
   const auto give_up =
@@ -181,7 +181,7 @@ Step ServerLink::Ensure(bool hello) {
           config_.id, endpoint().host, endpoint().port, attempt);
       Step tls = StartTls();
       if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
-      if (tls == Step::kDone && !hello) {
+      if (tls == Step::kDone && hello == LinkHello::kSkip) {
         // A connection is no answer: the caller marks progress on a reply.
         ++sessions_;
         return Step::kDone;
@@ -272,7 +272,7 @@ Step ServerLink::Hello() {
   return Step::kFatal;
 }
 
-Step ServerLink::Outcome(IoStatus status, std::string_view what) {
+Step ServerLink::StepAfter(IoStatus status, std::string_view what) {
   if (status == IoStatus::kOk) return Step::kDone;
   if (status == IoStatus::kCancelled) {
     cancelled_ = true;
@@ -298,11 +298,11 @@ Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optiona
 }
 
 Step ServerLink::Send(std::string_view request) {
-  return Outcome(WriteAll(*stream_, request, signals_.fd(), stall_), "send");
+  return StepAfter(WriteAll(*stream_, request, signals_.fd(), stall_), "send");
 }
 
 Step ServerLink::SendAll(std::span<std::string_view> frames) {
-  return Outcome(WriteAll(*stream_, frames, signals_.fd(), stall_), "send");
+  return StepAfter(WriteAll(*stream_, frames, signals_.fd(), stall_), "send");
 }
 
 Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
@@ -311,7 +311,7 @@ Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
       (status == IoStatus::kOk && !IsKnownMessageType(reply.type))) {
     return BrokeProtocol(reply.type);
   }
-  const Step s = Outcome(status, "receive");
+  const Step s = StepAfter(status, "receive");
   if (s == Step::kDone && handshake_ms_) {
     Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
         "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id,

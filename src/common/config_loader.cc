@@ -49,7 +49,8 @@ std::optional<long long> ParseInteger(std::string_view text) {
 }
 
 Setting DurationSetting(std::string key, std::string env, std::string flag, Seconds* target,
-                 bool allow_zero, std::string help) {
+                        ZeroDuration zero, std::string help) {
+  const bool allow_zero = zero == ZeroDuration::kAllowed;
   return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kDuration,
                  allow_zero ? "a duration such as 5s, 250ms or 1.5 (seconds), 0 or more"
                             : "a duration such as 5s, 250ms or 1.5 (seconds), more than 0",

@@ -95,8 +95,10 @@ Setting IntegerSetting(std::string key, std::string env, std::string flag, T* ta
 std::optional<bool> ParseBoolean(std::string_view text);
 Setting BooleanSetting(std::string key, std::string env, std::string flag, bool* target,
                        std::string help);
+// Whether a duration key takes 0 ("none", "no pause") or only more than 0.
+enum class ZeroDuration { kRefused, kAllowed };
 Setting DurationSetting(std::string key, std::string env, std::string flag, Seconds* target,
-                        bool allow_zero, std::string help);
+                        ZeroDuration zero, std::string help);
 Setting TextSetting(std::string key, std::string env, std::string flag, std::string* target,
                     std::string help);
 // log.level, with the program's variable and flag names.

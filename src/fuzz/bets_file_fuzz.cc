@@ -137,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t skipped = 0;
   if (auto recovery = StartupRecovery::Open(path, SyncMode::kNever)) {
     (void)recovery->CutTornTail();
-    (void)recovery->RecoverRound(5);
+    (void)recovery->RecoverCurrentRound(5);
     CheckWinnerIndex(path, size >= 1 ? data[0] % 4 : 0, chunk);
   }
   (void)testing::ForEachStoredBet(path, [](const BetView&) {}, skipped);

@@ -55,7 +55,7 @@ constexpr auto kStatusRefresh = std::chrono::seconds(1);
 constexpr useconds_t kAcceptFailurePauseUs = 100'000;
 
 int Postmaster::Run() {
-  PublishSettings();
+  PublishRuntimeSettings();
   if (pg_) {
     // Committers hold none of the parent's sockets.
     Status started = pg_->StartCommitters([this] {
@@ -123,7 +123,7 @@ int Postmaster::Run() {
       return kExitTempFail;
     }
     if (fds[1].revents & POLLIN) Accept();
-    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
+    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return MetricsPage(); });
     control_.OnPoll(fds, control_first,
                     [this](const ControlRequest& r, const ControlPeer& p) { return OnControl(r, p); });
     Tick();
@@ -165,7 +165,7 @@ void Postmaster::Tick() {
   }
 }
 
-std::string Postmaster::RenderMetrics() const {
+std::string Postmaster::MetricsPage() const {
   MetricsContext context;
   context.agencies = static_cast<std::uint32_t>(config_.agencies);
   context.workers = workers_.size();
@@ -173,7 +173,7 @@ std::string Postmaster::RenderMetrics() const {
   context.tls_mode = config_.tls.mode == TlsMode::kOff ? "off" : "required";
   context.sync_mode = SyncModeName(config_.storage_sync);
   context.round_state = static_cast<std::uint32_t>(ReadRoundReport(shared_.state()).state);
-  return lottery::RenderMetrics(shared_.state().metrics, context);
+  return RenderMetrics(shared_.state().metrics, context);
 }
 
 void Postmaster::ReportStatus() {
@@ -197,7 +197,7 @@ void Postmaster::Notify(const Status& sent) {
   notify_failed_ = true;
 }
 
-void Postmaster::PublishSettings() {
+void Postmaster::PublishRuntimeSettings() {
   RuntimeSettings settings;
   settings.log_level = config_.log_level;
   settings.read_timeout_ms =
@@ -206,7 +206,7 @@ void Postmaster::PublishSettings() {
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.hello_timeout).count();
   settings.idle_timeout_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout).count();
-  lottery::PublishSettings(shared_.state(), settings);
+  PublishSettings(shared_.state(), settings);
 }
 
 void Postmaster::Reload() {
@@ -262,7 +262,7 @@ void Postmaster::Reload() {
   // The last line of a reload says what it did (docs/SYSTEMD.md).
   Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", applied, ignored);
   SetLogLevel(config_.log_level);
-  PublishSettings();
+  PublishRuntimeSettings();
   Notify(notifier_.Ready(FormatRoundStatus(ReadRoundSummary(shared_.state()))));
 }
 

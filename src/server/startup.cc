@@ -53,7 +53,7 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared, int winner
         "crash); it was never acknowledged",
         config.storage_path, *cut);
   }
-  auto round = store->RecoverRound(static_cast<std::uint32_t>(config.agencies));
+  auto round = store->RecoverCurrentRound(static_cast<std::uint32_t>(config.agencies));
   if (!round) {
     Log(LogLevel::kError, "recovery", Outcome::kFail, "error: {}", round.error().message);
     // The files cannot be used (73), or they describe another round (78).
@@ -246,7 +246,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
         lock->path(), ::getpid());
     if (int code = RecoverStorage(config, *shared, winners->get()); code != kExitOk) {
       // A failed start leaves no lock file naming a pid that is about to die.
-      lock->Release(true);
+      lock->Release(DataLock::LockFile::kRemove);
       return code;
     }
   }
@@ -262,7 +262,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
       "resource: shared_memory | detail: segment and winners file released");
   if (lock) {
     // Every worker is reaped: nobody else holds the lock now.
-    lock->Release(true);
+    lock->Release(DataLock::LockFile::kRemove);
     Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
         lock->path());
   } else {

@@ -83,11 +83,15 @@ class FirstBytesCapture {
 
 }  // namespace
 
+// Which end of the handshake HandshakeRunner::Run drives.
+enum class TlsRole { kServer, kClient };
+
 // Drives SSL_accept/SSL_connect on a non-blocking socket.
 struct HandshakeRunner {
   static Handshake Run(const TlsContext& context, int fd, int cancel_fd,
-                       TlsClock::time_point deadline, bool server,
+                       TlsClock::time_point deadline, TlsRole role,
                        const std::string& server_name = {}) {
+    const bool server = role == TlsRole::kServer;
     Handshake out;
     int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
@@ -213,12 +217,12 @@ const char* HandshakeEndName(Handshake::End end) {
 }
 
 Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline) {
-  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, true);
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, TlsRole::kServer);
 }
 
 Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline,
                      const std::string& server_name) {
-  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, false, server_name);
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, TlsRole::kClient, server_name);
 }
 
 TlsStream::~TlsStream() {
