@@ -96,8 +96,11 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
       args[i] = "--progress=always";
     }
   }
-  if (auto loaded = LoadSettings(args, env, spec, c.config_file); !loaded) {
-    return std::unexpected(loaded.error());
+  auto loaded = LoadSettings(args, env, spec, c.config_file);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (loaded->action != ConfigAction::kRun) {
+    c.request = std::move(*loaded);
+    return c;
   }
   if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
                                               {"tls.private_key", &c.tls.private_key},

@@ -199,8 +199,11 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   ServerConfig c;
   ProgramSpec spec = ServerSpec(c);
-  if (auto loaded = LoadSettings(argv, env, spec, c.config_file); !loaded) {
-    return std::unexpected(loaded.error());
+  auto loaded = LoadSettings(argv, env, spec, c.config_file);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (loaded->action != ConfigAction::kRun) {
+    c.request = std::move(*loaded);
+    return c;
   }
   if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
   if (c.storage_backend == StorageBackend::kPostgresql && c.postgresql_dsn.empty()) {
