@@ -45,7 +45,7 @@ Step Agency::Unexpected(const Frame& reply, std::string_view request) {
 Step Agency::Echo(const std::string& frame, std::string_view msg) {
   const Millis timeout = std::chrono::duration_cast<Millis>(config_.read_timeout);
   return Request(
-      "receive_message", [&] { return link_.Ensure(false); },
+      "receive_message", [&] { return link_.Ensure(LinkHello::kSkip); },
       [&](Frame& reply) { return link_.Exchange(frame, reply, timeout); },
       [&](const Frame& reply) {
         if (reply.type != static_cast<std::uint8_t>(MessageType::kEchoReply) ||
@@ -106,7 +106,7 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
         *reason);
     return kExitDataErr;
   }
-  if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  if (Step s = link_.Ensure(LinkHello::kSend); s != Step::kDone) return Stop(s);
   if (link_.welcome().finished) {
     // This agency said FINISHED: its bets are closed (the draw may have run).
     Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail,

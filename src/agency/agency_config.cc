@@ -47,13 +47,15 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
                         return true;
                       }});
   s.push_back(DurationSetting("server.connect_timeout", "CLI_SERVER_CONNECT_TIMEOUT", "--connect-timeout",
-                       &c.connect_timeout, false,
+                       &c.connect_timeout, ZeroDuration::kRefused,
                        "keep retrying an unreachable server this long"));
   s.push_back(DurationSetting("server.read_timeout", "CLI_SERVER_READ_TIMEOUT", "--read-timeout",
-                       &c.read_timeout, false, "give up on a reply that stalls this long"));
+                       &c.read_timeout, ZeroDuration::kRefused,
+                       "give up on a reply that stalls this long"));
   s.push_back(IntegerSetting("loop.amount", "CLI_LOOP_AMOUNT", "--loop-amount", &c.loop_amount, 0,
                       1000000000, "echo mode: messages to send"));
-  s.push_back(DurationSetting("loop.period", "CLI_LOOP_PERIOD", "--loop-period", &c.loop_period, true,
+  s.push_back(DurationSetting("loop.period", "CLI_LOOP_PERIOD", "--loop-period", &c.loop_period,
+                       ZeroDuration::kAllowed,
                        "echo mode: pause between messages"));
   s.push_back(IntegerSetting("batch.max_amount", "CLI_BATCH_MAXAMOUNT", "--batch", &c.batch_max_amount, 1,
                       8192, "most bets per batch (a batch also stays within 8 KiB)"));
@@ -94,8 +96,11 @@ std::expected<AgencyConfig, ConfigError> LoadAgencyConfig(
       args[i] = "--progress=always";
     }
   }
-  if (auto loaded = LoadSettings(args, env, spec, c.config_file); !loaded) {
-    return std::unexpected(loaded.error());
+  auto loaded = LoadSettings(args, env, spec, c.config_file);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (loaded->action != ConfigAction::kRun) {
+    c.request = std::move(*loaded);
+    return c;
   }
   if (auto files = CheckTlsFilesGiven(c.tls, {{"tls.certificate", &c.tls.certificate},
                                               {"tls.private_key", &c.tls.private_key},

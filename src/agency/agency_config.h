@@ -24,6 +24,9 @@ enum class ProgressMode { kAuto, kAlways, kNever };
 
 struct AgencyConfig {
   std::string config_file;
+  // kRun, or --help / --version: main() answers it (AnswerConfigRequest) and
+  // exits; nothing else is loaded or checked then.
+  ConfigRequest request;
   std::uint32_t id = 1;                        // agency.id        CLI_ID            --id
   AgencyMode mode = AgencyMode::kLottery;      // agency.mode      CLI_MODE          --mode
   std::string dataset = "dataset/agency-{id}.csv";  // agency.dataset CLI_DATASET    --dataset

@@ -126,7 +126,7 @@ int Agency::RunLottery() {
         config_.id, path, dataset.error().message);
     return kExitNoInput;
   }
-  if (Step s = link_.Ensure(true); s != Step::kDone) return Stop(s);
+  if (Step s = link_.Ensure(LinkHello::kSend); s != Step::kDone) return Stop(s);
   if (std::optional<int> code = SendDataset(*dataset, path)) return *code;
   std::uint64_t stored = 0;
   if (Step s = SendFinished(stored); s != Step::kDone) return Stop(s);

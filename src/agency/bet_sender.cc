@@ -43,7 +43,7 @@ Step BetSender::Drain() {
 
 Step BetSender::Connect() {
   if (!link_.connected()) {
-    if (Step s = link_.Ensure(true); s != Step::kDone) return s;
+    if (Step s = link_.Ensure(LinkHello::kSend); s != Step::kDone) return s;
     window_.MarkAllUnsent();
   }
   if (checked_session_ == link_.sessions()) return Step::kDone;

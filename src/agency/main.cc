@@ -8,5 +8,6 @@ int main(int argc, char** argv) {
   auto env = CurrentEnvironment();
   auto config = LoadAgencyConfig({argv, argv + argc}, env);
   if (!config) return ReportConfigError(config.error());
+  if (config->request.action != ConfigAction::kRun) return AnswerConfigRequest(config->request);
   return RunAgency(*config, env);
 }

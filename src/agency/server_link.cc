@@ -114,7 +114,7 @@ std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
       return std::nullopt;
     }
     if (bytes.size() >= kFrameHeaderSize) {
-      FrameHeader h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+      FrameHeader h = DecodeFrameHeader(bytes);
       if (h.length > kMaxPayloadSize) return std::nullopt;
       if (bytes.size() >= kFrameHeaderSize + h.length) {
         auto e = DecodeError(std::string_view(bytes).substr(kFrameHeaderSize, h.length));
@@ -162,13 +162,13 @@ Millis ServerLink::NextWait(Millis backoff, Millis left) {
   return wait;
 }
 
-std::optional<Step> ServerLink::Open(UniqueFd conn, bool hello, int attempt) {
+std::optional<Step> ServerLink::Open(UniqueFd conn, LinkHello hello, int attempt) {
   fd_ = std::move(conn);
   Log(LogLevel::kInfo, "connect", Outcome::kSuccess, "client_id: {} | server: {}:{} | attempt: {}",
       config_.id, endpoint().host, endpoint().port, attempt);
   Step tls = StartTls();
   if (tls == Step::kCancelled || tls == Step::kFatal) return tls;
-  if (tls == Step::kDone && !hello) {
+  if (tls == Step::kDone && hello == LinkHello::kSkip) {
     // A connection is no answer: the caller marks progress on a reply.
     ++sessions_;
     return Step::kDone;
@@ -199,7 +199,7 @@ Step ServerLink::GiveUpConnecting(int attempt, Clock::time_point now) {
   return Step::kUnavailable;
 }
 
-Step ServerLink::Ensure(bool hello) {
+Step ServerLink::Ensure(LinkHello hello) {
   if (fd_.valid()) return Step::kDone;
   if (std::exchange(lost_, false)) at_ = (at_ + 1) % endpoints_.size();
   const auto give_up =
@@ -279,7 +279,7 @@ Step ServerLink::Hello() {
   return Step::kFatal;
 }
 
-Step ServerLink::Outcome(IoStatus status, std::string_view what) {
+Step ServerLink::StepAfter(IoStatus status, std::string_view what) {
   if (status == IoStatus::kOk) return Step::kDone;
   if (status == IoStatus::kCancelled) {
     cancelled_ = true;
@@ -305,11 +305,11 @@ Step ServerLink::Exchange(const std::string& request, Frame& reply, std::optiona
 }
 
 Step ServerLink::Send(std::string_view request) {
-  return Outcome(WriteAll(*stream_, request, signals_.fd(), stall_), "send");
+  return StepAfter(WriteAll(*stream_, request, signals_.fd(), stall_), "send");
 }
 
 Step ServerLink::SendAll(std::span<std::string_view> frames) {
-  return Outcome(WriteAll(*stream_, frames, signals_.fd(), stall_), "send");
+  return StepAfter(WriteAll(*stream_, frames, signals_.fd(), stall_), "send");
 }
 
 Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
@@ -318,7 +318,7 @@ Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
       (status == IoStatus::kOk && !IsKnownMessageType(reply.type))) {
     return BrokeProtocol(reply.type);
   }
-  const Step s = Outcome(status, "receive");
+  const Step s = StepAfter(status, "receive");
   if (s == Step::kDone && handshake_ms_) {
     Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
         "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id,

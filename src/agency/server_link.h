@@ -23,6 +23,10 @@
 
 namespace lottery {
 
+// Whether ServerLink::Ensure introduces the agency (HELLO) on a new
+// connection, or leaves that to the caller.
+enum class LinkHello { kSend, kSkip };
+
 // Why a step of the conversation could not complete.
 enum class Step {
   kDone,
@@ -60,12 +64,12 @@ class ServerLink {
         signals_(signals),
         stall_(std::chrono::duration_cast<Millis>(config.read_timeout)) {}
 
-  // Connects (and, when `hello`, introduces the agency) unless connected.
+  // Connects (and, with LinkHello::kSend, introduces the agency) unless connected.
   // After a lost connection it starts at the next address. A failed attempt
   // moves to the next address at once; after a whole pass over the addresses
   // it waits with exponential backoff. Gives up once connect_timeout has
   // passed since the last time the link worked.
-  Step Ensure(bool hello);
+  Step Ensure(LinkHello hello);
   // Closes a broken connection (logged as a failure) ...
   void Drop(std::string_view why);
   // ... or ends one whose work is done.
@@ -107,12 +111,12 @@ class ServerLink {
   // Ensure's steps. Takes a new TCP connection: TLS, then HELLO when
   // `hello`. Returns the step Ensure ends with, or nullopt when this
   // address failed and the next one is tried.
-  std::optional<Step> Open(UniqueFd conn, bool hello, int attempt);
+  std::optional<Step> Open(UniqueFd conn, LinkHello hello, int attempt);
   // connect_timeout passed at `now` after `attempt` attempts: logs why
   // (another process holds the agency, or no server answered).
   Step GiveUpConnecting(int attempt, Clock::time_point now);
   // Maps an I/O result to a step, dropping the connection when it broke.
-  Step Outcome(IoStatus status, std::string_view what);
+  Step StepAfter(IoStatus status, std::string_view what);
   // A reply that is no frame of the protocol (an unknown first byte, a
   // frame beyond the limit): logged, the connection closed, kFatal.
   Step BrokeProtocol(std::uint8_t type);

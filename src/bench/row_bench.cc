@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "wire/bet_row.h"
+#include "wire/row_kernels.h"
 
 namespace {
 

@@ -49,7 +49,8 @@ std::optional<long long> ParseInteger(std::string_view text) {
 }
 
 Setting DurationSetting(std::string key, std::string env, std::string flag, Seconds* target,
-                 bool allow_zero, std::string help) {
+                        ZeroDuration zero, std::string help) {
+  const bool allow_zero = zero == ZeroDuration::kAllowed;
   return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kDuration,
                  allow_zero ? "a duration such as 5s, 250ms or 1.5 (seconds), 0 or more"
                             : "a duration such as 5s, 250ms or 1.5 (seconds), more than 0",
@@ -181,20 +182,19 @@ std::expected<void, ConfigError> ApplyFile(const std::string& path, ProgramSpec&
 
 }  // namespace
 
-std::expected<void, ConfigError> LoadSettings(const std::vector<std::string>& argv,
-                                      const std::map<std::string, std::string>& env,
-                                      ProgramSpec& spec, std::string& config_file) {
+std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::string>& argv,
+                                                       const std::map<std::string, std::string>& env,
+                                                       ProgramSpec& spec, std::string& config_file) {
   // Flags first, to find --config, --help and --version; applied last.
   std::vector<std::pair<const Setting*, std::string>> flags;
   std::optional<std::string> config_flag;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      return std::unexpected(ConfigError{ConfigErrorKind::kHelp, HelpText(spec)});
+      return ConfigRequest{ConfigAction::kHelp, HelpText(spec)};
     }
     if (arg == "--version") {
-      return std::unexpected(
-          ConfigError{ConfigErrorKind::kVersion, fmt::format("{} {}", spec.name, kVersion)});
+      return ConfigRequest{ConfigAction::kVersion, fmt::format("{} {}", spec.name, kVersion)};
     }
     if (arg == "--check-config" && spec.check_only != nullptr) {
       *spec.check_only = true;
@@ -239,7 +239,9 @@ std::expected<void, ConfigError> LoadSettings(const std::vector<std::string>& ar
   }
   if (config_file.empty() && config_flag) return UsageFail("usage: --config needs a file name");
   if (!config_file.empty()) {
-    if (auto applied = ApplyFile(config_file, spec); !applied) return applied;
+    if (auto applied = ApplyFile(config_file, spec); !applied) {
+      return std::unexpected(applied.error());
+    }
   }
 
   for (const Setting& s : spec.settings) {
@@ -257,7 +259,7 @@ std::expected<void, ConfigError> LoadSettings(const std::vector<std::string>& ar
                                    value));
     }
   }
-  return {};
+  return ConfigRequest{};
 }
 
 std::map<std::string, std::string> CurrentEnvironment() {
@@ -315,13 +317,14 @@ std::string FormatDuration(Seconds d) {
   return fmt::format("{}s", s);
 }
 
+int AnswerConfigRequest(const ConfigRequest& request) {
+  std::fputs(request.text.c_str(), stdout);
+  std::fputs("\n", stdout);
+  return kExitOk;
+}
+
 int ReportConfigError(const ConfigError& error) {
   switch (error.kind) {
-    case ConfigErrorKind::kHelp:
-    case ConfigErrorKind::kVersion:
-      std::fputs(error.message.c_str(), stdout);
-      std::fputs("\n", stdout);
-      return kExitOk;
     case ConfigErrorKind::kUsage:
       Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", error.message);
       return kExitUsage;

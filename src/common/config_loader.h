@@ -4,7 +4,7 @@
 // TOML file < environment < command-line flags, and writes the --help text.
 // It never exits the process: it returns a ConfigError whose kind tells the
 // caller which exit code to use (EX_USAGE for flags, EX_CONFIG for files and
-// environment). The programs' keys live with the programs
+// environment), or a ConfigRequest: run, or answer --help / --version. The programs' keys live with the programs
 // (server/server_config.h, agency/agency_config.h).
 #pragma once
 
@@ -29,13 +29,20 @@ using Seconds = std::chrono::duration<double>;
 enum class ConfigErrorKind {
   kUsage,   // bad command-line flag: exit 64 (EX_USAGE)
   kConfig,  // bad file, key, type, value or environment variable: exit 78 (EX_CONFIG)
-  kHelp,    // --help was given: print `message` to stdout, exit 0
-  kVersion, // --version was given: print `message` to stdout, exit 0
 };
 
 struct ConfigError {
   ConfigErrorKind kind;
   std::string message;  // one line naming the key and the file/variable/flag
+};
+
+// What a command line asks of a program, when it is no error: to run with
+// the settings applied, or only to print its --help or --version `text` to
+// stdout and exit 0 (AnswerConfigRequest), nothing else read or checked.
+enum class ConfigAction { kRun, kHelp, kVersion };
+struct ConfigRequest {
+  ConfigAction action = ConfigAction::kRun;
+  std::string text;  // kHelp, kVersion: what to print
 };
 
 // Which TOML types a key accepts; every value is then checked as text, so a
@@ -72,7 +79,9 @@ struct ProgramSpec {
 // Applies the file named by --config (or `spec.config_env`), the
 // environment and the flags of `argv` (argv[0] is the program name) to the
 // settings of `spec`; `config_file` receives the file read ("" for none).
-std::expected<void, ConfigError> LoadSettings(const std::vector<std::string>& argv,
+// A --help or --version flag ends the scan of the flags there: the request
+// says which, and nothing is applied.
+std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::string>& argv,
                                               const std::map<std::string, std::string>& env,
                                               ProgramSpec& spec, std::string& config_file);
 
@@ -95,8 +104,10 @@ Setting IntegerSetting(std::string key, std::string env, std::string flag, T* ta
 std::optional<bool> ParseBoolean(std::string_view text);
 Setting BooleanSetting(std::string key, std::string env, std::string flag, bool* target,
                        std::string help);
+// Whether a duration key takes 0 ("none", "no pause") or only more than 0.
+enum class ZeroDuration { kRefused, kAllowed };
 Setting DurationSetting(std::string key, std::string env, std::string flag, Seconds* target,
-                        bool allow_zero, std::string help);
+                        ZeroDuration zero, std::string help);
 Setting TextSetting(std::string key, std::string env, std::string flag, std::string* target,
                     std::string help);
 // log.level, with the program's variable and flag names.
@@ -118,8 +129,12 @@ std::optional<Seconds> ParseDuration(std::string_view text);
 // Formats a duration the way ParseDuration reads it back: "5s", "250ms", "1.5s".
 std::string FormatDuration(Seconds d);
 
-// What main() does with a ConfigError: prints --help/--version to stdout, or
-// logs the one-line error; returns the exit code (0, 64 or 78).
+// What main() does with a ConfigError: logs the one-line error; returns the
+// exit code (64 or 78).
 int ReportConfigError(const ConfigError& error);
+
+// What main() does with a kHelp or kVersion request: prints its text to
+// stdout; returns the exit code (0).
+int AnswerConfigRequest(const ConfigRequest& request);
 
 }  // namespace lottery

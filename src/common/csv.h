@@ -5,6 +5,7 @@
 // (agency/dataset_reader.h) are built on it.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -96,11 +97,12 @@ class CsvReader {
   // taken (empty before the first Next() has looked for a byte order mark),
   // valid until the next call of any method. TakeLine(size) consumes the
   // first `size` bytes of it, which must be one whole line, its end
-  // included.
+  // included (that it is no more than Buffered() holds is asserted).
   std::string_view Buffered() const {
     return at_start_ ? std::string_view() : std::string_view(buffer_.data() + pos_, end_ - pos_);
   }
   void TakeLine(std::size_t size) {
+    assert(!at_start_ && size <= end_ - pos_);
     pos_ += size;
     ++line_;
   }

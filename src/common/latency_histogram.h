@@ -20,12 +20,15 @@ class LatencyHistogram {
   // `fraction` (0..1] of the recorded values are at or below it; 0 when empty.
   std::uint64_t PercentileMicros(double fraction) const;
 
+  // BucketOf and UpperBound, for tests only.
+  static std::size_t TEST_BucketOf(std::uint64_t micros) { return BucketOf(micros); }
+  static std::uint64_t TEST_UpperBound(std::size_t bucket) { return UpperBound(bucket); }
+
+ private:
   // Bucket of a value in microseconds, and the largest value it holds.
-  // Exposed for tests.
   static std::size_t BucketOf(std::uint64_t micros);
   static std::uint64_t UpperBound(std::size_t bucket);
 
- private:
   static constexpr std::size_t kSubBuckets = 8;
   std::array<std::uint64_t, 64 * kSubBuckets> counts_{};
   std::uint64_t count_ = 0;

@@ -14,16 +14,16 @@ using std::chrono::microseconds;
 TEST_CASE("every value falls in a bucket whose bound is at most 12.5% above it") {
   std::size_t last_bucket = 0;
   for (std::uint64_t v = 0; v < 1'000'000; v += (v < 4096 ? 1 : 997)) {
-    std::size_t b = LatencyHistogram::BucketOf(v);
+    std::size_t b = LatencyHistogram::TEST_BucketOf(v);
     CHECK(b >= last_bucket);  // monotonic
     last_bucket = b;
-    std::uint64_t bound = LatencyHistogram::UpperBound(b);
+    std::uint64_t bound = LatencyHistogram::TEST_UpperBound(b);
     REQUIRE(bound >= v);
     if (v < 16) CHECK(bound == v);
     CHECK(static_cast<double>(bound) <= static_cast<double>(v) * 1.125 + 1);
-    if (b > 0) CHECK(LatencyHistogram::UpperBound(b - 1) < v);
+    if (b > 0) CHECK(LatencyHistogram::TEST_UpperBound(b - 1) < v);
   }
-  CHECK(LatencyHistogram::BucketOf(~std::uint64_t{0}) < 64 * 8);
+  CHECK(LatencyHistogram::TEST_BucketOf(~std::uint64_t{0}) < 64 * 8);
 }
 
 TEST_CASE("percentiles match a sorted sample within the bucket precision") {

@@ -97,8 +97,11 @@ LogStyle CurrentLogStyle() { return g_style.load(std::memory_order_relaxed); }
 void SetLogLevel(LogLevel level) { g_level.store(level, std::memory_order_relaxed); }
 LogLevel CurrentLogLevel() { return g_level.load(std::memory_order_relaxed); }
 
-std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
-                          std::string_view fields, LogStyle style) {
+namespace {
+
+// One line as Log() writes it (log.h says the shape).
+std::string FormatLine(LogLevel level, std::string_view action, Outcome outcome,
+                       std::string_view fields, LogStyle style) {
   std::string line;
   if (style == LogStyle::kJournal) {
     line = fmt::format("<{}>", SyslogPriority(level));
@@ -126,6 +129,13 @@ std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outco
   }
   line += '\n';
   return line;
+}
+
+}  // namespace
+
+std::string TEST_FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                               std::string_view fields, LogStyle style) {
+  return FormatLine(level, action, outcome, fields, style);
 }
 
 std::string LogSafe(std::string_view text, std::size_t max_bytes) {
@@ -215,7 +225,7 @@ HeldLogLines::~HeldLogLines() {
 
 void WriteLogLine(LogLevel level, std::string_view action, Outcome outcome,
                   std::string_view fields) {
-  std::string line = FormatLogLine(level, action, outcome, fields);
+  std::string line = FormatLine(level, action, outcome, fields, CurrentLogStyle());
   if (const std::string& status = StatusLine(); !status.empty()) {
     line.insert(0, kClearLine);
     line.append(status);

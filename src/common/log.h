@@ -56,13 +56,13 @@ void SetLogLevel(LogLevel level);
 LogLevel CurrentLogLevel();
 inline bool LogEnabled(LogLevel level) { return level >= CurrentLogLevel(); }
 
-// Formats one line ("<ts> <LEVEL> action: <a> | result: <r>[ | <fields>]\n";
-// "<p>" instead of "<ts> " in the journal style). Exposed for tests.
-std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
-                          std::string_view fields, LogStyle style);
-inline std::string FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
-                                 std::string_view fields) {
-  return FormatLogLine(level, action, outcome, fields, CurrentLogStyle());
+// The line Log() writes ("<ts> <LEVEL> action: <a> | result: <r>[ | <fields>]\n";
+// "<p>" instead of "<ts> " in the journal style), for tests only.
+std::string TEST_FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                               std::string_view fields, LogStyle style);
+inline std::string TEST_FormatLogLine(LogLevel level, std::string_view action, Outcome outcome,
+                                      std::string_view fields) {
+  return TEST_FormatLogLine(level, action, outcome, fields, CurrentLogStyle());
 }
 
 // A value that came from outside (a peer's message, an ECHO payload, a

@@ -22,26 +22,26 @@ namespace lottery {
 namespace {
 
 TEST_CASE("a log line has the documented shape") {
-  std::string line = FormatLogLine(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
+  std::string line = TEST_FormatLogLine(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
                                    "cantidad: 64");
   std::regex shape(
       R"(^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} INFO action: apuesta_recibida \| result: success \| cantidad: 64\n$)");
   CHECK(std::regex_match(line, shape));
-  CHECK(FormatLogLine(LogLevel::kError, "exit", Outcome::kFail, "").ends_with(
+  CHECK(TEST_FormatLogLine(LogLevel::kError, "exit", Outcome::kFail, "").ends_with(
       "ERROR action: exit | result: fail\n"));
-  CHECK(FormatLogLine(LogLevel::kWarning, "x", Outcome::kInProgress, "").ends_with(
+  CHECK(TEST_FormatLogLine(LogLevel::kWarning, "x", Outcome::kInProgress, "").ends_with(
       "WARNING action: x | result: in_progress\n"));
 }
 
 TEST_CASE("a field value cannot break the one-line rule") {
-  std::string line = FormatLogLine(LogLevel::kDebug, "receive_message", Outcome::kSuccess,
+  std::string line = TEST_FormatLogLine(LogLevel::kDebug, "receive_message", Outcome::kSuccess,
                                    "msg: a\nb\rc");
   CHECK(line.find('\n') == line.size() - 1);
   CHECK(line.find('\r') == std::string::npos);
 }
 
 TEST_CASE("control bytes in a field are written as escapes, never raw") {
-  std::string line = FormatLogLine(LogLevel::kInfo, "receive_message", Outcome::kSuccess,
+  std::string line = TEST_FormatLogLine(LogLevel::kInfo, "receive_message", Outcome::kSuccess,
                                    std::string("msg: \x1b[31mred\x07 nul\0 del\x7f", 24));
   CHECK(line.find("\\x1b[31mred\\x07 nul\\x00 del\\x7f") != std::string::npos);
   for (char c : line.substr(0, line.size() - 1)) {
@@ -89,16 +89,16 @@ TEST_CASE("levels parse and filter") {
 }
 
 TEST_CASE("the journal style starts with the syslog priority and drops the timestamp") {
-  CHECK(FormatLogLine(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: 1", LogStyle::kJournal) ==
+  CHECK(TEST_FormatLogLine(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: 1", LogStyle::kJournal) ==
         "<7>DEBUG action: accept | result: success | ip: 1\n");
-  CHECK(FormatLogLine(LogLevel::kInfo, "sorteo", Outcome::kSuccess, "", LogStyle::kJournal) ==
+  CHECK(TEST_FormatLogLine(LogLevel::kInfo, "sorteo", Outcome::kSuccess, "", LogStyle::kJournal) ==
         "<6>INFO action: sorteo | result: success\n");
-  CHECK(FormatLogLine(LogLevel::kWarning, "reload", Outcome::kFail, "", LogStyle::kJournal) ==
+  CHECK(TEST_FormatLogLine(LogLevel::kWarning, "reload", Outcome::kFail, "", LogStyle::kJournal) ==
         "<4>WARNING action: reload | result: fail\n");
-  CHECK(FormatLogLine(LogLevel::kError, "listen", Outcome::kFail, "", LogStyle::kJournal) ==
+  CHECK(TEST_FormatLogLine(LogLevel::kError, "listen", Outcome::kFail, "", LogStyle::kJournal) ==
         "<3>ERROR action: listen | result: fail\n");
   // The text after the prefix is the same in both styles.
-  std::string plain = FormatLogLine(LogLevel::kInfo, "x", Outcome::kSuccess, "k: v", LogStyle::kPlain);
+  std::string plain = TEST_FormatLogLine(LogLevel::kInfo, "x", Outcome::kSuccess, "k: v", LogStyle::kPlain);
   CHECK(plain.substr(20) == "INFO action: x | result: success | k: v\n");
 }
 

@@ -100,7 +100,7 @@ void CheckWinnerIndex(const std::string& path, int appends, std::size_t chunk) {
       if (!store->AppendBatches(rows, *shared, agency, extents, winners)) return;
       continue;
     }
-    auto stored = store->Append(rows, *shared, agency, seq, 3, winners);
+    auto stored = testing::AppendOneBatch(*store, rows, *shared, agency, seq, 3, winners);
     if (!stored) return;
   }
   auto full = ScanWinners(store->fd(), kAgencies, kWinning, chunk);
@@ -137,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t skipped = 0;
   if (auto recovery = StartupRecovery::Open(path, SyncMode::kNever)) {
     (void)recovery->CutTornTail();
-    (void)recovery->RecoverRound(5);
+    (void)recovery->RecoverCurrentRound(5);
     CheckWinnerIndex(path, size >= 1 ? data[0] % 4 : 0, chunk);
   }
   (void)testing::ForEachStoredBet(path, [](const BetView&) {}, skipped);

@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)DecodeError(payload);
   std::vector<std::string_view> documents;
   (void)DecodeWinners(payload, documents);
-  if (size >= 5) (void)DecodeFrameHeader(data);
+  if (size >= kFrameHeaderSize) (void)DecodeFrameHeader(payload);
   {
     // The agency's one pass over a dataset line: what it takes must be a
     // line whose row the reference accepts, to the same bet.

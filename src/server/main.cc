@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   ServerLaunch launch{{argv, argv + argc}, CurrentEnvironment()};
   auto config = LoadServerConfig(launch.argv, launch.env);
   if (!config) return ReportConfigError(config.error());
+  if (config->request.action != ConfigAction::kRun) return AnswerConfigRequest(config->request);
   if (config->check_only) return ReportValidConfig(*config);
   return RunServer(*config, launch);
 }

@@ -16,13 +16,16 @@
 namespace lottery {
 namespace {
 
+// A HEAD request's answer carries the headers of a GET's and no body.
+enum class Body { kSend, kOmit };
+
 std::string Response(std::string_view status, std::string_view content_type, std::string_view body,
-                     bool head) {
+                     Body send) {
   std::string out = fmt::format(
       "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n"
       "Cache-Control: no-store\r\n\r\n",
       status, content_type, body.size());
-  if (!head) out.append(body);
+  if (send == Body::kSend) out.append(body);
   return out;
 }
 
@@ -42,22 +45,23 @@ std::string AnswerMetricsRequest(std::string_view request, const MetricsEndpoint
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || !line.substr(sp2 + 1).starts_with("HTTP/1.")) {
-    return Response("400 Bad Request", kText, "bad request\n", false);
+    return Response("400 Bad Request", kText, "bad request\n", Body::kSend);
   }
   const std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   target = target.substr(0, target.find('?'));  // Prometheus may add parameters
   const bool head = method == "HEAD";
+  const Body body = head ? Body::kOmit : Body::kSend;
   if (method != "GET" && !head) {
-    std::string r = Response("405 Method Not Allowed", kText, "only GET and HEAD\n", false);
+    std::string r = Response("405 Method Not Allowed", kText, "only GET and HEAD\n", Body::kSend);
     r.insert(r.find("\r\n") + 2, "Allow: GET, HEAD\r\n");
     return r;
   }
-  if (target == "/metrics") return Response("200 OK", kMetricsContentType, render(), head);
+  if (target == "/metrics") return Response("200 OK", kMetricsContentType, render(), body);
   if (target == "/") {
-    return Response("200 OK", kText, "lottery-server: metrics at /metrics\n", head);
+    return Response("200 OK", kText, "lottery-server: metrics at /metrics\n", body);
   }
-  return Response("404 Not Found", kText, "not found; metrics are at /metrics\n", head);
+  return Response("404 Not Found", kText, "not found; metrics are at /metrics\n", body);
 }
 
 Result<HostPort> ParseMetricsAddress(std::string_view address) {
@@ -169,7 +173,7 @@ bool MetricsEndpoint::Read(Scrape& s, const Render& render) {
       if (HeadEnd(s.request) != std::string::npos) break;
       if (s.request.size() > kMaxRequestBytes) {
         s.response = Response("431 Request Header Fields Too Large", "text/plain; charset=utf-8",
-                              "request too large\n", false);
+                              "request too large\n", Body::kSend);
         s.deadline = s.accepted + kScrapeDeadline;
         return Write(s);
       }

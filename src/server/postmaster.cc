@@ -78,7 +78,7 @@ int Postmaster::Run() {
       return kExitTempFail;
     }
     if (fds[1].revents & POLLIN) Accept();
-    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return RenderMetrics(); });
+    if (metrics_) metrics_->OnPoll(fds, 2, [this] { return MetricsPage(); });
     control_.OnPoll(fds, control_first,
                     [this](const ControlRequest& r, const ControlPeer& p) { return OnControl(r, p); });
     Tick();
@@ -86,7 +86,7 @@ int Postmaster::Run() {
 }
 
 int Postmaster::Start() {
-  PublishSettings();
+  PublishRuntimeSettings();
   if (pg_) {
     // Committers hold none of the parent's sockets.
     Status started = pg_->StartCommitters([this] {
@@ -178,7 +178,7 @@ void Postmaster::Tick() {
   }
 }
 
-std::string Postmaster::RenderMetrics() const {
+std::string Postmaster::MetricsPage() const {
   MetricsContext context;
   context.agencies = static_cast<std::uint32_t>(config_.agencies);
   context.workers = workers_.size();
@@ -186,7 +186,7 @@ std::string Postmaster::RenderMetrics() const {
   context.tls_mode = config_.tls.mode == TlsMode::kOff ? "off" : "required";
   context.sync_mode = SyncModeName(config_.storage_sync);
   context.round_state = static_cast<std::uint32_t>(ReadRoundReport(shared_.state()).state);
-  return lottery::RenderMetrics(shared_.state().metrics, context);
+  return RenderMetrics(shared_.state().metrics, context);
 }
 
 void Postmaster::ReportStatus() {
@@ -345,10 +345,10 @@ void Postmaster::Shutdown(int signal) {
       "parent_peak_rss_kib: {} | worker_peak_rss_kib: {} | workers_reaped: {}",
       PeakRssKib().value_or(0), worker_peak_rss_kib_, workers_reaped_);
   {
-    SyncState& sync = shared_.state().sync;
+    const SyncTotals sync = ReadSyncTotals(shared_.state().sync);
     Log(LogLevel::kInfo, "storage_sync", Outcome::kSuccess,
         "sync: {} | fdatasync_calls: {} | covered_by_group_commit: {} | durable_bytes: {}",
-        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end.load());
+        SyncModeName(config_.storage_sync), sync.syncs, sync.covered, sync.durable_end);
   }
 }
 

@@ -75,7 +75,7 @@ class Postmaster {
   // the agencies that finished. Logged once.
   void CloseBettingNow(const char* reason);
   // The reloadable settings of config_, for the workers (shm PublishSettings).
-  void PublishSettings();
+  void PublishRuntimeSettings();
   void Shutdown(int signal);
   // Service manager: STATUS= when the round moved, WATCHDOG=1 when due.
   void ReportStatus();
@@ -92,7 +92,7 @@ class Postmaster {
   // ... and the PostgreSQL lease's descriptor (sets lease_lost_).
   void WatchLease(const pollfd& lease);
   // The body of GET /metrics (server/metrics_exposition.h).
-  std::string RenderMetrics() const;
+  std::string MetricsPage() const;
   // lotteryctl's commands (server/postmaster_control.cc): the reply to one
   // request on the control socket.
   ControlReply OnControl(const ControlRequest& request, const ControlPeer& peer);

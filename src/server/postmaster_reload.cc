@@ -42,7 +42,7 @@ ChangeCounts LogChanges(const ServerConfig& running, const ServerConfig& loaded)
 
 }  // namespace
 
-void Postmaster::PublishSettings() {
+void Postmaster::PublishRuntimeSettings() {
   RuntimeSettings settings;
   settings.log_level = config_.log_level;
   settings.read_timeout_ms =
@@ -51,7 +51,7 @@ void Postmaster::PublishSettings() {
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.hello_timeout).count();
   settings.idle_timeout_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout).count();
-  lottery::PublishSettings(shared_.state(), settings);
+  PublishSettings(shared_.state(), settings);
 }
 
 void Postmaster::Reload() {
@@ -95,7 +95,7 @@ void Postmaster::Reload() {
   Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", changes.applied,
       changes.ignored);
   SetLogLevel(config_.log_level);
-  PublishSettings();
+  PublishRuntimeSettings();
   NotifyReady();
 }
 

@@ -36,16 +36,17 @@ ProgramSpec ServerSpec(ServerConfig& c) {
   s.push_back(IntegerSetting("server.agencies", "SERVER_AGENCIES", "--agencies", &c.agencies, 1,
                       kMaxAgencies, "agencies taking part; the draw waits for all of them"));
   s.push_back(DurationSetting("server.read_timeout", "SERVER_READ_TIMEOUT", "--read-timeout",
-                       &c.read_timeout, false, "a frame must arrive whole within read_timeout"));
+                       &c.read_timeout, ZeroDuration::kRefused,
+                       "a frame must arrive whole within read_timeout"));
   s.push_back(DurationSetting("server.hello_timeout", "SERVER_HELLO_TIMEOUT", "--hello-timeout",
-                       &c.hello_timeout, false,
+                       &c.hello_timeout, ZeroDuration::kRefused,
                        "drop a connection that sends nothing this long after connecting"));
   s.push_back(DurationSetting("server.idle_timeout", "SERVER_IDLE_TIMEOUT", "--idle-timeout",
-                              &c.idle_timeout, false,
+                              &c.idle_timeout, ZeroDuration::kRefused,
                               "drop a connection that sends nothing this long between messages "
                               "(not while it waits for the draw)"));
   s.push_back(DurationSetting("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
-                       &c.shutdown_timeout, false,
+                       &c.shutdown_timeout, ZeroDuration::kRefused,
                        "on SIGTERM, how long workers get before SIGKILL"));
   s.push_back(IntegerSetting("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
                       &c.max_connections, 0, 100000,
@@ -146,7 +147,7 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         return true;
                       }});
   s.push_back(DurationSetting("draw.deadline", "SERVER_DRAW_DEADLINE", "--draw-deadline",
-                              &c.draw_deadline, true,
+                              &c.draw_deadline, ZeroDuration::kAllowed,
                               "close betting this long after the server is ready and draw over "
                               "the agencies that finished (0: wait for every agency)"));
   s.push_back(LogLevelSetting("LOGGING_LEVEL", "--log-level", &c.log_level));
@@ -198,8 +199,11 @@ std::expected<ServerConfig, ConfigError> LoadServerConfig(
     const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   ServerConfig c;
   ProgramSpec spec = ServerSpec(c);
-  if (auto loaded = LoadSettings(argv, env, spec, c.config_file); !loaded) {
-    return std::unexpected(loaded.error());
+  auto loaded = LoadSettings(argv, env, spec, c.config_file);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (loaded->action != ConfigAction::kRun) {
+    c.request = std::move(*loaded);
+    return c;
   }
   if (auto limit = CheckConnectionLimit(c); !limit) return std::unexpected(limit.error());
   if (c.storage_backend == StorageBackend::kPostgresql && c.postgresql_dsn.empty()) {

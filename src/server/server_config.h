@@ -62,6 +62,9 @@ struct ServerConfig {
   // tls.crl: SERVER_TLS_* and --tls-* (docs/SECURITY.md).
   TlsSettings tls;
   bool check_only = false;                // --check-config: validate and exit
+  // kRun, or --help / --version: main() answers it (AnswerConfigRequest) and
+  // exits; nothing else is loaded or checked then.
+  ConfigRequest request;
 
   // Connections served at once: max_connections, or when 0, the pending
   // room plus twice the agencies plus room for health checks and reconnects.

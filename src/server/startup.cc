@@ -85,7 +85,7 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared, int winner
         "crash); it was never acknowledged",
         config.storage_path, *cut);
   }
-  auto round = store->RecoverRound(static_cast<std::uint32_t>(config.agencies));
+  auto round = store->RecoverCurrentRound(static_cast<std::uint32_t>(config.agencies));
   if (!round) {
     Log(LogLevel::kError, "recovery", Outcome::kFail, "error: {}", round.error().message);
     // The files cannot be used (73), or they describe another round (78).
@@ -271,7 +271,7 @@ int RecoverData(const ServerConfig& config, DataOwner& owner, SharedSegment& sha
       owner.lock->path(), ::getpid());
   if (int code = RecoverStorage(config, shared, winners_fd); code != kExitOk) {
     // A failed start leaves no lock file naming a pid that is about to die.
-    owner.lock->Release(true);
+    owner.lock->Release(DataLock::LockFile::kRemove);
     return code;
   }
   return kExitOk;
@@ -280,7 +280,7 @@ int RecoverData(const ServerConfig& config, DataOwner& owner, SharedSegment& sha
 void ReleaseData(DataOwner& owner) {
   if (owner.lock) {
     // Every worker is reaped: nobody else holds the lock now.
-    owner.lock->Release(true);
+    owner.lock->Release(DataLock::LockFile::kRemove);
     Log(LogLevel::kInfo, "close", Outcome::kSuccess, "resource: storage_lock | path: {}",
         owner.lock->path());
     return;

@@ -157,6 +157,11 @@ void ResetSyncForNewFile(SyncState& sync) {
   sync.durable_end.store(0, std::memory_order_release);
 }
 
+SyncTotals ReadSyncTotals(SyncState& sync) {
+  SyncLock lock(sync);
+  return SyncTotals{sync.syncs, sync.covered, sync.durable_end.load(std::memory_order_relaxed)};
+}
+
 BettingClosure CloseBetting(SharedState& state) {
   SharedLock lock(state);
   BettingClosure closure{!state.betting_closed, state.finished_count, state.agencies};

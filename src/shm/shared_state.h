@@ -352,10 +352,21 @@ BettingClosure CloseBetting(SharedState& state);
 // The group commit's offsets back to 0 for a new, empty bets file.
 void ResetSyncForNewFile(SyncState& sync);
 
+// What the group commit did in this server's life, for the parent's closing
+// log line: SyncState's counters and durable_end, read under sync.mutex.
+struct SyncTotals {
+  std::uint64_t syncs = 0;        // fdatasync() rounds made
+  std::uint64_t covered = 0;      // requests answered by someone else's fdatasync
+  std::uint64_t durable_end = 0;  // bytes of the current bets file on disk
+};
+SyncTotals ReadSyncTotals(SyncState& sync);
+
 // Parent, once the drawn round's files are archived: forgets the round
 // (slots, draw, betting closed, the pending append, the winner index's reach,
 // the group commit's offsets, the round's metrics) and makes `number` the
-// round in progress. Call with the bets file's flock held.
+// round in progress. With the bets-file backend, call with the bets file's
+// flock held (storage/round_archive.cc), so that no append interleaves; the
+// PostgreSQL backend's committer has already opened the round in the database.
 void BeginRound(SharedState& state, std::uint64_t number);
 
 // Worker, before each batch: whether CloseBetting ran. Without the mutex.

@@ -175,6 +175,31 @@ TEST_CASE("reaping a worker that led a group sync clears the lead and wakes its 
   CHECK(sync.completed.load() == before + 1);
 }
 
+TEST_CASE("the group commit's totals are read whole, and a new bets file keeps them") {
+  auto seg = SharedSegment::Create(1);
+  REQUIRE(seg);
+  SyncState& sync = seg->state().sync;
+  SyncTotals none = ReadSyncTotals(sync);
+  CHECK(none.syncs == 0);
+  CHECK(none.covered == 0);
+  CHECK(none.durable_end == 0);
+  // As storage/group_commit.cc leaves them after two syncs and three
+  // requests they covered.
+  sync.syncs = 2;
+  sync.covered = 3;
+  sync.durable_end.store(4096);
+  SyncTotals totals = ReadSyncTotals(sync);
+  CHECK(totals.syncs == 2);
+  CHECK(totals.covered == 3);
+  CHECK(totals.durable_end == 4096);
+  // A new round's empty file: its bytes start over, the counters do not.
+  ResetSyncForNewFile(sync);
+  totals = ReadSyncTotals(sync);
+  CHECK(totals.syncs == 2);
+  CHECK(totals.covered == 3);
+  CHECK(totals.durable_end == 0);
+}
+
 TEST_CASE("published settings and shutdown reach workers, and wake waiters") {
   auto shared = SharedSegment::Create(1);
   REQUIRE(shared);

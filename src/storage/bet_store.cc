@@ -108,19 +108,6 @@ Status BetStore::Recover(SharedSegment& shared) {
   return Ok();
 }
 
-Result<std::optional<std::uint64_t>> BetStore::Append(std::string_view rows,
-                                                       SharedSegment& shared, std::uint32_t agency,
-                                                       std::uint64_t seq, std::uint64_t count,
-                                                       std::span<const IndexedWinner> winners,
-                                                       std::uint64_t digest) {
-  const BatchExtent one{seq, static_cast<std::uint32_t>(count), rows.size(), winners.size(),
-                        digest};
-  auto outcome = AppendBatches(rows, shared, agency, std::span<const BatchExtent>(&one, 1), winners);
-  if (!outcome) return std::unexpected(outcome.error());
-  if (outcome->skipped == 1) return std::optional<std::uint64_t>();
-  return std::optional<std::uint64_t>(outcome->end);
-}
-
 Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegment& shared,
                                               std::uint32_t agency,
                                               std::span<const BatchExtent> batches,
@@ -190,7 +177,7 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   AdvanceStoredProgress(state, guard, agency, last_seq, count, digest);
   outcome.bets_stored = state.slots[agency].bets_stored;
   outcome.stored_digest = state.slots[agency].stored_digest;
-  IndexBatch(state, start, start + body.size(), count, body_winners);
+  IndexBatch(state, guard, start, start + body.size(), count, body_winners);
   state.pending.active = false;
   AdvanceWrittenEnd(state.sync, start + body.size());
   outcome.end = start + body.size();

@@ -60,32 +60,21 @@ class BetStore final : public BatchStorage {
   // too.
   static Result<BetStore> Open(const std::string& path, SyncMode sync = SyncMode::kAlways);
 
-  // Appends one batch of complete rows as a single write at the end of the
-  // file, all or nothing, writes its journal record, and records in the
-  // shared segment that batch `seq` of `agency` (with `count` bets) is
-  // stored. Returns the offset where the batch ends: pass it to MakeDurable
-  // before acknowledging (several appends can share one MakeDurable). Returns
-  // nothing, writing nothing, when repairing a dead writer's append shows
-  // that batch `seq` is already stored. On a write failure the file is cut
-  // back to where it was and nothing is recorded. `winners` are the bets
-  // among the rows that hold the winner index's number (winner_index.h):
-  // a caller that passes none for rows that hold some must not let the index
-  // be built (RebuildWinnerIndex), or the draw would miss them. `digest` is
-  // the batch's share of the agency's stored digest (BatchExtent::digest).
-  Result<std::optional<std::uint64_t>> Append(std::string_view rows, SharedSegment& shared,
-                                               std::uint32_t agency, std::uint64_t seq,
-                                               std::uint64_t count,
-                                               std::span<const IndexedWinner> winners = {},
-                                               std::uint64_t digest = 0);
-
-  // Append for consecutive batches of one agency (seq ascending by one):
-  // one flock, one write of all their rows and one journal record, which
-  // carries the last batch's seq and the bets of all (docs/STORAGE.md), so
-  // they are stored or not as a whole. A prefix of batches that a repaired
-  // dead writer's append had stored already is skipped. `batches` must not
-  // be empty; their rows_end and winners_end grow and the last ones are
-  // rows.size() and winners.size(). The slot's stored_digest grows by the
-  // digests of the batches written.
+  // Appends consecutive batches of one agency (seq ascending by one) as a
+  // single write of all their complete rows at the end of the file, all or
+  // nothing, with one journal record, which carries the last batch's seq and
+  // the bets of all (docs/STORAGE.md), and records them in the shared
+  // segment. Pass AppendOutcome::end to MakeDurable before acknowledging
+  // (several appends can share one MakeDurable). A prefix of batches that a
+  // repaired dead writer's append had stored already is skipped. On a write
+  // failure the file is cut back to where it was and nothing is recorded.
+  // `batches` must not be empty (asserted); their rows_end and winners_end
+  // grow and the last ones are rows.size() and winners.size(). `winners`
+  // are the bets among the rows that hold the winner index's number
+  // (winner_index.h): a caller that passes none for rows that hold some
+  // must not let the index be built (RebuildWinnerIndex), or the draw would
+  // miss them. The slot's stored_digest grows by the digests of the
+  // batches written.
   Result<AppendOutcome> AppendBatches(std::string_view rows, SharedSegment& shared,
                                       std::uint32_t agency, std::span<const BatchExtent> batches,
                                       std::span<const IndexedWinner> winners = {}) override;

@@ -102,7 +102,7 @@ DataLock::DataLock(DataLock&& other) noexcept
       created_(other.created_),
       published_(other.published_) {}
 
-DataLock::~DataLock() { Release(false); }
+DataLock::~DataLock() { Release(LockFile::kKeep); }
 
 Status DataLock::Publish(pid_t pid) {
   const std::string text = fmt::format("{}\n", pid);
@@ -112,11 +112,11 @@ Status DataLock::Publish(pid_t pid) {
   return Ok();
 }
 
-void DataLock::Release(bool remove) {
+void DataLock::Release(LockFile file) {
   if (!fd_) return;
   // Removed while still locked, so nobody can lock the old file and think
   // it owns the data (Acquire checks the path still names what it locked).
-  if (remove || (created_ && !published_)) (void)::unlink(path_.c_str());
+  if (file == LockFile::kRemove || (created_ && !published_)) (void)::unlink(path_.c_str());
   fd_.Reset();
 }
 

@@ -49,9 +49,10 @@ class DataLock {
   // Writes `pid` into the lock file: the owner other instances are told of.
   Status Publish(pid_t pid);
 
-  // Releases the lock, first removing the lock file when `remove` is true
-  // or this start created it and never published (a failed start).
-  void Release(bool remove);
+  // Releases the lock, first removing the lock file with LockFile::kRemove
+  // or when this start created it and never published (a failed start).
+  enum class LockFile { kKeep, kRemove };
+  void Release(LockFile file);
 
   const std::string& path() const { return path_; }
   bool created() const { return created_; }

@@ -65,7 +65,7 @@ TEST_CASE("one owner at a time; a second is refused naming the owner's pid") {
   struct stat st {};
   REQUIRE(::stat(DataLock::PathFor(bets).c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0640);
-  next->Release(true);
+  next->Release(DataLock::LockFile::kRemove);
   CHECK_FALSE(std::filesystem::exists(DataLock::PathFor(bets)));
 }
 

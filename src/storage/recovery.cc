@@ -283,7 +283,7 @@ Result<std::uint64_t> StartupRecovery::CutTornTail() {
   return *size - *keep;
 }
 
-Result<RoundRecovery> StartupRecovery::RecoverRound(std::uint32_t agencies) {
+Result<RoundRecovery> StartupRecovery::RecoverCurrentRound(std::uint32_t agencies) {
   FileLock lock(store_.fd());
   if (!lock.ok()) return FailErrno("flock " + store_.path());
   std::optional<RoundResult> result;
@@ -293,7 +293,7 @@ Result<RoundRecovery> StartupRecovery::RecoverRound(std::uint32_t agencies) {
     if (!read) return std::unexpected(read.error());
     result = std::move(*read);
   }
-  return lottery::RecoverRound(store_.fd(), store_.journal_fd(), agencies, result);
+  return RecoverRound(store_.fd(), store_.journal_fd(), agencies, result);
 }
 
 Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, SharedSegment& shared) {

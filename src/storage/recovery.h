@@ -90,9 +90,9 @@ class StartupRecovery {
   // bytes cut (0 when the file ends cleanly).
   Result<std::uint64_t> CutTornTail();
 
-  // RecoverRound under the flock, with the current round's result file
-  // when there is one.
-  Result<RoundRecovery> RecoverRound(std::uint32_t agencies);
+  // RecoverRound of the current round under the flock, with its result
+  // file when there is one.
+  Result<RoundRecovery> RecoverCurrentRound(std::uint32_t agencies);
 
   // The round that Open started when it finished an interrupted open or
   // archived a round drawn by an earlier release (FinishInterruptedOpen).

@@ -54,7 +54,7 @@ JournalRecord Batch(std::uint32_t agency, std::uint64_t seq, std::uint32_t count
 Result<WinnerIndexSummary> StartUp(const Files& f, SharedSegment& shared) {
   auto store = StartupRecovery::Open(f.path(), SyncMode::kNever);
   REQUIRE(store);
-  auto round = store->RecoverRound(2);
+  auto round = store->RecoverCurrentRound(2);
   REQUIRE(round);
   REQUIRE(store->Publish(*round, shared));
   return store->IndexWinners(shared, 2, 7574);

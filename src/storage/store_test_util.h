@@ -1,12 +1,15 @@
-// Test helpers for storage (tests and fuzz targets only): the stop-and-wait
-// append the worker no longer uses, and the plain reference reader of a bets
-// file that the draw's fast scanner (winner_scan.h) is checked against.
+// Test helpers for storage (tests and fuzz targets only): the one-batch and
+// stop-and-wait appends the worker no longer uses, and the plain reference
+// reader of a bets file that the draw's fast scanner (winner_scan.h) is
+// checked against.
 #pragma once
 
 #include <fcntl.h>
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,11 +20,28 @@
 
 namespace lottery::testing {
 
-// Append + MakeDurable: true when stored here, false when the batch was
-// already stored.
+// BetStore::AppendBatches of the one batch `seq` of `agency` (with `count`
+// bets, `winners` among them, `digest` its share of the stored digest).
+// Returns the offset where it ends, for MakeDurable; nothing, writing
+// nothing, when repairing a dead writer's append shows that it is stored.
+inline Result<std::optional<std::uint64_t>> AppendOneBatch(
+    BetStore& store, std::string_view rows, SharedSegment& shared, std::uint32_t agency,
+    std::uint64_t seq, std::uint64_t count, std::span<const IndexedWinner> winners = {},
+    std::uint64_t digest = 0) {
+  const BatchExtent one{seq, static_cast<std::uint32_t>(count), rows.size(), winners.size(),
+                        digest};
+  auto outcome =
+      store.AppendBatches(rows, shared, agency, std::span<const BatchExtent>(&one, 1), winners);
+  if (!outcome) return std::unexpected(outcome.error());
+  if (outcome->skipped == 1) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(outcome->end);
+}
+
+// AppendOneBatch + MakeDurable: true when stored here, false when the batch
+// was already stored.
 inline Result<bool> AppendDurably(BetStore& store, std::string_view rows, SharedSegment& shared,
                                   std::uint32_t agency, std::uint64_t seq, std::uint64_t count) {
-  auto end = store.Append(rows, shared, agency, seq, count);
+  auto end = AppendOneBatch(store, rows, shared, agency, seq, count);
   if (!end) return std::unexpected(end.error());
   if (!*end) return false;
   if (Status durable = store.MakeDurable(shared, **end); !durable) {

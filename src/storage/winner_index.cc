@@ -1,6 +1,7 @@
 #include "storage/winner_index.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "common/file_io.h"
@@ -51,8 +52,10 @@ Result<WinnerScan> RebuildWinnerIndex(int data_fd, SharedState& state, std::uint
   return scan;
 }
 
-void IndexBatch(SharedState& state, std::uint64_t start, std::uint64_t end, std::uint64_t bets,
-                std::span<const IndexedWinner> winners) {
+void IndexBatch(SharedState& state, const SharedLock& held, std::uint64_t start, std::uint64_t end,
+                std::uint64_t bets, std::span<const IndexedWinner> winners) {
+  assert(held.Holds(state));
+  (void)held;
   WinnerIndex& index = state.winner_index;
   const WinnerIndexReach now = index.reach[index.current & 1];
   if (!index.enabled || now.indexed_end != start) return;

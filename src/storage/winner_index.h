@@ -44,9 +44,9 @@ Result<WinnerScan> RebuildWinnerIndex(int data_fd, SharedState& state, std::uint
 // that `winners` are the winning ones among them. Only extends the index
 // when it covers the file up to `start` and has room; otherwise the index
 // stops growing and the draw scans from its end. Call with the flock held
-// and `state.mutex` locked.
-void IndexBatch(SharedState& state, std::uint64_t start, std::uint64_t end, std::uint64_t bets,
-                std::span<const IndexedWinner> winners);
+// and `state.mutex` locked: `held` is that lock (asserted).
+void IndexBatch(SharedState& state, const SharedLock& held, std::uint64_t start, std::uint64_t end,
+                std::uint64_t bets, std::span<const IndexedWinner> winners);
 
 // The draw's reader: the same result as ScanWinners over the whole file
 // (winners per agency in file order, bets, skipped, foreign), taken from the

@@ -13,6 +13,7 @@
 #include "common/unique_fd.h"
 #include "storage/bet_store.h"
 #include "storage/bets_file_row.h"
+#include "storage/store_test_util.h"
 #include "wire/bet.h"
 
 namespace lottery {
@@ -121,7 +122,7 @@ TEST_CASE("the index gives the full scan's winners: rebuilt at start-up, then ex
   for (int i = 0; i < 40; ++i) {
     const std::uint32_t agency = 1 + rng() % kAgencies;
     Batch b = MakeBatch(rng, agency, 1 + static_cast<int>(rng() % 200), 15);
-    auto stored = store->Append(b.rows, *shared, agency, ++seq[agency], b.count, b.winners);
+    auto stored = testing::AppendOneBatch(*store, b.rows, *shared, agency, ++seq[agency], b.count, b.winners);
     REQUIRE(stored);
     REQUIRE(stored->has_value());
   }
@@ -168,7 +169,7 @@ TEST_CASE("batches appended together index exactly the rows they wrote, a skippe
                                                                     extents[skip - 1].winners_end));
       std::uint64_t count = 0;
       for (std::size_t i = 0; i < skip; ++i) count += extents[i].count;
-      REQUIRE(store->Append(done, *shared, 2, extents[skip - 1].seq, count, done_winners));
+      REQUIRE(testing::AppendOneBatch(*store, done, *shared, 2, extents[skip - 1].seq, count, done_winners));
     }
     auto outcome = store->AppendBatches(rows, *shared, 2, extents, winners);
     REQUIRE(outcome);
@@ -192,12 +193,12 @@ TEST_CASE("rows the index missed (a dead writer's batch) are scanned, before and
   REQUIRE(store);
   REQUIRE(Rebuild(path, *shared, kWinning));  // an empty file
   Batch first = MakeBatch(rng, 1, 100, 5);
-  REQUIRE(store->Append(first.rows, *shared, 1, 1, first.count, first.winners));
+  REQUIRE(testing::AppendOneBatch(*store, first.rows, *shared, 1, 1, first.count, first.winners));
   const std::uint64_t reach = IndexedEnd(*shared);
   // Rows that reached the file without their index entries.
   AppendRaw(path, MakeBatch(rng, 2, 100, 5).rows);
   Batch later = MakeBatch(rng, 3, 100, 5);
-  REQUIRE(store->Append(later.rows, *shared, 3, 1, later.count, later.winners));
+  REQUIRE(testing::AppendOneBatch(*store, later.rows, *shared, 3, 1, later.count, later.winners));
   CHECK(IndexedEnd(*shared) == reach);  // the index stopped growing
   CheckSame(Collect(path, *shared, kWinning), FullScan(path, kWinning));
 }
@@ -212,7 +213,7 @@ TEST_CASE("a writer killed while extending the index leaves the old reach in for
   REQUIRE(store);
   REQUIRE(Rebuild(path, *shared, kWinning));
   Batch first = MakeBatch(rng, 1, 50, 3);
-  REQUIRE(store->Append(first.rows, *shared, 1, 1, first.count, first.winners));
+  REQUIRE(testing::AppendOneBatch(*store, first.rows, *shared, 1, 1, first.count, first.winners));
   // The second batch's rows and entries are written, the switch is not.
   Batch second = MakeBatch(rng, 2, 50, 3);
   REQUIRE(!second.winners.empty());
@@ -245,7 +246,7 @@ TEST_CASE("no index: a random winning number, a file ending inside a quoted fiel
     auto store = BetStore::Open(path, SyncMode::kNever);
     REQUIRE(store);
     Batch b = MakeBatch(rng, 2, 30, 2);
-    REQUIRE(store->Append(b.rows, *shared, 2, 1, b.count, b.winners));
+    REQUIRE(testing::AppendOneBatch(*store, b.rows, *shared, 2, 1, b.count, b.winners));
     CheckSame(Collect(path, *shared, kWinning), FullScan(path, kWinning));
   }
   SUBCASE("more winners than the index holds") {
@@ -277,7 +278,7 @@ TEST_CASE("a batch that does not fit in the index stops it; the draw scans from 
   const int per_batch = 5000;
   for (std::uint32_t total = 0; total <= kWinnerIndexCapacity + per_batch; total += per_batch) {
     Batch b = MakeBatch(rng, 4, per_batch, 1);
-    REQUIRE(store->Append(b.rows, *shared, 4, ++seq, b.count, b.winners));
+    REQUIRE(testing::AppendOneBatch(*store, b.rows, *shared, 4, ++seq, b.count, b.winners));
   }
   CHECK(IndexedEnd(*shared) < testing::ReadFile(path).size());
   CheckSame(Collect(path, *shared, kWinning), FullScan(path, kWinning));

@@ -86,13 +86,17 @@ class FirstBytesCapture {
 // Drives SSL_accept/SSL_connect on a non-blocking socket: each turn either
 // peeks at the peer's first byte or advances OpenSSL, then waits for the
 // socket when OpenSSL needs it. A failure leaves its reason in `out`.
+// Which end of the handshake HandshakeRunner::Run drives.
+enum class TlsRole { kServer, kClient };
+
 struct HandshakeRunner {
   // What one turn decided.
   enum class Turn { kDone, kFailed, kWait, kAgain };
 
   static Handshake Run(const TlsContext& context, int fd, int cancel_fd,
-                       TlsClock::time_point deadline, bool server,
+                       TlsClock::time_point deadline, TlsRole role,
                        const std::string& server_name = {}) {
+    const bool server = role == TlsRole::kServer;
     Handshake out;
     std::unique_ptr<TlsStream> stream = Prepare(context, fd, server, server_name, out);
     if (!stream) return out;
@@ -248,12 +252,12 @@ const char* HandshakeEndName(Handshake::End end) {
 }
 
 Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline) {
-  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, true);
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, TlsRole::kServer);
 }
 
 Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline,
                      const std::string& server_name) {
-  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, false, server_name);
+  return HandshakeRunner::Run(context, fd, cancel_fd, deadline, TlsRole::kClient, server_name);
 }
 
 TlsStream::~TlsStream() {

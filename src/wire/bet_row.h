@@ -36,15 +36,16 @@ void AppendBetRowText(std::string& out, const BetView& bet);
 // of its own ("birthdate: in the future"); "row: ..." when the row does not
 // have five fields, a field name when one is not spelled canonically.
 // Common rows (short, plain names) take a shortcut that classifies the row's
-// bytes with vector compares, with the widest kernel the CPU has (RowKernel);
+// bytes with vector compares, with the widest kernel the CPU has (RowKernel, wire/row_kernels.h);
 // CheckBetRow is the reference every kernel must agree with.
 // Inline: agencies and workers call it for every bet, and the valid row's
 // answer then costs no std::optional<std::string> built and tested.
 inline std::optional<std::string> ParseBetRow(std::string_view row, const Date& today, BetView& bet,
                                               std::string& scratch);
 
-// ParseBetRow without the shortcut: field by field, every row. For tests,
-// which hold the two to the same answers.
+// ParseBetRow without the shortcut: field by field, every row; what
+// ParseBetRow falls back to for a row its shortcut does not take. The tests
+// hold the two to the same answers.
 std::optional<std::string> CheckBetRow(std::string_view row, const Date& today, BetView& bet,
                                        std::string& scratch);
 
@@ -58,25 +59,6 @@ std::optional<std::string> CheckBetRow(std::string_view row, const Date& today, 
 // load finds the line end and classifies the row's bytes.
 inline std::size_t ParseCommonLine(std::string_view text, const Date& today, BetView& bet,
                                    std::size_t& line_size);
-
-// The shortcut's kernels: none (CheckBetRow alone), SSE2 (four 16-byte
-// compares per class of byte, any x86-64), AVX-512BW (one 64-byte load,
-// masked only in the last 64 bytes of a page, each class one compare;
-// chosen when the CPU has it).
-enum class RowKernel { kNone, kSse2, kAvx512 };
-
-// Whether this build and this CPU run `kernel`.
-bool HasRowKernel(RowKernel kernel);
-
-// ParseBetRow with a given kernel (HasRowKernel(kernel) must hold), for the
-// tests and the row benchmark, which compare the kernels.
-std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
-                                           const Date& today, BetView& bet,
-                                           std::string& scratch);
-
-// ParseCommonLine with a given kernel (HasRowKernel(kernel) must hold).
-std::size_t ParseCommonLineWith(RowKernel kernel, std::string_view text, const Date& today,
-                                BetView& bet, std::size_t& line_size);
 
 namespace detail {
 // The shortcut with the widest kernel this CPU runs: true when it accepts

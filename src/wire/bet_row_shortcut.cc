@@ -3,6 +3,7 @@
 // AVX-512BW) and the check that runs on them, and the kernel chosen at start.
 // CheckBetRow (bet_row.cc) is the reference each kernel must agree with.
 #include <bit>
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 
@@ -13,6 +14,7 @@
 #endif
 
 #include "wire/bet_row.h"
+#include "wire/row_kernels.h"
 
 static_assert(std::endian::native == std::endian::little, "the number is read as a little-endian word");
 
@@ -358,6 +360,7 @@ bool HasRowKernel(RowKernel kernel) { return ParsersOf(kernel).row != nullptr; }
 std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
                                            const Date& today, BetView& bet,
                                            std::string& scratch) {
+  assert(HasRowKernel(kernel));
   const CommonRowParser parser = ParsersOf(kernel).row;
   if (parser != nullptr && parser(row, today, bet)) return std::nullopt;
   return CheckBetRow(row, today, bet, scratch);
@@ -365,6 +368,7 @@ std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view ro
 
 std::size_t ParseCommonLineWith(RowKernel kernel, std::string_view text, const Date& today,
                                 BetView& bet, std::size_t& line_size) {
+  assert(HasRowKernel(kernel));
   return ParsersOf(kernel).line(text, today, bet, line_size);
 }
 

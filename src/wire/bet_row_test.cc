@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "wire/row_kernels.h"
 
 namespace lottery {
 namespace {

@@ -80,7 +80,7 @@ IoStatus FrameReader::Fill(std::size_t want, std::optional<Clock::time_point> de
 
 bool FrameReader::HasWholeFrame() const {
   if (end_ - begin_ < kFrameHeaderSize) return false;
-  FrameHeader h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(buffer_.data() + begin_));
+  FrameHeader h = DecodeFrameHeader(std::string_view(buffer_).substr(begin_, end_ - begin_));
   return h.length <= max_frame_ - kFrameHeaderSize && end_ - begin_ >= kFrameHeaderSize + h.length;
 }
 
@@ -94,7 +94,7 @@ IoStatus FrameReader::Read(Frame& frame, std::optional<Millis> idle, Millis stal
   if (IoStatus s = Fill(1, idle_deadline); s != IoStatus::kOk) return s;
   const Clock::time_point frame_deadline = Clock::now() + stall;
   if (IoStatus s = Fill(kFrameHeaderSize, frame_deadline); s != IoStatus::kOk) return s;
-  header_ = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(buffer_.data() + begin_));
+  header_ = DecodeFrameHeader(std::string_view(buffer_).substr(begin_, end_ - begin_));
   frame.type = header_.type;
   if (header_.length > max_frame_ - kFrameHeaderSize) return IoStatus::kTooLarge;
   if (IoStatus s = Fill(kFrameHeaderSize + header_.length, frame_deadline); s != IoStatus::kOk) {

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
 #include <cstring>
 #include <limits>
 
@@ -97,11 +98,11 @@ const char* ErrorCodeName(ErrorCode code) { return InfoFor(code).name.data(); }
 
 bool ErrorClosesConnection(ErrorCode code) { return InfoFor(code).closes; }
 
-FrameHeader DecodeFrameHeader(const std::uint8_t* bytes) {
+FrameHeader DecodeFrameHeader(std::string_view bytes) {
+  assert(bytes.size() >= kFrameHeaderSize);
   FrameHeader h;
-  h.type = bytes[0];
-  h.length = static_cast<std::uint32_t>(
-      GetFixedBe(reinterpret_cast<const char*>(bytes) + kFrameLengthOffset, 4));
+  h.type = static_cast<std::uint8_t>(bytes[0]);
+  h.length = static_cast<std::uint32_t>(GetFixedBe(bytes.data() + kFrameLengthOffset, 4));
   return h;
 }
 

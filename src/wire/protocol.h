@@ -79,8 +79,9 @@ struct FrameHeader {
   std::uint32_t length = 0;  // payload bytes
 };
 
-// Decodes the 5-byte header at the start of `bytes` (which must hold >= 5).
-FrameHeader DecodeFrameHeader(const std::uint8_t* bytes);
+// Decodes the 5-byte header at the start of `bytes`, which must hold at
+// least kFrameHeaderSize bytes (asserted).
+FrameHeader DecodeFrameHeader(std::string_view bytes);
 
 // --- Payloads -----------------------------------------------------------
 

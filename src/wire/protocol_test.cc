@@ -99,7 +99,7 @@ TEST_CASE("decoders read the documented vectors back") {
     return std::string_view(frame).substr(kFrameHeaderSize);
   };
   auto header = [](const std::string& frame) {
-    return DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(frame.data()));
+    return DecodeFrameHeader(frame);
   };
 
   CHECK(header(vectors[0]).type == static_cast<std::uint8_t>(MessageType::kHello));
@@ -209,7 +209,7 @@ TEST_CASE("a BETS frame never exceeds 8 KiB") {
   CHECK_FALSE(encoder.Fits(big));
   CHECK(encoder.count() == added);
   // The header's length and count agree with what was added.
-  auto h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(frame.data()));
+  auto h = DecodeFrameHeader(frame);
   CHECK(h.length == frame.size() - kFrameHeaderSize);
   BetBatchDecoder decoder(std::string_view(frame).substr(kFrameHeaderSize));
   REQUIRE(decoder.Start());
@@ -392,7 +392,7 @@ TEST_CASE("long winners lists split into frames within the limit") {
   int frames = 0;
   bool last = false;
   while (pos < out.size()) {
-    auto h = DecodeFrameHeader(reinterpret_cast<const std::uint8_t*>(out.data() + pos));
+    auto h = DecodeFrameHeader(std::string_view(out).substr(pos));
     CHECK(h.type == static_cast<std::uint8_t>(MessageType::kWinners));
     CHECK(kFrameHeaderSize + h.length <= kMaxFrameSize);
     CHECK_FALSE(last);  // nothing after the last frame
