@@ -17,6 +17,7 @@
 #   validate-echo-server the echo check in a container   test-docker  the docker suite
 #   stack-file / stack-deploy   STACK=lottery CLIENTS=N on Docker Swarm (docs/DEPLOY.md)
 #   stack-rm / stack-logs   remove it / follow its services' logs   test-swarm  the swarm suite
+#   format               clang-format-14 over src/ (the format test checks it)
 #   help                 this text                clean       remove every build directory
 #
 # Targets install what is missing first (make deps: Debian packages via apt-get).
@@ -33,10 +34,10 @@ endif
 
 DEB_PACKAGES := g++ meson ninja-build pkg-config cmake libfmt-dev libtomlplusplus-dev libsystemd-dev \
                 doctest-dev python3 strace iproute2 libssl-dev openssl prometheus python3-matplotlib socat \
-                libpq-dev postgresql
+                libpq-dev postgresql clang-format-14
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: bench all deps build run test test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
+.PHONY: bench all deps build run test format test-unit test-integration test-daemon test-slow test-sanitize install clean help fuzz fuzz-ci fuzz-build fuzz-deps \
         docker-image compose docker-compose-up docker-compose-down docker-compose-logs \
         validate-echo-server test-docker stack-file stack-deploy stack-rm stack-logs test-swarm
 
@@ -70,6 +71,13 @@ run: build
 test: build
 	@set +e; meson test -C $(BUILD_DIR) --print-errorlogs --no-suite slow --no-suite docker --no-suite swarm; rc=$$?; \
 	$(PYTHON) tools/test_summary.py $(BUILD_DIR)/meson-logs/testlog.json; exit $$rc
+
+# Rewrites src/'s C++ files in place as .clang-format says, with
+# clang-format-14 (Debian bookworm's: other versions format differently). The
+# format test (tests/format/format_test.py, in make test) fails until it is run.
+format:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES=clang-format-14
+	$(PYTHON) tests/format/format_test.py --fix
 
 test-unit: build
 	meson test -C $(BUILD_DIR) --print-errorlogs --suite unit

@@ -15,6 +15,7 @@ PROGRAM_PACKAGES = {
     "socat": "socat",
     "openssl": "openssl",
     "promtool": "prometheus",
+    "clang-format-14": "clang-format-14",
 }
 
 
