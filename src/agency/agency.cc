@@ -10,10 +10,10 @@
 
 #include <fmt/format.h>
 
-#include "agency/bet_sender.h"
-#include "agency/dataset_reader.h"
 #include "agency/agency_session.h"
 #include "agency/agency_tls.h"
+#include "agency/bet_sender.h"
+#include "agency/dataset_reader.h"
 #include "agency/server_link.h"
 #include "common/csv.h"
 #include "common/exit_codes.h"
@@ -32,7 +32,8 @@ int Agency::Stop(Step s) {
     Log(LogLevel::kInfo, "shutdown", Outcome::kSuccess, "client_id: {} | detail: signal received",
         config_.id);
     link_.Close("shutting down");
-    Log(LogLevel::kInfo, "close", Outcome::kSuccess, "client_id: {} | resource: socket", config_.id);
+    Log(LogLevel::kInfo, "close", Outcome::kSuccess, "client_id: {} | resource: socket",
+        config_.id);
   }
   return ExitCodeFor(s);
 }
@@ -102,8 +103,8 @@ int Agency::RunBet(const std::map<std::string, std::string>& env) {
   auto bet = DatasetRecordToBet(fields, config_.id);
   std::optional<std::string> reason = bet ? ValidateBet(*bet, Today()) : bet.error().message;
   if (reason) {
-    Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail, "client_id: {} | error: {}", config_.id,
-        *reason);
+    Log(LogLevel::kError, "apuesta_enviada", Outcome::kFail, "client_id: {} | error: {}",
+        config_.id, *reason);
     return kExitDataErr;
   }
   if (Step s = link_.Ensure(LinkHello::kSend); s != Step::kDone) return Stop(s);
@@ -137,8 +138,7 @@ int RunAgency(const AgencyConfig& config, const std::map<std::string, std::strin
       "batch_max_amount: {} | batch_window: {} | mode: {} | dataset: {}",
       config.id, config.server_address, config.loop_amount, FormatDuration(config.loop_period),
       LogLevelName(config.log_level), config.batch_max_amount, config.batch_window,
-      AgencyModeName(config.mode),
-      config.DatasetPath());
+      AgencyModeName(config.mode), config.DatasetPath());
   auto endpoints = ParseServerAddresses(config.server_address);
   if (!endpoints) {
     Log(LogLevel::kError, "config", Outcome::kFail, "error: server.address {}",

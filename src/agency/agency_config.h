@@ -27,19 +27,19 @@ struct AgencyConfig {
   // kRun, or --help / --version: main() answers it (AnswerConfigRequest) and
   // exits; nothing else is loaded or checked then.
   ConfigRequest request;
-  std::uint32_t id = 1;                        // agency.id        CLI_ID            --id
-  AgencyMode mode = AgencyMode::kLottery;      // agency.mode      CLI_MODE          --mode
+  std::uint32_t id = 1;                             // agency.id        CLI_ID            --id
+  AgencyMode mode = AgencyMode::kLottery;           // agency.mode      CLI_MODE          --mode
   std::string dataset = "dataset/agency-{id}.csv";  // agency.dataset CLI_DATASET    --dataset
   // One HOST:PORT or several separated by commas: the servers the agency
   // tries in turn (ServerAddresses()).
-  std::string server_address = "127.0.0.1:12345";   // server.address CLI_SERVER_ADDRESS --server
-  Seconds connect_timeout{30.0};               // server.connect_timeout CLI_SERVER_CONNECT_TIMEOUT
-  Seconds read_timeout{60.0};                  // server.read_timeout CLI_SERVER_READ_TIMEOUT
-  int loop_amount = 5;                         // loop.amount      CLI_LOOP_AMOUNT
-  Seconds loop_period{1.0};                    // loop.period      CLI_LOOP_PERIOD
-  int batch_max_amount = 100;                  // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
-  int batch_window = 64;                       // batch.window     CLI_BATCH_WINDOW  --window
-  LogLevel log_level = LogLevel::kInfo;        // log.level        CLI_LOG_LEVEL     --log-level
+  std::string server_address = "127.0.0.1:12345";  // server.address CLI_SERVER_ADDRESS --server
+  Seconds connect_timeout{30.0};                // server.connect_timeout CLI_SERVER_CONNECT_TIMEOUT
+  Seconds read_timeout{60.0};                   // server.read_timeout CLI_SERVER_READ_TIMEOUT
+  int loop_amount = 5;                          // loop.amount      CLI_LOOP_AMOUNT
+  Seconds loop_period{1.0};                     // loop.period      CLI_LOOP_PERIOD
+  int batch_max_amount = 100;                   // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
+  int batch_window = 64;                        // batch.window     CLI_BATCH_WINDOW  --window
+  LogLevel log_level = LogLevel::kInfo;         // log.level        CLI_LOG_LEVEL     --log-level
   ProgressMode progress = ProgressMode::kAuto;  // log.progress    CLI_PROGRESS      --progress
   // tls.mode, tls.certificate, tls.private_key, tls.server_ca (in tls.ca),
   // tls.server_name: CLI_TLS_* and --tls-* (docs/SECURITY.md).

@@ -6,7 +6,6 @@
 #include <map>
 #include <string>
 
-
 namespace lottery {
 namespace {
 
@@ -78,7 +77,8 @@ TEST_CASE("the certificate's name is the host of each address unless tls.server_
   CHECK(c->ServerNameFor(c->ServerAddresses()[0]) == "a");
   CHECK(c->ServerNameFor(c->ServerAddresses()[1]) == "b");
   CHECK(c->ServerName() == "a,b");
-  auto named = LoadAgencyConfig({"a", "--server", "a:1,b:2", "--tls-server-name", "lottery"}, kPlain);
+  auto named =
+      LoadAgencyConfig({"a", "--server", "a:1,b:2", "--tls-server-name", "lottery"}, kPlain);
   REQUIRE(named);
   CHECK(named->ServerNameFor(named->ServerAddresses()[1]) == "lottery");
   CHECK(named->ServerName() == "lottery");

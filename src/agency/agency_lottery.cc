@@ -99,8 +99,8 @@ Step Agency::ReadWinners(Frame& reply, std::vector<std::string>& winners,
       // bound nor put other text on stdout.
       const bool digits = IsDocument(d);
       if (!digits || winners.size() >= max_winners) {
-        Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail,
-            "client_id: {} | error: {}", config_.id,
+        Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail, "client_id: {} | error: {}",
+            config_.id,
             digits ? fmt::format("the server sent more winners than the {} bets it stored",
                                  max_winners)
                    : std::string("the server sent a winner that is not a document of 1 to 10 "
@@ -236,7 +236,8 @@ void Agency::PrintWinners(const std::vector<std::string>& winners) {
     out += '\n';
   }
   if (auto written = WriteAll(STDOUT_FILENO, out, "stdout"); !written) {
-    Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail, "error: {}", written.error().message);
+    Log(LogLevel::kError, "consulta_ganadores", Outcome::kFail, "error: {}",
+        written.error().message);
   }
   Log(LogLevel::kInfo, "consulta_ganadores", Outcome::kSuccess, "cant_ganadores: {}",
       winners.size());

@@ -17,11 +17,11 @@ class BatchWindow {
   using Clock = std::chrono::steady_clock;
 
   struct Batch {
-    std::string frame;         // one whole BETS frame
+    std::string frame;  // one whole BETS frame
     std::uint64_t seq = 0;
-    std::uint16_t count = 0;   // bets in the frame
-    bool sent = false;         // written on the current connection
-    bool refused = false;      // the server refused it; RemoveRefused() drops it
+    std::uint16_t count = 0;  // bets in the frame
+    bool sent = false;        // written on the current connection
+    bool refused = false;     // the server refused it; RemoveRefused() drops it
     Clock::time_point sent_at;
   };
 

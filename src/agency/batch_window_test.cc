@@ -19,7 +19,8 @@ void Add(BatchWindow& w, std::uint64_t seq, std::uint16_t bets) {
   std::string& frame = w.NextFrame();
   CHECK(frame.empty());
   BetBatchEncoder e(frame, seq);
-  for (std::uint16_t i = 0; i < bets; ++i) REQUIRE(e.Add(BetView{0, "Ana", "Lorca", "1", "1990-01-01", i}));
+  for (std::uint16_t i = 0; i < bets; ++i)
+    REQUIRE(e.Add(BetView{0, "Ana", "Lorca", "1", "1990-01-01", i}));
   w.Push(seq, e.count());
 }
 

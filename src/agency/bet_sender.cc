@@ -19,8 +19,8 @@ Step BetSender::Submit(std::uint16_t count) {
   // A full window waits for a group's worth of acks, not one: freeing one
   // slot at a time would send one frame at a time.
   const std::size_t frame = std::max<std::size_t>(1, window_.at(window_.size() - 1).frame.size());
-  const std::size_t group = std::clamp<std::size_t>(kSendBytes / frame, 1,
-                                                    std::max<std::size_t>(1, window_.capacity() / 2));
+  const std::size_t group = std::clamp<std::size_t>(
+      kSendBytes / frame, 1, std::max<std::size_t>(1, window_.capacity() / 2));
   while (window_.size() > window_.capacity() - group) {
     if (Step s = AwaitOldest(); s != Step::kDone) return s;
   }
@@ -142,13 +142,15 @@ Step BetSender::SkipRejected() {
     Step s = link_.Receive(reply, std::chrono::duration_cast<Millis>(config_.read_timeout));
     if (s == Step::kRetry) break;
     if (s != Step::kDone) return s;
-    auto e = reply.type == static_cast<std::uint8_t>(MessageType::kError)
-                 ? DecodeError(reply.payload)
-                 : Result<ErrorReply>(std::unexpected(Error{ErrorKind::kProtocol, "not an ERROR", 0}));
+    auto e =
+        reply.type == static_cast<std::uint8_t>(MessageType::kError)
+            ? DecodeError(reply.payload)
+            : Result<ErrorReply>(std::unexpected(Error{ErrorKind::kProtocol, "not an ERROR", 0}));
     if (e && e->code == ErrorCode::kSequenceGap) continue;
     if (e && e->code == ErrorCode::kInvalidBet) {
-      Log(LogLevel::kWarning, "apuesta_enviada", Outcome::kFail, "client_id: {} | code: {} | error: {}",
-          config_.id, ErrorCodeName(e->code), LogSafe(e->message));
+      Log(LogLevel::kWarning, "apuesta_enviada", Outcome::kFail,
+          "client_id: {} | code: {} | error: {}", config_.id, ErrorCodeName(e->code),
+          LogSafe(e->message));
       b.refused = true;
       bets_rejected_ += b.count;
       continue;

@@ -85,10 +85,10 @@ class BetSender {
   ServerLink& link_;
   BatchWindow window_;
   LatencyHistogram ack_latency_;
-  std::uint64_t next_seq_ = 1;       // sequence number of the next batch built
-  std::uint64_t bets_before_ = 0;    // stored before this process (StartAt)
-  std::uint64_t checked_session_ = 0;  // the link's session Connect() last checked
-  std::size_t unsent_bytes_ = 0;     // of the batches pushed since the last send
+  std::uint64_t next_seq_ = 1;            // sequence number of the next batch built
+  std::uint64_t bets_before_ = 0;         // stored before this process (StartAt)
+  std::uint64_t checked_session_ = 0;     // the link's session Connect() last checked
+  std::size_t unsent_bytes_ = 0;          // of the batches pushed since the last send
   std::vector<std::string_view> gather_;  // SendPending's list of frames, reused
   std::uint64_t batches_acked_ = 0;
   std::uint64_t bets_acked_ = 0;

@@ -28,12 +28,13 @@ Result<DatasetFile> OpenDataset(const std::string& path) {
 
 Result<BetView> DatasetRecordToBet(const CsvRecord& record, std::uint32_t agency) {
   if (record.fields.size() != 5) {
-    return Fail(ErrorKind::kInvalidInput, fmt::format("expected 5 columns, got {}", record.fields.size()));
+    return Fail(ErrorKind::kInvalidInput,
+                fmt::format("expected 5 columns, got {}", record.fields.size()));
   }
   auto number = ParseBetNumber(record.fields[4]);
   if (!number) return Fail(ErrorKind::kInvalidInput, "number: not an integer 0..9999");
-  return BetView{agency, record.fields[0], record.fields[1], record.fields[2], record.fields[3],
-                 *number};
+  return BetView{agency,           record.fields[0], record.fields[1],
+                 record.fields[2], record.fields[3], *number};
 }
 
 RowRead DatasetRows::NextSlowly(std::string_view& row) {
@@ -52,8 +53,9 @@ RowRead DatasetRows::NextSlowly(std::string_view& row) {
   if (!next->has_value()) return RowRead::kEnd;
   const CsvRecord& record = ***next;
   auto bet = DatasetRecordToBet(record, agency_);
-  std::optional<std::string> reason =
-      record.error ? record.error : !bet ? bet.error().message : ValidateBet(*bet, today_);
+  std::optional<std::string> reason = record.error ? record.error
+                                      : !bet       ? bet.error().message
+                                                   : ValidateBet(*bet, today_);
   if (reason) {
     ++lines_skipped_;
     Log(LogLevel::kWarning, "dataset_line", Outcome::kFail, "client_id: {} | line: {} | error: {}",

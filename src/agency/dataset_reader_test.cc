@@ -74,18 +74,19 @@ TEST_CASE("a dataset's rows come out in file order, each line read the way it ne
   const std::string file = std::string(dir) + "/agency-3.csv";
   const std::string long_name(70, 'a');
   const std::string text =
-      "\xEF\xBB\xBF"                                     // a byte order mark
-      "Ana,Paz,12345678,1990-01-01,7\r\n"                  // CRLF, the first line
-      "Luis,Núñez,1,1999-12-31,9999\n"                     // LF, accents
-      "\n"                                                // blank: skipped silently
+      "\xEF\xBB\xBF"                                               // a byte order mark
+      "Ana,Paz,12345678,1990-01-01,7\r\n"                          // CRLF, the first line
+      "Luis,Núñez,1,1999-12-31,9999\n"                             // LF, accents
+      "\n"                                                         // blank: skipped silently
       "\"Ana \"\"la\"\" María, hija\",Núñez,12,1980-05-17,7574\n"  // quoted: as it is
-      "Ana,Paz,0123,1990-01-01,0007\n"                     // valid, re-spelled
-      "  Eva  ,Sol,5,2000-02-29,1\n"                       // valid as it is (spaces kept)
-      "Ana,Paz,1,2001-02-29,1\n"                           // no such day: skipped
-      "=cmd,Paz,1,1990-01-01,1\n"                          // formula: skipped
-      "Ana,Paz,1,1990-01-01\n" +                           // four columns: skipped
-      long_name + ",Paz,1234567890,1990-01-01,1\n"         // longer than one pass takes
-      "Ana,Paz,1,1990-01-01,42";                           // no line end at the end
+      "Ana,Paz,0123,1990-01-01,0007\n"                             // valid, re-spelled
+      "  Eva  ,Sol,5,2000-02-29,1\n"                               // valid as it is (spaces kept)
+      "Ana,Paz,1,2001-02-29,1\n"                                   // no such day: skipped
+      "=cmd,Paz,1,1990-01-01,1\n"                                  // formula: skipped
+      "Ana,Paz,1,1990-01-01\n" +                                   // four columns: skipped
+      long_name +
+      ",Paz,1234567890,1990-01-01,1\n"  // longer than one pass takes
+      "Ana,Paz,1,1990-01-01,42";        // no line end at the end
   std::FILE* f = std::fopen(file.c_str(), "w");
   REQUIRE(f != nullptr);
   std::fwrite(text.data(), 1, text.size(), f);
@@ -106,14 +107,13 @@ TEST_CASE("a dataset's rows come out in file order, each line read the way it ne
     }
     got.emplace_back(row);
   }
-  const std::vector<std::string> want = {
-      "Ana,Paz,12345678,1990-01-01,7",
-      "Luis,Núñez,1,1999-12-31,9999",
-      "\"Ana \"\"la\"\" María, hija\",Núñez,12,1980-05-17,7574",
-      "Ana,Paz,0123,1990-01-01,7",
-      "  Eva  ,Sol,5,2000-02-29,1",
-      long_name + ",Paz,1234567890,1990-01-01,1",
-      "Ana,Paz,1,1990-01-01,42"};
+  const std::vector<std::string> want = {"Ana,Paz,12345678,1990-01-01,7",
+                                         "Luis,Núñez,1,1999-12-31,9999",
+                                         "\"Ana \"\"la\"\" María, hija\",Núñez,12,1980-05-17,7574",
+                                         "Ana,Paz,0123,1990-01-01,7",
+                                         "  Eva  ,Sol,5,2000-02-29,1",
+                                         long_name + ",Paz,1234567890,1990-01-01,1",
+                                         "Ana,Paz,1,1990-01-01,42"};
   CHECK(got == want);
   CHECK(skipped == 3);
   CHECK(rows.lines_skipped() == 3);

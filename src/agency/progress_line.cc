@@ -50,8 +50,8 @@ std::string FormatProgress(std::uint32_t agency, const AgencyProgress& p,
   } else {
     line += fmt::format(" | read {}", Size(p.bytes_read));
   }
-  line += seconds > 0 ? fmt::format(" | {} bets/s", Grouped(static_cast<std::uint64_t>(
-                                                        p.bets_acked / seconds)))
+  line += seconds > 0 ? fmt::format(" | {} bets/s",
+                                    Grouped(static_cast<std::uint64_t>(p.bets_acked / seconds)))
                       : std::string(" | - bets/s");
   // The time left from the share of the file read so far (batches are cut
   // as the file is read, so bytes track bets closely).

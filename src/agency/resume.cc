@@ -40,9 +40,10 @@ int ResumeAfterStored(DatasetRows& rows, const Welcome& welcome, std::uint32_t i
       const std::string why =
           match == StoredMatch::kTooFew
               ? fmt::format("the dataset has only {} valid lines", seen.count)
-              : fmt::format("the dataset's first {} valid lines do not match them (another "
-                            "dataset, a changed one, or a bet sent in bet mode)",
-                            welcome.bets_stored);
+              : fmt::format(
+                    "the dataset's first {} valid lines do not match them (another "
+                    "dataset, a changed one, or a bet sent in bet mode)",
+                    welcome.bets_stored);
       Log(LogLevel::kError, "resume", Outcome::kFail,
           "client_id: {} | bets_stored: {} | file: {} | error: the server holds {} bets of agency "
           "{} this round, and {}; nothing sent",

@@ -32,7 +32,8 @@ void ServerLink::Disconnect() {
 
 void ServerLink::Close(std::string_view why) {
   if (!fd_.valid()) return;
-  Log(LogLevel::kInfo, "disconnect", Outcome::kSuccess, "client_id: {} | reason: {}", config_.id, why);
+  Log(LogLevel::kInfo, "disconnect", Outcome::kSuccess, "client_id: {} | reason: {}", config_.id,
+      why);
   Disconnect();
   lost_ = false;
 }
@@ -47,8 +48,8 @@ std::string ServerLink::EndpointList() const {
 
 void ServerLink::Drop(std::string_view why) {
   if (!fd_.valid()) return;
-  Log(LogLevel::kWarning, "connection_lost", Outcome::kFail, "client_id: {} | error: {}", config_.id,
-      why);
+  Log(LogLevel::kWarning, "connection_lost", Outcome::kFail, "client_id: {} | error: {}",
+      config_.id, why);
   Disconnect();
 }
 
@@ -74,8 +75,7 @@ Step ServerLink::StartTls() {
       cancelled_ = true;
       Disconnect();
       return Step::kCancelled;
-    case Handshake::kNotTls:
-      return RefusedInPlaintext(hs);
+    case Handshake::kNotTls: return RefusedInPlaintext(hs);
     case Handshake::kFailed:
       // The server's certificate does not verify (wrong CA, wrong name,
       // expired): talking to it would hand this agency's bets to a stranger.
@@ -109,8 +109,8 @@ constexpr Millis kMaxConnectAttempt{5000};
 std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (true) {
-    if (!bytes.empty() && static_cast<std::uint8_t>(bytes[0]) !=
-                              static_cast<std::uint8_t>(MessageType::kError)) {
+    if (!bytes.empty() &&
+        static_cast<std::uint8_t>(bytes[0]) != static_cast<std::uint8_t>(MessageType::kError)) {
       return std::nullopt;
     }
     if (bytes.size() >= kFrameHeaderSize) {
@@ -123,7 +123,8 @@ std::optional<ErrorReply> ReadPlaintextError(int fd, std::string bytes) {
     }
     auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      return std::nullopt;
     char buf[512];
     ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n <= 0) return std::nullopt;
@@ -154,8 +155,7 @@ Millis ServerLink::NextWait(Millis backoff, Millis left) {
   // Jitter: agencies refused together do not come back together.
   static thread_local std::minstd_rand rng{std::random_device{}()};
   std::uniform_real_distribution<double> factor(0.5, 1.5);
-  const Millis wait =
-      std::min(Millis(static_cast<long long>(backoff.count() * factor(rng))), left);
+  const Millis wait = std::min(Millis(static_cast<long long>(backoff.count() * factor(rng))), left);
   Log(LogLevel::kWarning, "connect", Outcome::kFail,
       "client_id: {} | server: {} | error: server full (TOO_MANY_CONNECTIONS): retrying in {} s",
       config_.id, full, fmt::format("{:.1f}", wait.count() / 1000.0));
@@ -194,8 +194,8 @@ Step ServerLink::GiveUpConnecting(int attempt, Clock::time_point now) {
     return Step::kIdTaken;
   }
   Log(LogLevel::kError, "connect", Outcome::kFail,
-      "client_id: {} | server: {} | attempts: {} | error: server unreachable for {}",
-      config_.id, EndpointList(), attempt, FormatDuration(spent));
+      "client_id: {} | server: {} | attempts: {} | error: server unreachable for {}", config_.id,
+      EndpointList(), attempt, FormatDuration(spent));
   return Step::kUnavailable;
 }
 
@@ -289,8 +289,8 @@ Step ServerLink::StepAfter(IoStatus status, std::string_view what) {
     // In TLS 1.3 the server checks the agency's certificate after the
     // handshake: its verdict arrives as an alert on the first read.
     Log(LogLevel::kError, "tls_handshake", Outcome::kFail,
-        "client_id: {} | error: the server refused this agency's certificate ({}): {}",
-        config_.id, config_.tls.certificate, LogSafe(tls_stream_->error()));
+        "client_id: {} | error: the server refused this agency's certificate ({}): {}", config_.id,
+        config_.tls.certificate, LogSafe(tls_stream_->error()));
     Disconnect();
     return Step::kRefused;
   }
@@ -322,8 +322,7 @@ Step ServerLink::Receive(Frame& reply, std::optional<Millis> idle) {
   if (s == Step::kDone && handshake_ms_) {
     Log(LogLevel::kInfo, "tls_handshake", Outcome::kSuccess,
         "client_id: {} | server_name: {} | handshake_ms: {:.2f}", config_.id,
-        config_.ServerNameFor(endpoint()),
-        *handshake_ms_);
+        config_.ServerNameFor(endpoint()), *handshake_ms_);
     handshake_ms_.reset();
   }
   return s;
@@ -388,9 +387,8 @@ Step HandleErrorReply(ServerLink& link, const AgencyConfig& config, std::string_
   Log(transient || step == Step::kRejected ? LogLevel::kWarning : LogLevel::kError, during,
       Outcome::kFail, "client_id: {} | code: {} | error: {}{}", config.id, info.name,
       LogSafe(e->message),
-      info.agency_hint.empty()
-          ? std::string()
-          : "; " + fmt::format(fmt::runtime(info.agency_hint), config.id));
+      info.agency_hint.empty() ? std::string()
+                               : "; " + fmt::format(fmt::runtime(info.agency_hint), config.id));
   // Refused bets keep the connection (the server keeps it too).
   if (step != Step::kRejected) link.Drop(LogSafe(e->message));
   return step;

@@ -30,17 +30,17 @@ enum class LinkHello { kSend, kSkip };
 // Why a step of the conversation could not complete.
 enum class Step {
   kDone,
-  kRetry,        // the connection broke or the server was busy: reconnect and redo
-  kCancelled,    // SIGTERM/SIGINT
-  kUnavailable,  // the server stayed unreachable for connect_timeout
-  kRejected,     // the server refused the data (INVALID_BET)
-  kMismatch,     // a re-sent batch differs from the stored one (REPLAY_MISMATCH): stop
-  kUnknownId,    // the server serves agencies 1..N and this id is not among them
-  kIdTaken,      // another process kept this agency id connected for connect_timeout
-  kClosed,       // betting is closed for this agency: it already said FINISHED
-  kRefused,      // the server refused this agency's certificate (revoked, expired, unknown CA...)
+  kRetry,          // the connection broke or the server was busy: reconnect and redo
+  kCancelled,      // SIGTERM/SIGINT
+  kUnavailable,    // the server stayed unreachable for connect_timeout
+  kRejected,       // the server refused the data (INVALID_BET)
+  kMismatch,       // a re-sent batch differs from the stored one (REPLAY_MISMATCH): stop
+  kUnknownId,      // the server serves agencies 1..N and this id is not among them
+  kIdTaken,        // another process kept this agency id connected for connect_timeout
+  kClosed,         // betting is closed for this agency: it already said FINISHED
+  kRefused,        // the server refused this agency's certificate (revoked, expired, unknown CA...)
   kMisconfigured,  // the server requires TLS and this agency runs without it
-  kFatal,        // a protocol error that retrying cannot fix
+  kFatal,          // a protocol error that retrying cannot fix
 };
 
 // The pause before a request is sent again after an ERROR that asks for a

@@ -58,7 +58,8 @@ int Receive(int listener, const char* output, bool sync) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Fail("read socket");
     if (n == 0) break;
-    if (!WriteAll(out.get(), buffer.data(), static_cast<std::size_t>(n))) return Fail("write output");
+    if (!WriteAll(out.get(), buffer.data(), static_cast<std::size_t>(n)))
+      return Fail("write output");
   }
   if (sync && ::fdatasync(out.get()) != 0) return Fail("fdatasync");
   return 0;
@@ -127,8 +128,7 @@ int main(int argc, char** argv) {
   }
   ::shutdown(conn.get(), SHUT_WR);
   int status = 0;
-  while (::waitpid(receiver, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(receiver, &status, 0) < 0 && errno == EINTR) {}
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (rc != 0) return rc;

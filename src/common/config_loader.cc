@@ -2,16 +2,16 @@
 
 #include <unistd.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <cmath>
 #include <functional>
 #include <optional>
-#include <toml++/toml.h>
 
 #include <fmt/format.h>
 
@@ -32,8 +32,13 @@ std::optional<bool> ParseBoolean(std::string_view text) {
 
 Setting BooleanSetting(std::string key, std::string env, std::string flag, bool* target,
                        std::string help) {
-  return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kBoolean,
-                 "true or false", *target ? "true" : "false", std::move(help),
+  return Setting{std::move(key),
+                 std::move(env),
+                 std::move(flag),
+                 SettingKind::kBoolean,
+                 "true or false",
+                 *target ? "true" : "false",
+                 std::move(help),
                  [target](std::string_view text) {
                    auto v = ParseBoolean(text);
                    if (v) *target = *v;
@@ -51,10 +56,14 @@ std::optional<long long> ParseInteger(std::string_view text) {
 Setting DurationSetting(std::string key, std::string env, std::string flag, Seconds* target,
                         ZeroDuration zero, std::string help) {
   const bool allow_zero = zero == ZeroDuration::kAllowed;
-  return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kDuration,
+  return Setting{std::move(key),
+                 std::move(env),
+                 std::move(flag),
+                 SettingKind::kDuration,
                  allow_zero ? "a duration such as 5s, 250ms or 1.5 (seconds), 0 or more"
                             : "a duration such as 5s, 250ms or 1.5 (seconds), more than 0",
-                 FormatDuration(*target), std::move(help),
+                 FormatDuration(*target),
+                 std::move(help),
                  [target, allow_zero](std::string_view text) {
                    auto d = ParseDuration(text);
                    if (!d || (!allow_zero && d->count() <= 0)) return false;
@@ -64,9 +73,15 @@ Setting DurationSetting(std::string key, std::string env, std::string flag, Seco
 }
 
 Setting TextSetting(std::string key, std::string env, std::string flag, std::string* target,
-             std::string help) {
-  return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kString,
-                 "a non-empty string", *target, std::move(help), [target](std::string_view text) {
+                    std::string help) {
+  return Setting{std::move(key),
+                 std::move(env),
+                 std::move(flag),
+                 SettingKind::kString,
+                 "a non-empty string",
+                 *target,
+                 std::move(help),
+                 [target](std::string_view text) {
                    if (text.empty()) return false;
                    *target = std::string(text);
                    return true;
@@ -74,9 +89,14 @@ Setting TextSetting(std::string key, std::string env, std::string flag, std::str
 }
 
 Setting LogLevelSetting(std::string env, std::string flag, LogLevel* target) {
-  return Setting{"log.level", std::move(env), std::move(flag), SettingKind::kString,
-                 "one of DEBUG, INFO, WARNING, ERROR", LogLevelName(*target),
-                 "lowest level written to the log", [target](std::string_view text) {
+  return Setting{"log.level",
+                 std::move(env),
+                 std::move(flag),
+                 SettingKind::kString,
+                 "one of DEBUG, INFO, WARNING, ERROR",
+                 LogLevelName(*target),
+                 "lowest level written to the log",
+                 [target](std::string_view text) {
                    auto level = ParseLogLevel(text);
                    if (!level) return false;
                    *target = *level;
@@ -94,11 +114,12 @@ std::string Describe(const Setting& s) {
 }
 
 std::string HelpText(const ProgramSpec& spec) {
-  std::string text = fmt::format("usage: {} [--config FILE] [flags]\n{}\n\nflags:\n", spec.name,
-                                 spec.summary);
+  std::string text =
+      fmt::format("usage: {} [--config FILE] [flags]\n{}\n\nflags:\n", spec.name, spec.summary);
   text += fmt::format("  {:<24} TOML file to read (env {})\n", "--config FILE", spec.config_env);
   for (const Setting& s : spec.settings) {
-    if (!s.flag.empty()) text += fmt::format("  {:<24} sets {}\n", s.flag + " " + s.flag_value, s.key);
+    if (!s.flag.empty())
+      text += fmt::format("  {:<24} sets {}\n", s.flag + " " + s.flag_value, s.key);
   }
   if (spec.check_only != nullptr) {
     text += fmt::format("  {:<24} validate the configuration, print it, exit 0 (valid) or 78\n",
@@ -139,9 +160,9 @@ std::expected<void, ConfigError> ApplyFile(const std::string& path, ProgramSpec&
     std::string table_name(table_key.str());
     const toml::table* table = table_node.as_table();
     if (table == nullptr) {
-      return ConfigFail(fmt::format("config: unknown key '{}' in {} (keys live in tables such as [{}])",
-                                    table_name, path, spec.settings.front().key.substr(
-                                        0, spec.settings.front().key.find('.'))));
+      return ConfigFail(fmt::format(
+          "config: unknown key '{}' in {} (keys live in tables such as [{}])", table_name, path,
+          spec.settings.front().key.substr(0, spec.settings.front().key.find('.'))));
     }
     for (auto&& [key, node] : *table) {
       std::string full = table_name + "." + std::string(key.str());
@@ -182,9 +203,9 @@ std::expected<void, ConfigError> ApplyFile(const std::string& path, ProgramSpec&
 
 }  // namespace
 
-std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::string>& argv,
-                                                       const std::map<std::string, std::string>& env,
-                                                       ProgramSpec& spec, std::string& config_file) {
+std::expected<ConfigRequest, ConfigError> LoadSettings(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+    ProgramSpec& spec, std::string& config_file) {
   // Flags first, to find --config, --help and --version; applied last.
   std::vector<std::pair<const Setting*, std::string>> flags;
   std::optional<std::string> config_flag;
@@ -200,7 +221,8 @@ std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::st
       *spec.check_only = true;
       continue;
     }
-    if (arg.rfind("--", 0) != 0) return UsageFail(fmt::format("usage: unexpected argument '{}'", arg));
+    if (arg.rfind("--", 0) != 0)
+      return UsageFail(fmt::format("usage: unexpected argument '{}'", arg));
     std::string name = arg;
     std::optional<std::string> value;
     if (auto eq = arg.find('='); eq != std::string::npos) {
@@ -217,8 +239,7 @@ std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::st
       }
     }
     if (!value && setting != nullptr && setting->kind == SettingKind::kBoolean &&
-        (i + 1 >= argv.size() || argv[i + 1].rfind("--", 0) == 0 ||
-         !ParseBoolean(argv[i + 1]))) {
+        (i + 1 >= argv.size() || argv[i + 1].rfind("--", 0) == 0 || !ParseBoolean(argv[i + 1]))) {
       value = "true";  // a bare boolean flag
     }
     if (!value) {
@@ -249,14 +270,14 @@ std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::st
     auto it = env.find(s.env);
     if (it == env.end() || it->second.empty()) continue;
     if (!s.apply(it->second)) {
-      return ConfigFail(fmt::format("config: environment {}='{}' must be {}", s.env, it->second,
-                                    s.expected));
+      return ConfigFail(
+          fmt::format("config: environment {}='{}' must be {}", s.env, it->second, s.expected));
     }
   }
   for (auto& [setting, value] : flags) {
     if (!setting->apply(value)) {
-      return UsageFail(fmt::format("usage: {} needs {}, got '{}'", setting->flag, setting->expected,
-                                   value));
+      return UsageFail(
+          fmt::format("usage: {} needs {}, got '{}'", setting->flag, setting->expected, value));
     }
   }
   return ConfigRequest{};
@@ -328,8 +349,7 @@ int ReportConfigError(const ConfigError& error) {
     case ConfigErrorKind::kUsage:
       Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", error.message);
       return kExitUsage;
-    case ConfigErrorKind::kConfig:
-      break;
+    case ConfigErrorKind::kConfig: break;
   }
   Log(LogLevel::kError, "config", Outcome::kFail, "error: {}", error.message);
   return kExitConfig;

@@ -4,8 +4,8 @@
 // TOML file < environment < command-line flags, and writes the --help text.
 // It never exits the process: it returns a ConfigError whose kind tells the
 // caller which exit code to use (EX_USAGE for flags, EX_CONFIG for files and
-// environment), or a ConfigRequest: run, or answer --help / --version. The programs' keys live with the programs
-// (server/server_config.h, agency/agency_config.h).
+// environment), or a ConfigRequest: run, or answer --help / --version. The programs' keys live with
+// the programs (server/server_config.h, agency/agency_config.h).
 #pragma once
 
 #include <chrono>
@@ -54,22 +54,22 @@ enum class SettingKind { kInteger, kDuration, kString, kIntegerOrWord, kBoolean 
 // One configuration key: where it can come from and how to apply it. `apply`
 // writes into the program's config struct, which must outlive the Setting.
 struct Setting {
-  std::string key;            // "server.port"
-  std::string env;            // "SERVER_PORT", or "" when none
-  std::string flag;           // "--port", or "" when none
+  std::string key;   // "server.port"
+  std::string env;   // "SERVER_PORT", or "" when none
+  std::string flag;  // "--port", or "" when none
   SettingKind kind;
-  std::string expected;       // "an integer 1..65535": used in every error
-  std::string default_text;   // for --help (and, after loading, the value as text)
-  std::string help;           // one line for --help
+  std::string expected;      // "an integer 1..65535": used in every error
+  std::string default_text;  // for --help (and, after loading, the value as text)
+  std::string help;          // one line for --help
   std::function<bool(std::string_view)> apply;  // false when the text is invalid
   std::string flag_value = "VALUE";  // how --help shows the flag's value ("[VALUE]": optional)
 };
 
 // One program's keys and the words of its --help.
 struct ProgramSpec {
-  std::string name;         // "lottery-server"
-  std::string summary;      // first line of --help
-  std::string config_env;   // "SERVER_CONFIG"
+  std::string name;        // "lottery-server"
+  std::string summary;     // first line of --help
+  std::string config_env;  // "SERVER_CONFIG"
   std::vector<Setting> settings;
   bool* check_only = nullptr;  // set: the program takes --check-config
   // The last line of --help: "0 ok, 64 bad flag, ..." (README.md explains each).
@@ -81,19 +81,24 @@ struct ProgramSpec {
 // settings of `spec`; `config_file` receives the file read ("" for none).
 // A --help or --version flag ends the scan of the flags there: the request
 // says which, and nothing is applied.
-std::expected<ConfigRequest, ConfigError> LoadSettings(const std::vector<std::string>& argv,
-                                              const std::map<std::string, std::string>& env,
-                                              ProgramSpec& spec, std::string& config_file);
+std::expected<ConfigRequest, ConfigError> LoadSettings(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+    ProgramSpec& spec, std::string& config_file);
 
 // Builders for the usual kinds of key.
 std::optional<long long> ParseInteger(std::string_view text);
 
 template <typename T>
-Setting IntegerSetting(std::string key, std::string env, std::string flag, T* target,
-                       long long min, long long max, std::string help) {
-  return Setting{std::move(key), std::move(env), std::move(flag), SettingKind::kInteger,
-                 fmt::format("an integer {}..{}", min, max), std::to_string(*target),
-                 std::move(help), [target, min, max](std::string_view text) {
+Setting IntegerSetting(std::string key, std::string env, std::string flag, T* target, long long min,
+                       long long max, std::string help) {
+  return Setting{std::move(key),
+                 std::move(env),
+                 std::move(flag),
+                 SettingKind::kInteger,
+                 fmt::format("an integer {}..{}", min, max),
+                 std::to_string(*target),
+                 std::move(help),
+                 [target, min, max](std::string_view text) {
                    auto v = ParseInteger(text);
                    if (!v || *v < min || *v > max) return false;
                    *target = static_cast<T>(*v);

@@ -1,5 +1,5 @@
-#include "server/server_config.h"
 #include "agency/agency_config.h"
+#include "server/server_config.h"
 
 #include <doctest/doctest.h>
 
@@ -50,9 +50,10 @@ TEST_CASE("without certificate files, the default (tls.mode = required) refuses 
   CHECK(all->tls.mode == TlsMode::kRequired);
   CHECK(all->tls.ca == "ca.pem");
   // The agency's file names may carry {id}.
-  auto agency = LoadAgencyConfig({"a", "--id", "7", "--tls-cert", "certs/agency-{id}.pem",
-                                  "--tls-key", "certs/agency-{id}.key", "--tls-server-ca", "ca.pem"},
-                                 {});
+  auto agency =
+      LoadAgencyConfig({"a", "--id", "7", "--tls-cert", "certs/agency-{id}.pem", "--tls-key",
+                        "certs/agency-{id}.key", "--tls-server-ca", "ca.pem"},
+                       {});
   REQUIRE_MESSAGE(agency, agency.error().message);
   CHECK(agency->tls.certificate == "certs/agency-7.pem");
   CHECK(agency->tls.private_key == "certs/agency-7.key");
@@ -80,7 +81,8 @@ TEST_CASE("defaults apply when there is no file, variable or flag") {
 
 TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   auto root = testing::SourceRoot();
-  auto s = LoadServerConfig({"lottery-server", "--config", (root / "conf/server.toml").string()}, kPlain);
+  auto s = LoadServerConfig({"lottery-server", "--config", (root / "conf/server.toml").string()},
+                            kPlain);
   REQUIRE_MESSAGE(s, s.error().message);
   ServerConfig d;
   d.tls.mode = TlsMode::kOff;  // as kPlain says; the file keeps the default
@@ -104,7 +106,8 @@ TEST_CASE("the shipped conf files load and equal the built-in defaults") {
   d.tls.mode = TlsMode::kOff;
   // Every other key of the file is a documented key with the default value.
   CHECK(ServerConfigValues(*s) == ServerConfigValues(d));
-  auto a = LoadAgencyConfig({"lottery-agency", "--config", (root / "conf/client.toml").string()}, kPlain);
+  auto a = LoadAgencyConfig({"lottery-agency", "--config", (root / "conf/client.toml").string()},
+                            kPlain);
   REQUIRE_MESSAGE(a, a.error().message);
   AgencyConfig e;
   e.tls.mode = TlsMode::kOff;
@@ -146,7 +149,8 @@ TEST_CASE("file < environment < flags, key by key") {
   CHECK(with_env->agencies == 3);  // only in the file
 
   auto with_flags = LoadServerConfig(
-      {"s", "--config", file, "--port", "4000", "--log-level=ERROR", "--storage", "b.csv"}, Plain(env));
+      {"s", "--config", file, "--port", "4000", "--log-level=ERROR", "--storage", "b.csv"},
+      Plain(env));
   REQUIRE(with_flags);
   CHECK(with_flags->port == 4000);
   CHECK(with_flags->log_level == LogLevel::kError);
@@ -164,8 +168,12 @@ TEST_CASE("agency keys follow the exercise's variable names") {
   std::string file = WriteFile(dir, "client.toml",
                                "[loop]\namount = 10\nperiod = \"5s\"\n[batch]\nmax_amount = 50\n"
                                "window = 3\n[agency]\nid = 2\n");
-  Env env{{"CLI_ID", "4"}, {"CLI_LOOP_PERIOD", "250ms"}, {"CLI_BATCH_MAXAMOUNT", "64"},
-          {"CLI_SERVER_ADDRESS", "server:12345"}, {"CLI_LOG_LEVEL", "debug"}, {"CLI_MODE", "echo"}};
+  Env env{{"CLI_ID", "4"},
+          {"CLI_LOOP_PERIOD", "250ms"},
+          {"CLI_BATCH_MAXAMOUNT", "64"},
+          {"CLI_SERVER_ADDRESS", "server:12345"},
+          {"CLI_LOG_LEVEL", "debug"},
+          {"CLI_MODE", "echo"}};
   auto a = LoadAgencyConfig({"a", "--config", file, "--batch", "99"}, Plain(env));
   REQUIRE_MESSAGE(a, a.error().message);
   CHECK(a->id == 4);
@@ -174,7 +182,8 @@ TEST_CASE("agency keys follow the exercise's variable names") {
   CHECK(a->batch_max_amount == 99);
   CHECK(a->batch_window == 3);
   CHECK(LoadAgencyConfig({"a", "--config", file, "--window", "1"}, Plain(env))->batch_window == 1);
-  CHECK(LoadAgencyConfig({"a", "--config", file}, Plain({{"CLI_BATCH_WINDOW", "64"}}))->batch_window == 64);
+  CHECK(LoadAgencyConfig({"a", "--config", file}, Plain({{"CLI_BATCH_WINDOW", "64"}}))
+            ->batch_window == 64);
   CHECK_FALSE(LoadAgencyConfig({"a", "--window", "0"}, kPlain));
   CHECK_FALSE(LoadAgencyConfig({"a", "--window", "1025"}, kPlain));
   CHECK(a->server_address == "server:12345");
@@ -338,7 +347,8 @@ TEST_CASE("--check-config is a mode of the server, not a key") {
 
 TEST_CASE("storage.sync: always by default, never on request, nothing else") {
   CHECK(LoadServerConfig({"s"}, kPlain)->storage_sync == SyncMode::kAlways);
-  CHECK(LoadServerConfig({"s", "--storage-sync", "never"}, kPlain)->storage_sync == SyncMode::kNever);
+  CHECK(LoadServerConfig({"s", "--storage-sync", "never"}, kPlain)->storage_sync ==
+        SyncMode::kNever);
   CHECK(LoadServerConfig({"s"}, Plain({{"SERVER_STORAGE_SYNC", "never"}}))->storage_sync ==
         SyncMode::kNever);
   auto bad = LoadServerConfig({"s"}, Plain({{"SERVER_STORAGE_SYNC", "sometimes"}}));
@@ -403,10 +413,14 @@ namespace lottery {
 TEST_CASE("agency log.progress: auto by default, a bare --progress means always") {
   // Plaintext only so that no certificate files are needed here.
   CHECK(LoadAgencyConfig({"a", "--tls-mode", "off"}, {})->progress == ProgressMode::kAuto);
-  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress"}, {})->progress == ProgressMode::kAlways);
-  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "--id", "2"}, {})->progress == ProgressMode::kAlways);
-  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "never"}, {})->progress == ProgressMode::kNever);
-  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off"}, {{"CLI_PROGRESS", "always"}})->progress == ProgressMode::kAlways);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress"}, {})->progress ==
+        ProgressMode::kAlways);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "--id", "2"}, {})->progress ==
+        ProgressMode::kAlways);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "never"}, {})->progress ==
+        ProgressMode::kNever);
+  CHECK(LoadAgencyConfig({"a", "--tls-mode", "off"}, {{"CLI_PROGRESS", "always"}})->progress ==
+        ProgressMode::kAlways);
   auto bad = LoadAgencyConfig({"a", "--tls-mode", "off", "--progress", "sometimes"}, {});
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("one of auto, always, never") != std::string::npos);

@@ -24,13 +24,13 @@ bool NeedsQuotes(std::string_view field) {
   for (std::size_t at = 0; at < field.size(); at += 8) {
     const std::size_t n = field.size() - at < 8 ? field.size() - at : 8;
     const std::uint64_t w = LoadWordPadded(field.data() + at, n, 'a');
-    if ((BytesEqual(w, ',') | BytesEqual(w, '"') | BytesEqual(w, '\r') | BytesEqual(w, '\n')) != 0) {
+    if ((BytesEqual(w, ',') | BytesEqual(w, '"') | BytesEqual(w, '\r') | BytesEqual(w, '\n')) !=
+        0) {
       return true;
     }
   }
   return false;
 }
-
 
 }  // namespace
 
@@ -160,7 +160,9 @@ CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out)
   CsvCursor c{input.data(), input.size(), at_eof};
   while (true) {
     const std::size_t field_start = out.storage.size();
-    auto finish_field = [&] { out.spans.emplace_back(field_start, out.storage.size() - field_start); };
+    auto finish_field = [&] {
+      out.spans.emplace_back(field_start, out.storage.size() - field_start);
+    };
     if (c.i < c.limit && c.b[c.i] == '"') {
       if (CsvParse read = ReadQuotedField(c, out); read != CsvParse::kComplete) return read;
       finish_field();
@@ -222,7 +224,8 @@ Result<bool> CsvReader::ReadMore() {
 
 Result<void> CsvReader::SkipLine() {
   while (true) {
-    const char* nl = static_cast<const char*>(std::memchr(buffer_.data() + pos_, '\n', end_ - pos_));
+    const char* nl =
+        static_cast<const char*>(std::memchr(buffer_.data() + pos_, '\n', end_ - pos_));
     if (nl != nullptr) {
       pos_ = static_cast<std::size_t>(nl - buffer_.data()) + 1;
       ++line_;
@@ -255,9 +258,11 @@ bool CsvReader::ParseUnquoted(std::size_t start, std::size_t& end) {
   const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
   for (; i + 16 <= end_; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
-    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
-                                     _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
-    for (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0; mask &= mask - 1) {
+    const __m128i hit =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+    for (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0;
+         mask &= mask - 1) {
       const std::size_t pos = i + static_cast<std::size_t>(__builtin_ctz(mask));
       const char c = b[pos];
       if (c == ',') {
@@ -296,13 +301,9 @@ CsvReader::Parse CsvReader::ParseRecord(std::size_t start, std::size_t& end, std
   }
   spans_in_buffer_ = false;
   switch (ParseCsvRecord(std::string_view(buffer_.data() + start, end_ - start), eof_, parsed_)) {
-    case CsvParse::kNeedMore:
-      return Parse::kNeedMore;
-    case CsvParse::kError:
-      error = parsed_.error;
-      return Parse::kError;
-    case CsvParse::kComplete:
-      break;
+    case CsvParse::kNeedMore: return Parse::kNeedMore;
+    case CsvParse::kError: error = parsed_.error; return Parse::kError;
+    case CsvParse::kComplete: break;
   }
   end = start + parsed_.consumed;
   lines = parsed_.lines;

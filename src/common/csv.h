@@ -29,12 +29,12 @@ enum class CsvParse { kComplete, kNeedMore, kError };
 // The parse of one record, reused from call to call so that parsing does not
 // allocate per record.
 struct CsvParseState {
-  std::string storage;  // the unescaped bytes of every field
+  std::string storage;                                     // the unescaped bytes of every field
   std::vector<std::pair<std::size_t, std::size_t>> spans;  // (offset, size) in storage
-  std::size_t consumed = 0;    // bytes of input the record took, line end included
-  std::uint64_t lines = 0;     // line ends consumed (a quoted line break counts)
-  bool terminated = true;      // false: the input ended without a line end
-  const char* error = nullptr; // why the record does not parse (kError)
+  std::size_t consumed = 0;     // bytes of input the record took, line end included
+  std::uint64_t lines = 0;      // line ends consumed (a quoted line break counts)
+  bool terminated = true;       // false: the input ended without a line end
+  const char* error = nullptr;  // why the record does not parse (kError)
   // The input ended inside a quoted field (at_eof): more bytes after this
   // end would have been read as part of the field.
   bool open_quote_at_end = false;
@@ -51,10 +51,10 @@ CsvParse ParseCsvRecord(std::string_view input, bool at_eof, CsvParseState& out)
 // valid only until the next call to Next().
 struct CsvRecord {
   std::vector<std::string_view> fields;
-  std::uint64_t line = 0;          // 1-based line where the record starts
-  std::uint64_t offset = 0;        // byte offset of the record's first byte
-  std::uint64_t end_offset = 0;    // byte offset just past its line end
-  bool terminated = true;          // false: the input ended without a line end
+  std::uint64_t line = 0;            // 1-based line where the record starts
+  std::uint64_t offset = 0;          // byte offset of the record's first byte
+  std::uint64_t end_offset = 0;      // byte offset just past its line end
+  bool terminated = true;            // false: the input ended without a line end
   std::optional<std::string> error;  // set when the record does not parse
 };
 
@@ -133,14 +133,14 @@ class CsvReader {
   int fd_;
   std::size_t max_record_bytes_;
   std::string buffer_;
-  std::size_t pos_ = 0;         // next unread byte in buffer_
-  std::size_t end_ = 0;         // end of valid bytes in buffer_
+  std::size_t pos_ = 0;  // next unread byte in buffer_
+  std::size_t end_ = 0;  // end of valid bytes in buffer_
   bool eof_ = false;
-  bool at_start_ = true;        // BOM not checked yet
-  std::uint64_t line_ = 1;      // line of buffer_[pos_]
-  std::uint64_t consumed_ = 0;  // input bytes before buffer_[0]
+  bool at_start_ = true;                                    // BOM not checked yet
+  std::uint64_t line_ = 1;                                  // line of buffer_[pos_]
+  std::uint64_t consumed_ = 0;                              // input bytes before buffer_[0]
   std::vector<std::pair<std::size_t, std::size_t>> spans_;  // fields in buffer_ (ParseUnquoted)
-  std::size_t peeked_end_ = 0;  // just past the LF of the line PeekLine returned
+  std::size_t peeked_end_ = 0;    // just past the LF of the line PeekLine returned
   bool spans_in_buffer_ = false;  // the record's fields are spans_, not parsed_
   CsvParseState parsed_;          // the general parser's record
   CsvRecord record_;

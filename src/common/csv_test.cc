@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "common/test_util.h"
-#include "storage/bets_file_row.h"
 #include "common/unique_fd.h"
+#include "storage/bets_file_row.h"
 
 namespace lottery {
 namespace {
@@ -73,7 +73,9 @@ TEST_CASE("fields are quoted only when they must be") {
 }
 
 TEST_CASE("LF, CRLF, BOM and blank lines") {
-  auto r = ReadAll("\xEF\xBB\xBF" "a,b\r\n\r\nc,d\n\n\ne,f\r\n");
+  auto r = ReadAll(
+      "\xEF\xBB\xBF"
+      "a,b\r\n\r\nc,d\n\n\ne,f\r\n");
   REQUIRE(r.size() == 3);
   CHECK(r[0].fields == Fields{"a", "b"});
   CHECK(r[0].line == 1);
@@ -168,11 +170,18 @@ std::vector<std::string> ReadPeeking(const std::string& text, std::size_t chunk,
 
 TEST_CASE("PeekLine offers whole lines; what is not taken Next() reads as a record") {
   const std::string text =
-      "\xEF\xBB\xBF" "a,b\r\n" "c,d\n" "\r\n" "\"e\nf\",g\n" "h,\"i\"\r\n" "j,k";
+      "\xEF\xBB\xBF"
+      "a,b\r\n"
+      "c,d\n"
+      "\r\n"
+      "\"e\nf\",g\n"
+      "h,\"i\"\r\n"
+      "j,k";
   auto no_quotes = +[](std::string_view line) {
     return !line.empty() && line.find('"') == std::string_view::npos;
   };
-  const std::vector<std::string> expected = {"R1:a|b|", "L:c,d", "R4:e\nf|g|", "R6:h|i|", "R7:j|k|"};
+  const std::vector<std::string> expected = {"R1:a|b|", "L:c,d", "R4:e\nf|g|", "R6:h|i|",
+                                             "R7:j|k|"};
   for (std::size_t chunk : {1, 2, 5, 64, 1 << 20}) {
     CAPTURE(chunk);
     auto got = ReadPeeking(text, chunk, no_quotes);
@@ -190,7 +199,8 @@ TEST_CASE("PeekLine offers whole lines; what is not taken Next() reads as a reco
     }
   }
   // Taking nothing reads exactly what Next() alone reads.
-  auto none = ReadPeeking(text, 1 << 20, +[](std::string_view) { return false; });
+  auto none = ReadPeeking(
+      text, 1 << 20, +[](std::string_view) { return false; });
   CHECK(none == std::vector<std::string>{"R1:a|b|", "R2:c|d|", "R4:e\nf|g|", "R6:h|i|", "R7:j|k|"});
 }
 
@@ -198,8 +208,12 @@ TEST_CASE("streaming: the same records whatever the read boundaries") {
   std::string text;
   for (int i = 0; i < 300; ++i) {
     const std::string document = std::to_string(i);
-    BetView b{static_cast<std::uint32_t>(i % 7 + 1), "Ana \"la\", María", "Núñez\nDíaz",
-              document, "1990-01-01", static_cast<std::uint32_t>(i)};
+    BetView b{static_cast<std::uint32_t>(i % 7 + 1),
+              "Ana \"la\", María",
+              "Núñez\nDíaz",
+              document,
+              "1990-01-01",
+              static_cast<std::uint32_t>(i)};
     AppendBetRow(text, b);
   }
   auto whole = ReadAll(text);
@@ -226,8 +240,14 @@ std::vector<std::vector<std::string>> ReferenceParse(const std::string& t) {
   std::vector<std::vector<std::string>> out;
   std::size_t i = 0;
   while (i < t.size()) {
-    if (t[i] == '\n') { ++i; continue; }
-    if (t[i] == '\r') { i += (i + 1 < t.size() && t[i + 1] == '\n') ? 2 : 1; continue; }
+    if (t[i] == '\n') {
+      ++i;
+      continue;
+    }
+    if (t[i] == '\r') {
+      i += (i + 1 < t.size() && t[i + 1] == '\n') ? 2 : 1;
+      continue;
+    }
     const std::size_t start = i;
     std::vector<std::string> rec;
     bool error = false;
@@ -238,24 +258,40 @@ std::vector<std::vector<std::string>> ReferenceParse(const std::string& t) {
         bool closed = false;
         while (i < t.size()) {
           if (t[i] == '"') {
-            if (i + 1 < t.size() && t[i + 1] == '"') { f += '"'; i += 2; continue; }
+            if (i + 1 < t.size() && t[i + 1] == '"') {
+              f += '"';
+              i += 2;
+              continue;
+            }
             ++i;
             closed = true;
             break;
           }
           f += t[i++];
         }
-        if (!closed) { error = true; break; }
-        if (i < t.size() && t[i] != ',' && t[i] != '\r' && t[i] != '\n') { error = true; break; }
+        if (!closed) {
+          error = true;
+          break;
+        }
+        if (i < t.size() && t[i] != ',' && t[i] != '\r' && t[i] != '\n') {
+          error = true;
+          break;
+        }
       } else {
         while (i < t.size() && t[i] != ',' && t[i] != '\r' && t[i] != '\n') {
-          if (t[i] == '"') { error = true; break; }
+          if (t[i] == '"') {
+            error = true;
+            break;
+          }
           f += t[i++];
         }
         if (error) break;
       }
       rec.push_back(f);
-      if (i < t.size() && t[i] == ',') { ++i; continue; }
+      if (i < t.size() && t[i] == ',') {
+        ++i;
+        continue;
+      }
       if (i < t.size()) i += (t[i] == '\r' && i + 1 < t.size() && t[i + 1] == '\n') ? 2 : 1;
       break;
     }
@@ -294,7 +330,8 @@ TEST_CASE("random records: the reader agrees with the reference at every read bo
     }
     if (rng() % 3 == 0) text.resize(text.size() - std::min<std::size_t>(text.size(), rng() % 5));
     const auto expected = ReferenceParse(text);
-    for (std::size_t chunk : {std::size_t{1}, std::size_t{5}, std::size_t{17}, std::size_t{1} << 20}) {
+    for (std::size_t chunk :
+         {std::size_t{1}, std::size_t{5}, std::size_t{17}, std::size_t{1} << 20}) {
       auto got = ReadAll(text, chunk);
       REQUIRE_MESSAGE(got.size() == expected.size(), "chunk: ", chunk);
       for (std::size_t k = 0; k < got.size(); ++k) {

@@ -16,8 +16,8 @@ inline constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: bets file not writ
 // EX_TEMPFAIL: held by another process: the server's bets file by another
 // server, the agency's id by another agency process.
 inline constexpr int kExitTempFail = 75;
-inline constexpr int kExitProtocol = 76;     // EX_PROTOCOL: the peer broke the protocol
-inline constexpr int kExitNoPerm = 77;       // EX_NOPERM: betting is closed (the round was drawn)
-inline constexpr int kExitConfig = 78;       // EX_CONFIG: bad configuration
+inline constexpr int kExitProtocol = 76;  // EX_PROTOCOL: the peer broke the protocol
+inline constexpr int kExitNoPerm = 77;    // EX_NOPERM: betting is closed (the round was drawn)
+inline constexpr int kExitConfig = 78;    // EX_CONFIG: bad configuration
 
 }  // namespace lottery

@@ -5,11 +5,11 @@
 // naming `what` (or the path) and errno.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 
 #include "common/status.h"
 
@@ -20,7 +20,8 @@ Result<std::uint64_t> FileSize(int fd);
 
 // Reads exactly `size` bytes at `offset` into `buf`, retrying short reads
 // and EINTR. The file ending first is kCorruptData ("<what>: short read").
-Status PreadAll(int fd, char* buf, std::size_t size, std::uint64_t offset, const char* what = "read");
+Status PreadAll(int fd, char* buf, std::size_t size, std::uint64_t offset,
+                const char* what = "read");
 
 // Writes all of `bytes` at `offset`, retrying short writes and EINTR. On an
 // error part of the bytes may have reached the file; the caller cuts back.

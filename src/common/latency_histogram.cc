@@ -21,16 +21,16 @@ std::uint64_t LatencyHistogram::UpperBound(std::size_t bucket) {
 }
 
 void LatencyHistogram::Record(std::chrono::nanoseconds duration) {
-  const auto micros = static_cast<std::uint64_t>(
-      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(duration).count()));
+  const auto micros = static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::microseconds>(duration).count()));
   ++counts_[BucketOf(micros)];
   ++count_;
 }
 
 std::uint64_t LatencyHistogram::PercentileMicros(double fraction) const {
   if (count_ == 0) return 0;
-  const auto rank = static_cast<std::uint64_t>(
-      std::max(1.0, std::ceil(fraction * static_cast<double>(count_))));
+  const auto rank =
+      static_cast<std::uint64_t>(std::max(1.0, std::ceil(fraction * static_cast<double>(count_))));
   std::uint64_t seen = 0;
   for (std::size_t b = 0; b < counts_.size(); ++b) {
     seen += counts_[b];

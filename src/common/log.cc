@@ -75,12 +75,14 @@ bool IsJournalStream(int fd, std::string_view journal_stream) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     return !text.empty() && ec == std::errc() && end == text.data() + text.size();
   };
-  if (!parse(journal_stream.substr(0, colon), dev) || !parse(journal_stream.substr(colon + 1), ino)) {
+  if (!parse(journal_stream.substr(0, colon), dev) ||
+      !parse(journal_stream.substr(colon + 1), ino)) {
     return false;
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0) return false;
-  return static_cast<std::uint64_t>(st.st_dev) == dev && static_cast<std::uint64_t>(st.st_ino) == ino;
+  return static_cast<std::uint64_t>(st.st_dev) == dev &&
+         static_cast<std::uint64_t>(st.st_ino) == ino;
 }
 
 void ConfigureLogStyleFromEnvironment() {
@@ -88,7 +90,7 @@ void ConfigureLogStyleFromEnvironment() {
   // inherits the variable but writes elsewhere keeps the plain style.
   const char* stream = std::getenv("JOURNAL_STREAM");
   SetLogStyle(stream != nullptr && IsJournalStream(STDERR_FILENO, stream) ? LogStyle::kJournal
-                                                                           : LogStyle::kPlain);
+                                                                          : LogStyle::kPlain);
 }
 
 void SetLogStyle(LogStyle style) { g_style.store(style, std::memory_order_relaxed); }
@@ -113,8 +115,8 @@ std::string FormatLine(LogLevel level, std::string_view action, Outcome outcome,
     std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S ", &tm);
     line = stamp;
   }
-  line += fmt::format("{} action: {} | result: {}", LogLevelName(level), action,
-                      OutcomeName(outcome));
+  line +=
+      fmt::format("{} action: {} | result: {}", LogLevelName(level), action, OutcomeName(outcome));
   if (!fields.empty()) {
     line += " | ";
     // A field value must not break the one-line-per-event rule, nor send

@@ -22,27 +22,27 @@ namespace lottery {
 namespace {
 
 TEST_CASE("a log line has the documented shape") {
-  std::string line = TEST_FormatLogLine(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess,
-                                   "cantidad: 64");
+  std::string line =
+      TEST_FormatLogLine(LogLevel::kInfo, "apuesta_recibida", Outcome::kSuccess, "cantidad: 64");
   std::regex shape(
       R"(^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} INFO action: apuesta_recibida \| result: success \| cantidad: 64\n$)");
   CHECK(std::regex_match(line, shape));
-  CHECK(TEST_FormatLogLine(LogLevel::kError, "exit", Outcome::kFail, "").ends_with(
-      "ERROR action: exit | result: fail\n"));
-  CHECK(TEST_FormatLogLine(LogLevel::kWarning, "x", Outcome::kInProgress, "").ends_with(
-      "WARNING action: x | result: in_progress\n"));
+  CHECK(TEST_FormatLogLine(LogLevel::kError, "exit", Outcome::kFail, "")
+            .ends_with("ERROR action: exit | result: fail\n"));
+  CHECK(TEST_FormatLogLine(LogLevel::kWarning, "x", Outcome::kInProgress, "")
+            .ends_with("WARNING action: x | result: in_progress\n"));
 }
 
 TEST_CASE("a field value cannot break the one-line rule") {
-  std::string line = TEST_FormatLogLine(LogLevel::kDebug, "receive_message", Outcome::kSuccess,
-                                   "msg: a\nb\rc");
+  std::string line =
+      TEST_FormatLogLine(LogLevel::kDebug, "receive_message", Outcome::kSuccess, "msg: a\nb\rc");
   CHECK(line.find('\n') == line.size() - 1);
   CHECK(line.find('\r') == std::string::npos);
 }
 
 TEST_CASE("control bytes in a field are written as escapes, never raw") {
   std::string line = TEST_FormatLogLine(LogLevel::kInfo, "receive_message", Outcome::kSuccess,
-                                   std::string("msg: \x1b[31mred\x07 nul\0 del\x7f", 24));
+                                        std::string("msg: \x1b[31mred\x07 nul\0 del\x7f", 24));
   CHECK(line.find("\\x1b[31mred\\x07 nul\\x00 del\\x7f") != std::string::npos);
   for (char c : line.substr(0, line.size() - 1)) {
     const auto b = static_cast<unsigned char>(c);
@@ -89,7 +89,8 @@ TEST_CASE("levels parse and filter") {
 }
 
 TEST_CASE("the journal style starts with the syslog priority and drops the timestamp") {
-  CHECK(TEST_FormatLogLine(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: 1", LogStyle::kJournal) ==
+  CHECK(TEST_FormatLogLine(LogLevel::kDebug, "accept", Outcome::kSuccess, "ip: 1",
+                           LogStyle::kJournal) ==
         "<7>DEBUG action: accept | result: success | ip: 1\n");
   CHECK(TEST_FormatLogLine(LogLevel::kInfo, "sorteo", Outcome::kSuccess, "", LogStyle::kJournal) ==
         "<6>INFO action: sorteo | result: success\n");
@@ -98,7 +99,8 @@ TEST_CASE("the journal style starts with the syslog priority and drops the times
   CHECK(TEST_FormatLogLine(LogLevel::kError, "listen", Outcome::kFail, "", LogStyle::kJournal) ==
         "<3>ERROR action: listen | result: fail\n");
   // The text after the prefix is the same in both styles.
-  std::string plain = TEST_FormatLogLine(LogLevel::kInfo, "x", Outcome::kSuccess, "k: v", LogStyle::kPlain);
+  std::string plain =
+      TEST_FormatLogLine(LogLevel::kInfo, "x", Outcome::kSuccess, "k: v", LogStyle::kPlain);
   CHECK(plain.substr(20) == "INFO action: x | result: success | k: v\n");
 }
 
@@ -134,7 +136,6 @@ TEST_CASE("the style follows JOURNAL_STREAM for stderr") {
   ConfigureLogStyleFromEnvironment();
   CHECK(CurrentLogStyle() == LogStyle::kPlain);
 }
-
 
 // Points stderr at one end of a SOCK_SEQPACKET pair for its lifetime, so
 // that every write() to stderr arrives as one message of its own.

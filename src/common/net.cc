@@ -9,8 +9,8 @@
 #include <sys/socket.h>
 
 #include <charconv>
-#include <memory>
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -28,7 +28,8 @@ Result<HostPort> ParseHostPort(std::string_view text) {
     port = text.substr(close + 2);
   } else {
     auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return Fail(ErrorKind::kConfig, fmt::format("'{}' is not HOST:PORT", text));
+    if (colon == std::string_view::npos)
+      return Fail(ErrorKind::kConfig, fmt::format("'{}' is not HOST:PORT", text));
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
@@ -36,7 +37,8 @@ Result<HostPort> ParseHostPort(std::string_view text) {
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (host.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
       value > 65535) {
-    return Fail(ErrorKind::kConfig, fmt::format("'{}' is not HOST:PORT with a port 1..65535", text));
+    return Fail(ErrorKind::kConfig,
+                fmt::format("'{}' is not HOST:PORT with a port 1..65535", text));
   }
   return HostPort{std::string(host), static_cast<std::uint16_t>(value)};
 }
@@ -140,7 +142,8 @@ Result<UniqueFd> ConnectTcp(const HostPort& endpoint, std::chrono::milliseconds 
   addrinfo* list = nullptr;
   std::string service = std::to_string(endpoint.port);
   if (int rc = ::getaddrinfo(endpoint.host.c_str(), service.c_str(), &hints, &list); rc != 0) {
-    return Fail(ErrorKind::kIo, fmt::format("cannot resolve '{}': {}", endpoint.host, gai_strerror(rc)));
+    return Fail(ErrorKind::kIo,
+                fmt::format("cannot resolve '{}': {}", endpoint.host, gai_strerror(rc)));
   }
   Error last{ErrorKind::kIo, "no address", 0};
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {

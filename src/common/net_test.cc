@@ -18,8 +18,8 @@ TEST_CASE("HOST:PORT parsing") {
   REQUIRE(c);
   CHECK(c->host == "::1");
   CHECK(c->port == 65535);
-  for (const char* bad : {"", "server", ":123", "server:", "server:0", "server:65536",
-                          "server:12x", "[::1]12", "[::1:12"}) {
+  for (const char* bad : {"", "server", ":123", "server:", "server:0", "server:65536", "server:12x",
+                          "[::1]12", "[::1:12"}) {
     CHECK_MESSAGE(!ParseHostPort(bad), bad);
   }
 }

@@ -38,18 +38,20 @@ TEST_CASE("LoadWordPadded: the n bytes, then the pad, for every length") {
 TEST_CASE("the first flagged byte is exact: zero, equal, below") {
   std::mt19937_64 rng(9);
   // Bytes drawn mostly near the edges the checks care about.
-  const unsigned char interesting[] = {0x00, 0x01, 0x1f, 0x20, 0x21, 0x2c, 0x22, 0x0d, 0x0a,
-                                       0x7e, 0x7f, 0x80, 0x81, 0xff, 'a', 'z'};
+  const unsigned char interesting[] = {0x00, 0x01, 0x1f, 0x20, 0x21, 0x2c, 0x22, 0x0d,
+                                       0x0a, 0x7e, 0x7f, 0x80, 0x81, 0xff, 'a',  'z'};
   for (int round = 0; round < 200000; ++round) {
     std::uint64_t w = 0;
     for (int i = 0; i < 8; ++i) {
-      const unsigned char b = rng() % 2 ? interesting[rng() % sizeof interesting]
-                                        : static_cast<unsigned char>(rng());
+      const unsigned char b =
+          rng() % 2 ? interesting[rng() % sizeof interesting] : static_cast<unsigned char>(rng());
       w |= std::uint64_t{b} << (8 * i);
     }
     REQUIRE(FirstFlag(ZeroBytes(w)) == FirstByte(w, [](unsigned char b) { return b == 0; }));
-    REQUIRE(FirstFlag(BytesEqual(w, ',')) == FirstByte(w, [](unsigned char b) { return b == ','; }));
-    REQUIRE(FirstFlag(BytesEqual(w, 0x7f)) == FirstByte(w, [](unsigned char b) { return b == 0x7f; }));
+    REQUIRE(FirstFlag(BytesEqual(w, ',')) ==
+            FirstByte(w, [](unsigned char b) { return b == ','; }));
+    REQUIRE(FirstFlag(BytesEqual(w, 0x7f)) ==
+            FirstByte(w, [](unsigned char b) { return b == 0x7f; }));
     // BytesBelow is exact for the first flag when no earlier byte is >= 0x80.
     const int high = FirstByte(w, [](unsigned char b) { return b >= 0x80; });
     const int below = FirstByte(w, [](unsigned char b) { return b < 0x20; });

@@ -51,7 +51,8 @@ int ExitCodeForPgRead(const Error& e) {
 
 Outcome<ControlReply> Ask(const CtlOptions& o, const std::string& command) {
   auto reply = AskServer(o.socket, ControlRequest{command, ""});
-  if (!reply) return std::unexpected(Failure{ExitCodeForConnect(reply.error()), reply.error().message});
+  if (!reply)
+    return std::unexpected(Failure{ExitCodeForConnect(reply.error()), reply.error().message});
   if (!reply->ok()) {
     const bool denied = reply->error().starts_with("permission denied");
     return std::unexpected(Failure{denied ? kExitNoPerm : 1, std::string(reply->error())});
@@ -137,8 +138,9 @@ Outcome<RoundSource> FindRounds(const CtlOptions& o) {
     if (source.dsn.empty()) source.dsn = std::string(r->Get("storage_dsn").value_or(""));
   }
   if (source.dsn.empty()) {
-    return std::unexpected(Failure{kExitConfig, "the storage backend is postgresql but no DSN is "
-                                                "known: give --storage-dsn or SERVER_STORAGE_DSN"});
+    return std::unexpected(Failure{kExitConfig,
+                                   "the storage backend is postgresql but no DSN is "
+                                   "known: give --storage-dsn or SERVER_STORAGE_DSN"});
   }
   return source;
 }
@@ -158,7 +160,8 @@ Outcome<PgSession> ConnectPg(const std::string& dsn) {
 // archived, as on the file backend: the next round was opened after it.
 Outcome<std::vector<RoundSummary>> PgRounds(PgSession& session) {
   auto rounds = ListPgRounds(session);
-  if (!rounds) return std::unexpected(Failure{ExitCodeForPgRead(rounds.error()), rounds.error().message});
+  if (!rounds)
+    return std::unexpected(Failure{ExitCodeForPgRead(rounds.error()), rounds.error().message});
   for (RoundSummary& r : *rounds) {
     if (r.state == RoundState::kDrawn && r.number < rounds->back().number) {
       r.state = RoundState::kArchived;
@@ -178,7 +181,8 @@ Outcome<bool> PgDrawn(PgSession& session, std::uint64_t n) {
     return std::unexpected(
         Failure{1, fmt::format("round {} is {}, not drawn", n, RoundStateName(r.state))});
   }
-  return std::unexpected(Failure{1, fmt::format("no round {}: the current round is {}", n, current)});
+  return std::unexpected(
+      Failure{1, fmt::format("no round {}: the current round is {}", n, current)});
 }
 
 Outcome<std::string> PgRoundsCommand(const CtlOptions& o, const std::string& dsn) {
@@ -226,7 +230,7 @@ Outcome<std::string> Rounds(const CtlOptions& o) {
   RoundSummary current;
   current.number = Number(*r, "round");
   const std::string_view state = r->Get("state").value_or("open");
-  current.state = state == "drawn" ? RoundState::kDrawn
+  current.state = state == "drawn"    ? RoundState::kDrawn
                   : state == "closed" ? RoundState::kClosed
                                       : RoundState::kOpen;
   current.bets = Number(*r, "bets");
@@ -241,7 +245,8 @@ Outcome<std::string> ResultPath(const ControlReply& status, std::uint64_t n) {
   const std::string storage(status.Get("storage_path").value_or(""));
   const std::uint64_t current = Number(status, "round");
   if (n > current) {
-    return std::unexpected(Failure{1, fmt::format("no round {}: the current round is {}", n, current)});
+    return std::unexpected(
+        Failure{1, fmt::format("no round {}: the current round is {}", n, current)});
   }
   if (n < current) return ArchivedRoundFiles(storage, n).result;
   const std::string_view state = status.Get("state").value_or("?");
@@ -280,7 +285,8 @@ Outcome<std::string> Verify(const CtlOptions& o) {
   if (!source) return std::unexpected(source.error());
   auto checked = source->status ? FileVerify(*source->status, o.round) : PgVerify(o, source->dsn);
   if (!checked) return std::unexpected(checked.error());
-  std::string out = o.json ? VerificationJson(o.round, *checked) : VerificationText(o.round, *checked);
+  std::string out =
+      o.json ? VerificationJson(o.round, *checked) : VerificationText(o.round, *checked);
   if (!checked->ok()) return std::unexpected(Failure{1, std::move(out), true});
   return out;
 }

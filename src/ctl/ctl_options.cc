@@ -83,8 +83,8 @@ Result<CtlOptions> ParseCtlOptions(const std::vector<std::string>& argv,
   if (o.storage_dsn.empty()) o.storage_dsn = EnvOr(env, "SERVER_STORAGE_DSN", "");
   if (!o.storage_backend.empty() && o.storage_backend != "file" &&
       o.storage_backend != "postgresql") {
-    return Usage(fmt::format("storage backend must be file or postgresql, not {}",
-                             o.storage_backend));
+    return Usage(
+        fmt::format("storage backend must be file or postgresql, not {}", o.storage_backend));
   }
   if (o.help) return o;
   if (words.empty()) return Usage("no command given");

@@ -14,12 +14,12 @@
 namespace lottery {
 
 struct CtlOptions {
-  std::string socket;        // --socket, else DefaultCtlSocket
-  bool json = false;         // --json: one JSON object on stdout
-  bool winners = false;      // --winners (show): each agency's winning documents
-  bool help = false;         // --help / -h
-  std::string command;       // status, close, open, rounds, show, verify
-  std::uint64_t round = 0;   // show N, verify N
+  std::string socket;       // --socket, else DefaultCtlSocket
+  bool json = false;        // --json: one JSON object on stdout
+  bool winners = false;     // --winners (show): each agency's winning documents
+  bool help = false;        // --help / -h
+  std::string command;      // status, close, open, rounds, show, verify
+  std::uint64_t round = 0;  // show N, verify N
   // Where rounds, show and verify read, as the server's storage.backend and
   // storage.postgresql_dsn: --storage-backend / --storage-dsn, else
   // $SERVER_STORAGE_BACKEND / $SERVER_STORAGE_DSN; empty: what the server's

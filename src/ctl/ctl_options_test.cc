@@ -30,11 +30,19 @@ TEST_CASE("options anywhere, one command, a round number for show and verify") {
 }
 
 TEST_CASE("usage errors") {
-  for (std::vector<std::string> bad :
-       {std::vector<std::string>{}, {"frobnicate"}, {"status", "1"}, {"show"}, {"show", "x"},
-        {"show", "0"}, {"verify", "1", "2"}, {"--bogus", "status"}, {"status", "--socket"},
-        {"rounds", "--winners"}, {"--storage-backend", "sqlite", "rounds"},
-        {"rounds", "--storage-dsn"}, {"rounds", "--storage-backend"}}) {
+  for (std::vector<std::string> bad : {std::vector<std::string>{},
+                                       {"frobnicate"},
+                                       {"status", "1"},
+                                       {"show"},
+                                       {"show", "x"},
+                                       {"show", "0"},
+                                       {"verify", "1", "2"},
+                                       {"--bogus", "status"},
+                                       {"status", "--socket"},
+                                       {"rounds", "--winners"},
+                                       {"--storage-backend", "sqlite", "rounds"},
+                                       {"rounds", "--storage-dsn"},
+                                       {"rounds", "--storage-backend"}}) {
     auto r = Parse(bad);
     CHECK_FALSE(r);
     if (!r) CHECK(r.error().kind == ErrorKind::kInvalidInput);

@@ -17,14 +17,14 @@
 #include <vector>
 
 #include "common/file_io.h"
+#include "fuzz/fuzz_util.h"
 #include "storage/batch_journal.h"
 #include "storage/bet_store.h"
+#include "storage/bets_file_row.h"
 #include "storage/recovery.h"
 #include "storage/store_test_util.h"
-#include "storage/bets_file_row.h"
 #include "storage/winner_index.h"
 #include "storage/winner_scan.h"
-#include "fuzz/fuzz_util.h"
 
 namespace {
 
@@ -42,7 +42,8 @@ void CrossCheck(const lottery::BetStore& store, std::uint32_t winning, std::size
   constexpr std::uint32_t kAgencies = 5;
   std::vector<std::vector<std::string>> winners(kAgencies + 1);
   std::uint64_t bets = 0, skipped = 0, foreign = 0;
-  if (!testing::ForEachStoredBet(store.path(), 
+  if (!testing::ForEachStoredBet(
+          store.path(),
           [&](const BetView& bet) {
             ++bets;
             if (bet.agency < 1 || bet.agency > kAgencies) {
@@ -140,6 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)recovery->RecoverCurrentRound(5);
     CheckWinnerIndex(path, size >= 1 ? data[0] % 4 : 0, chunk);
   }
-  (void)testing::ForEachStoredBet(path, [](const BetView&) {}, skipped);
+  (void)testing::ForEachStoredBet(
+      path, [](const BetView&) {}, skipped);
   return 0;
 }

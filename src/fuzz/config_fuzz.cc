@@ -3,9 +3,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "server/server_config.h"
 #include "agency/agency_config.h"
 #include "fuzz/fuzz_util.h"
+#include "server/server_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lottery;

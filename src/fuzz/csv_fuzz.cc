@@ -5,8 +5,8 @@
 
 #include "agency/dataset_reader.h"
 #include "common/csv.h"
-#include "storage/bets_file_row.h"
 #include "fuzz/fuzz_util.h"
+#include "storage/bets_file_row.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace lottery;

@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "wire/frame_io.h"
 #include "fuzz/fuzz_util.h"
+#include "wire/frame_io.h"
 #include "wire/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -5,11 +5,19 @@
 namespace lottery {
 namespace {
 
-constexpr std::array<std::string_view, 13> kReloadableKeys = {
-    "log.level",           "server.read_timeout",   "server.hello_timeout",
-    "server.idle_timeout", "server.listen_backlog", "server.max_connections",
-    "server.max_pending", "server.max_pending_per_source", "server.shutdown_timeout", "tls.certificate",
-    "tls.private_key",     "tls.client_ca",          "tls.crl"};
+constexpr std::array<std::string_view, 13> kReloadableKeys = {"log.level",
+                                                              "server.read_timeout",
+                                                              "server.hello_timeout",
+                                                              "server.idle_timeout",
+                                                              "server.listen_backlog",
+                                                              "server.max_connections",
+                                                              "server.max_pending",
+                                                              "server.max_pending_per_source",
+                                                              "server.shutdown_timeout",
+                                                              "tls.certificate",
+                                                              "tls.private_key",
+                                                              "tls.client_ca",
+                                                              "tls.crl"};
 
 }  // namespace
 
@@ -20,7 +28,8 @@ bool IsReloadableKey(std::string_view key) {
   return false;
 }
 
-std::vector<ConfigChange> DiffServerConfigs(const ServerConfig& running, const ServerConfig& loaded) {
+std::vector<ConfigChange> DiffServerConfigs(const ServerConfig& running,
+                                            const ServerConfig& loaded) {
   auto before = ServerConfigValues(running);
   auto after = ServerConfigValues(loaded);
   std::vector<ConfigChange> changes;

@@ -27,7 +27,8 @@ bool IsReloadableKey(std::string_view key);
 
 // The keys whose value differs between the running and the newly loaded
 // configuration, in --help order.
-std::vector<ConfigChange> DiffServerConfigs(const ServerConfig& running, const ServerConfig& loaded);
+std::vector<ConfigChange> DiffServerConfigs(const ServerConfig& running,
+                                            const ServerConfig& loaded);
 
 // `running` with the reloadable keys taken from `loaded`; every other key
 // keeps its running value.

@@ -96,7 +96,8 @@ namespace lottery {
 namespace {
 
 TEST_CASE("a DSN's password never reaches a log line or --check-config") {
-  CHECK(RedactDsn("host=db port=5432 password=s3cret user=l") == "host=db port=5432 password=*** user=l");
+  CHECK(RedactDsn("host=db port=5432 password=s3cret user=l") ==
+        "host=db port=5432 password=*** user=l");
   CHECK(RedactDsn("host=db password='a b' user=l") == "host=db password=*** user=l");
   CHECK(RedactDsn("postgresql://lottery:s3cret@db1,db2/lottery?target_session_attrs=read-write") ==
         "postgresql://lottery:***@db1,db2/lottery?target_session_attrs=read-write");
@@ -113,17 +114,20 @@ TEST_CASE("a DSN's password never reaches a log line or --check-config") {
 }
 
 TEST_CASE("the postgresql backend needs a DSN, and server.standby is a boolean") {
-  auto missing = LoadServerConfig({"lottery-server", "--storage-backend", "postgresql", "--tls-mode", "off"}, {});
+  auto missing = LoadServerConfig(
+      {"lottery-server", "--storage-backend", "postgresql", "--tls-mode", "off"}, {});
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message.find("storage.postgresql_dsn") != std::string::npos);
-  auto bare = LoadServerConfig({"lottery-server", "--standby", "--port", "1", "--tls-mode", "off"}, {});
+  auto bare =
+      LoadServerConfig({"lottery-server", "--standby", "--port", "1", "--tls-mode", "off"}, {});
   REQUIRE(bare);
   CHECK(bare->standby);
   CHECK(bare->port == 1);
   auto env = LoadServerConfig({"lottery-server", "--tls-mode", "off"}, {{"SERVER_STANDBY", "no"}});
   REQUIRE(env);
   CHECK_FALSE(env->standby);
-  CHECK_FALSE(LoadServerConfig({"lottery-server", "--tls-mode", "off"}, {{"SERVER_STANDBY", "maybe"}}));
+  CHECK_FALSE(
+      LoadServerConfig({"lottery-server", "--tls-mode", "off"}, {{"SERVER_STANDBY", "maybe"}}));
 }
 
 }  // namespace

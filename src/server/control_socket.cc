@@ -31,14 +31,14 @@ Result<sockaddr_un> UnixAddress(const std::string& path) {
 
 // A socket file already at `path`: removed when nobody listens on it.
 Status ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     return errno == ENOENT ? Ok() : FailErrno(fmt::format("stat {}", path));
   }
   if (!S_ISSOCK(st.st_mode)) {
-    return Fail(ErrorKind::kConfig,
-                fmt::format("server.control_socket: {} exists and is not a socket; not removed",
-                            path));
+    return Fail(
+        ErrorKind::kConfig,
+        fmt::format("server.control_socket: {} exists and is not a socket; not removed", path));
   }
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!probe) return FailErrno("socket(AF_UNIX)");
@@ -85,7 +85,7 @@ Result<ControlEndpoint> ControlEndpoint::Open(const std::string& path) {
   const int bind_errno = errno;
   ::umask(old_mask);
   if (bound != 0) return FailErrno(fmt::format("bind {}", path), bind_errno);
-  struct stat st{};
+  struct stat st {};
   if (::chmod(path.c_str(), 0600) != 0 || ::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     ::unlink(path.c_str());
@@ -109,7 +109,7 @@ void ControlEndpoint::Remove() {
   listener_.Reset();
   if (path_.empty()) return;
   // Removed only while it is still the file this endpoint created.
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(path_.c_str());
   path_.clear();
 }
@@ -179,8 +179,7 @@ void ControlEndpoint::AcceptAll() {
 
 bool ControlEndpoint::Read(Client& c, const Handler& handler) {
   char buf[512];
-  while (c.request.find('\n') == std::string::npos &&
-         c.request.size() <= kMaxControlRequestBytes) {
+  while (c.request.find('\n') == std::string::npos && c.request.size() <= kMaxControlRequestBytes) {
     ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
     if (n > 0) {
       c.request.append(buf, static_cast<std::size_t>(n));
@@ -200,9 +199,9 @@ void ControlEndpoint::Answer(Client& c, const Handler& handler) {
     Log(LogLevel::kWarning, "control", Outcome::kFail,
         "uid: {} | pid: {} | error: permission denied (only uid {} or root)", c.peer.uid,
         c.peer.pid, ::geteuid());
-    c.reply = EncodeControlReply(ControlReply::Failure(fmt::format(
-        "permission denied: uid {} may not control this server (only uid {} or root)", c.peer.uid,
-        ::geteuid())));
+    c.reply = EncodeControlReply(ControlReply::Failure(
+        fmt::format("permission denied: uid {} may not control this server (only uid {} or root)",
+                    c.peer.uid, ::geteuid())));
     return;
   }
   const std::size_t end = c.request.find('\n');

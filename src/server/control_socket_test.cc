@@ -8,8 +8,8 @@
 
 #include <chrono>
 #include <cstring>
-#include <string>
 #include <fstream>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -75,7 +75,7 @@ TEST_CASE("the control socket is created 0600, answers a request and goes away")
   {
     auto endpoint = ControlEndpoint::Open(path);
     REQUIRE(endpoint);
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK(S_ISSOCK(st.st_mode));
     CHECK((st.st_mode & 0777) == 0600);
@@ -90,7 +90,8 @@ TEST_CASE("a garbage or overlong request is answered ok=0, and so is a line cut 
   auto endpoint = ControlEndpoint::Open(dir.File("c.sock"));
   REQUIRE(endpoint);
   CHECK(Ask(*endpoint, "\x16\x03\x01 hello\n").starts_with("ok=0\nerror=bad request: "));
-  CHECK(Ask(*endpoint, std::string(600, 'a')).starts_with("ok=0\nerror=bad request: request longer"));
+  CHECK(
+      Ask(*endpoint, std::string(600, 'a')).starts_with("ok=0\nerror=bad request: request longer"));
   UniqueFd client = Connect(endpoint->path());
   REQUIRE(::send(client.get(), "status", 6, 0) == 6);
   ::shutdown(client.get(), SHUT_WR);
@@ -129,13 +130,15 @@ TEST_CASE("a silent client does not hold others up and is dropped at its deadlin
   auto endpoint = ControlEndpoint::Open(dir.File("c.sock"));
   REQUIRE(endpoint);
   UniqueFd silent = Connect(endpoint->path());
-  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(100));
+  Pump(
+      *endpoint, [] { return false; }, std::chrono::milliseconds(100));
   CHECK(endpoint->NextDeadline().has_value());
   CHECK(Ask(*endpoint, "status\n").starts_with("ok=1\n"));
   std::string nothing;
   bool closed = false;
-  Pump(*endpoint, [&] { return (closed = ReadAvailable(silent.get(), nothing)); },
-       ControlEndpoint::kDeadline * 3);
+  Pump(
+      *endpoint, [&] { return (closed = ReadAvailable(silent.get(), nothing)); },
+      ControlEndpoint::kDeadline * 3);
   CHECK(closed);
   CHECK(nothing.empty());
   CHECK_FALSE(endpoint->NextDeadline().has_value());
@@ -146,8 +149,10 @@ TEST_CASE("beyond kMaxClients at once, a new client gets a busy refusal") {
   auto endpoint = ControlEndpoint::Open(dir.File("c.sock"));
   REQUIRE(endpoint);
   std::vector<UniqueFd> held;
-  for (std::size_t i = 0; i < ControlEndpoint::kMaxClients; ++i) held.push_back(Connect(endpoint->path()));
-  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(100));
+  for (std::size_t i = 0; i < ControlEndpoint::kMaxClients; ++i)
+    held.push_back(Connect(endpoint->path()));
+  Pump(
+      *endpoint, [] { return false; }, std::chrono::milliseconds(100));
   UniqueFd extra = Connect(endpoint->path());
   std::string reply;
   Pump(*endpoint, [&] { return ReadAvailable(extra.get(), reply); });

@@ -7,7 +7,8 @@
 
 namespace lottery {
 
-Result<Listener> OpenListener(const ServerConfig& config, std::optional<ActivatedSocket> activated) {
+Result<Listener> OpenListener(const ServerConfig& config,
+                              std::optional<ActivatedSocket> activated) {
   Listener out;
   if (activated) {
     ActivatedSocket& socket = *activated;
@@ -20,11 +21,13 @@ Result<Listener> OpenListener(const ServerConfig& config, std::optional<Activate
         port ? *port : 0, kListenFdsStart);
     if (socket.extra_descriptors > 0) {
       Log(LogLevel::kWarning, "listen", Outcome::kInProgress,
-          "detail: {} more activated sockets closed; the server serves one", socket.extra_descriptors);
+          "detail: {} more activated sockets closed; the server serves one",
+          socket.extra_descriptors);
     }
     if (port && *port != config.port) {
       Log(LogLevel::kWarning, "listen", Outcome::kInProgress,
-          "detail: the activated socket listens on port {}, server.port says {}", *port, config.port);
+          "detail: the activated socket listens on port {}, server.port says {}", *port,
+          config.port);
     }
     return out;
   }

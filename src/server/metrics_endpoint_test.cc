@@ -56,7 +56,8 @@ TEST_CASE("answers: 200 for /metrics, 404 elsewhere, 405 for other methods, 400 
   CHECK(ok.find("Content-Length: 16\r\n") != std::string::npos);
   CHECK(ok.ends_with("\r\n\r\nlottery_round 1\n"));
   const std::string head = AnswerMetricsRequest("HEAD /metrics HTTP/1.1\r\n\r\n", Render);
-  CHECK(head.ends_with("Content-Length: 16\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"));
+  CHECK(
+      head.ends_with("Content-Length: 16\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"));
   CHECK(AnswerMetricsRequest("GET /other HTTP/1.1\r\n\r\n", Render).starts_with("HTTP/1.1 404"));
   const std::string post = AnswerMetricsRequest("POST /metrics HTTP/1.1\r\n\r\n", Render);
   CHECK(post.starts_with("HTTP/1.1 405"));
@@ -73,7 +74,8 @@ TEST_CASE("a scrape is served from the poll loop, and a silent client does not h
   const std::string request = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
   // Sent in two parts: the endpoint must wait for the whole head.
   REQUIRE(::send(client.get(), request.data(), 10, 0) == 10);
-  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(200));
+  Pump(
+      *endpoint, [] { return false; }, std::chrono::milliseconds(200));
   REQUIRE(::send(client.get(), request.data() + 10, request.size() - 10, 0) ==
           static_cast<ssize_t>(request.size() - 10));
   std::string response;
@@ -90,7 +92,8 @@ TEST_CASE("an oversized request is answered 431 and closed") {
   auto endpoint = MetricsEndpoint::Open("127.0.0.1:0");
   REQUIRE(endpoint);
   UniqueFd client = Connect(*endpoint);
-  std::string big = "GET /metrics HTTP/1.1\r\nX: " + std::string(MetricsEndpoint::kMaxRequestBytes, 'a');
+  std::string big =
+      "GET /metrics HTTP/1.1\r\nX: " + std::string(MetricsEndpoint::kMaxRequestBytes, 'a');
   REQUIRE(::send(client.get(), big.data(), big.size(), 0) == static_cast<ssize_t>(big.size()));
   std::string response;
   bool closed = false;
@@ -104,7 +107,8 @@ std::string Scrape(MetricsEndpoint& endpoint, int fd, std::chrono::milliseconds 
   const std::string request = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
   REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
   std::string response;
-  Pump(endpoint, [&] { return ReadAvailable(fd, response); }, limit);
+  Pump(
+      endpoint, [&] { return ReadAvailable(fd, response); }, limit);
   return response;
 }
 
@@ -114,9 +118,11 @@ TEST_CASE("eight silent and eight trickling clients do not keep a scrape out") {
   std::vector<UniqueFd> stalled;
   for (int i = 0; i < 16; ++i) {
     stalled.push_back(Connect(*endpoint));
-    if (i % 2 == 1) REQUIRE(::send(stalled.back().get(), "G", 1, 0) == 1);  // a trickler's first byte
+    if (i % 2 == 1)
+      REQUIRE(::send(stalled.back().get(), "G", 1, 0) == 1);  // a trickler's first byte
   }
-  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(100));
+  Pump(
+      *endpoint, [] { return false; }, std::chrono::milliseconds(100));
   UniqueFd client = Connect(*endpoint);
   const auto start = std::chrono::steady_clock::now();
   const std::string response = Scrape(*endpoint, client.get(), std::chrono::milliseconds(1000));
@@ -130,14 +136,16 @@ TEST_CASE("when every slot waits for a request, a new connection takes the oldes
   std::vector<UniqueFd> held;
   for (std::size_t i = 0; i < MetricsEndpoint::kMaxScrapes; ++i) {
     held.push_back(Connect(*endpoint));
-    Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(1));  // accepted in this order
+    Pump(
+        *endpoint, [] { return false; }, std::chrono::milliseconds(1));  // accepted in this order
   }
-  Pump(*endpoint, [] { return false; }, std::chrono::milliseconds(100));
+  Pump(
+      *endpoint, [] { return false; }, std::chrono::milliseconds(100));
   UniqueFd client = Connect(*endpoint);
   CHECK(Scrape(*endpoint, client.get(), std::chrono::milliseconds(1000))
             .starts_with("HTTP/1.1 200 OK\r\n"));
   std::string ignored;
-  CHECK(ReadAvailable(held.front().get(), ignored));   // the oldest was closed
+  CHECK(ReadAvailable(held.front().get(), ignored));       // the oldest was closed
   CHECK_FALSE(ReadAvailable(held.back().get(), ignored));  // the newest still waits
 }
 
@@ -149,13 +157,16 @@ TEST_CASE("a client that trickles its request is closed at kRequestDeadline") {
   auto last = start - std::chrono::seconds(1);
   std::string response;
   bool closed = false;
-  Pump(*endpoint, [&] {
-    if (std::chrono::steady_clock::now() - last >= std::chrono::milliseconds(300)) {
-      ::send(trickler.get(), "G", 1, MSG_NOSIGNAL);  // one byte of a request that never ends
-      last = std::chrono::steady_clock::now();
-    }
-    return (closed = ReadAvailable(trickler.get(), response));
-  }, MetricsEndpoint::kRequestDeadline + std::chrono::milliseconds(1500));
+  Pump(
+      *endpoint,
+      [&] {
+        if (std::chrono::steady_clock::now() - last >= std::chrono::milliseconds(300)) {
+          ::send(trickler.get(), "G", 1, MSG_NOSIGNAL);  // one byte of a request that never ends
+          last = std::chrono::steady_clock::now();
+        }
+        return (closed = ReadAvailable(trickler.get(), response));
+      },
+      MetricsEndpoint::kRequestDeadline + std::chrono::milliseconds(1500));
   const auto took = std::chrono::steady_clock::now() - start;
   CHECK(closed);
   CHECK(response.empty());

@@ -9,8 +9,12 @@
 namespace lottery {
 namespace {
 
-std::uint64_t Load(const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); }
-std::uint32_t Load(const std::atomic<std::uint32_t>& v) { return v.load(std::memory_order_relaxed); }
+std::uint64_t Load(const std::atomic<std::uint64_t>& v) {
+  return v.load(std::memory_order_relaxed);
+}
+std::uint32_t Load(const std::atomic<std::uint32_t>& v) {
+  return v.load(std::memory_order_relaxed);
+}
 
 double Seconds(std::uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
@@ -19,7 +23,8 @@ class Writer {
   explicit Writer(std::string& out) : out_(out) {}
 
   void Family(std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
   }
   template <typename T>
   void Sample(std::string_view name, T value) {
@@ -99,7 +104,8 @@ std::string RenderMetrics(const ServerMetrics& m, const MetricsContext& c) {
            "Connections refused before they became an agency's, by reason.");
   for (std::size_t r = 0; r < static_cast<std::size_t>(Refusal::kCount); ++r) {
     w.Sample("lottery_connections_refused_total",
-             fmt::format("reason=\"{}\"", RefusalName(static_cast<Refusal>(r))), Load(m.refused[r]));
+             fmt::format("reason=\"{}\"", RefusalName(static_cast<Refusal>(r))),
+             Load(m.refused[r]));
   }
   // A table, one family a row: clang-format-14 would break each call after its
   // "(" (a lambda ending the arguments).
@@ -139,8 +145,7 @@ std::string RenderMetrics(const ServerMetrics& m, const MetricsContext& c) {
               "(storage.sync = always), by duration.",
               m.fdatasync);
   w.Histogram("lottery_batch_ack_duration_seconds",
-              "From a BETS frame read whole to its ACK written, durability included.",
-              m.batch_ack);
+              "From a BETS frame read whole to its ACK written, durability included.", m.batch_ack);
   return out;
 }
 

@@ -16,11 +16,11 @@ namespace lottery {
 
 // What the parent knows that the shared counters do not hold.
 struct MetricsContext {
-  std::uint32_t agencies = 0;   // server.agencies
-  std::uint64_t workers = 0;    // live workers now
-  std::string_view version;     // the build's version
-  std::string_view tls_mode;    // "required" or "off"
-  std::string_view sync_mode;   // "always" or "never"
+  std::uint32_t agencies = 0;  // server.agencies
+  std::uint64_t workers = 0;   // live workers now
+  std::string_view version;    // the build's version
+  std::string_view tls_mode;   // "required" or "off"
+  std::string_view sync_mode;  // "always" or "never"
   // The round's state (storage/rounds.h RoundState): 1 open, 2 closed, 3
   // drawn; server/round_status.h ReadRoundReport works it out.
   std::uint32_t round_state = 1;

@@ -94,10 +94,10 @@ TEST_CASE("counters, gauges and labels as the exposition format writes them") {
 
 TEST_CASE("histograms are cumulative, end at +Inf with the count, and sum in seconds") {
   auto m = std::make_unique<ServerMetrics>();
-  m->batch_ack.Record(std::chrono::microseconds(40));     // le 5e-05
-  m->batch_ack.Record(std::chrono::microseconds(50));     // le 5e-05 (a bound is inclusive)
-  m->batch_ack.Record(std::chrono::milliseconds(3));      // le 0.005
-  m->batch_ack.Record(std::chrono::seconds(60));          // +Inf only
+  m->batch_ack.Record(std::chrono::microseconds(40));  // le 5e-05
+  m->batch_ack.Record(std::chrono::microseconds(50));  // le 5e-05 (a bound is inclusive)
+  m->batch_ack.Record(std::chrono::milliseconds(3));   // le 0.005
+  m->batch_ack.Record(std::chrono::seconds(60));       // +Inf only
   const std::string text = RenderMetrics(*m, Context(1));
   CHECK(HasLine(text, "# TYPE lottery_batch_ack_duration_seconds histogram"));
   CHECK(HasLine(text, R"(lottery_batch_ack_duration_seconds_bucket{le="5e-05"} 2)"));
@@ -110,7 +110,8 @@ TEST_CASE("histograms are cumulative, end at +Inf with the count, and sum in sec
   CHECK(HasLine(text, R"(lottery_fdatasync_duration_seconds_bucket{le="+Inf"} 0)"));
 }
 
-TEST_CASE("every family written is documented in docs/METRICS.md, and every documented one written") {
+TEST_CASE(
+    "every family written is documented in docs/METRICS.md, and every documented one written") {
   auto m = std::make_unique<ServerMetrics>();
   const std::string text = RenderMetrics(*m, Context(2));
   std::set<std::string> written;

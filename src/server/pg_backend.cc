@@ -49,8 +49,8 @@ std::string Holder() {
 
 // Holds the lease on `session` once it is free; nullopt on an error
 // (returned in `error`) or a stop request.
-std::optional<bool> WaitForLease(PgSession& session, const ServerConfig& config,
-                                 SignalFd& signals, Error& error) {
+std::optional<bool> WaitForLease(PgSession& session, const ServerConfig& config, SignalFd& signals,
+                                 Error& error) {
   bool announced = false;
   while (true) {
     auto got = TryAcquirePgLease(session);
@@ -77,7 +77,8 @@ std::optional<bool> WaitForLease(PgSession& session, const ServerConfig& config,
 
 std::expected<PgBackend, int> PgBackend::Acquire(const ServerConfig& config, SignalFd& signals) {
   while (true) {
-    auto session = PgSession::Connect(config.postgresql_dsn, "lottery-server-lease", kConnectTimeout);
+    auto session =
+        PgSession::Connect(config.postgresql_dsn, "lottery-server-lease", kConnectTimeout);
     Error error;
     if (session) {
       Status schema = EnsurePgSchema(*session);

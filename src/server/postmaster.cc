@@ -33,18 +33,19 @@ namespace {
 std::string DescribeWaitStatus(int status) {
   if (WIFEXITED(status)) return fmt::format("exit_code: {}", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
-    return fmt::format("signal: {}", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status))
-                                                                    : "?");
+    return fmt::format("signal: {}",
+                       sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
   }
   return "status: unknown";
 }
 
 WorkerOptions WorkerOptionsFrom(const ServerConfig& config, const std::optional<TlsContext>& tls,
                                 const PgBackend* pg) {
-  return WorkerOptions{config.storage_path, pg ? pg->committer_address() : std::string(),
-                       config.storage_sync, config.winning_number,
-                       config.read_timeout, config.hello_timeout, config.idle_timeout,
-                       config.log_level, tls ? &*tls : nullptr};
+  return WorkerOptions{config.storage_path,  pg ? pg->committer_address() : std::string(),
+                       config.storage_sync,  config.winning_number,
+                       config.read_timeout,  config.hello_timeout,
+                       config.idle_timeout,  config.log_level,
+                       tls ? &*tls : nullptr};
 }
 
 }  // namespace
@@ -79,8 +80,9 @@ int Postmaster::Run() {
     }
     if (fds[1].revents & POLLIN) Accept();
     if (metrics_) metrics_->OnPoll(fds, 2, [this] { return MetricsPage(); });
-    control_.OnPoll(fds, control_first,
-                    [this](const ControlRequest& r, const ControlPeer& p) { return OnControl(r, p); });
+    control_.OnPoll(fds, control_first, [this](const ControlRequest& r, const ControlPeer& p) {
+      return OnControl(r, p);
+    });
     Tick();
   }
 }
@@ -298,10 +300,10 @@ void Postmaster::OnWorkerExit(pid_t pid, int status, const rusage& usage) {
 
 void Postmaster::Shutdown(int signal) {
   if (refused_unlogged_ + evicted_unlogged_ > 0) LogRefusals(Clock::now());
-  Notify(notifier_.Stopping(fmt::format("shutting down on {}: stopping {} workers",
-                                        signal ? fmt::format("SIG{}", sigabbrev_np(signal))
-                                               : std::string("an error"),
-                                        workers_.size())));
+  Notify(notifier_.Stopping(
+      fmt::format("shutting down on {}: stopping {} workers",
+                  signal ? fmt::format("SIG{}", sigabbrev_np(signal)) : std::string("an error"),
+                  workers_.size())));
   Log(LogLevel::kInfo, "shutdown", Outcome::kInProgress, "signal: {} | workers: {}",
       signal ? sigabbrev_np(signal) : "none", workers_.size());
   listener_.Reset();

@@ -5,9 +5,9 @@
 // shuts everything down on SIGTERM or SIGINT. It never reads a bet, and it
 // touches the shared segment only through shm/'s named operations.
 //
-// It owns, for its whole life: the TLS context (replaced on SIGHUP), the listening socket, the signal descriptor,
-// the shared segment, the winners file and the set of live workers. The
-// launch description must outlive it.
+// It owns, for its whole life: the TLS context (replaced on SIGHUP), the listening socket, the
+// signal descriptor, the shared segment, the winners file and the set of live workers. The launch
+// description must outlive it.
 #pragma once
 
 #include <poll.h>
@@ -36,10 +36,10 @@ namespace lottery {
 
 class Postmaster {
  public:
-  Postmaster(const ServerConfig& config, const ServerLaunch& launch,
-             std::optional<TlsContext> tls, ServiceNotifier notifier, SignalFd signals,
-             SharedSegment shared, UniqueFd winners, UniqueFd listener, std::string listening_on,
-             std::optional<MetricsEndpoint> metrics, ControlEndpoint control, PgBackend* pg)
+  Postmaster(const ServerConfig& config, const ServerLaunch& launch, std::optional<TlsContext> tls,
+             ServiceNotifier notifier, SignalFd signals, SharedSegment shared, UniqueFd winners,
+             UniqueFd listener, std::string listening_on, std::optional<MetricsEndpoint> metrics,
+             ControlEndpoint control, PgBackend* pg)
       : config_(config),
         launch_(launch),
         tls_(std::move(tls)),

@@ -31,8 +31,8 @@ ControlReply Postmaster::OnControl(const ControlRequest& request, const ControlP
   if (request.command == "status") return ControlStatus();
   if (request.command == "close") return ControlClose();
   if (request.command == "open") return ControlOpen();
-  return ControlReply::Failure(fmt::format("unknown command {}; the server knows status, close, open",
-                                           LogSafe(request.command, 32)));
+  return ControlReply::Failure(fmt::format(
+      "unknown command {}; the server knows status, close, open", LogSafe(request.command, 32)));
 }
 
 ControlReply Postmaster::ControlStatus() {
@@ -49,7 +49,8 @@ ControlReply Postmaster::ControlStatus() {
       .Set("storage_path", ec ? config_.storage_path : storage.lexically_normal().string());
   const bool drawn = r.state == RoundState::kDrawn;
   const std::uint64_t winners = drawn ? ReadRoundSummary(shared_.state()).winners : 0;
-  const std::int64_t drawn_at = drawn ? shared_.state().drawn_at.load(std::memory_order_relaxed) : 0;
+  const std::int64_t drawn_at =
+      drawn ? shared_.state().drawn_at.load(std::memory_order_relaxed) : 0;
   reply.Set("current_round_drawn_at", drawn_at).Set("current_round_winners", winners);
   // Where lotteryctl rounds/show/verify read: the archive beside
   // storage_path, or the database (its DSN without the password, which
@@ -70,9 +71,9 @@ ControlReply Postmaster::ControlClose() {
 ControlReply Postmaster::ControlOpen() {
   const RoundReport r = ReadRoundReport(shared_.state());
   if (r.state != RoundState::kDrawn) {
-    return ControlReply::Failure(fmt::format(
-        "round {} is {}, not drawn; the next round can be opened after the draw", r.round,
-        RoundStateName(r.state)));
+    return ControlReply::Failure(
+        fmt::format("round {} is {}, not drawn; the next round can be opened after the draw",
+                    r.round, RoundStateName(r.state)));
   }
   auto opened = pg_ ? OpenNextPgRoundNow() : OpenNextRound(config_.storage_path, shared_);
   if (!opened) {
@@ -82,8 +83,8 @@ ControlReply Postmaster::ControlOpen() {
   }
   // The workers still alive hold the archived files open: they end as at a
   // shutdown, while this loop keeps accepting the next round's agencies.
-  Log(LogLevel::kInfo, "round_open", Outcome::kSuccess, "round: {} | workers_stopped: {}",
-      *opened, workers_.size());
+  Log(LogLevel::kInfo, "round_open", Outcome::kSuccess, "round: {} | workers_stopped: {}", *opened,
+      workers_.size());
   workers_.SignalAll(SIGTERM);
   ArmBettingDeadline();
   return ControlReply::Success().Set("round", *opened);
@@ -94,8 +95,8 @@ void Postmaster::CloseBettingNow(const char* reason) {
   auto durable = pg_ ? ClosePgBettingNow() : CloseBettingDurably(config_.storage_path, shared_);
   if (!durable) {
     // Closed all the same; a restart before the draw would reopen betting.
-    Log(LogLevel::kError, "betting_closed", Outcome::kFail,
-        "reason: {} | error: not journaled: {}", reason, durable.error().message);
+    Log(LogLevel::kError, "betting_closed", Outcome::kFail, "reason: {} | error: not journaled: {}",
+        reason, durable.error().message);
   }
   const BettingClosure closure = durable ? *durable : CloseBetting(shared_.state());
   if (!closure.was_open) {
@@ -104,9 +105,9 @@ void Postmaster::CloseBettingNow(const char* reason) {
     return;
   }
   // Agencies that finished meet at the draw, which runs over them now.
-  Log(closure.finished < closure.agencies ? LogLevel::kWarning : LogLevel::kInfo,
-      "betting_closed", Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason,
-      closure.finished, closure.agencies,
+  Log(closure.finished < closure.agencies ? LogLevel::kWarning : LogLevel::kInfo, "betting_closed",
+      Outcome::kSuccess, "reason: {} | finished: {} | agencies: {}{}", reason, closure.finished,
+      closure.agencies,
       closure.finished == 0 ? " | detail: no agency finished: there is nothing to draw" : "");
 }
 

@@ -90,7 +90,9 @@ void Postmaster::Reload() {
   }
   config_ = next;
   tls_ = std::move(*tls);
-  if (tls_) Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "tls: reloaded | {}", DescribeServerTls(config_));
+  if (tls_)
+    Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "tls: reloaded | {}",
+        DescribeServerTls(config_));
   // The last line of a reload says what it did (docs/SYSTEMD.md).
   Log(LogLevel::kInfo, "reload", Outcome::kSuccess, "applied: {} | ignored: {}", changes.applied,
       changes.ignored);

@@ -26,8 +26,7 @@ std::string FormatRoundStatus(const RoundProgress& r) {
     case DrawState::kRunning:
       return fmt::format("drawing: {} bets stored, {}/{} agencies finished", r.bets, r.finished,
                          r.agencies);
-    case DrawState::kNotYet:
-      break;
+    case DrawState::kNotYet: break;
   }
   return fmt::format("round in progress: {}/{} agencies connected, {}/{} finished, {} bets stored",
                      r.connected, r.agencies, r.finished, r.agencies, r.bets);
@@ -43,7 +42,8 @@ RoundReport ReadRoundReport(const SharedState& state) {
     r.finished += m.agencies[a].finished.load(std::memory_order_relaxed) != 0;
     r.bets += m.agencies[a].round_bets.load(std::memory_order_relaxed);
   }
-  if (m.draw_state.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(DrawState::kDone)) {
+  if (m.draw_state.load(std::memory_order_relaxed) ==
+      static_cast<std::uint32_t>(DrawState::kDone)) {
     r.state = RoundState::kDrawn;
   } else if (IsBettingClosed(state) || (r.agencies > 0 && r.finished == r.agencies)) {
     r.state = RoundState::kClosed;

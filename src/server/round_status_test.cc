@@ -24,7 +24,8 @@ TEST_CASE("the round summary follows the shared state") {
         "round in progress: 2/5 agencies connected, 1/5 finished, 48211 bets stored");
   s.finished_count = 5;
   s.draw_state = DrawState::kRunning;
-  CHECK(FormatRoundStatus(ReadRoundSummary(s)) == "drawing: 48211 bets stored, 5/5 agencies finished");
+  CHECK(FormatRoundStatus(ReadRoundSummary(s)) ==
+        "drawing: 48211 bets stored, 5/5 agencies finished");
   s.draw_state = DrawState::kDone;
   s.slots[1].winners_count = 2;
   s.slots[5].winners_count = 3;

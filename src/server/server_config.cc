@@ -15,8 +15,11 @@ namespace {
 
 // The server's keys, bound to the fields of `c`.
 ProgramSpec ServerSpec(ServerConfig& c) {
-  ProgramSpec spec{"lottery-server", "Collects the agencies' bets and runs the lottery draw.",
-                   "SERVER_CONFIG", {}, &c.check_only,
+  ProgramSpec spec{"lottery-server",
+                   "Collects the agencies' bets and runs the lottery draw.",
+                   "SERVER_CONFIG",
+                   {},
+                   &c.check_only,
                    "0 ok, 64 bad flag, 71 cannot bind or no shared memory, 73 bets file not "
                    "writable, 75 another server owns the bets file, 78 bad configuration"};
   auto& s = spec.settings;
@@ -30,29 +33,31 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         c.address = std::string(text);
                         return true;
                       }});
-  s.push_back(IntegerSetting("server.port", "SERVER_PORT", "--port", &c.port, 1, 65535, "TCP port"));
+  s.push_back(
+      IntegerSetting("server.port", "SERVER_PORT", "--port", &c.port, 1, 65535, "TCP port"));
   s.push_back(IntegerSetting("server.listen_backlog", "SERVER_LISTEN_BACKLOG", "--listen-backlog",
-                      &c.listen_backlog, 1, 65535, "pending connections the kernel queues"));
+                             &c.listen_backlog, 1, 65535, "pending connections the kernel queues"));
   s.push_back(IntegerSetting("server.agencies", "SERVER_AGENCIES", "--agencies", &c.agencies, 1,
-                      kMaxAgencies, "agencies taking part; the draw waits for all of them"));
+                             kMaxAgencies, "agencies taking part; the draw waits for all of them"));
   s.push_back(DurationSetting("server.read_timeout", "SERVER_READ_TIMEOUT", "--read-timeout",
-                       &c.read_timeout, ZeroDuration::kRefused,
-                       "a frame must arrive whole within read_timeout"));
+                              &c.read_timeout, ZeroDuration::kRefused,
+                              "a frame must arrive whole within read_timeout"));
   s.push_back(DurationSetting("server.hello_timeout", "SERVER_HELLO_TIMEOUT", "--hello-timeout",
-                       &c.hello_timeout, ZeroDuration::kRefused,
-                       "drop a connection that sends nothing this long after connecting"));
+                              &c.hello_timeout, ZeroDuration::kRefused,
+                              "drop a connection that sends nothing this long after connecting"));
   s.push_back(DurationSetting("server.idle_timeout", "SERVER_IDLE_TIMEOUT", "--idle-timeout",
                               &c.idle_timeout, ZeroDuration::kRefused,
                               "drop a connection that sends nothing this long between messages "
                               "(not while it waits for the draw)"));
-  s.push_back(DurationSetting("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
-                       &c.shutdown_timeout, ZeroDuration::kRefused,
-                       "on SIGTERM, how long workers get before SIGKILL"));
-  s.push_back(IntegerSetting("server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections",
-                      &c.max_connections, 0, 100000,
-                      "connections served at once, 0 or >= agencies; beyond it the oldest connection that "
-                      "has not said HELLO is evicted, else the new one refused (0: max_pending + 2 x "
-                      "agencies + 16)"));
+  s.push_back(DurationSetting("server.shutdown_timeout", "SERVER_SHUTDOWN_TIMEOUT",
+                              "--shutdown-timeout", &c.shutdown_timeout, ZeroDuration::kRefused,
+                              "on SIGTERM, how long workers get before SIGKILL"));
+  s.push_back(IntegerSetting(
+      "server.max_connections", "SERVER_MAX_CONNECTIONS", "--max-connections", &c.max_connections,
+      0, 100000,
+      "connections served at once, 0 or >= agencies; beyond it the oldest connection that "
+      "has not said HELLO is evicted, else the new one refused (0: max_pending + 2 x "
+      "agencies + 16)"));
   s.push_back(IntegerSetting("server.max_pending", "SERVER_MAX_PENDING", "--max-pending",
                              &c.max_pending, 0, 100000,
                              "connections that have not said HELLO yet, served at once; beyond it "
@@ -76,16 +81,17 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         c.metrics_address = std::string(text);
                         return true;
                       }});
-  s.push_back(Setting{"server.control_socket", "SERVER_CONTROL_SOCKET", "--control-socket",
-                      SettingKind::kString, "a path, or \"\" for the default", c.control_socket,
-                      "Unix socket for lotteryctl, mode 0600 (\"\": $RUNTIME_DIRECTORY/control.sock "
-                      "under systemd, else <storage.path>.control)",
-                      [&c](std::string_view text) {
-                        c.control_socket = std::string(text);
-                        return true;
-                      }});
+  s.push_back(
+      Setting{"server.control_socket", "SERVER_CONTROL_SOCKET", "--control-socket",
+              SettingKind::kString, "a path, or \"\" for the default", c.control_socket,
+              "Unix socket for lotteryctl, mode 0600 (\"\": $RUNTIME_DIRECTORY/control.sock "
+              "under systemd, else <storage.path>.control)",
+              [&c](std::string_view text) {
+                c.control_socket = std::string(text);
+                return true;
+              }});
   s.push_back(TextSetting("storage.path", "SERVER_STORAGE_PATH", "--storage", &c.storage_path,
-                   "the bets file (docs/STORAGE.md)"));
+                          "the bets file (docs/STORAGE.md)"));
   s.push_back(Setting{"storage.sync", "SERVER_STORAGE_SYNC", "--storage-sync", SettingKind::kString,
                       "one of always, never", SyncModeName(c.storage_sync),
                       "always: a batch is on disk (fdatasync) before its ack; never: faster, "
@@ -99,20 +105,20 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         }
                         return false;
                       }});
-  s.push_back(Setting{"storage.backend", "SERVER_STORAGE_BACKEND", "--storage-backend",
-                      SettingKind::kString, "one of file, postgresql",
-                      StorageBackendName(c.storage_backend),
-                      "where bets are stored: the bets file (storage.path) or PostgreSQL "
-                      "(storage.postgresql_dsn)",
-                      [&c](std::string_view text) {
-                        for (StorageBackend b : {StorageBackend::kFile, StorageBackend::kPostgresql}) {
-                          if (text == StorageBackendName(b)) {
-                            c.storage_backend = b;
-                            return true;
-                          }
-                        }
-                        return false;
-                      }});
+  s.push_back(Setting{
+      "storage.backend", "SERVER_STORAGE_BACKEND", "--storage-backend", SettingKind::kString,
+      "one of file, postgresql", StorageBackendName(c.storage_backend),
+      "where bets are stored: the bets file (storage.path) or PostgreSQL "
+      "(storage.postgresql_dsn)",
+      [&c](std::string_view text) {
+        for (StorageBackend b : {StorageBackend::kFile, StorageBackend::kPostgresql}) {
+          if (text == StorageBackendName(b)) {
+            c.storage_backend = b;
+            return true;
+          }
+        }
+        return false;
+      }});
   s.push_back(Setting{"storage.postgresql_dsn", "SERVER_STORAGE_DSN", "--storage-dsn",
                       SettingKind::kString, "a libpq connection string or URI, or \"\"",
                       c.postgresql_dsn,
@@ -123,8 +129,8 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                         return true;
                       }});
   s.push_back(IntegerSetting("storage.postgresql_connections",
-                             "SERVER_STORAGE_POSTGRESQL_CONNECTIONS", "--storage-postgresql-connections",
-                             &c.postgresql_connections, 2, 64,
+                             "SERVER_STORAGE_POSTGRESQL_CONNECTIONS",
+                             "--storage-postgresql-connections", &c.postgresql_connections, 2, 64,
                              "PostgreSQL sessions at most, whatever the number of agencies: one "
                              "holds the lease, the others commit batches"));
   s.push_back(BooleanSetting("server.standby", "SERVER_STANDBY", "--standby", &c.standby,
@@ -132,9 +138,8 @@ ProgramSpec ServerSpec(ServerConfig& c) {
                              "over, instead of refusing to start"));
   s.push_back(Setting{"draw.winning_number", "SERVER_WINNING_NUMBER", "--winning-number",
                       SettingKind::kIntegerOrWord, "an integer 0..9999, or \"random\"",
-                      c.winning_number == kRandomWinningNumber
-                          ? std::string("random")
-                          : std::to_string(c.winning_number),
+                      c.winning_number == kRandomWinningNumber ? std::string("random")
+                                                               : std::to_string(c.winning_number),
                       "the number that wins; random: drawn from getrandom() when the draw runs",
                       [&c](std::string_view text) {
                         if (text == "random") {
@@ -226,10 +231,10 @@ std::expected<void, ConfigError> CheckConnectionLimit(const ServerConfig& c) {
   if (c.max_connections != 0 && c.max_connections < c.agencies) {
     // The two keys may come from different places: name the file they were
     // read with, the way a single key's error does.
-    const std::string where = c.config_file.empty()
-                                  ? std::string("no config file (environment and flags)")
-                                  : fmt::format("{} (with the environment and flags over it)",
-                                                c.config_file);
+    const std::string where =
+        c.config_file.empty()
+            ? std::string("no config file (environment and flags)")
+            : fmt::format("{} (with the environment and flags over it)", c.config_file);
     return ConfigFail(fmt::format(
         "config: server.max_connections ({}) must be 0 or at least server.agencies ({}), since "
         "every agency stays connected until the draw; configuration: {}",
@@ -259,8 +264,8 @@ std::vector<std::pair<std::string, std::string>> ServerConfigValues(const Server
   std::vector<std::pair<std::string, std::string>> values;
   for (const Setting& s : ServerSpec(copy).settings) {
     // Reported by --check-config and logged by a reload: never a password.
-    values.emplace_back(s.key, s.key == "storage.postgresql_dsn" ? RedactDsn(s.default_text)
-                                                                  : s.default_text);
+    values.emplace_back(
+        s.key, s.key == "storage.postgresql_dsn" ? RedactDsn(s.default_text) : s.default_text);
   }
   return values;
 }

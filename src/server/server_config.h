@@ -25,23 +25,23 @@ const char* StorageBackendName(StorageBackend backend);
 std::string RedactDsn(std::string_view dsn);
 
 struct ServerConfig {
-  std::string config_file;            // "" when no file was read
-  std::string address = "0.0.0.0";    // server.address        SERVER_ADDRESS   --address
-  std::uint16_t port = 12345;         // server.port           SERVER_PORT      --port
-  int listen_backlog = 1024;          // server.listen_backlog SERVER_LISTEN_BACKLOG
-  int agencies = 5;                   // server.agencies       SERVER_AGENCIES  --agencies
-  Seconds read_timeout{60.0};         // server.read_timeout   SERVER_READ_TIMEOUT
-  Seconds hello_timeout{10.0};        // server.hello_timeout  SERVER_HELLO_TIMEOUT
-  Seconds idle_timeout{60.0};         // server.idle_timeout   SERVER_IDLE_TIMEOUT
-  Seconds shutdown_timeout{5.0};      // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
-  int max_connections = 0;            // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
-  int max_pending = 0;                // server.max_pending    SERVER_MAX_PENDING (0: auto)
-  int max_pending_per_source = 8;     // server.max_pending_per_source (0: no cap)
-  std::string metrics_address;        // server.metrics_address SERVER_METRICS_ADDRESS ("": off)
+  std::string config_file;          // "" when no file was read
+  std::string address = "0.0.0.0";  // server.address        SERVER_ADDRESS   --address
+  std::uint16_t port = 12345;       // server.port           SERVER_PORT      --port
+  int listen_backlog = 1024;        // server.listen_backlog SERVER_LISTEN_BACKLOG
+  int agencies = 5;                 // server.agencies       SERVER_AGENCIES  --agencies
+  Seconds read_timeout{60.0};       // server.read_timeout   SERVER_READ_TIMEOUT
+  Seconds hello_timeout{10.0};      // server.hello_timeout  SERVER_HELLO_TIMEOUT
+  Seconds idle_timeout{60.0};       // server.idle_timeout   SERVER_IDLE_TIMEOUT
+  Seconds shutdown_timeout{5.0};    // server.shutdown_timeout SERVER_SHUTDOWN_TIMEOUT
+  int max_connections = 0;          // server.max_connections SERVER_MAX_CONNECTIONS (0: auto)
+  int max_pending = 0;              // server.max_pending    SERVER_MAX_PENDING (0: auto)
+  int max_pending_per_source = 8;   // server.max_pending_per_source (0: no cap)
+  std::string metrics_address;      // server.metrics_address SERVER_METRICS_ADDRESS ("": off)
   // server.control_socket SERVER_CONTROL_SOCKET --control-socket: the Unix
   // socket lotteryctl talks to ("": the default, EffectiveControlSocket).
   std::string control_socket;
-  std::string storage_path = "bets.csv";  // storage.path    SERVER_STORAGE_PATH --storage
+  std::string storage_path = "bets.csv";      // storage.path    SERVER_STORAGE_PATH --storage
   SyncMode storage_sync = SyncMode::kAlways;  // storage.sync SERVER_STORAGE_SYNC --storage-sync
   // storage.backend SERVER_STORAGE_BACKEND --storage-backend: the bets file
   // or PostgreSQL (docs/STORAGE.md, "PostgreSQL").
@@ -55,13 +55,13 @@ struct ServerConfig {
   // server.standby SERVER_STANDBY --standby: wait for the lease that
   // another server holds instead of refusing to start.
   bool standby = false;
-  std::uint32_t winning_number = 7574;    // draw.winning_number SERVER_WINNING_NUMBER
-  Seconds draw_deadline{0.0};             // draw.deadline   SERVER_DRAW_DEADLINE (0: none)
-  LogLevel log_level = LogLevel::kInfo;   // log.level       LOGGING_LEVEL    --log-level
+  std::uint32_t winning_number = 7574;   // draw.winning_number SERVER_WINNING_NUMBER
+  Seconds draw_deadline{0.0};            // draw.deadline   SERVER_DRAW_DEADLINE (0: none)
+  LogLevel log_level = LogLevel::kInfo;  // log.level       LOGGING_LEVEL    --log-level
   // tls.mode, tls.certificate, tls.private_key, tls.client_ca (in tls.ca),
   // tls.crl: SERVER_TLS_* and --tls-* (docs/SECURITY.md).
   TlsSettings tls;
-  bool check_only = false;                // --check-config: validate and exit
+  bool check_only = false;  // --check-config: validate and exit
   // kRun, or --help / --version: main() answers it (AnswerConfigRequest) and
   // exits; nothing else is loaded or checked then.
   ConfigRequest request;

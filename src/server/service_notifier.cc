@@ -62,7 +62,8 @@ ServiceNotifier ServiceNotifier::FromEnvironment(const std::map<std::string, std
   std::optional<std::chrono::microseconds> watchdog;
   auto usec = ParseUnsigned(env, "WATCHDOG_USEC");
   auto pid = ParseUnsigned(env, "WATCHDOG_PID");
-  bool watchdog_pid_ok = !env.contains("WATCHDOG_PID") || (pid && *pid == static_cast<std::uint64_t>(self));
+  bool watchdog_pid_ok =
+      !env.contains("WATCHDOG_PID") || (pid && *pid == static_cast<std::uint64_t>(self));
   if (usec && *usec > 0 && watchdog_pid_ok && !socket.empty()) {
     watchdog = std::chrono::microseconds(*usec);
   }
@@ -76,7 +77,8 @@ Status ServiceNotifier::Notify(std::string_view message) {
     std::string text(message);
     int rc = ::sd_notify(0, text.c_str());
     if (rc < 0) return FailErrno(fmt::format("sd_notify {}", socket_), -rc);
-    if (rc == 0) return Fail(ErrorKind::kConfig, "sd_notify: NOTIFY_SOCKET is not set in the environment");
+    if (rc == 0)
+      return Fail(ErrorKind::kConfig, "sd_notify: NOTIFY_SOCKET is not set in the environment");
     return Ok();
   }
 #endif
@@ -94,8 +96,8 @@ Status ServiceNotifier::SetStatus(std::string_view status) {
 Status ServiceNotifier::Reloading(std::string_view status) {
   // MONOTONIC_USEC lets a manager match the reload to this message
   // (Type=notify-reload requires it; Type=notify ignores it).
-  return Notify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS={}", MonotonicMicros(),
-                            OneLine(status)));
+  return Notify(
+      fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS={}", MonotonicMicros(), OneLine(status)));
 }
 
 Status ServiceNotifier::Stopping(std::string_view status) {

@@ -35,8 +35,8 @@ class ServiceNotifier {
   // Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from `env` for the
   // process `self`. The libsystemd backend reads NOTIFY_SOCKET from the real
   // environment, which must then agree with `env`.
-  static ServiceNotifier FromEnvironment(const std::map<std::string, std::string>& env,
-                                         pid_t self, NotifyBackend backend);
+  static ServiceNotifier FromEnvironment(const std::map<std::string, std::string>& env, pid_t self,
+                                         NotifyBackend backend);
 
   bool enabled() const { return !socket_.empty(); }
   NotifyBackend backend() const { return backend_; }

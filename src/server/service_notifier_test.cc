@@ -13,9 +13,9 @@
 #include <cstring>
 #include <optional>
 
-#include "server/notify_socket.h"
 #include "common/test_util.h"
 #include "common/unique_fd.h"
+#include "server/notify_socket.h"
 
 namespace lottery {
 namespace {
@@ -60,9 +60,9 @@ std::map<std::string, std::string> NotifyEnv(const std::string& socket) {
 TEST_CASE("every backend sends the documented messages") {
   testing::TempDir dir;
   for (NotifyBackend backend : AvailableNotifyBackends()) {
-    for (std::string address : {dir.File(fmt::format("notify-{}", NotifyBackendName(backend))),
-                                fmt::format("@lottery-test-{}-{}", ::getpid(),
-                                            NotifyBackendName(backend))}) {
+    for (std::string address :
+         {dir.File(fmt::format("notify-{}", NotifyBackendName(backend))),
+          fmt::format("@lottery-test-{}-{}", ::getpid(), NotifyBackendName(backend))}) {
       CAPTURE(NotifyBackendName(backend));
       CAPTURE(address);
       FakeManager manager(address);

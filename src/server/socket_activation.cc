@@ -26,11 +26,14 @@ Result<std::optional<ActivatedSocket>> TakeActivatedSocket(
   auto fds_it = env.find("LISTEN_FDS");
   if (pid_it == env.end() || fds_it == env.end()) return std::nullopt;
   auto pid = ParseNumber(pid_it->second);
-  if (!pid) return Fail(ErrorKind::kConfig, fmt::format("LISTEN_PID='{}' is not a process id", pid_it->second));
+  if (!pid)
+    return Fail(ErrorKind::kConfig,
+                fmt::format("LISTEN_PID='{}' is not a process id", pid_it->second));
   if (*pid != self) return std::nullopt;  // meant for another process
   auto count = ParseNumber(fds_it->second);
   if (!count || *count < 0 || *count > 1024) {
-    return Fail(ErrorKind::kConfig, fmt::format("LISTEN_FDS='{}' is not a descriptor count", fds_it->second));
+    return Fail(ErrorKind::kConfig,
+                fmt::format("LISTEN_FDS='{}' is not a descriptor count", fds_it->second));
   }
   if (*count == 0) return std::nullopt;
 
@@ -51,7 +54,8 @@ Result<std::optional<ActivatedSocket>> TakeActivatedSocket(
   }
   if (type != SOCK_STREAM || listening == 0 ||
       (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)) {
-    return Fail(ErrorKind::kConfig, "socket activation: descriptor 3 is not a listening TCP socket "
+    return Fail(ErrorKind::kConfig,
+                "socket activation: descriptor 3 is not a listening TCP socket "
                 "(ListenStream= with an IP port)");
   }
   // The manager passes descriptors without close-on-exec.

@@ -18,8 +18,8 @@ namespace lottery {
 inline constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
 
 struct ActivatedSocket {
-  UniqueFd listener;           // descriptor 3, close-on-exec now set
-  int extra_descriptors = 0;   // LISTEN_FDS - 1 more were passed and closed
+  UniqueFd listener;          // descriptor 3, close-on-exec now set
+  int extra_descriptors = 0;  // LISTEN_FDS - 1 more were passed and closed
 };
 
 // std::nullopt when the environment passes no socket to `self`. Fails when it

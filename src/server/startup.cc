@@ -28,8 +28,8 @@
 #include "storage/data_lock.h"
 #include "storage/recovery.h"
 #include "storage/rounds.h"
-#include "worker/draw_barrier.h"
 #include "wire/bet.h"
+#include "worker/draw_barrier.h"
 #include "worker/winners_file.h"
 
 namespace lottery {
@@ -50,10 +50,10 @@ int IndexWinners(const ServerConfig& config, StartupRecovery& store, SharedSegme
       "enabled: {} | apuestas: {} | ganadores: {} | duracion_ms: {:.1f}{}",
       index->enabled ? "yes" : "no", index->bets, index->winners, index_took.count(),
       index->enabled ? ""
-                     : config.winning_number == kRandomWinningNumber
-                           ? " | detail: draw.winning_number is random; the draw scans the file"
-                           : " | detail: the file ends inside a record or holds too many "
-                             "winners; the draw scans the file");
+      : config.winning_number == kRandomWinningNumber
+          ? " | detail: draw.winning_number is random; the draw scans the file"
+          : " | detail: the file ends inside a record or holds too many "
+            "winners; the draw scans the file");
   return kExitOk;
 }
 
@@ -97,7 +97,7 @@ int RecoverStorage(const ServerConfig& config, SharedSegment& shared, int winner
         ArchiveRoot(config.storage_path));
   }
   Log(round->data_bytes_cut > 0 || round->journal_bytes_cut > 0 ? LogLevel::kWarning
-                                                                  : LogLevel::kInfo,
+                                                                : LogLevel::kInfo,
       "recovery", Outcome::kSuccess,
       "round: {} | batches: {} | bets: {} | data_bytes_cut: {} | journal_bytes_cut: {} | "
       "round_number: {} | round_state: {}",
@@ -135,8 +135,7 @@ void LogConfig(const ServerConfig& config) {
       config.storage_backend == StorageBackend::kPostgresql
           ? fmt::format("postgresql {}", RedactDsn(config.postgresql_dsn))
           : config.storage_path,
-      FormatDuration(config.read_timeout),
-      config.EffectiveMaxConnections(),
+      FormatDuration(config.read_timeout), config.EffectiveMaxConnections(),
       config.winning_number == kRandomWinningNumber ? std::string("random")
                                                     : std::to_string(config.winning_number));
   if (config.listen_backlog < static_cast<int>(config.agencies)) {
@@ -165,8 +164,8 @@ std::expected<std::optional<TlsContext>, int> LoadTls(const ServerConfig& config
 }
 
 ServiceNotifier OpenNotifier(const ServerLaunch& launch) {
-  auto notifier = ServiceNotifier::FromEnvironment(launch.env, ::getpid(),
-                                                   AvailableNotifyBackends().front());
+  auto notifier =
+      ServiceNotifier::FromEnvironment(launch.env, ::getpid(), AvailableNotifyBackends().front());
   if (notifier.enabled()) {
     Log(LogLevel::kInfo, "notify", Outcome::kSuccess, "socket: {} | backend: {}",
         launch.env.at("NOTIFY_SOCKET"), NotifyBackendName(notifier.backend()));
@@ -226,8 +225,8 @@ int OpenMetrics(const ServerConfig& config, std::optional<MetricsEndpoint>& metr
 std::expected<SharedSegment, int> CreateShared(const ServerConfig& config) {
   auto shared = SharedSegment::Create(static_cast<std::uint32_t>(config.agencies));
   if (!shared) {
-    Log(LogLevel::kError, "shared_memory", Outcome::kFail, "error: cannot create the shared segment: {}",
-        shared.error().message);
+    Log(LogLevel::kError, "shared_memory", Outcome::kFail,
+        "error: cannot create the shared segment: {}", shared.error().message);
     return std::unexpected(kExitOsErr);
   }
   return std::move(*shared);
@@ -255,8 +254,7 @@ std::expected<ControlEndpoint, int> OpenControl(const std::string& control_path)
     const bool out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
     return std::unexpected(out_of_resources ? kExitOsErr : kExitConfig);
   }
-  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600",
-      control->path());
+  Log(LogLevel::kInfo, "control", Outcome::kSuccess, "listening: {} | mode: 0600", control->path());
   return std::move(*control);
 }
 
@@ -333,8 +331,8 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),
                           std::move(*shared), std::move(*winners), std::move(listener->socket),
-                          std::move(listener->description), std::move(metrics),
-                          std::move(*control), owner.pg ? &*owner.pg : nullptr);
+                          std::move(listener->description), std::move(metrics), std::move(*control),
+                          owner.pg ? &*owner.pg : nullptr);
     code = postmaster.Run();
   }
   Log(LogLevel::kInfo, "close", Outcome::kSuccess,

@@ -8,7 +8,8 @@ void SharedHistogram::Record(std::chrono::nanoseconds elapsed) {
   const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, elapsed.count()));
   const std::uint64_t us = ns / 1000;
   // The first bound >= the value: a value equal to a bound counts in its bucket (le).
-  const auto* bound = std::lower_bound(std::begin(kLatencyBoundsUs), std::end(kLatencyBoundsUs), us);
+  const auto* bound =
+      std::lower_bound(std::begin(kLatencyBoundsUs), std::end(kLatencyBoundsUs), us);
   buckets[bound - std::begin(kLatencyBoundsUs)].fetch_add(1, std::memory_order_relaxed);
   count.fetch_add(1, std::memory_order_relaxed);
   sum_ns.fetch_add(ns, std::memory_order_relaxed);

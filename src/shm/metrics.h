@@ -31,8 +31,8 @@ namespace lottery {
 // last, unbounded bucket (+Inf) follows. From 50 us (a batch acked from the
 // page cache) to 10 s (a stalled disk).
 inline constexpr std::uint64_t kLatencyBoundsUs[] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 5000000, 10000000};
+    50,    100,    250,    500,    1000,    2500,    5000,    10000,   25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 inline constexpr std::size_t kLatencyBuckets = std::size(kLatencyBoundsUs) + 1;
 
 // A Prometheus-style histogram of durations: per-bucket counts (not
@@ -63,13 +63,13 @@ enum class Refusal : std::uint32_t {
 std::string_view RefusalName(Refusal reason);
 
 struct AgencyMetrics {
-  std::atomic<std::uint64_t> bets_stored{0};       // by this process
+  std::atomic<std::uint64_t> bets_stored{0};  // by this process
   std::atomic<std::uint64_t> batches_stored{0};
-  std::atomic<std::uint64_t> bets_rejected{0};     // bets of refused batches
+  std::atomic<std::uint64_t> bets_rejected{0};  // bets of refused batches
   std::atomic<std::uint64_t> batches_rejected{0};
-  std::atomic<std::uint64_t> round_bets{0};        // stored this round, recovered ones included
-  std::atomic<std::uint32_t> connected{0};         // a worker serves the agency (0/1)
-  std::atomic<std::uint32_t> finished{0};          // the agency said FINISHED (0/1)
+  std::atomic<std::uint64_t> round_bets{0};  // stored this round, recovered ones included
+  std::atomic<std::uint32_t> connected{0};   // a worker serves the agency (0/1)
+  std::atomic<std::uint32_t> finished{0};    // the agency said FINISHED (0/1)
 };
 
 struct ServerMetrics {
@@ -77,8 +77,8 @@ struct ServerMetrics {
   std::atomic<std::uint64_t> connections_accepted{0};
   std::atomic<std::uint64_t> refused[static_cast<std::size_t>(Refusal::kCount)] = {};
   std::atomic<std::uint64_t> bytes_stored{0};
-  SharedHistogram fdatasync;   // each fdatasync() of the bets file or the journal
-  SharedHistogram batch_ack;   // a BETS frame read whole -> its ACK written
+  SharedHistogram fdatasync;                 // each fdatasync() of the bets file or the journal
+  SharedHistogram batch_ack;                 // a BETS frame read whole -> its ACK written
   std::atomic<std::uint32_t> draw_state{0};  // DrawState
   std::atomic<std::uint64_t> draw_duration_ns{0};
   AgencyMetrics agencies[kMaxAgencies + 1];  // index 1..agencies; 0 unused

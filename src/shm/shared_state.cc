@@ -1,10 +1,10 @@
 #include "shm/shared_state.h"
 
-#include <cassert>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cassert>
 
 #include <signal.h>
 
@@ -19,7 +19,8 @@
 namespace lottery {
 
 Result<SharedSegment> SharedSegment::Create(std::uint32_t agencies) {
-  if (agencies == 0 || agencies > kMaxAgencies) return Fail(ErrorKind::kConfig, "agencies out of range");
+  if (agencies == 0 || agencies > kMaxAgencies)
+    return Fail(ErrorKind::kConfig, "agencies out of range");
   void* mem = ::mmap(nullptr, sizeof(SharedState), PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return FailErrno("mmap shared segment");
@@ -46,7 +47,8 @@ Result<SharedSegment> SharedSegment::Create(std::uint32_t agencies) {
 }
 
 SharedSegment::SharedSegment(SharedSegment&& other) noexcept
-    : state_(std::exchange(other.state_, nullptr)), owner_pid_(std::exchange(other.owner_pid_, 0)) {}
+    : state_(std::exchange(other.state_, nullptr)),
+      owner_pid_(std::exchange(other.owner_pid_, 0)) {}
 
 SharedSegment::~SharedSegment() {
   if (state_ == nullptr) return;

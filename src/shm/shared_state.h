@@ -69,13 +69,13 @@ struct BatchDigest {
 };
 
 struct AgencySlot {
-  pid_t owner_pid = 0;          // worker serving this agency, 0 when free
-  std::uint64_t last_seq = 0;   // last stored batch sequence number
+  pid_t owner_pid = 0;         // worker serving this agency, 0 when free
+  std::uint64_t last_seq = 0;  // last stored batch sequence number
   std::uint64_t bets_stored = 0;
   // The sum of the stored bets' row digests (wire/row_digest.h), advanced
   // with bets_stored: WELCOME's stored_digest.
   std::uint64_t stored_digest = 0;
-  bool finished = false;        // the agency said FINISHED
+  bool finished = false;  // the agency said FINISHED
   // Where this agency's winners are in the winners file, after the draw.
   std::uint64_t winners_offset = 0;
   std::uint64_t winners_bytes = 0;
@@ -117,17 +117,17 @@ struct IndexedWinner {
 // use and then switches `current` with one store, so a writer killed in the
 // middle leaves the old reach, never half of a new one.
 struct WinnerIndexReach {
-  std::uint64_t indexed_end = 0;   // bets-file offset the index covers up to
-  std::uint64_t bets = 0;          // well-formed bets before indexed_end
-  std::uint32_t count = 0;         // entries that belong to it
+  std::uint64_t indexed_end = 0;  // bets-file offset the index covers up to
+  std::uint64_t bets = 0;         // well-formed bets before indexed_end
+  std::uint32_t count = 0;        // entries that belong to it
 };
 
 struct WinnerIndex {
-  bool enabled = false;            // false: the draw scans the whole file
-  std::uint32_t number = 0;        // the winning number the entries are for
-  std::uint64_t skipped = 0;       // lines that do not parse, found at start-up
-  std::uint64_t foreign = 0;       // bets of unknown agencies, found at start-up
-  std::uint32_t current = 0;       // which of reach[] is in force
+  bool enabled = false;       // false: the draw scans the whole file
+  std::uint32_t number = 0;   // the winning number the entries are for
+  std::uint64_t skipped = 0;  // lines that do not parse, found at start-up
+  std::uint64_t foreign = 0;  // bets of unknown agencies, found at start-up
+  std::uint32_t current = 0;  // which of reach[] is in force
   WinnerIndexReach reach[2];
   IndexedWinner entries[kWinnerIndexCapacity];
 };
@@ -161,16 +161,16 @@ struct SyncState {
   std::atomic<std::uint64_t> durable_end{0};
   // Bumped under the mutex each time a leader finishes (either way).
   std::atomic<std::uint32_t> completed{0};
-  pid_t leader = 0;               // the process running fdatasync(); 0: none
+  pid_t leader = 0;  // the process running fdatasync(); 0: none
   // Bumped when a new round's empty bets file replaces the old one
   // (BeginRound): a leader that started before does not move durable_end.
   std::uint64_t file_generation = 0;
-  std::uint64_t syncs = 0;        // fdatasync() rounds made
-  std::uint64_t covered = 0;      // requests answered by someone else's fdatasync
+  std::uint64_t syncs = 0;    // fdatasync() rounds made
+  std::uint64_t covered = 0;  // requests answered by someone else's fdatasync
 };
 
 struct SharedState {
-  SyncState sync;  // its own lock; see SyncState
+  SyncState sync;         // its own lock; see SyncState
   pthread_mutex_t mutex;  // guards everything below
   // Bumped on FINISHED, draw progress and shutdown; waiters sleep on it with
   // a futex. Not a pthread_cond_t: a process killed while waiting on a
@@ -314,9 +314,9 @@ WorkerRelease ReleaseWorker(SharedState& state, pid_t pid);
 
 // What a worker learns when it claims an agency.
 struct SlotClaim {
-  pid_t holder = 0;            // another live worker serves the agency (claim refused)
-  std::uint64_t last_seq = 0;  // the agency's last stored batch
-  bool finished = false;       // the agency already said FINISHED
+  pid_t holder = 0;             // another live worker serves the agency (claim refused)
+  std::uint64_t last_seq = 0;   // the agency's last stored batch
+  bool finished = false;        // the agency already said FINISHED
   bool betting_closed = false;  // CloseBetting ran: an agency that did not finish is refused
 };
 
@@ -331,7 +331,7 @@ struct AgencyStanding {
   std::uint64_t bets_stored = 0;
   std::uint64_t stored_digest = 0;
   bool finished = false;
-  std::uint64_t round = 0;          // metrics.round
+  std::uint64_t round = 0;  // metrics.round
   DrawState draw_state = DrawState::kNotYet;
   bool betting_closed = false;
 };

@@ -34,8 +34,10 @@ void EncodeJournalRecord(std::string& out, const JournalRecord& r) {
 }
 
 Result<JournalRecord> DecodeJournalRecord(const char* p) {
-  if (std::memcmp(p, kMagic, sizeof kMagic) != 0) return Fail(ErrorKind::kCorruptData, "journal record: bad magic");
-  if (GetFixedLe(p + 32, 4) != Crc32(p, 32)) return Fail(ErrorKind::kCorruptData, "journal record: bad checksum");
+  if (std::memcmp(p, kMagic, sizeof kMagic) != 0)
+    return Fail(ErrorKind::kCorruptData, "journal record: bad magic");
+  if (GetFixedLe(p + 32, 4) != Crc32(p, 32))
+    return Fail(ErrorKind::kCorruptData, "journal record: bad checksum");
   auto kind = static_cast<JournalKind>(static_cast<unsigned char>(p[4]));
   if (kind < JournalKind::kRoundStart || kind > JournalKind::kBettingClosed) {
     return Fail(ErrorKind::kCorruptData, "journal record: unknown kind");

@@ -18,9 +18,9 @@ namespace lottery {
 inline constexpr std::size_t kJournalRecordSize = 40;
 
 enum class JournalKind : std::uint8_t {
-  kRoundStart = 1,     // `end`: size of the bets file when the round began
-  kBatch = 2,          // batch `seq` of `agency`, `count` bets, rows end at `end`
-  kRoundComplete = 3,  // the draw ran and its result is durable; `end`: size of the bets file then
+  kRoundStart = 1,      // `end`: size of the bets file when the round began
+  kBatch = 2,           // batch `seq` of `agency`, `count` bets, rows end at `end`
+  kRoundComplete = 3,   // the draw ran and its result is durable; `end`: size of the bets file then
   kAgencyFinished = 4,  // `agency` said FINISHED with `count` bets stored; `end`: file size then
   kBettingClosed = 5,   // betting closed before every agency finished; `end`: file size then
 };

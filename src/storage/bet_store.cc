@@ -1,9 +1,9 @@
 #include "storage/bet_store.h"
 
-#include <cassert>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cassert>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,9 +21,7 @@
 #include "storage/winner_index.h"
 
 namespace lottery {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 namespace {
 
@@ -126,8 +124,8 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   {
     SharedLock guard(state);
     if (round_ && state.round.load(std::memory_order_acquire) != *round_) {
-      return Fail(ErrorKind::kBusy, fmt::format("round {} is over and its bets file archived",
-                                                *round_));
+      return Fail(ErrorKind::kBusy,
+                  fmt::format("round {} is over and its bets file archived", *round_));
     }
     // The draw reads the file up to where it is when the draw starts.
     if (state.draw_state != DrawState::kNotYet) {
@@ -145,7 +143,8 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
       return outcome;
     }
     const std::size_t rows_begin = outcome.skipped ? batches[outcome.skipped - 1].rows_end : 0;
-    const std::size_t winners_begin = outcome.skipped ? batches[outcome.skipped - 1].winners_end : 0;
+    const std::size_t winners_begin =
+        outcome.skipped ? batches[outcome.skipped - 1].winners_end : 0;
     body = rows.substr(rows_begin);
     body_winners = winners.subspan(winners_begin);
     for (std::size_t i = outcome.skipped; i < batches.size(); ++i) {
@@ -161,10 +160,9 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   Status written = PwriteAll(fd_.get(), body, start);
   CRASH_POINT("after_rows");
   if (written) {
-    written = AppendJournalRecord(journal_.get(),
-                                  JournalRecord{JournalKind::kBatch, agency,
-                                                static_cast<std::uint32_t>(count), last_seq,
-                                                start + body.size()});
+    written = AppendJournalRecord(journal_.get(), JournalRecord{JournalKind::kBatch, agency,
+                                                                static_cast<std::uint32_t>(count),
+                                                                last_seq, start + body.size()});
   }
   CRASH_POINT("after_record");
   SharedLock guard(state);

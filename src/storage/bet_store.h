@@ -33,9 +33,9 @@ inline constexpr mode_t kBetsFileMode = 0640;
 // One batch among the rows handed to BetStore::AppendBatches.
 struct BatchExtent {
   std::uint64_t seq = 0;
-  std::uint32_t count = 0;        // bets in the batch
-  std::size_t rows_end = 0;       // where its rows end in the appended bytes
-  std::size_t winners_end = 0;    // where its entries end in the winners
+  std::uint32_t count = 0;      // bets in the batch
+  std::size_t rows_end = 0;     // where its rows end in the appended bytes
+  std::size_t winners_end = 0;  // where its entries end in the winners
   // Its rows' share of the agency's stored digest: their RowDigests at
   // their positions among the agency's stored bets (wire/row_digest.h).
   std::uint64_t digest = 0;

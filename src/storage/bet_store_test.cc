@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "common/csv.h"
+#include "common/test_util.h"
 #include "storage/batch_journal.h"
 #include "storage/bets_file_row.h"
 #include "storage/recovery.h"
 #include "storage/store_test_util.h"
-#include "common/test_util.h"
 
 namespace lottery {
 namespace {
@@ -38,7 +38,8 @@ std::string Rows(std::uint32_t agency, int first, int count) {
 std::vector<BetView> ReadAll(const BetStore& store, std::uint64_t& skipped,
                              std::vector<std::string>& docs) {
   std::vector<BetView> bets;
-  REQUIRE(testing::ForEachStoredBet(store.path(), 
+  REQUIRE(testing::ForEachStoredBet(
+      store.path(),
       [&](const BetView& b) {
         docs.emplace_back(b.document);
         bets.push_back(b);
@@ -114,7 +115,8 @@ TEST_CASE("AppendBatches: one write and one journal record for consecutive batch
   rows += Rows(1, 2, 3);
   const std::size_t second_end = rows.size();
   rows += Rows(1, 5, 1);
-  const BatchExtent extents[] = {{1, 2, first_end, 0}, {2, 3, second_end, 0}, {3, 1, rows.size(), 0}};
+  const BatchExtent extents[] = {
+      {1, 2, first_end, 0}, {2, 3, second_end, 0}, {3, 1, rows.size(), 0}};
   auto outcome = store->AppendBatches(rows, *shared, 1, extents);
   REQUIRE(outcome);
   CHECK(outcome->skipped == 0);
@@ -218,7 +220,7 @@ TEST_CASE("group commit: a writer waits for the sync in flight and is covered by
             nullptr, nullptr, 0);
   REQUIRE(::waitpid(writer, &status, 0) == writer);
   CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  CHECK(sync.syncs == 1);      // the writer did not sync again
+  CHECK(sync.syncs == 1);  // the writer did not sync again
   CHECK(sync.covered == 1);
 }
 
@@ -321,8 +323,11 @@ TEST_CASE("concurrent appends from many processes never interleave a batch") {
       auto store = BetStore::Open(path);
       int code = 0;
       for (int b = 0; b < kBatches && store; ++b) {
-        std::string rows = Rows(agency, static_cast<int>(agency) * 100000 + b * kPerBatch, kPerBatch);
-        if (!testing::AppendDurably(*store, rows, *shared, agency, static_cast<std::uint64_t>(b + 1), kPerBatch)) code = 1;
+        std::string rows =
+            Rows(agency, static_cast<int>(agency) * 100000 + b * kPerBatch, kPerBatch);
+        if (!testing::AppendDurably(*store, rows, *shared, agency,
+                                    static_cast<std::uint64_t>(b + 1), kPerBatch))
+          code = 1;
       }
       ::_exit(store ? code : 2);
     }
@@ -399,7 +404,8 @@ TEST_CASE("a batch of a writer that died is committed when whole, cut when torn"
   CHECK_FALSE(s.pending.active);
 }
 
-TEST_CASE("a batch re-sent after its writer died between write and bookkeeping is not stored twice") {
+TEST_CASE(
+    "a batch re-sent after its writer died between write and bookkeeping is not stored twice") {
   testing::TempDir dir;
   auto shared = SharedSegment::Create(1);
   REQUIRE(shared);
@@ -441,7 +447,8 @@ TEST_CASE("a failed write leaves the file as it was and records nothing") {
     rlimit limit{first.size() + 10, first.size() + 10};
     ::setrlimit(RLIMIT_FSIZE, &limit);
     auto child_store = BetStore::Open(path);
-    bool failed = child_store && !testing::AppendDurably(*child_store, Rows(1, 2, 5), *shared, 1, 2, 5);
+    bool failed =
+        child_store && !testing::AppendDurably(*child_store, Rows(1, 2, 5), *shared, 1, 2, 5);
     ::_exit(failed ? 0 : 1);
   }
   int status = 0;
@@ -461,8 +468,8 @@ TEST_CASE("reading skips a torn last line and lines that do not parse") {
   testing::TempDir dir;
   const std::string path = dir.File("bets.csv");
   std::string rows = Rows(1, 0, 3);
-  std::ofstream(path, std::ios::binary) << rows << "garbage line\r\n" << Rows(1, 3, 1)
-                                        << "1,Ana,Paz,123,1990-0";
+  std::ofstream(path, std::ios::binary) << rows << "garbage line\r\n"
+                                        << Rows(1, 3, 1) << "1,Ana,Paz,123,1990-0";
   auto store = BetStore::Open(path);
   REQUIRE(store);
   std::uint64_t skipped = 0;

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <charconv>
+#include <cstring>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -50,7 +50,8 @@ void AppendStoredRow(std::string& out, std::string_view agency_column, std::stri
 
 Result<BetView> StoredRecordToBet(const CsvRecord& record) {
   if (record.fields.size() != 6) {
-    return Fail(ErrorKind::kCorruptData, fmt::format("expected 6 columns, got {}", record.fields.size()));
+    return Fail(ErrorKind::kCorruptData,
+                fmt::format("expected 6 columns, got {}", record.fields.size()));
   }
   std::string_view a = record.fields[0];
   std::uint32_t agency = 0;
@@ -60,10 +61,9 @@ Result<BetView> StoredRecordToBet(const CsvRecord& record) {
   }
   auto number = ParseBetNumber(record.fields[5]);
   if (!number) return Fail(ErrorKind::kCorruptData, "number: not an integer 0..9999");
-  return BetView{agency, record.fields[1], record.fields[2], record.fields[3], record.fields[4],
-                 *number};
+  return BetView{agency,           record.fields[1], record.fields[2],
+                 record.fields[3], record.fields[4], *number};
 }
-
 
 Result<std::uint64_t> LastRowEnd(int fd, std::uint64_t size) {
   // Walk back from the end to the last line end, a block at a time.

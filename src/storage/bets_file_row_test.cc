@@ -82,8 +82,7 @@ TEST_CASE("the last row ends after the last LF") {
   };
   const std::string big(9000, 'x');
   for (const Case& c : {Case{"", 0}, Case{"1,a\r\n", 5}, Case{"1,a\r\n2,b", 5},
-                        Case{"no line end", 0}, Case{"1,a\r\n" + big, 5},
-                        Case{big + "\n", 9001}}) {
+                        Case{"no line end", 0}, Case{"1,a\r\n" + big, 5}, Case{big + "\n", 9001}}) {
     std::ofstream(dir.File("b.csv"), std::ios::binary | std::ios::trunc) << c.text;
     UniqueFd fd(::open(dir.File("b.csv").c_str(), O_RDONLY));
     auto end = LastRowEnd(fd.get(), c.text.size());

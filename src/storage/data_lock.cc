@@ -24,7 +24,8 @@ bool Alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM
 // Whether `fd` is still the file at `path` (not unlinked or replaced by a
 // process that released the lock meanwhile).
 bool StillAt(int fd, const std::string& path) {
-  struct stat held {}, named {};
+  struct stat held {
+  }, named{};
   if (::fstat(fd, &held) != 0 || ::stat(path.c_str(), &named) != 0) return false;
   return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
@@ -79,9 +80,11 @@ Result<DataLock> DataLock::Acquire(const std::string& bets_path,
     if (owner == 0 || Alive(owner)) {
       return Fail(ErrorKind::kBusy,
                   owner != 0 ? fmt::format("the bets file {} belongs to another server (pid {}, "
-                                           "lock {})", bets_path, owner, path)
+                                           "lock {})",
+                                           bets_path, owner, path)
                              : fmt::format("the bets file {} belongs to another server that is "
-                                           "starting (lock {})", bets_path, path));
+                                           "starting (lock {})",
+                                           bets_path, path));
     }
     // The owner is gone but the lock is held: its workers still run.
     if (std::chrono::steady_clock::now() >= give_up) {

@@ -25,9 +25,8 @@ constexpr std::chrono::milliseconds kLeaderCheck{100};
 
 void AdvanceWrittenEnd(SyncState& sync, std::uint64_t end) {
   std::uint64_t seen = sync.written_end.load(std::memory_order_relaxed);
-  while (seen < end && !sync.written_end.compare_exchange_weak(seen, end,
-                                                               std::memory_order_release)) {
-  }
+  while (seen < end &&
+         !sync.written_end.compare_exchange_weak(seen, end, std::memory_order_release)) {}
 }
 
 int TimedFdatasync(int fd, SharedHistogram& times) {
@@ -83,8 +82,8 @@ Status GroupCommit(SyncState& sync, int data_fd, int journal_fd, const std::stri
       sync.leader = 0;
       if (synced && generation == sync.file_generation) {
         ++sync.syncs;
-        std::uint64_t durable = std::max(sync.durable_end.load(std::memory_order_relaxed),
-                                         std::max(target, end));
+        std::uint64_t durable =
+            std::max(sync.durable_end.load(std::memory_order_relaxed), std::max(target, end));
         sync.durable_end.store(durable, std::memory_order_release);
       }
       sync.completed.fetch_add(1, std::memory_order_release);

@@ -134,15 +134,15 @@ Result<GroupPlan> PlanGroup(const PgBatchGroup& g, PgAgencyProgress& p) {
                 fmt::format("agency {}: batch {} does not follow the stored batch {}", g.agency,
                             g.batches[0].seq, p.last_seq));
   }
-  plan.skipped = static_cast<std::size_t>(std::min<std::uint64_t>(g.batches.size(),
-                                                                  p.last_seq - g.prev_seq));
+  plan.skipped =
+      static_cast<std::size_t>(std::min<std::uint64_t>(g.batches.size(), p.last_seq - g.prev_seq));
   plan.position = g.first_position;
   for (std::size_t i = 0; i < plan.skipped; ++i) plan.position += g.batches[i].count;
   if (plan.skipped == g.batches.size()) return plan;
   if (plan.position != p.bets_stored) {
     return Fail(ErrorKind::kInternal,
-                fmt::format("agency {}: batch {} starts at bet {}, but {} bets are stored", g.agency,
-                            g.batches[plan.skipped].seq, plan.position, p.bets_stored));
+                fmt::format("agency {}: batch {} starts at bet {}, but {} bets are stored",
+                            g.agency, g.batches[plan.skipped].seq, plan.position, p.bets_stored));
   }
   const std::size_t from = plan.skipped == 0 ? 0 : g.batches[plan.skipped - 1].rows_end;
   plan.rows = g.rows.substr(from, g.batches.back().rows_end - from);
@@ -162,19 +162,21 @@ Result<std::map<std::uint32_t, PgAgencyProgress>> LockProgress(
   const std::vector<std::string> params = {PgBigint(round), PgArray(agencies)};
   auto created = PgExec(session,
                         "INSERT INTO agency_progress SELECT $1, a, 0, 0, 0, false "
-                        "FROM unnest($2::int[]) AS a ORDER BY a ON CONFLICT DO NOTHING", params);
+                        "FROM unnest($2::int[]) AS a ORDER BY a ON CONFLICT DO NOTHING",
+                        params);
   if (!created) return std::unexpected(created.error());
   auto rows = PgExec(session,
                      "SELECT agency, last_seq, bets_stored, stored_digest, finished "
                      "FROM agency_progress WHERE round = $1 AND agency = ANY($2::int[]) "
-                     "ORDER BY agency FOR UPDATE", params);
+                     "ORDER BY agency FOR UPDATE",
+                     params);
   if (!rows) return std::unexpected(rows.error());
   std::map<std::uint32_t, PgAgencyProgress> out;
   for (int i = 0; i < PQntuples(rows->get()); ++i) {
     const PGresult* r = rows->get();
     const auto agency = static_cast<std::uint32_t>(PgU64(r, i, 0));
-    out[agency] = PgAgencyProgress{agency, PgU64(r, i, 1), PgU64(r, i, 2), PgU64(r, i, 3),
-                                   PgBool(r, i, 4)};
+    out[agency] =
+        PgAgencyProgress{agency, PgU64(r, i, 1), PgU64(r, i, 2), PgU64(r, i, 3), PgBool(r, i, 4)};
   }
   return out;
 }
@@ -217,12 +219,12 @@ Status WriteBatchesAndProgress(PgSession& session, std::uint64_t round, const Ba
                         {r, PgArray(a.agency), PgArray(a.seq), PgArray(a.count), PgArray(a.first),
                          PgArray(a.digest)});
   if (!batches) return std::unexpected(batches.error());
-  auto progress = PgExec(session,
-                         "UPDATE agency_progress p SET last_seq = v.s, bets_stored = v.b, "
-                         "stored_digest = v.d FROM unnest($2::int[], $3::bigint[], $4::bigint[], "
-                         "$5::bigint[]) AS v(a, s, b, d) WHERE p.round = $1 AND p.agency = v.a",
-                         {r, PgArray(a.p_agency), PgArray(a.p_seq), PgArray(a.p_bets),
-                          PgArray(a.p_digest)});
+  auto progress =
+      PgExec(session,
+             "UPDATE agency_progress p SET last_seq = v.s, bets_stored = v.b, "
+             "stored_digest = v.d FROM unnest($2::int[], $3::bigint[], $4::bigint[], "
+             "$5::bigint[]) AS v(a, s, b, d) WHERE p.round = $1 AND p.agency = v.a",
+             {r, PgArray(a.p_agency), PgArray(a.p_seq), PgArray(a.p_bets), PgArray(a.p_digest)});
   if (!progress) return std::unexpected(progress.error());
   if (a.winners.agency.empty()) return Ok();
   auto winners = PgExec(session,
@@ -258,8 +260,8 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::uint32_t indexed
                                                 indexed_number, arrays.winners, status);
     if (!status) return status;
     if (rows != plan->bets) {
-      return Fail(ErrorKind::kInternal, fmt::format("agency {}: {} rows for {} bets", g.agency,
-                                                    rows, plan->bets));
+      return Fail(ErrorKind::kInternal,
+                  fmt::format("agency {}: {} rows for {} bets", g.agency, rows, plan->bets));
     }
     expected += rows;
     AddBatches(arrays, g, *plan);
@@ -288,15 +290,16 @@ Result<std::vector<PgGroupOutcome>> StorePgBatches(PgSession& session, std::uint
   auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", row);
   if (!tx) return std::unexpected(tx.error());
   if (row.state != RoundState::kOpen) {
-    return Fail(ErrorKind::kBusy, fmt::format("round closed: round {} is {}", round,
-                                              RoundStateName(row.state)));
+    return Fail(ErrorKind::kBusy,
+                fmt::format("round closed: round {} is {}", round, RoundStateName(row.state)));
   }
   BatchArrays arrays;
   std::vector<PgGroupOutcome> out;
   if (Status s = CopyGroups(session, round, row.indexed_number, groups, arrays, out); !s) {
     return std::unexpected(s.error());
   }
-  if (Status s = WriteBatchesAndProgress(session, round, arrays); !s) return std::unexpected(s.error());
+  if (Status s = WriteBatchesAndProgress(session, round, arrays); !s)
+    return std::unexpected(s.error());
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
   return out;
 }
@@ -309,8 +312,8 @@ Result<std::optional<BatchDigest>> FindPgBatch(PgSession& session, std::uint64_t
                     {PgBigint(round), std::to_string(agency), PgBigint(seq)});
   if (!row) return std::unexpected(row.error());
   if (PQntuples(row->get()) == 0) return std::optional<BatchDigest>();
-  return std::optional<BatchDigest>(BatchDigest{seq, PgU64(row->get(), 0, 0),
-                                                PgU64(row->get(), 0, 1)});
+  return std::optional<BatchDigest>(
+      BatchDigest{seq, PgU64(row->get(), 0, 0), PgU64(row->get(), 0, 1)});
 }
 
 }  // namespace lottery

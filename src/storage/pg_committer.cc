@@ -137,8 +137,7 @@ void Committer::AcceptAll() {
   // A few at a time: the connections left in the backlog go to the other
   // committers, and one transaction never grows to hundreds of agencies'
   // batches that all wait for its COMMIT.
-  for (int accepted = 0; accepted < kMaxAcceptsPerWake && BytesInHand() < kGroupBytes;
-       ++accepted) {
+  for (int accepted = 0; accepted < kMaxAcceptsPerWake && BytesInHand() < kGroupBytes; ++accepted) {
     int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
     UniqueFd client(fd);
@@ -304,8 +303,8 @@ PgReply Committer::RunOne(const PgRequest& r) {
       return reply;
     }
     case PgRequestKind::kDraw: {
-      auto result = DrawPgRound(session_, options_.epoch, r.round, r.agencies, r.winning_number,
-                                r.drawn_at);
+      auto result =
+          DrawPgRound(session_, options_.epoch, r.round, r.agencies, r.winning_number, r.drawn_at);
       if (!result) return fail(result.error());
       EncodeRoundResult(reply.result, *result);
       return reply;

@@ -28,9 +28,9 @@ namespace lottery {
 
 struct PgCommitterOptions {
   std::string dsn;
-  std::uint64_t epoch = 0;   // the server's fencing epoch
+  std::uint64_t epoch = 0;  // the server's fencing epoch
   std::uint32_t agencies = 0;
-  int index = 0;             // for its application_name and log lines
+  int index = 0;  // for its application_name and log lines
   // draw.winning_number: the rounds it opens index its bets (pg_store.h).
   std::uint32_t winning_number = kRandomWinningNumber;
 };
@@ -38,6 +38,5 @@ struct PgCommitterOptions {
 // Runs in a forked child: connects, then serves the connections that
 // arrive on `listener` until one of the exits above. Returns the exit code.
 int RunPgCommitter(const PgCommitterOptions& options, int listener);
-
 
 }  // namespace lottery

@@ -68,9 +68,9 @@ bool ParseDigits(std::string_view text, std::uint32_t& value) {
 // YYYY-MM-DD as PostgreSQL's days.
 bool ParseBirthdate(std::string_view text, std::int32_t& days) {
   std::uint32_t year = 0, month = 0, day = 0;
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-' || !ParseDigits(text.substr(0, 4), year) ||
-      !ParseDigits(text.substr(5, 2), month) || !ParseDigits(text.substr(8, 2), day) ||
-      month < 1 || month > 12 || day < 1 || day > 31) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-' ||
+      !ParseDigits(text.substr(0, 4), year) || !ParseDigits(text.substr(5, 2), month) ||
+      !ParseDigits(text.substr(8, 2), day) || month < 1 || month > 12 || day < 1 || day > 31) {
     return false;
   }
   days = PgDateDays(static_cast<int>(year), static_cast<int>(month), static_cast<int>(day));
@@ -117,12 +117,13 @@ bool SplitBetsFileRow(std::string_view row, PgBetColumns& columns, std::string& 
 }
 
 // The tuple's bytes before its text fields and after them.
-constexpr std::size_t kTupleFixedBytes = 2 + (4 + 8) + (4 + 4) + (4 + 8) + 3 * 4 + (4 + 4) + (4 + 4);
+constexpr std::size_t kTupleFixedBytes =
+    2 + (4 + 8) + (4 + 4) + (4 + 8) + 3 * 4 + (4 + 4) + (4 + 4);
 
 void AppendPgCopyTuple(std::string& out, std::uint64_t round, std::uint32_t agency,
                        std::uint64_t position, const PgBetColumns& columns) {
-  const std::size_t size = kTupleFixedBytes + columns.first_name.size() +
-                           columns.last_name.size() + columns.document.size();
+  const std::size_t size = kTupleFixedBytes + columns.first_name.size() + columns.last_name.size() +
+                           columns.document.size();
   // Written in place, sized once: a byte at a time through push_back was
   // most of a committer's own CPU.
   out.resize_and_overwrite(out.size() + size, [&](char* data, std::size_t n) {

@@ -22,7 +22,7 @@ void AppendPgCopyTrailer(std::string& out);
 struct PgBetColumns {
   std::string_view first_name;
   std::string_view last_name;
-  std::string_view document;   // 1..10 ASCII digits
+  std::string_view document;    // 1..10 ASCII digits
   std::int32_t birth_days = 0;  // days since 2000-01-01, PostgreSQL's date
   std::uint32_t number = 0;
 };

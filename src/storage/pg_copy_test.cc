@@ -14,7 +14,8 @@ std::string Hex(std::string_view text) {
   int high = -1;
   for (char c : text) {
     if (std::isspace(static_cast<unsigned char>(c))) continue;
-    const int v = std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10;
+    const int v =
+        std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10;
     if (high < 0) {
       high = v;
     } else {
@@ -85,12 +86,12 @@ TEST_CASE("PgDateDays counts from 2000-01-01 across leap years and before 1970")
 
 TEST_CASE("what is not a bets-file row is refused") {
   PgBetColumns c;
-  for (std::string_view row : {
-           "", "1", "x,Ana,B,1,2000-01-01,1", "1,Ana,B,1,2000-01-01",
-           "1,Ana,B,1,2000-01-01,1,extra", "1,Ana,B,12a,2000-01-01,1", "1,Ana,B,,2000-01-01,1",
-           "1,Ana,B,12345678901,2000-01-01,1", "1,Ana,B,1,2000/01/01,1", "1,Ana,B,1,2000-13-01,1",
-           "1,Ana,B,1,2000-01-01,10000", "1,Ana,B,1,2000-01-01,", "1,\"Ana,B,1,2000-01-01,1",
-           "1,\"Ana\"x,B,1,2000-01-01,1", "1,Ana,B,\"1\",2000-01-01,1"}) {
+  for (std::string_view row :
+       {"", "1", "x,Ana,B,1,2000-01-01,1", "1,Ana,B,1,2000-01-01", "1,Ana,B,1,2000-01-01,1,extra",
+        "1,Ana,B,12a,2000-01-01,1", "1,Ana,B,,2000-01-01,1", "1,Ana,B,12345678901,2000-01-01,1",
+        "1,Ana,B,1,2000/01/01,1", "1,Ana,B,1,2000-13-01,1", "1,Ana,B,1,2000-01-01,10000",
+        "1,Ana,B,1,2000-01-01,", "1,\"Ana,B,1,2000-01-01,1", "1,\"Ana\"x,B,1,2000-01-01,1",
+        "1,Ana,B,\"1\",2000-01-01,1"}) {
     CAPTURE(row);
     CHECK_FALSE(Split(row, c));
   }

@@ -60,7 +60,8 @@ TEST_CASE("a store request is the byte layout docs/STORAGE.md shows, both ways")
   CHECK(decoded->rows == kRow);
 }
 
-TEST_CASE("a store frame is its head followed by the rows, which a decoded request views in place") {
+TEST_CASE(
+    "a store frame is its head followed by the rows, which a decoded request views in place") {
   std::string head;
   EncodePgRequestHead(head, ExampleStore());
   std::string whole;

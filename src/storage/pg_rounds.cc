@@ -43,8 +43,8 @@ Result<std::vector<Participant>> ReadParticipants(PgSession& session, std::uint6
     out.push_back({static_cast<std::uint32_t>(PgU64(r, i, 0)), PgU64(r, i, 1), PgU64(r, i, 2)});
     if (out.back().agency > agencies) {
       return Fail(ErrorKind::kConfig, fmt::format("round {}: agency {} finished, above the {} "
-                                                  "agencies configured", round, out.back().agency,
-                                                  agencies));
+                                                  "agencies configured",
+                                                  round, out.back().agency, agencies));
     }
   }
   return out;
@@ -83,10 +83,9 @@ Status StoreResult(PgSession& session, const RoundResult& r) {
   std::string encoded;
   EncodeRoundResult(encoded, r);
   const std::string round = PgBigint(r.round), at = std::to_string(r.drawn_at);
-  auto stored = PgExec(session,
-                       "INSERT INTO results VALUES ($1, $2, $3, to_timestamp($4), $5::bytea)",
-                       {round, std::to_string(r.winning_number), PgBigint(r.bets), at,
-                        ByteaHex(encoded)});
+  auto stored =
+      PgExec(session, "INSERT INTO results VALUES ($1, $2, $3, to_timestamp($4), $5::bytea)",
+             {round, std::to_string(r.winning_number), PgBigint(r.bets), at, ByteaHex(encoded)});
   if (!stored) return std::unexpected(stored.error());
   auto drawn = PgExec(session,
                       "UPDATE rounds SET state = 'drawn', drawn_at = to_timestamp($2), "
@@ -129,13 +128,14 @@ Result<Recount> RecountRows(PgSession& session, std::uint64_t round, std::uint32
   c.winners.resize(agencies + 1);
   Status s = ForEachPgBet(session, round, [&](const PgBetRow& bet) {
     if (bet.agency == 0 || bet.agency > agencies) {
-      if (c.gaps.size() < 10) c.gaps.push_back(fmt::format("a bet of unknown agency {}", bet.agency));
+      if (c.gaps.size() < 10)
+        c.gaps.push_back(fmt::format("a bet of unknown agency {}", bet.agency));
       return;
     }
     Participant& p = c.agencies[bet.agency];
     if (bet.position != p.bets && c.gaps.size() < 10) {
-      c.gaps.push_back(fmt::format("agency {}: bet {} is at position {}", bet.agency, p.bets,
-                                   bet.position));
+      c.gaps.push_back(
+          fmt::format("agency {}: bet {} is at position {}", bet.agency, p.bets, bet.position));
     }
     p.agency = bet.agency;
     p.digest += RowDigest(bet.bet_row, p.bets++);
@@ -174,7 +174,8 @@ Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::ui
     auto stored = ReadPgResultRow(session, round);
     if (!stored) return std::unexpected(stored.error());
     if (!*stored) {
-      return Fail(ErrorKind::kCorruptData, fmt::format("round {} is drawn without a result", round));
+      return Fail(ErrorKind::kCorruptData,
+                  fmt::format("round {} is drawn without a result", round));
     }
     result = std::move(**stored);
   } else {
@@ -271,8 +272,12 @@ Status ForEachPgBet(PgSession& session, std::uint64_t round,
       if (!error) error = PgFailure(session, p, "SELECT bets");
       continue;
     }
-    const BetView bet{static_cast<std::uint32_t>(PgU64(p, 0, 0)), PgText(p, 0, 2), PgText(p, 0, 3),
-                      PgText(p, 0, 4), PgText(p, 0, 5), static_cast<std::uint32_t>(PgU64(p, 0, 6))};
+    const BetView bet{static_cast<std::uint32_t>(PgU64(p, 0, 0)),
+                      PgText(p, 0, 2),
+                      PgText(p, 0, 3),
+                      PgText(p, 0, 4),
+                      PgText(p, 0, 5),
+                      static_cast<std::uint32_t>(PgU64(p, 0, 6))};
     row.clear();
     AppendBetRowText(row, bet);
     each(PgBetRow{bet.agency, PgU64(p, 0, 1), bet.number, bet.document, row});

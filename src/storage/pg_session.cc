@@ -15,9 +15,11 @@ namespace {
 // tcp_user_timeout: a database host that vanished without closing the
 // connection (power, partition) fails a waiting query within 30 s, so a
 // lease holder notices it lost the lease and a standby retries the next host.
-constexpr const char* kKeepalives[][2] = {
-    {"keepalives", "1"}, {"keepalives_idle", "10"}, {"keepalives_interval", "5"},
-    {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"}};
+constexpr const char* kKeepalives[][2] = {{"keepalives", "1"},
+                                          {"keepalives_idle", "10"},
+                                          {"keepalives_interval", "5"},
+                                          {"keepalives_count", "3"},
+                                          {"tcp_user_timeout", "30000"}};
 
 // libpq's parse errors may quote a piece of the DSN, which can be its
 // password: the quoted parts are left out.
@@ -44,9 +46,9 @@ std::string FirstLine(std::string_view text) {
 // stopped the connection (no server, a timeout) may pass (kIo).
 bool IsLoginRefusal(PGconn* conn, std::string_view message) {
   if (PQconnectionNeedsPassword(conn)) return true;
-  for (std::string_view what : {"password authentication failed", "no password supplied",
-                                "authentication failed", "does not exist", "pg_hba.conf",
-                                "permission denied"}) {
+  for (std::string_view what :
+       {"password authentication failed", "no password supplied", "authentication failed",
+        "does not exist", "pg_hba.conf", "permission denied"}) {
     if (message.find(what) != std::string_view::npos) return true;
   }
   return false;
@@ -69,8 +71,10 @@ Result<PgSession> PgSession::Connect(const std::string& dsn, std::string_view ap
   // Keepalives first, so that the DSN may tune them; ours after it win.
   std::vector<const char*> keys, values;
   for (const auto& kv : kKeepalives) keys.push_back(kv[0]), values.push_back(kv[1]);
-  for (auto [k, v] : {std::pair{"dbname", dsn.c_str()}, {"connect_timeout", seconds.c_str()},
-                      {"application_name", name.c_str()}, {"client_encoding", "UTF8"}}) {
+  for (auto [k, v] : {std::pair{"dbname", dsn.c_str()},
+                      {"connect_timeout", seconds.c_str()},
+                      {"application_name", name.c_str()},
+                      {"client_encoding", "UTF8"}}) {
     keys.push_back(k), values.push_back(v);
   }
   keys.push_back(nullptr), values.push_back(nullptr);
@@ -99,9 +103,7 @@ PgSession::~PgSession() {
 
 int PgSession::socket() const { return alive() ? PQsocket(Conn(*this)) : -1; }
 
-bool PgSession::alive() const {
-  return conn_ != nullptr && PQstatus(Conn(*this)) == CONNECTION_OK;
-}
+bool PgSession::alive() const { return conn_ != nullptr && PQstatus(Conn(*this)) == CONNECTION_OK; }
 
 std::string PgSession::Describe() const {
   if (conn_ == nullptr) return "(no session)";

@@ -44,8 +44,8 @@ CREATE TABLE results (round bigint PRIMARY KEY REFERENCES rounds, winning_number
 Status CheckSchemaVersion(PgSession& session) {
   auto version = PgExec(session, "SELECT version FROM lottery_schema");
   if (!version) return std::unexpected(version.error());
-  const std::string held = PQntuples(version->get()) == 1
-                               ? std::string(PgText(version->get(), 0, 0)) : "none";
+  const std::string held =
+      PQntuples(version->get()) == 1 ? std::string(PgText(version->get(), 0, 0)) : "none";
   if (held != std::to_string(kPgSchemaVersion)) {
     return Fail(ErrorKind::kConfig,
                 fmt::format("the database holds schema version {}; this release reads version {}",
@@ -111,8 +111,8 @@ Status EnsurePgSchema(PgSession& session) {
   auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
   if (!found) return std::unexpected(found.error());
   if (!PgBool(found->get(), 0, 0)) {
-    const std::string sql = kCreateSchema + fmt::format(
-        "INSERT INTO lottery_schema VALUES ({});", kPgSchemaVersion);
+    const std::string sql =
+        kCreateSchema + fmt::format("INSERT INTO lottery_schema VALUES ({});", kPgSchemaVersion);
     if (Status s = PgScript(session, sql); !s) return s;
     return tx->Commit();
   }
@@ -159,9 +159,10 @@ Result<PgRoundState> LoadPgRoundState(PgSession& session, std::uint32_t agencies
   for (int i = 0; i < PQntuples(rows->get()); ++i) {
     state.agencies.push_back(ProgressOf(rows->get(), i));
     if (state.agencies.back().agency > agencies) {
-      return Fail(ErrorKind::kConfig,
-                  fmt::format("round {} has progress of agency {}, above the {} agencies configured",
-                              state.round, state.agencies.back().agency, agencies));
+      return Fail(
+          ErrorKind::kConfig,
+          fmt::format("round {} has progress of agency {}, above the {} agencies configured",
+                      state.round, state.agencies.back().agency, agencies));
     }
   }
   if (state.state == RoundState::kDrawn) {
@@ -205,14 +206,14 @@ Result<bool> ClosePgBetting(PgSession& session, std::uint64_t epoch, std::uint64
                          {PgBigint(round)});
 }
 
-Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch,
-                                      std::uint64_t round, std::uint32_t indexed_number) {
+Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                      std::uint32_t indexed_number) {
   PgRoundRow row;
   auto tx = BeginOnRound(session, epoch, round, "FOR UPDATE", row);
   if (!tx) return std::unexpected(tx.error());
   if (row.state != RoundState::kDrawn) {
-    return Fail(ErrorKind::kBusy, fmt::format("round {} is {}, not drawn", round,
-                                              RoundStateName(row.state)));
+    return Fail(ErrorKind::kBusy,
+                fmt::format("round {} is {}, not drawn", round, RoundStateName(row.state)));
   }
   auto opened = PgExec(session,
                        "INSERT INTO rounds (round, state, indexed_number) "

@@ -91,7 +91,7 @@ struct PgAgencyProgress {
 // What a starting (or taking over) server recovers.
 struct PgRoundState {
   std::uint64_t round = 0;
-  RoundState state = RoundState::kOpen;  // kOpen, kClosed or kDrawn
+  RoundState state = RoundState::kOpen;    // kOpen, kClosed or kDrawn
   std::vector<PgAgencyProgress> agencies;  // only agencies with a progress row
   std::optional<RoundResult> result;       // set when drawn
 };
@@ -102,7 +102,7 @@ Result<PgRoundState> LoadPgRoundState(PgSession& session, std::uint32_t agencies
 
 // One agency's progress, read fresh (a reconnecting agency's WELCOME).
 Result<PgAgencyProgress> ReadPgProgress(PgSession& session, std::uint64_t round,
-                                         std::uint32_t agency);
+                                        std::uint32_t agency);
 
 // Consecutive batches of one agency, as BetStore::AppendBatches takes them:
 // `rows` are bets-file rows (storage/bets_file_row.h, the agency column
@@ -173,8 +173,8 @@ Result<RoundResult> DrawPgRound(PgSession& session, std::uint64_t epoch, std::ui
 // inserts round + 1, open, whose batches index the bets of
 // `indexed_number` in the winners table (kRandomWinningNumber: none).
 // Returns the new number.
-Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch,
-                                      std::uint64_t round, std::uint32_t indexed_number);
+Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
+                                      std::uint32_t indexed_number);
 
 // A starting server's draw.winning_number for an open round that holds no
 // batch yet (round 1 is created without one): its later batches index the

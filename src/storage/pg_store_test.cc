@@ -61,8 +61,9 @@ std::string Value(PgSession& session, const std::string& sql) {
 
 // Every table of the schema gone.
 void DropSchema(PgSession& session) {
-  Sql(session, "DROP TABLE IF EXISTS lottery_schema, lottery_lease, rounds, agency_progress, "
-               "batches, bets, winners, results CASCADE");
+  Sql(session,
+      "DROP TABLE IF EXISTS lottery_schema, lottery_lease, rounds, agency_progress, "
+      "batches, bets, winners, results CASCADE");
 }
 
 // A session on an empty database with the schema (every test starts here).
@@ -100,8 +101,11 @@ struct Feed {
     for (std::uint32_t i = 0; i < count; ++i) {
       const std::size_t pos = bet_rows.size();
       docs.push_back(fmt::format("{:08}", agency * 1000 + pos));
-      BetView bet{agency, pos % 3 == 0 ? "Ana \"la\" María, hija" : "Santiago Lionel",
-                  pos % 2 ? "Núñez" : "Lorca", docs.back(), "1999-03-17",
+      BetView bet{agency,
+                  pos % 3 == 0 ? "Ana \"la\" María, hija" : "Santiago Lionel",
+                  pos % 2 ? "Núñez" : "Lorca",
+                  docs.back(),
+                  "1999-03-17",
                   static_cast<std::uint32_t>((pos * 37 + agency) % 10)};
       bet_rows.emplace_back();
       AppendBetRowText(bet_rows.back(), bet);
@@ -245,8 +249,7 @@ TEST_CASE("batches are stored exactly once, progress in the same transaction") {
   CHECK(stored->at(0).skipped == 0);
   CHECK(stored->at(0).progress.last_seq == 2);
   CHECK(stored->at(0).progress.bets_stored == 5);
-  CHECK(stored->at(0).progress.stored_digest ==
-        feed.batches[0].digest + feed.batches[1].digest);
+  CHECK(stored->at(0).progress.stored_digest == feed.batches[0].digest + feed.batches[1].digest);
   // Re-sent whole: skipped; then with batch 3 after the stored prefix.
   auto again = Store(s, epoch, {&first_two});
   REQUIRE(again.has_value());
@@ -385,7 +388,9 @@ TEST_CASE("finished, close, draw, open the next round; lotteryctl's reads") {
   auto tampered = VerifyPgRound(s, 1);
   REQUIRE(tampered.has_value());
   CHECK_FALSE(tampered->ok());
-  Sql(s, "UPDATE bets SET first_name = 'Santiago Lionel' WHERE round = 1 AND agency = 2 AND position = 1");
+  Sql(s,
+      "UPDATE bets SET first_name = 'Santiago Lionel' WHERE round = 1 AND agency = 2 AND position "
+      "= 1");
   CHECK(VerifyPgRound(s, 1)->ok());
   Sql(s, fmt::format("UPDATE bets SET number = {} WHERE round = 1 AND agency = 1 AND position = 2",
                      kWinning));
@@ -428,8 +433,9 @@ TEST_CASE("a round that indexes the winning number: the winners table, the same 
   REQUIRE(RecordPgFinishedAll(s, epoch, 1, std::vector<std::uint32_t>{1, 2}) == true);
 
   SUBCASE("the draw reads the table: a row taken out of it is a winner lost, which verify names") {
-    Sql(s, "DELETE FROM winners WHERE (agency, position) IN "
-           "(SELECT agency, position FROM winners ORDER BY agency, position LIMIT 1)");
+    Sql(s,
+        "DELETE FROM winners WHERE (agency, position) IN "
+        "(SELECT agency, position FROM winners ORDER BY agency, position LIMIT 1)");
     auto drawn = DrawPgRound(s, epoch, 1, 2, kWinning, expected.drawn_at);
     REQUIRE(drawn.has_value());
     CHECK(drawn->winner_count() + 1 == expected.winner_count());
@@ -477,8 +483,8 @@ TEST_CASE("connection failures: bad DSN, nobody listening, refused login, lost s
   auto bad = PgSession::Connect("this is not = a 'dsn", "t", kTimeout);
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().kind == ErrorKind::kConfig);
-  auto nobody = PgSession::Connect(fmt::format("host=127.0.0.1 port={} dbname=x", FreePort()), "t",
-                                   kTimeout);
+  auto nobody =
+      PgSession::Connect(fmt::format("host=127.0.0.1 port={} dbname=x", FreePort()), "t", kTimeout);
   REQUIRE_FALSE(nobody.has_value());
   CHECK(nobody.error().kind == ErrorKind::kIo);
   const std::string secret = "wrong-Secret-42";

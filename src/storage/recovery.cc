@@ -1,7 +1,7 @@
 #include "storage/recovery.h"
 
-#include <cassert>
 #include <unistd.h>
+#include <cassert>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,7 +20,8 @@ namespace lottery {
 namespace {
 
 Status Truncate(int fd, std::uint64_t size, const char* what) {
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return FailErrno(fmt::format("ftruncate {}", what));
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
+    return FailErrno(fmt::format("ftruncate {}", what));
   return Ok();
 }
 
@@ -75,11 +76,13 @@ Result<std::vector<JournalRecord>> ReadJournal(int journal_fd, std::uint64_t& si
 
 Status CheckAgencies(const std::vector<JournalRecord>& records, std::uint32_t agencies) {
   for (const JournalRecord& r : records) {
-    const bool names_agency = r.kind == JournalKind::kBatch || r.kind == JournalKind::kAgencyFinished;
+    const bool names_agency =
+        r.kind == JournalKind::kBatch || r.kind == JournalKind::kAgencyFinished;
     if (names_agency && (r.agency == 0 || r.agency > agencies)) {
-      return Fail(ErrorKind::kConfig, fmt::format("the journal of the round in progress has agency {}, but "
-                                                  "server.agencies is {}; resume it with the same agencies",
-                                                  r.agency, agencies));
+      return Fail(ErrorKind::kConfig,
+                  fmt::format("the journal of the round in progress has agency {}, but "
+                              "server.agencies is {}; resume it with the same agencies",
+                              r.agency, agencies));
     }
   }
   return Ok();
@@ -122,7 +125,8 @@ Result<RoundRecovery> StartFirstRound(int journal_fd, std::uint64_t data_size, R
   std::string start;
   EncodeJournalRecord(start, JournalRecord{JournalKind::kRoundStart, 0, 0, out.number, data_size});
   if (Status t = Truncate(journal_fd, 0, "journal"); !t) return std::unexpected(t.error());
-  if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w) return std::unexpected(w.error());
+  if (Status w = PwriteAll(journal_fd, start, 0, "write journal"); !w)
+    return std::unexpected(w.error());
   if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
   out.begin = data_size;
   return out;
@@ -142,8 +146,8 @@ Result<RoundRecovery> RecoverDrawnRound(int journal_fd, const std::vector<Journa
   }
   out.result = result;
   if (records.back().kind != JournalKind::kRoundComplete) {
-    Status a = AppendJournalRecord(journal_fd, JournalRecord{JournalKind::kRoundComplete, 0, 0, 0,
-                                                            result.bets_file_size});
+    Status a = AppendJournalRecord(
+        journal_fd, JournalRecord{JournalKind::kRoundComplete, 0, 0, 0, result.bets_file_size});
     if (!a) return std::unexpected(a.error());
     if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
   }
@@ -197,7 +201,8 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
   const std::size_t keep = RecordsToKeep(records, *data_size, end);
   const std::uint64_t journal_keep = keep * kJournalRecordSize;
   if (journal_size > journal_keep) {
-    if (Status t = Truncate(journal_fd, journal_keep, "journal"); !t) return std::unexpected(t.error());
+    if (Status t = Truncate(journal_fd, journal_keep, "journal"); !t)
+      return std::unexpected(t.error());
     out.journal_bytes_cut = journal_size - journal_keep;
   }
   if (*data_size > end) {
@@ -224,9 +229,10 @@ void ResolvePendingAppend(const FileLock& flocked, const SharedLock& held, int f
   if (size && *size >= p.start + p.length) {
     // The writer may have died between the rows and their journal record.
     if (journal_fd >= 0 && !JournalEndsWith(journal_fd, p.agency, p.seq)) {
-      Status journaled = AppendJournalRecord(
-          journal_fd, JournalRecord{JournalKind::kBatch, p.agency,
-                                    static_cast<std::uint32_t>(p.count), p.seq, p.start + p.length});
+      Status journaled =
+          AppendJournalRecord(journal_fd, JournalRecord{JournalKind::kBatch, p.agency,
+                                                        static_cast<std::uint32_t>(p.count), p.seq,
+                                                        p.start + p.length});
       if (!journaled) {
         Log(LogLevel::kError, "recover_append", Outcome::kFail, "agency: {} | error: {}", p.agency,
             journaled.error().message);
@@ -238,7 +244,8 @@ void ResolvePendingAppend(const FileLock& flocked, const SharedLock& held, int f
       AdvanceStoredProgress(state, held, p.agency, p.seq, p.count, p.digest);
     }
     Log(LogLevel::kWarning, "recover_append", Outcome::kSuccess,
-        "agency: {} | seq: {} | detail: batch of a dead writer was complete, kept", p.agency, p.seq);
+        "agency: {} | seq: {} | detail: batch of a dead writer was complete, kept", p.agency,
+        p.seq);
   } else if (size && *size > p.start) {
     if (::ftruncate(fd, static_cast<off_t>(p.start)) == 0) {
       Log(LogLevel::kWarning, "recover_append", Outcome::kSuccess,
@@ -276,7 +283,8 @@ Result<std::uint64_t> StartupRecovery::CutTornTail() {
     return std::unexpected(error);
   }
   if (*keep == *size) return 0;
-  if (::ftruncate(fd, static_cast<off_t>(*keep)) != 0) return FailErrno("ftruncate " + store_.path());
+  if (::ftruncate(fd, static_cast<off_t>(*keep)) != 0)
+    return FailErrno("ftruncate " + store_.path());
   if (store_.sync_mode() == SyncMode::kAlways && ::fdatasync(fd) != 0) {
     return FailErrno("fdatasync " + store_.path());
   }
@@ -326,9 +334,9 @@ Result<WinnerIndexSummary> StartupRecovery::IndexWinners(SharedSegment& shared,
                                                          std::uint32_t agencies,
                                                          std::uint32_t winning_number) {
   const bool resumed = !round_agencies_.empty();
-  auto scan = RebuildWinnerIndex(store_.fd(), shared.state(), agencies, winning_number,
-                                 kScanChunkBytes,
-                                 resumed ? std::optional<std::uint64_t>(round_begin_) : std::nullopt);
+  auto scan =
+      RebuildWinnerIndex(store_.fd(), shared.state(), agencies, winning_number, kScanChunkBytes,
+                         resumed ? std::optional<std::uint64_t>(round_begin_) : std::nullopt);
   if (!scan) return std::unexpected(scan.error());
   if (resumed) {
     if (Status digests = PublishDigests(scan->rows, round_agencies_, round_begin_, store_.path(),

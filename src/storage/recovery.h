@@ -12,8 +12,8 @@
 
 #include "common/status.h"
 #include "shm/shared_state.h"
-#include "storage/file_lock.h"
 #include "storage/bet_store.h"
+#include "storage/file_lock.h"
 #include "storage/rounds.h"
 #include "storage/sync_mode.h"
 
@@ -27,10 +27,10 @@ struct AgencyProgress {
 
 // What start-up recovery found and did.
 struct RoundRecovery {
-  bool resumed = false;                // the journal's round goes on (open, closed or drawn)
+  bool resumed = false;  // the journal's round goes on (open, closed or drawn)
   RoundState state = RoundState::kOpen;
-  bool betting_closed = false;         // the journal says betting closed
-  std::optional<RoundResult> result;   // state kDrawn: the round's durable result
+  bool betting_closed = false;        // the journal says betting closed
+  std::optional<RoundResult> result;  // state kDrawn: the round's durable result
   // Where the round's rows begin in the bets file (its round-start record's
   // `end`); rows before belong to earlier rounds.
   std::uint64_t begin = 0;
@@ -70,8 +70,8 @@ void ResolvePendingAppend(const FileLock& flocked, const SharedLock& held, int f
 
 // What rebuilding the winner index (storage/winner_index.h) found.
 struct WinnerIndexSummary {
-  bool enabled = false;     // false: the draw will scan the whole file
-  std::uint64_t bets = 0;   // bets in the file
+  bool enabled = false;    // false: the draw will scan the whole file
+  std::uint64_t bets = 0;  // bets in the file
   std::uint64_t winners = 0;
 };
 

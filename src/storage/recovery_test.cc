@@ -20,7 +20,8 @@ class Files {
  public:
   Files() {
     data_.Reset(::open(dir_.File("bets.csv").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    journal_.Reset(::open(dir_.File("bets.csv.journal").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    journal_.Reset(
+        ::open(dir_.File("bets.csv.journal").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     REQUIRE(data_.valid());
     REQUIRE(journal_.valid());
   }
@@ -46,7 +47,8 @@ class Files {
   UniqueFd journal_;
 };
 
-JournalRecord Batch(std::uint32_t agency, std::uint64_t seq, std::uint32_t count, std::uint64_t end) {
+JournalRecord Batch(std::uint32_t agency, std::uint64_t seq, std::uint32_t count,
+                    std::uint64_t end) {
   return JournalRecord{JournalKind::kBatch, agency, count, seq, end};
 }
 

@@ -81,7 +81,7 @@ std::uint64_t JournalBets(const std::string& journal_path) {
 struct RecountedRound {
   std::vector<std::uint64_t> bets;  // per agency, 1..N
   std::vector<std::vector<std::string>> winners;
-  std::uint64_t unreadable = 0;     // lines that are not bets of agencies 1..N
+  std::uint64_t unreadable = 0;  // lines that are not bets of agencies 1..N
 };
 
 Result<RecountedRound> Recount(int fd, std::uint32_t agencies, std::uint32_t winning_number) {
@@ -145,8 +145,8 @@ Result<std::vector<RoundSummary>> ListArchivedRounds(const std::string& storage_
 Result<RoundVerification> VerifyRound(const std::string& storage_path, std::uint64_t number) {
   const RoundFiles files = ArchivedRoundFiles(storage_path, number);
   if (!Exists(files.journal)) {
-    return Fail(ErrorKind::kConfig, fmt::format("round {} is not archived ({} is missing)", number,
-                                                files.journal));
+    return Fail(ErrorKind::kConfig,
+                fmt::format("round {} is not archived ({} is missing)", number, files.journal));
   }
   auto recorded = ReadRoundResult(files.result);
   if (!recorded) return std::unexpected(recorded.error());
@@ -179,7 +179,8 @@ Result<RoundVerification> VerifyRound(const std::string& storage_path, std::uint
                          recount->winners[a].size(), r.winners[a].size()));
     }
   }
-  if (bets != r.bets) differ(fmt::format("{} bets in the bets file, {} in the result", bets, r.bets));
+  if (bets != r.bets)
+    differ(fmt::format("{} bets in the bets file, {} in the result", bets, r.bets));
   if (recount->unreadable > 0) {
     differ(fmt::format("{} lines of the bets file are not bets", recount->unreadable));
   }
@@ -222,7 +223,8 @@ Status StartFreshRound(const std::string& storage_path, std::uint64_t number) {
   if (::unlink(current.result.c_str()) != 0 && errno != ENOENT) {
     return FailErrno("unlink " + current.result);
   }
-  if (::rename(next_bets.c_str(), current.bets.c_str()) != 0) return FailErrno("rename " + next_bets);
+  if (::rename(next_bets.c_str(), current.bets.c_str()) != 0)
+    return FailErrno("rename " + next_bets);
   CRASH_POINT("open_new_bets_file");
   // The commit point: the journal names the new round.
   return ReplaceFileDurably(current.journal, start, kBetsFileMode);
@@ -235,12 +237,13 @@ Result<std::optional<std::uint64_t>> FinishInterruptedOpen(const std::string& st
   auto first = DecodeJournalRecord(bytes->data());
   if (!first || first->kind != JournalKind::kRoundStart) return std::optional<std::uint64_t>();
   const std::uint64_t number = first->seq;
-  const std::size_t last_at = bytes->size() - bytes->size() % kJournalRecordSize - kJournalRecordSize;
+  const std::size_t last_at =
+      bytes->size() - bytes->size() % kJournalRecordSize - kJournalRecordSize;
   auto last = DecodeJournalRecord(bytes->data() + last_at);
   const bool archived = Exists(ArchivedRoundFiles(storage_path, number).journal);
   // A round drawn by a release without result files: archived as it is.
-  const bool legacy_drawn = last && last->kind == JournalKind::kRoundComplete &&
-                            !Exists(current.result);
+  const bool legacy_drawn =
+      last && last->kind == JournalKind::kRoundComplete && !Exists(current.result);
   if (!archived && !legacy_drawn) return std::optional<std::uint64_t>();
   if (Status s = archived ? StartFreshRound(storage_path, number + 1)
                           : ArchiveAndStartNext(storage_path, number);
@@ -257,12 +260,12 @@ Result<std::uint64_t> OpenNextRound(const std::string& storage_path, SharedSegme
     SharedLock lock(s);
     number = s.round.load(std::memory_order_relaxed);
     if (s.draw_state != DrawState::kDone) {
-      return Fail(ErrorKind::kBusy,
-                  fmt::format("round {} is {}, not drawn; the next round can be opened after "
-                              "the draw",
-                              number, s.betting_closed || s.finished_count >= s.agencies
-                                          ? "closed"
-                                          : "open"));
+      return Fail(
+          ErrorKind::kBusy,
+          fmt::format("round {} is {}, not drawn; the next round can be opened after "
+                      "the draw",
+                      number,
+                      s.betting_closed || s.finished_count >= s.agencies ? "closed" : "open"));
     }
   }
   // The flock keeps appends out while the files move (none is due: the
@@ -296,8 +299,8 @@ Result<BettingClosure> CloseBettingDurably(const std::string& storage_path, Shar
   if (!IsBettingClosed(shared.state()) && !drawn) {
     auto size = FileSize(data.get());
     if (!size) return std::unexpected(size.error());
-    if (Status a = AppendJournalDurably(
-            journal.get(), JournalRecord{JournalKind::kBettingClosed, 0, 0, 0, *size});
+    if (Status a = AppendJournalDurably(journal.get(),
+                                        JournalRecord{JournalKind::kBettingClosed, 0, 0, 0, *size});
         !a) {
       return std::unexpected(a.error());
     }

@@ -46,8 +46,8 @@ std::string ArchiveRoot(const std::string& storage_path) {
 }
 
 RoundFiles ArchivedRoundFiles(const std::string& storage_path, std::uint64_t number) {
-  return CurrentRoundFiles(fmt::format("{}/{}/{}", ArchiveRoot(storage_path), number,
-                                       BaseNameOf(storage_path)));
+  return CurrentRoundFiles(
+      fmt::format("{}/{}/{}", ArchiveRoot(storage_path), number, BaseNameOf(storage_path)));
 }
 
 std::uint64_t RoundResult::winner_count() const {
@@ -108,7 +108,8 @@ Result<RoundResult> DecodeRoundResult(std::string_view b) {
     const std::uint64_t count = GetFixedLe(b.data() + at + 1, 4);
     at += 5;
     if (took_part > 1) return corrupt(fmt::format("agency {}: took_part is {}", a, took_part));
-    if (!took_part && count > 0) return corrupt(fmt::format("agency {} won without taking part", a));
+    if (!took_part && count > 0)
+      return corrupt(fmt::format("agency {} won without taking part", a));
     if (count > (body - at) / 2) return corrupt(fmt::format("agency {}: {} winners", a, count));
     r.took_part[a] = took_part == 1;
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -118,7 +119,8 @@ Result<RoundResult> DecodeRoundResult(std::string_view b) {
         return corrupt(fmt::format("agency {}: a document of {} bytes", a, length));
       }
       std::string_view doc = b.substr(at, length);
-      if (!IsDocument(doc)) return corrupt(fmt::format("agency {}: a document that is not digits", a));
+      if (!IsDocument(doc))
+        return corrupt(fmt::format("agency {}: a document that is not digits", a));
       r.winners[a].emplace_back(doc);
       at += length;
     }
@@ -152,7 +154,8 @@ Result<std::array<std::uint8_t, 32>> Sha256OfFile(int fd, std::uint64_t size) {
   }
   std::string chunk(1 << 20, '\0');
   for (std::uint64_t at = 0; at < size;) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), size - at));
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), size - at));
     if (Status r = PreadAll(fd, chunk.data(), n, at, "read bets file"); !r) {
       return std::unexpected(r.error());
     }

@@ -46,9 +46,9 @@ RoundFiles ArchivedRoundFiles(const std::string& storage_path, std::uint64_t num
 struct RoundResult {
   std::uint64_t round = 0;
   std::uint32_t winning_number = 0;
-  std::uint64_t bets = 0;            // bets the draw counted (agencies that took part)
-  std::int64_t drawn_at = 0;         // Unix time of the draw, seconds
-  std::uint64_t bets_file_size = 0;  // bytes of the bets file the draw read
+  std::uint64_t bets = 0;                      // bets the draw counted (agencies that took part)
+  std::int64_t drawn_at = 0;                   // Unix time of the draw, seconds
+  std::uint64_t bets_file_size = 0;            // bytes of the bets file the draw read
   std::array<std::uint8_t, 32> bets_sha256{};  // SHA-256 of those bytes
   // Index 1..N, [0] unused: whether the agency took part (it finished before
   // the draw) and its winning documents in bets-file order.

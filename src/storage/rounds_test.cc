@@ -77,12 +77,11 @@ std::string Journal(std::initializer_list<JournalRecord> records) {
 // A drawn round 3 on disk: the example rows, their journal, their result.
 void WriteDrawnRound(const std::string& path) {
   WriteFile(path, kRows);
-  WriteFile(path + ".journal",
-            Journal({{JournalKind::kRoundStart, 0, 0, 3, 0},
-                     {JournalKind::kBatch, 2, 2, 1, kRows.size()},
-                     {JournalKind::kAgencyFinished, 1, 0, 0, kRows.size()},
-                     {JournalKind::kAgencyFinished, 2, 2, 0, kRows.size()},
-                     {JournalKind::kRoundComplete, 0, 0, 0, kRows.size()}}));
+  WriteFile(path + ".journal", Journal({{JournalKind::kRoundStart, 0, 0, 3, 0},
+                                        {JournalKind::kBatch, 2, 2, 1, kRows.size()},
+                                        {JournalKind::kAgencyFinished, 1, 0, 0, kRows.size()},
+                                        {JournalKind::kAgencyFinished, 2, 2, 0, kRows.size()},
+                                        {JournalKind::kRoundComplete, 0, 0, 0, kRows.size()}}));
   REQUIRE(WriteRoundResult(path + ".result", ExampleResult()));
 }
 
@@ -119,7 +118,8 @@ TEST_CASE("the SHA-256 of a file's first bytes") {
 }
 
 TEST_CASE("round files: the current ones beside storage.path, archived ones under rounds/<N>/") {
-  CHECK(CurrentRoundFiles("/var/lib/lottery/bets.csv").result == "/var/lib/lottery/bets.csv.result");
+  CHECK(CurrentRoundFiles("/var/lib/lottery/bets.csv").result ==
+        "/var/lib/lottery/bets.csv.result");
   CHECK(ArchiveRoot("/var/lib/lottery/bets.csv") == "/var/lib/lottery/rounds");
   CHECK(ArchiveRoot("bets.csv") == "./rounds");
   const RoundFiles a = ArchivedRoundFiles("/var/lib/lottery/bets.csv", 12);
@@ -185,7 +185,8 @@ TEST_CASE("start-up finishes an open that a crash interrupted after the archive 
   WriteDrawnRound(path);
   const RoundFiles archived = ArchivedRoundFiles(path, 3);
   std::filesystem::create_directories(std::filesystem::path(archived.bets).parent_path());
-  for (auto [from, to] : {std::pair{path + ".result", archived.result}, {path, archived.bets},
+  for (auto [from, to] : {std::pair{path + ".result", archived.result},
+                          {path, archived.bets},
                           {path + ".journal", archived.journal}}) {
     REQUIRE(::link(from.c_str(), to.c_str()) == 0);
   }

@@ -53,7 +53,8 @@ inline Result<bool> AppendDurably(BetStore& store, std::string_view rows, Shared
 // Calls `fn` for every complete, well-formed bet of the file at `path`, in
 // file order (CsvReader + StoredRecordToBet). Lines that do not parse and a
 // torn last line are skipped and counted in `skipped`.
-inline Status ForEachStoredBet(const std::string& path, const std::function<void(const BetView&)>& fn,
+inline Status ForEachStoredBet(const std::string& path,
+                               const std::function<void(const BetView&)>& fn,
                                std::uint64_t& skipped) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return FailErrno("open " + path);

@@ -122,7 +122,8 @@ TEST_CASE("the index gives the full scan's winners: rebuilt at start-up, then ex
   for (int i = 0; i < 40; ++i) {
     const std::uint32_t agency = 1 + rng() % kAgencies;
     Batch b = MakeBatch(rng, agency, 1 + static_cast<int>(rng() % 200), 15);
-    auto stored = testing::AppendOneBatch(*store, b.rows, *shared, agency, ++seq[agency], b.count, b.winners);
+    auto stored =
+        testing::AppendOneBatch(*store, b.rows, *shared, agency, ++seq[agency], b.count, b.winners);
     REQUIRE(stored);
     REQUIRE(stored->has_value());
   }
@@ -164,12 +165,13 @@ TEST_CASE("batches appended together index exactly the rows they wrote, a skippe
     if (group % 3 == 2) {
       skip = 1 + rng() % static_cast<std::size_t>(batches);
       std::string done = rows.substr(0, extents[skip - 1].rows_end);
-      std::vector<IndexedWinner> done_winners(winners.begin(),
-                                              winners.begin() + static_cast<std::ptrdiff_t>(
-                                                                    extents[skip - 1].winners_end));
+      std::vector<IndexedWinner> done_winners(
+          winners.begin(),
+          winners.begin() + static_cast<std::ptrdiff_t>(extents[skip - 1].winners_end));
       std::uint64_t count = 0;
       for (std::size_t i = 0; i < skip; ++i) count += extents[i].count;
-      REQUIRE(testing::AppendOneBatch(*store, done, *shared, 2, extents[skip - 1].seq, count, done_winners));
+      REQUIRE(testing::AppendOneBatch(*store, done, *shared, 2, extents[skip - 1].seq, count,
+                                      done_winners));
     }
     auto outcome = store->AppendBatches(rows, *shared, 2, extents, winners);
     REQUIRE(outcome);
@@ -220,12 +222,14 @@ TEST_CASE("a writer killed while extending the index leaves the old reach in for
   AppendRaw(path, second.rows);
   WinnerIndex& index = shared->state().winner_index;
   const WinnerIndexReach now = index.reach[index.current & 1];
-  for (std::size_t i = 0; i < second.winners.size(); ++i) index.entries[now.count + i] = second.winners[i];
+  for (std::size_t i = 0; i < second.winners.size(); ++i)
+    index.entries[now.count + i] = second.winners[i];
   index.reach[(index.current & 1) ^ 1] = WinnerIndexReach{now.indexed_end + 999, 1, now.count + 1};
   CheckSame(Collect(path, *shared, kWinning), FullScan(path, kWinning));
 }
 
-TEST_CASE("no index: a random winning number, a file ending inside a quoted field, too many winners") {
+TEST_CASE(
+    "no index: a random winning number, a file ending inside a quoted field, too many winners") {
   testing::TempDir dir;
   std::mt19937 rng(17);
   SUBCASE("random") {

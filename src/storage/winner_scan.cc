@@ -10,9 +10,9 @@
 #include <string_view>
 #include <utility>
 
-#include "wire/bet.h"
 #include "common/csv.h"
 #include "storage/bets_file_row.h"
+#include "wire/bet.h"
 
 namespace lottery {
 namespace {
@@ -42,9 +42,7 @@ std::uint64_t BytesEqual(std::uint64_t word, char c) {
 
 // How many bytes BytesEqual marked. (std::popcount is a library call on the
 // baseline x86-64 target, a multiply is not.)
-std::uint64_t CountMarked(std::uint64_t marks) {
-  return ((marks >> 7) * 0x0101010101010101) >> 56;
-}
+std::uint64_t CountMarked(std::uint64_t marks) { return ((marks >> 7) * 0x0101010101010101) >> 56; }
 
 // One pass over the file. Positions are indices into buffer_; the unread
 // bytes [pos_, end_) move to the front before each read, so a record that
@@ -100,11 +98,11 @@ class Scanner {
   const std::size_t chunk_;
   const std::size_t capacity_;
   std::unique_ptr<char[]> buffer_;
-  std::uint64_t file_offset_;    // where the next read starts
-  const bool at_file_start_;     // the scan begins at offset 0 (a BOM may be there)
+  std::uint64_t file_offset_;  // where the next read starts
+  const bool at_file_start_;   // the scan begins at offset 0 (a BOM may be there)
   const std::optional<std::uint64_t> digest_from_;
-  std::size_t pos_ = 0;          // next unread byte
-  std::size_t end_ = 0;          // end of the bytes read
+  std::size_t pos_ = 0;  // next unread byte
+  std::size_t end_ = 0;  // end of the bytes read
   bool eof_ = false;
   // The slow path's record, reused (ParseCsvRecord, common/csv.h).
   CsvParseState parsed_;
@@ -217,8 +215,7 @@ Result<bool> Scanner::TakeRecord() {
       if (parsed_.open_quote_at_end) result_.torn_end = true;
       if (Status s = SkipLine(); !s) return std::unexpected(s.error());
       return true;
-    case CsvParse::kComplete:
-      break;
+    case CsvParse::kComplete: break;
   }
   const std::size_t record_start = pos_;
   const std::size_t record_end = pos_ + parsed_.consumed;
@@ -280,7 +277,9 @@ Result<WinnerScan> Scanner::Run() {
   while (at_file_start_ && end_ - pos_ < 3 && !eof_) {
     if (auto more = ReadMore(); !more) return std::unexpected(more.error());
   }
-  if (at_file_start_ && end_ - pos_ >= 3 && std::memcmp(buffer_.get() + pos_, "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+  if (at_file_start_ && end_ - pos_ >= 3 &&
+      std::memcmp(buffer_.get() + pos_, "\xEF\xBB\xBF", 3) == 0)
+    pos_ += 3;
   while (true) {
     if (pos_ >= end_) {
       auto more = ReadMore();

@@ -40,7 +40,7 @@ namespace lottery {
 inline constexpr std::size_t kScanChunkBytes = 1 << 20;
 
 struct WinnerScan {
-  std::uint64_t bets = 0;     // well-formed bets, foreign ones included
+  std::uint64_t bets = 0;  // well-formed bets, foreign ones included
   // Records that do not parse (agency 0 among them: StoredRecordToBet rejects
   // it) and a torn last line.
   std::uint64_t skipped = 0;
@@ -68,8 +68,7 @@ struct WinnerScan {
 // and digests each agency's rows from that offset on (WinnerScan::rows):
 // start-up recovery's digests of the round in progress.
 Result<WinnerScan> ScanWinners(int fd, std::uint32_t agencies, std::uint32_t winning_number,
-                               std::size_t chunk_bytes = kScanChunkBytes,
-                               std::uint64_t begin = 0,
+                               std::size_t chunk_bytes = kScanChunkBytes, std::uint64_t begin = 0,
                                std::optional<std::uint64_t> digest_from = std::nullopt);
 
 }  // namespace lottery

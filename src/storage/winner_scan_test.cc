@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "wire/bet.h"
-#include "storage/bet_store.h"
-#include "storage/store_test_util.h"
 #include "common/csv.h"
-#include "storage/bets_file_row.h"
 #include "common/test_util.h"
 #include "common/unique_fd.h"
+#include "storage/bet_store.h"
+#include "storage/bets_file_row.h"
+#include "storage/store_test_util.h"
+#include "wire/bet.h"
 
 namespace lottery {
 namespace {
@@ -36,7 +36,8 @@ WinnerScan OldDraw(const std::string& path, std::uint32_t agencies, std::uint32_
   REQUIRE(store);
   WinnerScan out;
   out.winners.resize(agencies + 1);
-  REQUIRE(testing::ForEachStoredBet(store->path(), 
+  REQUIRE(testing::ForEachStoredBet(
+      store->path(),
       [&](const BetView& bet) {
         ++out.bets;
         if (bet.agency < 1 || bet.agency > agencies) {
@@ -91,8 +92,17 @@ std::string Row(std::uint32_t agency, std::string_view first, std::string_view l
 }
 
 TEST_CASE("a generated file: plain and quoted names, many winners, foreign agencies") {
-  const char* firsts[] = {"Ana", "Ana, \"la\" María", "Santiago Lionel", "\"Quoted\"", "O'Neil",
-                          "a|b", "Núñez, Jr.", "x\"y", "María", "Zoë", "\xff\xfe\x80"};
+  const char* firsts[] = {"Ana",
+                          "Ana, \"la\" María",
+                          "Santiago Lionel",
+                          "\"Quoted\"",
+                          "O'Neil",
+                          "a|b",
+                          "Núñez, Jr.",
+                          "x\"y",
+                          "María",
+                          "Zoë",
+                          "\xff\xfe\x80"};
   const char* lasts[] = {"Lorca", "Pérez, hijo", "Smith", "\"\"", "D,E,F", "Núñez", "Ñ"};
   std::mt19937 rng(12345);
   std::string contents;
@@ -119,17 +129,17 @@ TEST_CASE("a generated file: plain and quoted names, many winners, foreign agenc
 }
 
 TEST_CASE("counts, winners and skips of a small file, exactly") {
-  std::string contents = Row(1, "Ana", "Lopez", "00012345", kWinning) +    // winner, agency 1
-                         Row(2, "B, \"b\"", "Ruiz", "22", kWinning) +       // winner, quoted name
-                         Row(2, "Carla", "Diaz", "23", 1) +                 // a bet, no prize
-                         Row(3, "Foreign", "X", "33", kWinning) +           // foreign with N = 2
-                         "0,Zero,X,44,1990-01-01,7574\r\n"                  // agency 0: skipped
-                         "garbage\r\n"                                      // skipped
-                         "1,a,b,c,d\r\n"                                    // 5 columns: skipped
-                         "1,a,b,c,d,12345\r\n"                              // number: skipped
-                         "1,a\"b,c,d,e,7574\r\n"                            // stray quote: skipped
-                         "\r\n"                                             // blank: not counted
-                         "1,Tail,X,55,1990-01-01,7574";                     // torn: skipped
+  std::string contents = Row(1, "Ana", "Lopez", "00012345", kWinning) +  // winner, agency 1
+                         Row(2, "B, \"b\"", "Ruiz", "22", kWinning) +    // winner, quoted name
+                         Row(2, "Carla", "Diaz", "23", 1) +              // a bet, no prize
+                         Row(3, "Foreign", "X", "33", kWinning) +        // foreign with N = 2
+                         "0,Zero,X,44,1990-01-01,7574\r\n"               // agency 0: skipped
+                         "garbage\r\n"                                   // skipped
+                         "1,a,b,c,d\r\n"                                 // 5 columns: skipped
+                         "1,a,b,c,d,12345\r\n"                           // number: skipped
+                         "1,a\"b,c,d,e,7574\r\n"                         // stray quote: skipped
+                         "\r\n"                                          // blank: not counted
+                         "1,Tail,X,55,1990-01-01,7574";                  // torn: skipped
   WinnerScan got = CrossCheck(contents, 2);
   CHECK(got.bets == 4);
   CHECK(got.foreign == 1);
@@ -138,8 +148,8 @@ TEST_CASE("counts, winners and skips of a small file, exactly") {
 }
 
 TEST_CASE("an empty file, blank lines only, a BOM only") {
-  for (const std::string& contents : {std::string(), std::string("\r\n\n\r"),
-                                      std::string("\xEF\xBB\xBF")}) {
+  for (const std::string& contents :
+       {std::string(), std::string("\r\n\n\r"), std::string("\xEF\xBB\xBF")}) {
     WinnerScan got = CrossCheck(contents, 3);
     CHECK(got.bets == 0);
     CHECK(got.skipped == 0);
@@ -150,30 +160,30 @@ TEST_CASE("an empty file, blank lines only, a BOM only") {
 
 TEST_CASE("lines that are not the writer's own take CsvReader's rules") {
   std::string contents =
-      "\xEF\xBB\xBF"                                    // BOM, skipped
-      "1,a,b,0001,1980-01-01,7574\n"                    // LF only: a bet
+      "\xEF\xBB\xBF"                                       // BOM, skipped
+      "1,a,b,0001,1980-01-01,7574\n"                       // LF only: a bet
       "2,a,b,0002,1980-01-01,7574\r2,c,d,0003,x,7574\r\n"  // a lone CR ends a record
-      "\"1\",a,b,0004,1980-01-01,\"7574\"\r\n"          // quoted agency and number
-      "002,a,b,0005,1980-01-01,7574\r\n"                // leading zeros in the agency
-      "0000000000001,a,b,0006,1980-01-01,7574\r\n"      // 13 digits, still agency 1
-      "99999999999,a,b,0007,1980-01-01,7574\r\n"        // agency overflows: skipped
-      "1,\"multi\nline\",b,0008,1980-01-01,7574\r\n"    // quoted LF: one record
-      "1,\"x\"y,b,0009,1980-01-01,7574\r\n"             // text after a closing quote
-      "1,\"unterminated,b,0010,1980-01-01,7574\r\n"     // quote never closed...
-      "2,a,b,0011,1980-01-01,7574\r\n"                  // ...the next line is read anew
-      "1,a,b,0012,1980-01-01,07574\r\n"                 // number of 5 digits: skipped
-      "1,a,b,0013,1980-01-01,0\r\n"                     // number 0: a bet
-      "1,a,b,0014,1980-01-01, 7574\r\n"                 // space in the number: skipped
-      "1,,,,,7574\r\n"                                  // empty fields: a winning bet
-      "1,a,b,c,d,e,7574\r\n"                            // 7 columns: skipped
-      "1,a,b,c,d,e,12\r\n"                              // the same, not winning
-      "1,a,b,c,d12\r\n"                                 // 5 columns: skipped
-      "1,a,b,c\rd,12\r\n"                               // CR inside: two records, skipped
-      "1,a,b\"c,d,12\r\n"                               // stray quote: skipped
-      "1,a,b,c,d,12\n"                                  // LF only, not winning
-      "1234567890,a,b,c,d,12\r\n"                       // 10-digit agency, foreign
-      "1,a,b,0015,1980-01-01,7574\r\r\n"                // CR CR LF: a bet and a blank
-      "\r";                                             // a lone CR at the end: blank
+      "\"1\",a,b,0004,1980-01-01,\"7574\"\r\n"             // quoted agency and number
+      "002,a,b,0005,1980-01-01,7574\r\n"                   // leading zeros in the agency
+      "0000000000001,a,b,0006,1980-01-01,7574\r\n"         // 13 digits, still agency 1
+      "99999999999,a,b,0007,1980-01-01,7574\r\n"           // agency overflows: skipped
+      "1,\"multi\nline\",b,0008,1980-01-01,7574\r\n"       // quoted LF: one record
+      "1,\"x\"y,b,0009,1980-01-01,7574\r\n"                // text after a closing quote
+      "1,\"unterminated,b,0010,1980-01-01,7574\r\n"        // quote never closed...
+      "2,a,b,0011,1980-01-01,7574\r\n"                     // ...the next line is read anew
+      "1,a,b,0012,1980-01-01,07574\r\n"                    // number of 5 digits: skipped
+      "1,a,b,0013,1980-01-01,0\r\n"                        // number 0: a bet
+      "1,a,b,0014,1980-01-01, 7574\r\n"                    // space in the number: skipped
+      "1,,,,,7574\r\n"                                     // empty fields: a winning bet
+      "1,a,b,c,d,e,7574\r\n"                               // 7 columns: skipped
+      "1,a,b,c,d,e,12\r\n"                                 // the same, not winning
+      "1,a,b,c,d12\r\n"                                    // 5 columns: skipped
+      "1,a,b,c\rd,12\r\n"                                  // CR inside: two records, skipped
+      "1,a,b\"c,d,12\r\n"                                  // stray quote: skipped
+      "1,a,b,c,d,12\n"                                     // LF only, not winning
+      "1234567890,a,b,c,d,12\r\n"                          // 10-digit agency, foreign
+      "1,a,b,0015,1980-01-01,7574\r\r\n"                   // CR CR LF: a bet and a blank
+      "\r";                                                // a lone CR at the end: blank
   WinnerScan got = CrossCheck(contents, 2);
   CHECK(got.bets == 13);
   CHECK(got.foreign == 1);
@@ -197,8 +207,8 @@ TEST_CASE("a torn last line is skipped however it was cut") {
 TEST_CASE("rows straddle every chunk boundary") {
   std::string contents;
   for (int i = 0; i < 300; ++i) {
-    contents += Row(1 + i % 3, i % 2 ? "Ana, \"la\"" : "Ana", "Lopez",
-                    "000" + std::to_string(i), i % 5 == 0 ? kWinning : 17);
+    contents += Row(1 + i % 3, i % 2 ? "Ana, \"la\"" : "Ana", "Lopez", "000" + std::to_string(i),
+                    i % 5 == 0 ? kWinning : 17);
   }
   std::vector<std::size_t> chunks;
   for (std::size_t c = 1; c <= 97; ++c) chunks.push_back(c);
@@ -221,8 +231,8 @@ TEST_CASE("records longer than 64 KiB are skipped, as CsvReader skips them") {
     return "1,\"a," + std::string(total - 6 - tail.size(), 'a') + "\"" + tail;
   };
   const std::string after = Row(2, "Ana", "Lopez", "7", kWinning);
-  for (std::size_t total : {std::size_t{65535}, std::size_t{65536}, std::size_t{65537},
-                            std::size_t{200000}}) {
+  for (std::size_t total :
+       {std::size_t{65535}, std::size_t{65536}, std::size_t{65537}, std::size_t{200000}}) {
     CAPTURE(total);
     const bool fits = total <= 64 * 1024;
     for (const std::string& row : {plain_of(total), quoted_of(total), losing_of(total)}) {
@@ -244,12 +254,11 @@ TEST_CASE("records longer than 64 KiB are skipped, as CsvReader skips them") {
 // Random lines built from pieces that hit every rule, some mutated byte by
 // byte; the scanner must agree with the old reader on each file.
 TEST_CASE("random malformed files agree with the reference reader") {
-  const char* pieces[] = {"1",          "2",        "3",         "0",        "007",
-                          "99999999999", "a",       "a b",       "\"x,y\"",  "\"q\"\"q\"",
-                          "\"open",      "",        "1980-01-01", "7574",    "12345",
-                          "\"7574\"",    "0001",    "x\"",       "\"\"",     "\r",
-                          "12",         "5",       "5",         "12",      "Núñez",
-                          "\xff",       "\x80\x7f"};
+  const char* pieces[] = {"1",          "2",    "3",       "0",          "007",    "99999999999",
+                          "a",          "a b",  "\"x,y\"", "\"q\"\"q\"", "\"open", "",
+                          "1980-01-01", "7574", "12345",   "\"7574\"",   "0001",   "x\"",
+                          "\"\"",       "\r",   "12",      "5",          "5",      "12",
+                          "Núñez",      "\xff", "\x80\x7f"};
   const char* ends[] = {"\r\n", "\r\n", "\r\n", "\n", "\r", "", " \r\n", "\"\r\n", "\r\r\n"};
   std::mt19937 rng(777);
   for (int file = 0; file < 1000; ++file) {

@@ -55,12 +55,14 @@ CertificateIdentity IdentifyCertificate(X509* certificate) {
   std::optional<std::uint32_t> from_cn;
   int cn_index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
   if (cn_index >= 0) {
-    from_cn = ParseAgencyCommonName(AsView(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, cn_index))));
+    from_cn = ParseAgencyCommonName(
+        AsView(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, cn_index))));
   }
   std::optional<std::uint32_t> from_uri;
   int uris = 0;
   std::unique_ptr<GENERAL_NAMES, decltype(&GENERAL_NAMES_free)> sans(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr)),
+      static_cast<GENERAL_NAMES*>(
+          X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr)),
       GENERAL_NAMES_free);
   if (sans) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans.get()); ++i) {

@@ -20,7 +20,7 @@ std::optional<std::uint32_t> ParseAgencyUri(std::string_view uri);
 std::optional<std::uint32_t> ParseAgencyCommonName(std::string_view common_name);
 
 struct CertificateIdentity {
-  std::string subject;      // the subject in one line, for logs ("CN=agency-2")
+  std::string subject;       // the subject in one line, for logs ("CN=agency-2")
   std::uint32_t agency = 0;  // 0: the certificate speaks for no agency
   std::string problem;       // why not, when it carries a conflicting id
 };

@@ -33,7 +33,8 @@ X509Ptr MakeCertificate(const std::string& cn, const std::vector<std::string>& u
   if (!uris.empty()) {
     std::string value;
     for (const auto& u : uris) value += (value.empty() ? "URI:" : ",URI:") + u;
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, value.c_str());
+    X509_EXTENSION* ext =
+        X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, value.c_str());
     REQUIRE(ext != nullptr);
     X509_add_ext(cert.get(), ext, -1);
     X509_EXTENSION_free(ext);
@@ -73,9 +74,11 @@ TEST_CASE("the agency URI names one agency id, written plainly") {
 }
 
 TEST_CASE("a certificate speaks for the agency its URI and CN name") {
-  CHECK(IdentifyCertificate(MakeCertificate("agency-3", {"urn:lottery:agency:3"}).get()).agency == 3u);
+  CHECK(IdentifyCertificate(MakeCertificate("agency-3", {"urn:lottery:agency:3"}).get()).agency ==
+        3u);
   // The URI alone, or the CN alone, is enough.
-  CHECK(IdentifyCertificate(MakeCertificate("someone", {"urn:lottery:agency:4"}).get()).agency == 4u);
+  CHECK(IdentifyCertificate(MakeCertificate("someone", {"urn:lottery:agency:4"}).get()).agency ==
+        4u);
   CHECK(IdentifyCertificate(MakeCertificate("agency-5", {}).get()).agency == 5u);
   // Other URIs do not count.
   CHECK(IdentifyCertificate(MakeCertificate("agency-6", {"https://example.org/"}).get()).agency ==
@@ -83,11 +86,12 @@ TEST_CASE("a certificate speaks for the agency its URI and CN name") {
 }
 
 TEST_CASE("a certificate whose names disagree speaks for no agency") {
-  CertificateIdentity both = IdentifyCertificate(MakeCertificate("agency-2", {"urn:lottery:agency:1"}).get());
+  CertificateIdentity both =
+      IdentifyCertificate(MakeCertificate("agency-2", {"urn:lottery:agency:1"}).get());
   CHECK(both.agency == 0u);
   CHECK(both.problem.find("agency 1") != std::string::npos);
-  CertificateIdentity two =
-      IdentifyCertificate(MakeCertificate("x", {"urn:lottery:agency:1", "urn:lottery:agency:2"}).get());
+  CertificateIdentity two = IdentifyCertificate(
+      MakeCertificate("x", {"urn:lottery:agency:1", "urn:lottery:agency:2"}).get());
   CHECK(two.agency == 0u);
   CHECK_FALSE(two.problem.empty());
   CertificateIdentity none = IdentifyCertificate(MakeCertificate("probe", {}).get());
@@ -99,7 +103,8 @@ TEST_CASE("a certificate whose names disagree speaks for no agency") {
 TEST_CASE("tools/gen_certs.py writes the id into each agency's certificate, and none elsewhere") {
   testing::CertSet certs(3);
   for (int k = 1; k <= 3; ++k) {
-    CertificateIdentity id = IdentifyCertificate(ReadPem(certs.File(fmt::format("agency-{}.pem", k))).get());
+    CertificateIdentity id =
+        IdentifyCertificate(ReadPem(certs.File(fmt::format("agency-{}.pem", k))).get());
     CHECK(id.agency == static_cast<std::uint32_t>(k));
     CHECK(id.subject == fmt::format("/CN=agency-{}", k));
   }

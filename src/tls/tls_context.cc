@@ -35,11 +35,12 @@ Result<SSL_CTX*> NewContext(const SSL_METHOD* method, const TlsSettings& s, std:
     return fail(TakeOpenSslErrors(fmt::format("tls.private_key {}", s.private_key)));
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
-    return fail(TakeOpenSslErrors(fmt::format("tls.private_key {} does not match tls.certificate {}",
-                                              s.private_key, s.certificate)));
+    return fail(TakeOpenSslErrors(fmt::format(
+        "tls.private_key {} does not match tls.certificate {}", s.private_key, s.certificate)));
   }
   if (SSL_CTX_load_verify_locations(ctx, s.ca.c_str(), nullptr) != 1) {
-    return fail(TakeOpenSslErrors(fmt::format("{} {}", role == "server" ? "tls.client_ca" : "tls.server_ca", s.ca)));
+    return fail(TakeOpenSslErrors(
+        fmt::format("{} {}", role == "server" ? "tls.client_ca" : "tls.server_ca", s.ca)));
   }
   return ctx;
 }

@@ -7,8 +7,12 @@ namespace lottery {
 const char* TlsModeName(TlsMode mode) { return mode == TlsMode::kOff ? "off" : "required"; }
 
 Setting TlsModeSetting(std::string env, std::string flag, TlsMode* target) {
-  return Setting{"tls.mode", std::move(env), std::move(flag), SettingKind::kString,
-                 "one of required, off", TlsModeName(*target),
+  return Setting{"tls.mode",
+                 std::move(env),
+                 std::move(flag),
+                 SettingKind::kString,
+                 "one of required, off",
+                 TlsModeName(*target),
                  "required: mutual TLS 1.3, each agency proves its id with its certificate; off: "
                  "plaintext, any peer can claim any agency",
                  [target](std::string_view text) {

@@ -36,6 +36,7 @@ Setting TlsModeSetting(std::string env, std::string flag, TlsMode* target);
 // With tls.mode = required, every (key, value) in `needed` must be set; the
 // error names those that are not, and how to make a set of files.
 std::expected<void, ConfigError> CheckTlsFilesGiven(
-    const TlsSettings& settings, const std::vector<std::pair<std::string_view, const std::string*>>& needed);
+    const TlsSettings& settings,
+    const std::vector<std::pair<std::string_view, const std::string*>>& needed);
 
 }  // namespace lottery

@@ -10,10 +10,10 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
-#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -211,9 +211,7 @@ struct HandshakeRunner {
       case WaitResult::kTimeout:
         Fail(Handshake::kTimeout, "the TLS handshake did not finish in time");
         return false;
-      case WaitResult::kCancelled:
-        Fail(Handshake::kCancelled, "cancelled");
-        return false;
+      case WaitResult::kCancelled: Fail(Handshake::kCancelled, "cancelled"); return false;
       case WaitResult::kError:
         stream.broken_ = true;
         out.error = std::strerror(errno);
@@ -251,12 +249,13 @@ const char* HandshakeEndName(Handshake::End end) {
   return "failed";
 }
 
-Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline) {
+Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd,
+                    TlsClock::time_point deadline) {
   return HandshakeRunner::Run(context, fd, cancel_fd, deadline, TlsRole::kServer);
 }
 
-Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline,
-                     const std::string& server_name) {
+Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd,
+                     TlsClock::time_point deadline, const std::string& server_name) {
   return HandshakeRunner::Run(context, fd, cancel_fd, deadline, TlsRole::kClient, server_name);
 }
 
@@ -332,7 +331,8 @@ StreamStep TlsStream::WriteSomeOf(std::span<const std::string_view> pieces) {
   gathered_.clear();
   for (std::string_view piece : pieces) {
     if (piece.empty()) continue;
-    if (gathered_.empty() && piece.size() >= kGatherBytes) return WriteSome(piece.data(), piece.size());
+    if (gathered_.empty() && piece.size() >= kGatherBytes)
+      return WriteSome(piece.data(), piece.size());
     const std::size_t room = kGatherBytes - gathered_.size();
     gathered_.append(piece.substr(0, room));
     if (piece.size() >= room) break;

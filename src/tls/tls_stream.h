@@ -64,9 +64,9 @@ class TlsStream final : public ByteStream {
 struct Handshake {
   enum End {
     kDone,
-    kFailed,     // the TLS handshake failed (error says why: a certificate, an alert)
-    kNotTls,     // the peer spoke something that is not TLS (plaintext, garbage)
-    kClosed,     // the peer closed before the handshake
+    kFailed,  // the TLS handshake failed (error says why: a certificate, an alert)
+    kNotTls,  // the peer spoke something that is not TLS (plaintext, garbage)
+    kClosed,  // the peer closed before the handshake
     kTimeout,
     kCancelled,
   };
@@ -85,12 +85,13 @@ using TlsClock = std::chrono::steady_clock;
 // The server's side. A first byte that cannot start a TLS record ends it at
 // once as kNotTls, with nothing consumed, so the caller can answer in
 // plaintext.
-Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline);
+Handshake TlsAccept(const TlsContext& context, int fd, int cancel_fd,
+                    TlsClock::time_point deadline);
 // The agency's side: verifies the server's certificate and `server_name`
 // ("": context.server_name()), the name of the server at this address.
 // A reply to the ClientHello that cannot start a TLS record ends it as
 // kNotTls with nothing consumed: the caller can read the plaintext.
-Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd, TlsClock::time_point deadline,
-                     const std::string& server_name = {});
+Handshake TlsConnect(const TlsContext& context, int fd, int cancel_fd,
+                     TlsClock::time_point deadline, const std::string& server_name = {});
 
 }  // namespace lottery

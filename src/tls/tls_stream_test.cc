@@ -62,7 +62,8 @@ template <typename Sockets>
 Pair Handshakes(const TlsContext& server, const TlsContext& agency, Sockets& s,
                 std::chrono::milliseconds limit = 5000ms) {
   auto deadline = TlsClock::now() + limit;
-  auto accepted = std::async(std::launch::async, [&] { return TlsAccept(server, s.server.get(), -1, deadline); });
+  auto accepted = std::async(std::launch::async,
+                             [&] { return TlsAccept(server, s.server.get(), -1, deadline); });
   Handshake a = TlsConnect(agency, s.agency.get(), -1, deadline);
   Handshake b = accepted.get();
   return Pair{std::move(b), std::move(a)};

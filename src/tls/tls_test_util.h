@@ -13,9 +13,7 @@ namespace lottery::testing {
 
 class CertSet {
  public:
-  explicit CertSet(int agencies = 2) {
-    Run("--agencies " + std::to_string(agencies));
-  }
+  explicit CertSet(int agencies = 2) { Run("--agencies " + std::to_string(agencies)); }
   // Runs tools/gen_certs.py on this set with `args`; returns its exit status.
   int Run(const std::string& args) {
     std::string command = "python3 " + (SourceRoot() / "tools" / "gen_certs.py").string() + " " +
@@ -26,13 +24,13 @@ class CertSet {
   const std::filesystem::path& path() const { return dir_.path(); }
 
   TlsSettings Server() const {
-    return TlsSettings{TlsMode::kRequired, File("server.pem"), File("server.key"), File("ca.pem"),
-                       "", ""};
+    return TlsSettings{
+        TlsMode::kRequired, File("server.pem"), File("server.key"), File("ca.pem"), "", ""};
   }
   TlsSettings Agency(int id) const {
     std::string name = "agency-" + std::to_string(id);
-    return TlsSettings{TlsMode::kRequired, File(name + ".pem"), File(name + ".key"),
-                       File("ca.pem"), "", ""};
+    return TlsSettings{
+        TlsMode::kRequired, File(name + ".pem"), File(name + ".key"), File("ca.pem"), "", ""};
   }
 
  private:

@@ -12,19 +12,19 @@
 
 namespace lottery {
 
-inline constexpr std::size_t kMaxNameChars = 100;      // code points
+inline constexpr std::size_t kMaxNameChars = 100;  // code points
 inline constexpr std::size_t kMaxDocumentDigits = 10;
 inline constexpr int kMaxBetNumber = 9999;
 inline constexpr int kMinBirthYear = 1900;
 inline constexpr std::uint16_t kDefaultWinningNumber = 7574;
 
 struct BetView {
-  std::uint32_t agency = 0;        // 1..N, set by the server from the connection
-  std::string_view first_name;     // UTF-8, 1..100 code points (see ValidateName)
-  std::string_view last_name;      // same rules as first_name
-  std::string_view document;       // 1..10 ASCII digits, leading zeros kept
-  std::string_view birthdate;      // YYYY-MM-DD, real date, 1900-01-01..today
-  std::uint32_t number = 0;        // 0..9999
+  std::uint32_t agency = 0;     // 1..N, set by the server from the connection
+  std::string_view first_name;  // UTF-8, 1..100 code points (see ValidateName)
+  std::string_view last_name;   // same rules as first_name
+  std::string_view document;    // 1..10 ASCII digits, leading zeros kept
+  std::string_view birthdate;   // YYYY-MM-DD, real date, 1900-01-01..today
+  std::uint32_t number = 0;     // 0..9999
 };
 
 // A calendar date; used for "today" so tests can pin it.

@@ -81,7 +81,8 @@ void AppendBetRowText(std::string& out, const BetView& bet) {
 
 std::optional<std::string> CheckBetRow(std::string_view row, const Date& today, BetView& bet,
                                        std::string& scratch) {
-  constexpr const char* kFieldCount = "row: not 5 fields (first_name,last_name,document,birthdate,number)";
+  constexpr const char* kFieldCount =
+      "row: not 5 fields (first_name,last_name,document,birthdate,number)";
   scratch.clear();
   scratch.reserve(row.size());  // the names' views into it stay valid
   std::size_t pos = 0;

@@ -16,7 +16,8 @@
 #include "wire/bet_row.h"
 #include "wire/row_kernels.h"
 
-static_assert(std::endian::native == std::endian::little, "the number is read as a little-endian word");
+static_assert(std::endian::native == std::endian::little,
+              "the number is read as a little-endian word");
 
 namespace lottery {
 
@@ -67,8 +68,7 @@ constexpr std::uint8_t kMaxDay[16] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
   std::memcpy(&word, end - 4, 4);
   const unsigned drop = 8 * static_cast<unsigned>(4 - size);
   word = (word >> drop << drop) - (0x30303030u >> drop << drop);
-  return (word & 0xff) * 1000 + (word >> 8 & 0xff) * 100 + (word >> 16 & 0xff) * 10 +
-         (word >> 24);
+  return (word & 0xff) * 1000 + (word >> 8 & 0xff) * 100 + (word >> 16 & 0xff) * 10 + (word >> 24);
 }
 
 // The shortcut for the common row, from the classes of its bytes instead of
@@ -120,8 +120,8 @@ inline bool FinishCommonRow(std::string_view row, const Date& today, BetView& be
   fail |= IsFormulaStart(bytes[at0 + 1]);
   fail |= (c.high >> at1) != 0;
   const RowMask fields = LowBits(size) & ~LowBits(at1 + 1);
-  const RowMask separators = (RowMask{1} << at2) | (RowMask{1} << at3) |
-                             (RowMask{1} << (b + 4)) | (RowMask{1} << (b + 7));
+  const RowMask separators =
+      (RowMask{1} << at2) | (RowMask{1} << at3) | (RowMask{1} << (b + 4)) | (RowMask{1} << (b + 7));
   fail |= (c.digit & fields) != (fields & ~separators);
   fail |= bytes[b + 4] != '-';
   fail |= bytes[b + 7] != '-';
@@ -270,8 +270,8 @@ LOTTERY_AVX512 std::size_t ParseCommonLineAvx512(std::string_view text, const Da
   const std::size_t reach = std::min<std::size_t>(text.size(), 64);
   const char* bytes = text.data();
   const __m512i v = Load64(bytes, reach);
-  const RowMask lf = _mm512_mask_cmpeq_epi8_mask(_bzhi_u64(~std::uint64_t{0}, static_cast<unsigned>(reach)),
-                                                 v, _mm512_set1_epi8('\n'));
+  const RowMask lf = _mm512_mask_cmpeq_epi8_mask(
+      _bzhi_u64(~std::uint64_t{0}, static_cast<unsigned>(reach)), v, _mm512_set1_epi8('\n'));
   if (lf == 0) return 0;
   const std::size_t end = static_cast<std::size_t>(std::countr_zero(lf));
   const std::size_t size = RowSizeBefore(bytes, end);
@@ -325,18 +325,15 @@ struct CommonParsers {
 CommonParsers ParsersOf(RowKernel kernel) {
   switch (kernel) {
 #if defined(__SSE2__)
-    case RowKernel::kSse2:
-      return {ParseCommonRowSse2, ParseCommonLineApart<ParseCommonRowSse2>};
+    case RowKernel::kSse2: return {ParseCommonRowSse2, ParseCommonLineApart<ParseCommonRowSse2>};
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
     case RowKernel::kAvx512:
       if (kCpuHasAvx512) return {ParseCommonRowAvx512, ParseCommonLineAvx512};
       return {};
 #endif
-    case RowKernel::kNone:
-      return {ParseCommonRowNone, ParseCommonLineApart<ParseCommonRowNone>};
-    default:
-      return {};
+    case RowKernel::kNone: return {ParseCommonRowNone, ParseCommonLineApart<ParseCommonRowNone>};
+    default: return {};
   }
 }
 
@@ -358,8 +355,7 @@ const CommonLineParser detail::kBestCommonLineParser = BestParsers().line;
 bool HasRowKernel(RowKernel kernel) { return ParsersOf(kernel).row != nullptr; }
 
 std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
-                                           const Date& today, BetView& bet,
-                                           std::string& scratch) {
+                                           const Date& today, BetView& bet, std::string& scratch) {
   assert(HasRowKernel(kernel));
   const CommonRowParser parser = ParsersOf(kernel).row;
   if (parser != nullptr && parser(row, today, bet)) return std::nullopt;

@@ -139,8 +139,8 @@ TEST_CASE("encode then parse agrees with ValidateBet on random bets") {
     state = state * 1103515245u + 12345u;
     return state >> 16;
   };
-  const std::vector<std::string> pieces = {"a", "Z", " ", ",", "\"", "'", "ñ", "é", "\r", "\n",
-                                           "-", "=", "0", "7", "\x7f", "\u200b", "|", "ab"};
+  const std::vector<std::string> pieces = {"a",  "Z", " ", ",", "\"", "'",    "ñ",      "é", "\r",
+                                           "\n", "-", "=", "0", "7",  "\x7f", "\u200b", "|", "ab"};
   auto text = [&](std::size_t max) {
     std::string s;
     const std::size_t n = next() % max;
@@ -161,9 +161,9 @@ TEST_CASE("encode then parse agrees with ValidateBet on random bets") {
     const bool plain = next() % 2 == 0;
     std::string first = plain ? "Ana" : text(8), last = plain ? "Paz" : text(8);
     std::string document = digits(13);
-    std::string birthdate = next() % 4 == 0 ? text(11)
-                                            : fmt_date(1890 + next() % 140, 1 + next() % 13,
-                                                       1 + next() % 31);
+    std::string birthdate = next() % 4 == 0
+                                ? text(11)
+                                : fmt_date(1890 + next() % 140, 1 + next() % 13, 1 + next() % 31);
     BetView bet{0, first, last, document, birthdate, static_cast<std::uint32_t>(next() % 10200)};
     const std::string row = RowOf(bet);
     auto expected = ValidateBet(bet, kToday);
@@ -271,8 +271,7 @@ TEST_CASE("the shortcut for common rows agrees with the reference on every row")
   for (int round = 0; round < 200000; ++round) {
     std::string date = digits(4, 4) + "-" + digits(2, 2) + "-" + digits(2, 2);
     if (next() % 2 == 0) date = fmt_date(1890 + next() % 140, 1 + next() % 12, 1 + next() % 31);
-    std::string row = name() + "," + name() + "," + digits(0, 11) + "," + date + "," +
-                      digits(0, 5);
+    std::string row = name() + "," + name() + "," + digits(0, 11) + "," + date + "," + digits(0, 5);
     if (next() % 32 == 0) row += "," + digits(1, 2);
     if (next() % 32 == 0) row = row.substr(0, next() % (row.size() + 1));
     BetView reference;
@@ -338,9 +337,10 @@ TEST_CASE("the kernels read only the row's own bytes") {
   CHECK(rows[4].size() == 65);
   // Refused rows whose last fields are cut short, so a check that read a
   // field's bytes before knowing its length would read past the row.
-  for (std::string row : {"Ana Maria Pazzz,1,2,3,", "Ana Maria Pazzzzzz,x,1,2", "AnaMariaPazzzzzzz,1,2,",
-                          "Ana,Paz,12345678,1999-12-31,", "Ana,Paz,12345678,1999-12-3,1",
-                          "Ana,Paz,12345678,1999-12,1,2", "AnaMariaPazzzzzzzzz,Q,,,"}) {
+  for (std::string row :
+       {"Ana Maria Pazzz,1,2,3,", "Ana Maria Pazzzzzz,x,1,2", "AnaMariaPazzzzzzz,1,2,",
+        "Ana,Paz,12345678,1999-12-31,", "Ana,Paz,12345678,1999-12-3,1",
+        "Ana,Paz,12345678,1999-12,1,2", "AnaMariaPazzzzzzzzz,Q,,,"}) {
     for (char* at : {end - row.size(), first}) {
       std::memcpy(at, row.data(), row.size());
       for (RowKernel k : {RowKernel::kNone, RowKernel::kSse2, RowKernel::kAvx512}) {
@@ -369,8 +369,8 @@ TEST_CASE("a common dataset line is found and checked in one pass") {
     state = state * 1103515245u + 12345u;
     return state >> 16;
   };
-  const std::vector<std::string> pieces = {"a", "Z", " ", "ñ", "É", ",", "\"", "-", "=",
-                                           "\r", "\n", "\t", "0", "9", "\xc3", "\xc2\xad"};
+  const std::vector<std::string> pieces = {"a", "Z",  " ",  "ñ",  "É", ",", "\"",   "-",
+                                           "=", "\r", "\n", "\t", "0", "9", "\xc3", "\xc2\xad"};
   auto some = [&](std::size_t max) {
     std::string s;
     for (std::size_t n = next() % (max + 1); n > 0; --n) {
@@ -381,20 +381,22 @@ TEST_CASE("a common dataset line is found and checked in one pass") {
   const std::vector<std::string> ends = {"\n", "\r\n", "", "\r", "\n\n"};
   int taken = 0;
   for (int round = 0; round < 100000; ++round) {
-    std::string row = next() % 4 == 0
-                          ? some(70)
-                          : some(12) + "," + some(12) + "," + std::to_string(next() % 100000) +
-                                "," + fmt_date(1890 + next() % 140, 1 + next() % 12, 1 + next() % 31) +
-                                "," + std::to_string(next() % 10001);
-    const std::string text = row + ends[next() % ends.size()] + (next() % 2 ? "Ana,Paz,1,1990-01-01,7\n" : "");
+    std::string row =
+        next() % 4 == 0 ? some(70)
+                        : some(12) + "," + some(12) + "," + std::to_string(next() % 100000) + "," +
+                              fmt_date(1890 + next() % 140, 1 + next() % 12, 1 + next() % 31) +
+                              "," + std::to_string(next() % 10001);
+    const std::string text =
+        row + ends[next() % ends.size()] + (next() % 2 ? "Ana,Paz,1,1990-01-01,7\n" : "");
     CAPTURE(text);
     const std::size_t lf = text.find('\n');
     std::size_t row_size = lf;
     if (lf != std::string::npos && lf > 0 && text[lf - 1] == '\r') --row_size;
     BetView reference;
     std::string scratch;
-    const bool valid = lf != std::string::npos &&
-                       !CheckBetRow(std::string_view(text).substr(0, row_size), today, reference, scratch);
+    const bool valid =
+        lf != std::string::npos &&
+        !CheckBetRow(std::string_view(text).substr(0, row_size), today, reference, scratch);
     std::vector<std::size_t> sizes;
     for (RowKernel k : kernels) {
       CAPTURE(static_cast<int>(k));
@@ -447,12 +449,13 @@ TEST_CASE("the one pass over a line reads only the text's own bytes") {
   char* const end = base + 2 * page;
   const Date today{2026, 11, 22};
   // Each text, and whether its first line is one the one pass takes.
-  const std::string row63 = std::string(25, 'a') + "," + std::string(13, 'b') + ",1234567890,1990-01-01,1";
+  const std::string row63 =
+      std::string(25, 'a') + "," + std::string(13, 'b') + ",1234567890,1990-01-01,1";
   const std::vector<std::pair<std::string, bool>> texts = {
       {"A,B,1,2000-01-01,7\n", true},
       {"Ana,Paz,12345678,1999-12-31,9999\r\n", true},
-      {row63 + "\n", true},                  // the line end is the 64th byte
-      {"a" + row63 + "\n", false},           // the 65th: past one load
+      {row63 + "\n", true},         // the line end is the 64th byte
+      {"a" + row63 + "\n", false},  // the 65th: past one load
       {"Ana,Paz,12345678,1999-12-31,9999", false},
       {"Ana,Paz,12345678,1999-12-31,9999\r", false},
       {std::string(40, 'a') + "\n", false},

@@ -44,17 +44,17 @@ TEST_CASE("names: punctuation is fine, controls and broken UTF-8 are not") {
   for (const char* ok : {"O'Brien", "Ana, María", "\"Pepe\"", "a|b", "Zoë", "日本", "😀"}) {
     CHECK_MESSAGE(!ValidateName(ok), ok);
   }
-  for (std::string bad : {std::string("tab\there"), std::string("new\nline"),
-                          std::string("del\x7f"), std::string("c1\xc2\x85"),
-                          std::string("nul\0x", 5), std::string("overlong\xc0\x80"),
-                          std::string("lone\x80"), std::string("cut\xc3"),
-                          std::string("surrogate\xed\xa0\x80"), std::string("big\xf4\x90\x80\x80"),
-                          std::string("\xff")}) {
+  for (std::string bad :
+       {std::string("tab\there"), std::string("new\nline"), std::string("del\x7f"),
+        std::string("c1\xc2\x85"), std::string("nul\0x", 5), std::string("overlong\xc0\x80"),
+        std::string("lone\x80"), std::string("cut\xc3"), std::string("surrogate\xed\xa0\x80"),
+        std::string("big\xf4\x90\x80\x80"), std::string("\xff")}) {
     CHECK_MESSAGE(ValidateName(bad).has_value(), bad);
   }
 }
 
-TEST_CASE("names: every byte value at every position of short and long names (the 8-byte fast path)") {
+TEST_CASE(
+    "names: every byte value at every position of short and long names (the 8-byte fast path)") {
   // Lengths around the 8-byte words and the 100-character limit.
   for (std::size_t length : {1u, 2u, 7u, 8u, 9u, 15u, 16u, 17u, 24u, 99u, 100u, 101u}) {
     for (std::size_t at = 0; at < length; ++at) {
@@ -101,20 +101,24 @@ TEST_CASE("names: no spreadsheet formula, no invisible format or separator chara
     const char* text;
     const char* code;
   };
-  for (const Case& c : {Case{"evil\xe2\x80\xaegnp.exe", "U+202E"},   // right-to-left override
-                        Case{"zero\xe2\x80\x8bwidth", "U+200B"},      // zero-width space
-                        Case{"line\xe2\x80\xa8sep", "U+2028"},        // line separator
-                        Case{"para\xe2\x80\xa9sep", "U+2029"},        // paragraph separator
-                        Case{"soft\xc2\xadhyphen", "U+00AD"},          // soft hyphen
-                        Case{"bom\xef\xbb\xbf", "U+FEFF"},            // zero-width no-break space
-                        Case{"tag\xf3\xa0\x80\x81", "U+E0001"}}) {   // language tag
+  for (const Case& c : {Case{"evil\xe2\x80\xaegnp.exe", "U+202E"},  // right-to-left override
+                        Case{"zero\xe2\x80\x8bwidth", "U+200B"},    // zero-width space
+                        Case{"line\xe2\x80\xa8sep", "U+2028"},      // line separator
+                        Case{"para\xe2\x80\xa9sep", "U+2029"},      // paragraph separator
+                        Case{"soft\xc2\xadhyphen", "U+00AD"},       // soft hyphen
+                        Case{"bom\xef\xbb\xbf", "U+FEFF"},          // zero-width no-break space
+                        Case{"tag\xf3\xa0\x80\x81", "U+E0001"}}) {  // language tag
     auto why = ValidateName(c.text);
     REQUIRE_MESSAGE(why.has_value(), c.code);
     CHECK_MESSAGE(why->find(c.code) != std::string::npos, *why);
   }
   // Letters around them are fine: U+2027 and U+2030 are not format characters.
-  CHECK_FALSE(ValidateName("a\xe2\x80\xa7" "b"));
-  CHECK_FALSE(ValidateName("a\xe2\x80\xb0" "b"));
+  CHECK_FALSE(
+      ValidateName("a\xe2\x80\xa7"
+                   "b"));
+  CHECK_FALSE(
+      ValidateName("a\xe2\x80\xb0"
+                   "b"));
 }
 
 TEST_CASE("document: 1 to 10 ASCII digits, leading zeros kept") {

@@ -93,7 +93,8 @@ std::optional<std::string_view> ControlReply::Get(std::string_view key) const {
 
 std::string EncodeControlReply(const ControlReply& reply) {
   std::string out;
-  for (const auto& [k, v] : reply.fields()) fmt::format_to(std::back_inserter(out), "{}={}\n", k, v);
+  for (const auto& [k, v] : reply.fields())
+    fmt::format_to(std::back_inserter(out), "{}={}\n", k, v);
   return out;
 }
 

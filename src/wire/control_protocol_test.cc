@@ -18,10 +18,10 @@ TEST_CASE("a request is one line: command, optional argument") {
 }
 
 TEST_CASE("a bad request is refused with kProtocol") {
-  for (std::string bad : {std::string(""), std::string("status"), std::string("\n"),
-                          std::string("STATUS\n"), std::string("st@tus\n"), std::string(" x\n"),
-                          std::string("show \x01\n"), std::string("\x16\x03\x01\n"),
-                          std::string(kMaxControlRequestBytes, 'a') + "\n"}) {
+  for (std::string bad :
+       {std::string(""), std::string("status"), std::string("\n"), std::string("STATUS\n"),
+        std::string("st@tus\n"), std::string(" x\n"), std::string("show \x01\n"),
+        std::string("\x16\x03\x01\n"), std::string(kMaxControlRequestBytes, 'a') + "\n"}) {
     auto r = DecodeControlRequest(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().kind == ErrorKind::kProtocol);

@@ -28,10 +28,10 @@ enum class AgencyReaction {
 
 struct ErrorCodeInfo {
   ErrorCode code;
-  std::string_view name;      // as on the wire's documentation, e.g. "TIMEOUT"
-  bool closes;                // the server closes the connection after sending it
-  std::string_view refusal;   // lottery_connections_refused_total's reason before
-                              // a valid HELLO; empty: not counted as a refusal
+  std::string_view name;     // as on the wire's documentation, e.g. "TIMEOUT"
+  bool closes;               // the server closes the connection after sending it
+  std::string_view refusal;  // lottery_connections_refused_total's reason before
+                             // a valid HELLO; empty: not counted as a refusal
   AgencyReaction agency;
   std::string_view agency_hint;  // what the agency adds to its log; may be empty
 };

@@ -1,6 +1,6 @@
-// Moving whole frames over a byte stream (the socket, or TLS over it). Reads and writes loop until a frame is
-// complete, so neither a peer that dribbles one byte at a time nor many frames
-// in one segment can split or merge messages.
+// Moving whole frames over a byte stream (the socket, or TLS over it). Reads and writes loop until
+// a frame is complete, so neither a peer that dribbles one byte at a time nor many frames in one
+// segment can split or merge messages.
 //
 // Neither owns the stream, which must outlive them. Both can be interrupted by a "cancel"
 // descriptor (a SignalFd): when it becomes readable the call returns
@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "wire/protocol.h"
 #include "common/byte_stream.h"
 #include "common/status.h"
+#include "wire/protocol.h"
 
 namespace lottery {
 
@@ -25,12 +25,12 @@ using Clock = std::chrono::steady_clock;
 
 enum class IoStatus {
   kOk,
-  kClosed,      // the peer closed cleanly between frames
-  kTruncated,   // the peer closed in the middle of a frame
-  kTooLarge,    // the header announced more than the limit; payload not read
-  kTimeout,     // no frame started in time, or a frame stalled
-  kCancelled,   // the cancel descriptor became readable
-  kError,       // a socket error; see FrameReader::error()
+  kClosed,     // the peer closed cleanly between frames
+  kTruncated,  // the peer closed in the middle of a frame
+  kTooLarge,   // the header announced more than the limit; payload not read
+  kTimeout,    // no frame started in time, or a frame stalled
+  kCancelled,  // the cancel descriptor became readable
+  kError,      // a socket error; see FrameReader::error()
 };
 
 const char* IoStatusName(IoStatus status);

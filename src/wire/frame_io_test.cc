@@ -109,7 +109,8 @@ TEST_CASE("a frame dribbled one byte at a time arrives whole") {
 TEST_CASE("many frames in one segment are read one by one") {
   SocketPair s;
   std::string frames;
-  for (int i = 0; i < 50; ++i) EncodeEcho(frames, std::string(static_cast<std::size_t>(i * 37), 'x'));
+  for (int i = 0; i < 50; ++i)
+    EncodeEcho(frames, std::string(static_cast<std::size_t>(i * 37), 'x'));
   SendRaw(s.b.get(), frames);
   s.b.Reset();
   PlainStream stream(s.a.get());
@@ -130,7 +131,8 @@ TEST_CASE("the read buffer grows while the peer keeps it full, and only then") {
   std::string frames;
   constexpr int kFrames = 160;  // 160 x 8 KiB: more than the largest buffer
   for (int i = 0; i < kFrames; ++i) {
-    EncodeEcho(frames, std::string(kMaxFrameSize - kFrameHeaderSize, static_cast<char>('a' + i % 26)));
+    EncodeEcho(frames,
+               std::string(kMaxFrameSize - kFrameHeaderSize, static_cast<char>('a' + i % 26)));
   }
   std::thread writer([&] {
     SendRaw(s.b.get(), frames);
@@ -142,7 +144,8 @@ TEST_CASE("the read buffer grows while the peer keeps it full, and only then") {
   for (int i = 0; i < kFrames; ++i) {
     Frame f;
     REQUIRE(reader.Read(f, Millis(5000), Millis(5000)) == IoStatus::kOk);
-    CHECK(f.payload == std::string(kMaxFrameSize - kFrameHeaderSize, static_cast<char>('a' + i % 26)));
+    CHECK(f.payload ==
+          std::string(kMaxFrameSize - kFrameHeaderSize, static_cast<char>('a' + i % 26)));
     // A slow reader: the writer fills whatever room the socket has.
     if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -241,7 +244,8 @@ TEST_CASE("writes to a closed peer fail without SIGPIPE") {
   SocketPair s;
   s.b.Reset();
   std::string big(1 << 20, 'x');
-  CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(1000)) == IoStatus::kError);
+  CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(1000)) ==
+        IoStatus::kError);
 }
 
 TEST_CASE("a large write completes while the peer reads slowly") {
@@ -256,7 +260,8 @@ TEST_CASE("a large write completes while the peer reads slowly") {
       got += static_cast<std::size_t>(n);
     }
   });
-  CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(5000)) == IoStatus::kOk);
+  CHECK(WriteAll(*std::make_unique<PlainStream>(s.a.get()), big, -1, Millis(5000)) ==
+        IoStatus::kOk);
   reader.join();
   CHECK(got == big.size());
 }

@@ -251,8 +251,8 @@ Result<Welcome> DecodeWelcome(std::string_view payload) {
   Welcome w;
   std::uint8_t finished = 0;
   if (payload.size() != kWelcomeSize) {
-    return Fail(ErrorKind::kProtocol, fmt::format("malformed WELCOME: {} bytes, not {}",
-                                                  payload.size(), kWelcomeSize));
+    return Fail(ErrorKind::kProtocol,
+                fmt::format("malformed WELCOME: {} bytes, not {}", payload.size(), kWelcomeSize));
   }
   if (!c.U64(w.last_seq) || !c.U8(finished) || finished > 1 || !c.U64(w.bets_stored) ||
       !c.U64(w.stored_digest) || !c.U64(w.round) || !c.U8(w.round_state) ||

@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include "wire/bet.h"
-#include "wire/bet_row.h"
 #include "common/coding.h"
 #include "common/status.h"
+#include "wire/bet.h"
+#include "wire/bet_row.h"
 
 namespace lottery {
 
@@ -63,9 +63,9 @@ enum class ErrorCode : std::uint16_t {
   kTimeout = 11,
   kShuttingDown = 12,
   kTooManyConnections = 13,
-  kTlsRequired = 14,   // sent in plaintext to a plaintext peer of a TLS server
-  kNotAuthorized = 15,  // the peer's certificate does not speak for that agency
-  kReplaced = 16,       // a newer connection authenticated as the same agency took over
+  kTlsRequired = 14,     // sent in plaintext to a plaintext peer of a TLS server
+  kNotAuthorized = 15,   // the peer's certificate does not speak for that agency
+  kReplaced = 16,        // a newer connection authenticated as the same agency took over
   kReplayMismatch = 17,  // a re-sent batch differs from the one stored under its seq
   kBettingClosed = 18,   // betting closed (draw.deadline, the operator) before FINISHED
 };
@@ -94,11 +94,11 @@ inline constexpr std::uint8_t kRoundDrawn = 3;
 // resumes by bets_stored and stored_digest (wire/row_digest.h), not by
 // last_seq: a new process may cut its dataset into other batches.
 struct Welcome {
-  std::uint64_t last_seq = 0;       // the last stored batch's seq (0: none)
-  bool finished = false;            // the agency said FINISHED this round
-  std::uint64_t bets_stored = 0;    // this agency's bets the round holds
-  std::uint64_t stored_digest = 0;  // StoredRows::digest of those bets' rows
-  std::uint64_t round = 0;          // the round's number
+  std::uint64_t last_seq = 0;             // the last stored batch's seq (0: none)
+  bool finished = false;                  // the agency said FINISHED this round
+  std::uint64_t bets_stored = 0;          // this agency's bets the round holds
+  std::uint64_t stored_digest = 0;        // StoredRows::digest of those bets' rows
+  std::uint64_t round = 0;                // the round's number
   std::uint8_t round_state = kRoundOpen;  // kRoundOpen, kRoundClosed or kRoundDrawn
 };
 inline constexpr std::size_t kWelcomeSize = 34;  // payload bytes

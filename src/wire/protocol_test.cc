@@ -98,9 +98,7 @@ TEST_CASE("decoders read the documented vectors back") {
   auto payload = [](const std::string& frame) {
     return std::string_view(frame).substr(kFrameHeaderSize);
   };
-  auto header = [](const std::string& frame) {
-    return DecodeFrameHeader(frame);
-  };
+  auto header = [](const std::string& frame) { return DecodeFrameHeader(frame); };
 
   CHECK(header(vectors[0]).type == static_cast<std::uint8_t>(MessageType::kHello));
   CHECK(header(vectors[0]).length == 4);
@@ -117,8 +115,8 @@ TEST_CASE("decoders read the documented vectors back") {
   CHECK(w->stored_digest == 0);
   CHECK(w->round == 1);
   CHECK(w->round_state == kRoundOpen);
-  auto resumed = DecodeWelcome(
-      std::string_view(vectors[1]).substr(2 * kFrameHeaderSize + kWelcomeSize));
+  auto resumed =
+      DecodeWelcome(std::string_view(vectors[1]).substr(2 * kFrameHeaderSize + kWelcomeSize));
   REQUIRE(resumed);
   CHECK(resumed->last_seq == 410);
   CHECK(resumed->bets_stored == 410);
@@ -216,7 +214,8 @@ TEST_CASE("a BETS frame never exceeds 8 KiB") {
   CHECK(decoder.count() == added);
 }
 
-TEST_CASE("BetsPayloadDigest sums the rows' RowDigests from the first position; a bad payload has none") {
+TEST_CASE(
+    "BetsPayloadDigest sums the rows' RowDigests from the first position; a bad payload has none") {
   std::string frame;
   BetBatchEncoder encoder(frame, 7);
   const BetView bets[] = {{0, "Ana", "Lorca", "123", "1990-01-01", 42},
@@ -233,7 +232,8 @@ TEST_CASE("BetsPayloadDigest sums the rows' RowDigests from the first position; 
   CHECK(BetsPayloadDigest(payload, 101) != expected);  // positions count
   CHECK_FALSE(BetsPayloadDigest(payload.substr(0, payload.size() - 1), 100).has_value());
   CHECK_FALSE(BetsPayloadDigest(payload.substr(0, 5), 100).has_value());
-  CHECK_FALSE(BetsPayloadDigest(std::string(frame.substr(kFrameHeaderSize)) + "x", 100).has_value());
+  CHECK_FALSE(
+      BetsPayloadDigest(std::string(frame.substr(kFrameHeaderSize)) + "x", 100).has_value());
 }
 
 TEST_CASE("a BETS frame can be renumbered in place") {
@@ -277,7 +277,10 @@ TEST_CASE("truncated and garbage payloads are rejected, never over-read") {
   CHECK_FALSE(DecodeAck("garbage"));
   CHECK_FALSE(DecodeWelcome(std::string_view("\0\0\0\0\0\0\0\0\x02", 9)));
   std::vector<std::string_view> docs;
-  CHECK_FALSE(DecodeWinners(std::string_view("\x01\x00\x02\x00\x08" "123", 8), docs));
+  CHECK_FALSE(DecodeWinners(std::string_view("\x01\x00\x02\x00\x08"
+                                             "123",
+                                             8),
+                            docs));
   CHECK_FALSE(DecodeError("\x00"));
 }
 
@@ -339,7 +342,8 @@ TEST_CASE("corrupted and random payloads never make a decoder read out of bounds
   };
   std::string valid;
   BetBatchEncoder encoder(valid, 9);
-  for (int i = 0; i < 5; ++i) REQUIRE(encoder.Add(BetView{0, "Ana", "Paz", "123", "1990-01-01", 1}));
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(encoder.Add(BetView{0, "Ana", "Paz", "123", "1990-01-01", 1}));
   const std::string payload = valid.substr(kFrameHeaderSize);
   int decoded = 0;
   int refused = 0;

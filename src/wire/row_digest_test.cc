@@ -11,7 +11,8 @@ namespace lottery {
 namespace {
 
 constexpr std::string_view kPlain = "Santiago Lionel,Lorca,30904465,1999-03-17,2201";
-constexpr std::string_view kQuoted = "\"Ana \"\"la\"\" María, hija\",Núñez,00012345,1980-05-17,7574";
+constexpr std::string_view kQuoted =
+    "\"Ana \"\"la\"\" María, hija\",Núñez,00012345,1980-05-17,7574";
 
 TEST_CASE("RowDigest gives the values docs/PROTOCOL.md states") {
   const std::string doc = testing::ReadFile(testing::SourceRoot() / "docs" / "PROTOCOL.md");

@@ -24,8 +24,7 @@ bool HasRowKernel(RowKernel kernel);
 
 // ParseBetRow with a given kernel (HasRowKernel(kernel) must hold; asserted).
 std::optional<std::string> ParseBetRowWith(RowKernel kernel, std::string_view row,
-                                           const Date& today, BetView& bet,
-                                           std::string& scratch);
+                                           const Date& today, BetView& bet, std::string& scratch);
 
 // ParseCommonLine with a given kernel (HasRowKernel(kernel) must hold; asserted).
 std::size_t ParseCommonLineWith(RowKernel kernel, std::string_view text, const Date& today,

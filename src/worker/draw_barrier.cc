@@ -106,7 +106,8 @@ Status DrawBarrier::RunDraw() {
   }
   const auto took = std::chrono::steady_clock::now() - started;
   s.metrics.draw_duration_ns.store(
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
+      static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
       std::memory_order_relaxed);
   Log(LogLevel::kInfo, "sorteo", Outcome::kSuccess,
       "ronda: {} | apuestas: {} | ganadores: {} | numero_ganador: {} | duracion_ms: {:.1f} | "
@@ -145,7 +146,8 @@ Result<std::vector<std::string>> DrawBarrier::Winners(std::uint32_t agency) cons
   {
     SharedState& s = shared_.state();
     SharedLock lock(s);
-    if (s.draw_state != DrawState::kDone) return Fail(ErrorKind::kInternal, "the draw has not happened");
+    if (s.draw_state != DrawState::kDone)
+      return Fail(ErrorKind::kInternal, "the draw has not happened");
     extent = WinnersExtent{s.slots[agency].winners_offset, s.slots[agency].winners_bytes,
                            s.slots[agency].winners_count};
   }
@@ -165,7 +167,8 @@ Status PublishRoundResult(const RoundResult& result, SharedSegment& shared, int 
   }
   s.draw_state = DrawState::kDone;
   s.drawn_at.store(result.drawn_at, std::memory_order_relaxed);
-  s.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kDone), std::memory_order_relaxed);
+  s.metrics.draw_state.store(static_cast<std::uint32_t>(DrawState::kDone),
+                             std::memory_order_relaxed);
   lock.Broadcast();
   return Ok();
 }

@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "storage/batch_storage.h"
-#include "storage/rounds.h"
-#include "shm/shared_state.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "shm/shared_state.h"
+#include "storage/batch_storage.h"
+#include "storage/rounds.h"
 
 namespace lottery {
 

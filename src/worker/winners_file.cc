@@ -37,7 +37,8 @@ Result<std::vector<std::string>> DecodeWinnerList(std::string_view bytes) {
   while (pos < bytes.size()) {
     if (pos + 2 > bytes.size()) return Fail(ErrorKind::kCorruptData, "winners file is corrupt");
     const std::size_t len = GetFixedBe(bytes.data() + pos, 2);
-    if (pos + 2 + len > bytes.size()) return Fail(ErrorKind::kCorruptData, "winners file is corrupt");
+    if (pos + 2 + len > bytes.size())
+      return Fail(ErrorKind::kCorruptData, "winners file is corrupt");
     documents.emplace_back(bytes.substr(pos + 2, len));
     pos += 2 + len;
   }

@@ -65,7 +65,10 @@ TEST_CASE("winners round-trip through the file, each agency at its extent") {
 }
 
 TEST_CASE("a list whose length runs past its extent is corrupt data") {
-  auto decoded = DecodeWinnerList(std::string("\x00\x05" "abc", 5));
+  auto decoded =
+      DecodeWinnerList(std::string("\x00\x05"
+                                   "abc",
+                                   5));
   REQUIRE_FALSE(decoded);
   CHECK(decoded.error().kind == ErrorKind::kCorruptData);
   CHECK_FALSE(DecodeWinnerList(std::string("\x00", 1)));

@@ -3,8 +3,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,8 +36,8 @@ std::optional<Refusal> RefusalFor(ErrorCode code) {
 
 // WELCOME for what the segment says of the agency and the round.
 Welcome WelcomeFor(const AgencyStanding& standing) {
-  Welcome w{standing.last_seq, standing.finished, standing.bets_stored, standing.stored_digest,
-            standing.round, kRoundOpen};
+  Welcome w{standing.last_seq,      standing.finished, standing.bets_stored,
+            standing.stored_digest, standing.round,    kRoundOpen};
   if (standing.draw_state == DrawState::kDone) {
     w.round_state = kRoundDrawn;
   } else if (standing.betting_closed) {

@@ -1,8 +1,8 @@
 #include "worker/worker_session.h"
 
 #include <algorithm>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -97,8 +97,8 @@ bool Worker::RefuseUnstored(const std::vector<BatchExtent>& extents, const Error
 
 bool Worker::StorePendingBatches() {
   if (pending_extents_.empty()) return true;
-  auto stored = store_->AppendBatches(pending_rows_, shared_, agency_, pending_extents_,
-                                     pending_winners_);
+  auto stored =
+      store_->AppendBatches(pending_rows_, shared_, agency_, pending_extents_, pending_winners_);
   // Taken out first: the replies below flush through here again.
   std::vector<BatchExtent> extents = std::move(pending_extents_);
   std::vector<PendingBatch> batches = std::move(pending_batches_);
@@ -147,8 +147,8 @@ bool Worker::StorePendingBatches() {
 // inline members defined here, above it, so that it compiles to one
 // function as before; the refusals and the DEBUG log are out of line.
 
-bool Worker::AnswerRepeatedBatch(std::string_view payload, std::uint64_t seq,
-                                 std::uint16_t count, Clock::time_point received) {
+bool Worker::AnswerRepeatedBatch(std::string_view payload, std::uint64_t seq, std::uint16_t count,
+                                 Clock::time_point received) {
   // Its first ack may never have gone out because its sync failed. Only
   // if it is the same batch.
   if (auto stored = FindBatchDigest(shared_.state(), agency_, seq);
@@ -177,10 +177,10 @@ bool Worker::AnswerRepeatedBatch(std::string_view payload, std::uint64_t seq,
   // A batch re-sent after a reconnect: it is stored already.
   if (seq <= last_seq) return AnswerRepeatedBatch(payload, seq, count, received);
   if (seq != last_seq + 1) {
-    Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {} | seq: {}",
-        count, agency_, seq);
+    Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail,
+        "cantidad: {} | agency: {} | seq: {}", count, agency_, seq);
     return RejectBatch(count, ErrorCode::kSequenceGap,
-                     fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
+                       fmt::format("batch {} after {}: expected {}", seq, last_seq, last_seq + 1));
   }
   return std::nullopt;
 }
@@ -203,8 +203,8 @@ bool Worker::RefuseBatch(std::uint16_t count, std::size_t rows_mark, std::size_t
   for (std::uint32_t index = 0;; ++index) {
     if (!decoder.NextRow(row)) {
       if (!decoder.failed()) return std::nullopt;
-      Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}", count,
-          agency_);
+      Log(LogLevel::kWarning, "apuesta_recibida", Outcome::kFail, "cantidad: {} | agency: {}",
+          count, agency_);
       return RefuseBatch(count, rows_mark, winners_mark, ErrorCode::kMalformed,
                          decoder.Next().error().message, kNoBetIndex);
     }
@@ -223,16 +223,15 @@ bool Worker::RefuseBatch(std::uint16_t count, std::size_t rows_mark, std::size_t
 }
 
 [[gnu::always_inline]] inline void Worker::PendBatch(std::uint64_t seq, std::uint16_t count,
-                                                   std::uint64_t first, std::uint64_t digest,
-                                                   Clock::time_point received) {
+                                                     std::uint64_t first, std::uint64_t digest,
+                                                     Clock::time_point received) {
   pending_extents_.push_back(
       BatchExtent{seq, count, pending_rows_.size(), pending_winners_.size(), digest});
   pending_batches_.push_back(PendingBatch{first, received});
   pending_bets_ += count;
 }
 
-[[gnu::always_inline]] inline void Worker::NoteSingleBet(std::uint16_t count,
-                                                       const BetView& bet) {
+[[gnu::always_inline]] inline void Worker::NoteSingleBet(std::uint16_t count, const BetView& bet) {
   // A session whose one batch is one bet is bet mode's: its bet is logged at
   // INFO when the session ends with nothing more (~Worker). A lottery-mode
   // batch that happens to hold one bet says FINISHED, or more, and is not.

@@ -45,14 +45,12 @@ Millis Worker::NextFrameWait() const {
   // Before HELLO, one deadline from accept whatever arrives (an ECHO does
   // not extend it): strangers cannot hold a place by talking.
   if (introduced_) return idle_;
-  return std::max(Millis(0),
-                  std::chrono::duration_cast<Millis>(hello_deadline_ - Clock::now()));
+  return std::max(Millis(0), std::chrono::duration_cast<Millis>(hello_deadline_ - Clock::now()));
 }
 
 void Worker::EndOnReadFailure(IoStatus s, Millis wait) {
   switch (s) {
-    case IoStatus::kOk:
-      break;
+    case IoStatus::kOk: break;
     case IoStatus::kClosed:
       Log(LogLevel::kInfo, "connection_closed", Outcome::kSuccess, "ip: {} | agency: {}", peer_,
           agency_);
@@ -61,19 +59,15 @@ void Worker::EndOnReadFailure(IoStatus s, Millis wait) {
       Log(LogLevel::kWarning, "connection_closed", Outcome::kFail,
           "ip: {} | agency: {} | error: peer closed in the middle of a frame", peer_, agency_);
       break;
-    case IoStatus::kTooLarge:
-      ReplyTooLarge();
-      break;
-    case IoStatus::kTimeout:
-      ReplyTimeout(wait);
-      break;
+    case IoStatus::kTooLarge: ReplyTooLarge(); break;
+    case IoStatus::kTimeout: ReplyTimeout(wait); break;
     case IoStatus::kCancelled:
       ShutdownRequested();
       SendStopReason();
       break;
     case IoStatus::kError:
-      Log(LogLevel::kWarning, "connection_closed", Outcome::kFail, "ip: {} | agency: {} | error: {}",
-          peer_, agency_, reader_.error());
+      Log(LogLevel::kWarning, "connection_closed", Outcome::kFail,
+          "ip: {} | agency: {} | error: {}", peer_, agency_, reader_.error());
       break;
   }
 }
@@ -92,10 +86,9 @@ void Worker::ReplyTooLarge() {
 
 void Worker::ReplyTimeout(Millis wait) {
   if (!introduced_ && (reader_.buffered() == 0 || wait < stall_)) {
-    SendError(ErrorCode::kTimeout,
-              fmt::format("{} within {} of connecting (server.hello_timeout)",
-                          first_frame_ ? "no message" : "no HELLO",
-                          FormatDuration(Seconds(hello_))));
+    SendError(ErrorCode::kTimeout, fmt::format("{} within {} of connecting (server.hello_timeout)",
+                                               first_frame_ ? "no message" : "no HELLO",
+                                               FormatDuration(Seconds(hello_))));
     return;
   }
   if (reader_.buffered() == 0) {
@@ -105,7 +98,8 @@ void Worker::ReplyTimeout(Millis wait) {
   }
   SendError(ErrorCode::kTimeout,
             fmt::format("a frame must arrive whole within server.read_timeout ({}): this one "
-                        "did not", FormatDuration(Seconds(stall_))));
+                        "did not",
+                        FormatDuration(Seconds(stall_))));
 }
 
 bool Worker::ServeFrame(const Frame& frame) {
@@ -131,9 +125,8 @@ bool Worker::Dispatch(const Frame& frame) {
     case MessageType::kEcho: return HandleEcho(frame.payload);
     default:
       if (IsKnownMessageType(frame.type)) {
-        return SendError(ErrorCode::kOutOfOrder,
-                         fmt::format("{} is sent by the server, not to it",
-                                     MessageTypeName(frame.type)));
+        return SendError(ErrorCode::kOutOfOrder, fmt::format("{} is sent by the server, not to it",
+                                                             MessageTypeName(frame.type)));
       }
       return SendError(ErrorCode::kUnknownType,
                        fmt::format("unknown message type 0x{:02x}", frame.type));

@@ -10,9 +10,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -129,8 +129,8 @@ class Worker {
   // (BETTING_CLOSED, SHUTTING_DOWN or STORAGE_FAILED).
   bool RefuseUnstored(const std::vector<BatchExtent>& extents, const Error& error);
   // Stores the pending batches, makes every queued batch durable with one
-  // group commit, then sends their acks in one write. On a failed sync no ack goes out: the agency gets
-  // STORAGE_FAILED and the connection closes (returns false).
+  // group commit, then sends their acks in one write. On a failed sync no ack goes out: the agency
+  // gets STORAGE_FAILED and the connection closes (returns false).
   bool FlushAcks();
   // Sends an error reply; returns whether the connection stays open.
   bool SendError(ErrorCode code, std::string message, std::uint32_t bet_index = kNoBetIndex);
@@ -183,13 +183,13 @@ class Worker {
   FrameReader reader_;
   std::string peer_;
   Millis stall_;
-  Millis hello_;               // bound on the wait for the first frame
+  Millis hello_;  // bound on the wait for the first frame
   // Until HELLO succeeds, whatever the peer sends: one fixed deadline.
   std::chrono::steady_clock::time_point hello_deadline_;
-  Millis idle_;                // bound on the wait for each later frame
-  bool first_frame_ = true;    // nothing received yet
+  Millis idle_;                      // bound on the wait for each later frame
+  bool first_frame_ = true;          // nothing received yet
   std::uint32_t settings_seen_ = 0;  // SharedState::settings_generation last applied
-  std::uint32_t agency_ = 0;  // 0 until HELLO
+  std::uint32_t agency_ = 0;         // 0 until HELLO
   // The agency's last stored batch as this worker knows it: WELCOME's
   // last_seq, then its own appends. Only this worker appends for the agency
   // once it claimed it, and HELLO settled a dead worker's append before
@@ -207,10 +207,10 @@ class Worker {
   std::uint64_t session_bets_ = 0;
   std::optional<std::string> single_bet_;
   std::uint64_t session_bets_stored_ = 0;  // of them, stored by this worker
-  bool introduced_ = false;  // HELLO answered with WELCOME
+  bool introduced_ = false;                // HELLO answered with WELCOME
   bool stopping_ = false;
   bool replaced_ = false;  // stopping because a newer connection took the agency
-  std::string out_;   // reply frame buffer, reused
+  std::string out_;        // reply frame buffer, reused
   // Batches validated but not stored yet: while the agency has more batches
   // already buffered, they are gathered and stored with one locked append
   // (BetStore::AppendBatches). Stored before anything else is sent or done.
@@ -218,20 +218,20 @@ class Worker {
     std::uint64_t first = 0;  // the position of its first bet (BatchDigest::first)
     Clock::time_point received;
   };
-  std::string pending_rows_;                      // their rows, in the file's format
-  std::string agency_column_;                     // "<agency_>,", set at HELLO
-  std::string row_scratch_;                       // ParseBetRow's unquoted names
+  std::string pending_rows_;   // their rows, in the file's format
+  std::string agency_column_;  // "<agency_>,", set at HELLO
+  std::string row_scratch_;    // ParseBetRow's unquoted names
   std::vector<BatchExtent> pending_extents_;
-  std::vector<PendingBatch> pending_batches_;     // one per extent
-  std::vector<BatchDigest> stored_digests_;       // RecordBatchDigests' input, reused
-  std::vector<IndexedWinner> pending_winners_;    // winner index entries (winner_index.h)
+  std::vector<PendingBatch> pending_batches_;   // one per extent
+  std::vector<BatchDigest> stored_digests_;     // RecordBatchDigests' input, reused
+  std::vector<IndexedWinner> pending_winners_;  // winner index entries (winner_index.h)
   // Acks of stored batches not sent yet: while the agency has more batches
   // already buffered, they are stored first, so that one fdatasync and one
   // write cover them all.
   std::string acks_;
   std::uint32_t acks_queued_ = 0;
   std::vector<Clock::time_point> acks_received_;  // when each queued ack's frame arrived
-  std::uint64_t ack_durable_end_ = 0;  // file offset the queued acks need on disk
+  std::uint64_t ack_durable_end_ = 0;             // file offset the queued acks need on disk
   std::uint64_t frames_served_ = 0;
   LogLimiter error_log_{20, std::chrono::seconds(1)};  // protocol_error lines
 };
