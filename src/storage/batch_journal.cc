@@ -1,5 +1,7 @@
 #include "storage/batch_journal.h"
 
+#include <cassert>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,7 +49,8 @@ Result<JournalRecord> DecodeJournalRecord(const char* p) {
                        GetFixedLe(p + 24, 8)};
 }
 
-Status AppendJournalRecord(int journal_fd, const JournalRecord& record) {
+Status AppendJournalRecord(const FileLock& flocked, int journal_fd, const JournalRecord& record) {
+  assert(flocked.ok());
   auto size = FileSize(journal_fd);
   if (!size) return std::unexpected(size.error());
   std::uint64_t at = *size - *size % kJournalRecordSize;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "storage/file_lock.h"
 
 namespace lottery {
 
@@ -41,8 +42,9 @@ void EncodeJournalRecord(std::string& out, const JournalRecord& record);
 Result<JournalRecord> DecodeJournalRecord(const char* bytes);
 
 // Appends one record at the end of the journal, first cutting a torn record
-// so that records stay aligned. Call with the bets file's flock held.
-Status AppendJournalRecord(int journal_fd, const JournalRecord& record);
+// so that records stay aligned. Call with the bets file's flock held:
+// `flocked` is that lock (asserted).
+Status AppendJournalRecord(const FileLock& flocked, int journal_fd, const JournalRecord& record);
 
 // Whether the journal's last whole record is batch `seq` of `agency`.
 bool JournalEndsWith(int journal_fd, std::uint32_t agency, std::uint64_t seq);

@@ -160,9 +160,10 @@ Result<AppendOutcome> BetStore::AppendBatches(std::string_view rows, SharedSegme
   Status written = PwriteAll(fd_.get(), body, start);
   CRASH_POINT("after_rows");
   if (written) {
-    written = AppendJournalRecord(journal_.get(), JournalRecord{JournalKind::kBatch, agency,
-                                                                static_cast<std::uint32_t>(count),
-                                                                last_seq, start + body.size()});
+    written = AppendJournalRecord(
+        lock, journal_.get(),
+        JournalRecord{JournalKind::kBatch, agency, static_cast<std::uint32_t>(count), last_seq,
+                      start + body.size()});
   }
   CRASH_POINT("after_record");
   SharedLock guard(state);
@@ -214,7 +215,7 @@ Result<bool> BetStore::RecordFinished(SharedSegment& shared, std::uint32_t agenc
   }
   auto size = FileSize(fd_.get());
   if (!size) return std::unexpected(size.error());
-  if (Status a = AppendJournalRecord(journal_.get(),
+  if (Status a = AppendJournalRecord(lock, journal_.get(),
                                      JournalRecord{JournalKind::kAgencyFinished, agency,
                                                    static_cast<std::uint32_t>(bets), 0, *size});
       !a) {

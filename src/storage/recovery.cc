@@ -134,7 +134,8 @@ Result<RoundRecovery> StartFirstRound(int journal_fd, std::uint64_t data_size, R
 
 // A drawn round: its records as they are, its result, and the
 // round-complete record a crash may have kept from the journal.
-Result<RoundRecovery> RecoverDrawnRound(int journal_fd, const std::vector<JournalRecord>& records,
+Result<RoundRecovery> RecoverDrawnRound(const FileLock& flocked, int journal_fd,
+                                        const std::vector<JournalRecord>& records,
                                         const RoundResult& result, RoundRecovery out) {
   Tally(records, records.size(), out);
   out.resumed = true;
@@ -147,7 +148,8 @@ Result<RoundRecovery> RecoverDrawnRound(int journal_fd, const std::vector<Journa
   out.result = result;
   if (records.back().kind != JournalKind::kRoundComplete) {
     Status a = AppendJournalRecord(
-        journal_fd, JournalRecord{JournalKind::kRoundComplete, 0, 0, 0, result.bets_file_size});
+        flocked, journal_fd,
+        JournalRecord{JournalKind::kRoundComplete, 0, 0, 0, result.bets_file_size});
     if (!a) return std::unexpected(a.error());
     if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
   }
@@ -156,8 +158,10 @@ Result<RoundRecovery> RecoverDrawnRound(int journal_fd, const std::vector<Journa
 
 }  // namespace
 
-Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies,
+Result<RoundRecovery> RecoverRound(const FileLock& flocked, int data_fd, int journal_fd,
+                                   std::uint32_t agencies,
                                    const std::optional<RoundResult>& result) {
+  assert(flocked.Locks(data_fd));
   std::uint64_t journal_size = 0;
   auto read = ReadJournal(journal_fd, journal_size);
   if (!read) return std::unexpected(read.error());
@@ -191,7 +195,7 @@ Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t ag
                 fmt::format("round {} was drawn with {} agencies, but server.agencies is {}",
                             out.number, result->agencies(), agencies));
   }
-  if (drawn) return RecoverDrawnRound(journal_fd, records, *result, std::move(out));
+  if (drawn) return RecoverDrawnRound(flocked, journal_fd, records, *result, std::move(out));
   if (records.back().kind == JournalKind::kRoundComplete) {
     return Fail(ErrorKind::kCorruptData,
                 fmt::format("the journal says round {} was drawn, but its result file is missing",
@@ -229,10 +233,10 @@ void ResolvePendingAppend(const FileLock& flocked, const SharedLock& held, int f
   if (size && *size >= p.start + p.length) {
     // The writer may have died between the rows and their journal record.
     if (journal_fd >= 0 && !JournalEndsWith(journal_fd, p.agency, p.seq)) {
-      Status journaled =
-          AppendJournalRecord(journal_fd, JournalRecord{JournalKind::kBatch, p.agency,
-                                                        static_cast<std::uint32_t>(p.count), p.seq,
-                                                        p.start + p.length});
+      Status journaled = AppendJournalRecord(
+          flocked, journal_fd,
+          JournalRecord{JournalKind::kBatch, p.agency, static_cast<std::uint32_t>(p.count), p.seq,
+                        p.start + p.length});
       if (!journaled) {
         Log(LogLevel::kError, "recover_append", Outcome::kFail, "agency: {} | error: {}", p.agency,
             journaled.error().message);
@@ -301,7 +305,7 @@ Result<RoundRecovery> StartupRecovery::RecoverCurrentRound(std::uint32_t agencie
     if (!read) return std::unexpected(read.error());
     result = std::move(*read);
   }
-  return RecoverRound(store_.fd(), store_.journal_fd(), agencies, result);
+  return RecoverRound(lock, store_.fd(), store_.journal_fd(), agencies, result);
 }
 
 Result<std::uint64_t> StartupRecovery::Publish(const RoundRecovery& round, SharedSegment& shared) {

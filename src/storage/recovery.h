@@ -57,8 +57,10 @@ struct RoundRecovery {
 //  - Without a journal, round 1 starts over whatever the bets file holds.
 // Fails (kConfig), changing nothing, when a record names an agency above
 // `agencies`, and (kCorruptData) when the journal says the round was drawn
-// but `result` is not its result. Call with the bets file's flock held.
-Result<RoundRecovery> RecoverRound(int data_fd, int journal_fd, std::uint32_t agencies,
+// but `result` is not its result. Call with the bets file's flock held:
+// `flocked` is that lock (asserted).
+Result<RoundRecovery> RecoverRound(const FileLock& flocked, int data_fd, int journal_fd,
+                                   std::uint32_t agencies,
                                    const std::optional<RoundResult>& result = std::nullopt);
 
 // Repairs the file after a writer died mid-append (SharedState::pending):

@@ -113,7 +113,7 @@ TEST_CASE("start-up fails when the round's rows are not the journal's bets") {
 TEST_CASE("no journal: a new round starts over what the file holds") {
   Files f;
   f.Data("old rows\r\n");
-  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 3);
   REQUIRE(r);
   CHECK_FALSE(r->resumed);
   CHECK(r->batches == 0);
@@ -136,7 +136,7 @@ TEST_CASE("an unfinished round is resumed with each agency's progress") {
   f.Record(Batch(3, 1, 5, 16));
   f.Data("cc\r\n");
   f.Record(Batch(1, 2, 1, 20));
-  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 3);
   REQUIRE(r);
   CHECK(r->resumed);
   CHECK(r->batches == 3);
@@ -157,7 +157,7 @@ TEST_CASE("rows without a record and records without their rows are cut") {
     f.Data("aaaa\r\n");
     f.Record(Batch(1, 1, 2, 6));
     f.Data("unjournaled\r\n");
-    auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2);
+    auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 2);
     REQUIRE(r);
     CHECK(r->data_bytes_cut == 13);
     CHECK(f.data() == "aaaa\r\n");
@@ -170,7 +170,7 @@ TEST_CASE("rows without a record and records without their rows are cut") {
     f.Record(Batch(1, 1, 2, 6));
     f.Data("bb");
     f.Record(Batch(1, 2, 2, 12));
-    auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2);
+    auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 2);
     REQUIRE(r);
     CHECK(r->agencies[1].last_seq == 1);
     CHECK(r->journal_bytes_cut == kJournalRecordSize);
@@ -184,7 +184,7 @@ TEST_CASE("rows without a record and records without their rows are cut") {
     f.Data("aaaa\r\n");
     f.Record(Batch(2, 1, 2, 6));
     f.JournalBytes("LBJ1\x02garbage");
-    auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2);
+    auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 2);
     REQUIRE(r);
     CHECK(r->journal_bytes_cut == 12);
     CHECK(r->agencies[2].last_seq == 1);
@@ -199,7 +199,7 @@ TEST_CASE("a round the journal says was drawn needs its result") {
   f.Record(Batch(1, 1, 2, 6));
   f.Record({JournalKind::kRoundComplete, 0, 0, 0, 6});
   const std::string journal = f.journal();
-  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 1);
+  auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 1);
   REQUIRE_FALSE(r);
   CHECK(r.error().kind == ErrorKind::kCorruptData);
   CHECK(f.journal() == journal);
@@ -207,7 +207,7 @@ TEST_CASE("a round the journal says was drawn needs its result") {
   other.round = 1;
   other.took_part = {false, true};
   other.winners = {{}, {}};
-  CHECK_FALSE(RecoverRound(f.data_fd(), f.journal_fd(), 1, other));
+  CHECK_FALSE(RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 1, other));
 }
 
 TEST_CASE("a drawn round is kept as it is, with its result, until the next round opens") {
@@ -223,7 +223,7 @@ TEST_CASE("a drawn round is kept as it is, with its result, until the next round
   result.bets_file_size = 6;
   result.took_part = {false, true, false};
   result.winners = {{}, {"1"}, {}};
-  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 2, result);
+  auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 2, result);
   REQUIRE(r);
   CHECK(r->resumed);
   CHECK(r->number == 6);
@@ -239,10 +239,10 @@ TEST_CASE("a drawn round is kept as it is, with its result, until the next round
   REQUIRE(f.journal().size() == 4 * kJournalRecordSize);
   CHECK(DecodeJournalRecord(f.journal().data() + 3 * kJournalRecordSize)->kind ==
         JournalKind::kRoundComplete);
-  CHECK(RecoverRound(f.data_fd(), f.journal_fd(), 2, result));
+  CHECK(RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 2, result));
   CHECK(f.journal().size() == 4 * kJournalRecordSize);
   // Another number of agencies cannot serve it.
-  auto fewer = RecoverRound(f.data_fd(), f.journal_fd(), 1, result);
+  auto fewer = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 1, result);
   REQUIRE_FALSE(fewer);
   CHECK(fewer.error().kind == ErrorKind::kConfig);
 }
@@ -256,7 +256,7 @@ TEST_CASE("FINISHED and betting-closed records come back after a restart") {
   f.Data("bb\r\n");
   f.Record(Batch(2, 1, 1, 10));
   f.Record({JournalKind::kBettingClosed, 0, 0, 0, 10});
-  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 3);
   REQUIRE(r);
   CHECK(r->resumed);
   CHECK(r->number == 5);
@@ -274,7 +274,7 @@ TEST_CASE("a resumed round keeps its number") {
   f.Record({JournalKind::kRoundStart, 0, 0, 6, 0});
   f.Data("aaaa\r\n");
   f.Record(Batch(1, 1, 2, 6));
-  auto resumed = RecoverRound(f.data_fd(), f.journal_fd(), 1);
+  auto resumed = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 1);
   REQUIRE(resumed);
   CHECK(resumed->resumed);
   CHECK(resumed->number == 6);
@@ -288,7 +288,7 @@ TEST_CASE("a round in progress with more agencies than configured is refused unt
   f.Record(Batch(5, 1, 2, 6));
   f.Data("more\r\n");
   const std::string journal = f.journal();
-  auto r = RecoverRound(f.data_fd(), f.journal_fd(), 3);
+  auto r = RecoverRound(FileLock(f.data_fd()), f.data_fd(), f.journal_fd(), 3);
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find("agency 5") != std::string::npos);
   CHECK(r.error().kind == ErrorKind::kConfig);  // the server exits 78 for it

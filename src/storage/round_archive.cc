@@ -56,8 +56,8 @@ Status LinkInto(const std::string& from, const std::string& to) {
 }
 
 // Appends one record to the journal behind `journal_fd` and syncs it.
-Status AppendJournalDurably(int journal_fd, const JournalRecord& record) {
-  if (Status a = AppendJournalRecord(journal_fd, record); !a) return a;
+Status AppendJournalDurably(const FileLock& flocked, int journal_fd, const JournalRecord& record) {
+  if (Status a = AppendJournalRecord(flocked, journal_fd, record); !a) return a;
   if (::fdatasync(journal_fd) != 0) return FailErrno("fdatasync journal");
   return Ok();
 }
@@ -299,7 +299,7 @@ Result<BettingClosure> CloseBettingDurably(const std::string& storage_path, Shar
   if (!IsBettingClosed(shared.state()) && !drawn) {
     auto size = FileSize(data.get());
     if (!size) return std::unexpected(size.error());
-    if (Status a = AppendJournalDurably(journal.get(),
+    if (Status a = AppendJournalDurably(lock, journal.get(),
                                         JournalRecord{JournalKind::kBettingClosed, 0, 0, 0, *size});
         !a) {
       return std::unexpected(a.error());
