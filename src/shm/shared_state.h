@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -232,8 +233,12 @@ class SharedSegment {
   std::uint32_t agencies() const { return state_->agencies; }
 
   // In the creating process, destroys both mutexes before unmapping.
-  // Forked workers must not call it; their destructor only unmaps.
-  void MarkOwner() { owner_pid_ = ::getpid(); }
+  // Forked workers must not call it (asserted: a child of the owner sees
+  // the owner's pid); their destructor only unmaps.
+  void MarkOwner() {
+    assert(owner_pid_ == 0 || owner_pid_ == ::getpid());
+    owner_pid_ = ::getpid();
+  }
 
  private:
   explicit SharedSegment(SharedState* state) : state_(state) {}

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -312,9 +313,22 @@ Result<WinnerScan> Scanner::Run() {
 
 }  // namespace
 
+namespace {
+
+// Whether `offset` of the file behind `fd` is where a record starts: the
+// file's start, or just after a line end.
+bool StartsRecord(int fd, std::uint64_t offset) {
+  char before = '\n';
+  return offset == 0 ||
+         (::pread(fd, &before, 1, static_cast<off_t>(offset - 1)) == 1 && before == '\n');
+}
+
+}  // namespace
+
 Result<WinnerScan> ScanWinners(int fd, std::uint32_t agencies, std::uint32_t winning_number,
                                std::size_t chunk_bytes, std::uint64_t begin,
                                std::optional<std::uint64_t> digest_from) {
+  assert(StartsRecord(fd, begin));
   return Scanner(fd, agencies, winning_number, chunk_bytes, begin, digest_from).Run();
 }
 
