@@ -225,8 +225,9 @@ SlotClaim ClaimAgencySlot(SharedState& state, std::uint32_t agency, pid_t pid) {
   return claim;
 }
 
-void AdvanceStoredProgress(SharedState& state, const SharedLock& held, std::uint32_t agency,
-                           std::uint64_t last_seq, std::uint64_t bets, std::uint64_t digest) {
+void AdvanceStoredProgress(SharedState& state, [[maybe_unused]] const SharedLock& held,
+                           std::uint32_t agency, std::uint64_t last_seq, std::uint64_t bets,
+                           std::uint64_t digest) {
   assert(held.Holds(state));
   assert(agency >= 1 && agency <= state.agencies);
   AgencySlot& slot = state.slots[agency];

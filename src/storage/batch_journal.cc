@@ -49,7 +49,8 @@ Result<JournalRecord> DecodeJournalRecord(const char* p) {
                        GetFixedLe(p + 24, 8)};
 }
 
-Status AppendJournalRecord(const FileLock& flocked, int journal_fd, const JournalRecord& record) {
+Status AppendJournalRecord([[maybe_unused]] const FileLock& flocked, int journal_fd,
+                           const JournalRecord& record) {
   assert(flocked.ok());
   auto size = FileSize(journal_fd);
   if (!size) return std::unexpected(size.error());

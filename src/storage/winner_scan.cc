@@ -317,7 +317,7 @@ namespace {
 
 // Whether `offset` of the file behind `fd` is where a record starts: the
 // file's start, or just after a line end.
-bool StartsRecord(int fd, std::uint64_t offset) {
+[[maybe_unused]] bool StartsRecord(int fd, std::uint64_t offset) {
   char before = '\n';
   return offset == 0 ||
          (::pread(fd, &before, 1, static_cast<off_t>(offset - 1)) == 1 && before == '\n');
