@@ -184,13 +184,15 @@ struct DataOwner {
 // it (storage/data_lock.h). A server killed while its workers ran leaves
 // them holding the lock for a moment: they stop when their parent dies.
 // On PostgreSQL the lease (an advisory lock) is that lock; a standby
-// waits for it here, before it listens (server/pg_backend.h).
-int AcquireData(const ServerConfig& config, SignalFd& signals, DataOwner& owner) {
+// waits for it here, before it listens (server/pg_backend.h). Returns the
+// exit code when the server must stop here (0: stopped while it waited),
+// nothing once the data is this server's.
+std::optional<int> AcquireData(const ServerConfig& config, SignalFd& signals, DataOwner& owner) {
   if (config.storage_backend == StorageBackend::kPostgresql) {
     auto acquired = PgBackend::Acquire(config, signals);
     if (!acquired) return acquired.error();
     owner.pg.emplace(std::move(*acquired));
-    return kExitOk;
+    return std::nullopt;
   }
   const auto orphan_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
       config.shutdown_timeout + std::chrono::seconds(5));
@@ -205,7 +207,7 @@ int AcquireData(const ServerConfig& config, SignalFd& signals, DataOwner& owner)
     return acquired.error().kind == ErrorKind::kBusy ? kExitTempFail : kExitCantCreate;
   }
   owner.lock.emplace(std::move(*acquired));
-  return kExitOk;
+  return std::nullopt;
 }
 
 int OpenMetrics(const ServerConfig& config, std::optional<MetricsEndpoint>& metrics) {
@@ -258,9 +260,27 @@ std::expected<ControlEndpoint, int> OpenControl(const std::string& control_path)
   return std::move(*control);
 }
 
-int RecoverData(const ServerConfig& config, DataOwner& owner, SharedSegment& shared,
-                int winners_fd) {
-  if (owner.pg) return owner.pg->Recover(shared, winners_fd);
+// A standby can take the lease in the moment the database itself fails
+// over (the active server died, the primary is being stopped): its session
+// is then lost before it served. It waits for the lease again, on whichever
+// database the DSN reaches now, rather than exit. Recover writes the
+// segment only once it has read the round, so a retry starts clean.
+int RecoverFromDatabase(const ServerConfig& config, SignalFd& signals, DataOwner& owner,
+                        SharedSegment& shared, int winners_fd) {
+  while (true) {
+    const int code = owner.pg->Recover(shared, winners_fd);
+    if (code != kExitUnavailable || !config.standby) return code;
+    Log(LogLevel::kWarning, "standby", Outcome::kInProgress,
+        "detail: the database went away before this server served; waiting for the lease "
+        "again");
+    owner.pg.reset();
+    if (std::optional<int> stop = AcquireData(config, signals, owner)) return *stop;
+  }
+}
+
+int RecoverData(const ServerConfig& config, SignalFd& signals, DataOwner& owner,
+                SharedSegment& shared, int winners_fd) {
+  if (owner.pg) return RecoverFromDatabase(config, signals, owner, shared, winners_fd);
   if (Status published = owner.lock->Publish(::getpid()); !published) {
     Log(LogLevel::kError, "storage_lock", Outcome::kFail, "error: {}", published.error().message);
     return kExitCantCreate;
@@ -309,7 +329,7 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   if (!tls) return tls.error();
   auto notifier = OpenNotifier(launch);
   DataOwner owner;
-  if (int code = AcquireData(config, *signals, owner); code != kExitOk) return code;
+  if (std::optional<int> stop = AcquireData(config, *signals, owner)) return *stop;
   // Until recovery runs, a failure leaves the data directory as it was: a
   // lock file this start created goes again (DataLock::Release).
   if (!activated) {
@@ -326,7 +346,9 @@ int RunServer(const ServerConfig& config, const ServerLaunch& launch) {
   if (!winners) return winners.error();
   auto control = OpenControl(config.EffectiveControlSocket(launch.env));
   if (!control) return control.error();
-  if (int code = RecoverData(config, owner, *shared, winners->get()); code != kExitOk) return code;
+  if (int code = RecoverData(config, *signals, owner, *shared, winners->get()); code != kExitOk) {
+    return code;
+  }
   int code;
   {
     Postmaster postmaster(config, launch, std::move(*tls), std::move(notifier), std::move(*signals),

@@ -175,11 +175,15 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
 
     # -- bad configuration
 
-    def run_server(self, *flags, timeout=30):
+    def start_other_server(self, *flags):
         p = harness.Proc([harness.SERVER, "--address", "127.0.0.1", "--port",
                           str(harness.free_port()), "--agencies", "1", "--storage",
                           self.path("bad.csv"), *flags], self.dir, "bad-server")
         self.procs.append(p)
+        return p
+
+    def run_server(self, *flags, timeout=30):
+        p = self.start_other_server(*flags)
         return p.wait(timeout), p.log()
 
     def test_bad_configurations_say_what_is_wrong(self):
@@ -200,6 +204,14 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         code, log = self.run_server(*self.pg_flags())
         self.assertEqual(code, 75, log)
         self.assertIn("another server holds the lease", log)
+        # A standby waits for it instead; stopped while it waits, it exits 0
+        # there and then, without ever listening.
+        standby = self.start_other_server(*self.pg_flags(), "--standby")
+        self.wait_log(standby, lambda es: any(e.action == "standby" for e in es), timeout=30,
+                      what="the standby waiting for the lease")
+        standby.signal(signal.SIGTERM)
+        self.assertEqual(standby.wait(20), 0, standby.log())
+        self.assertNotIn("action: listen", standby.log())
         # A schema of another version.
         self.server.signal(signal.SIGTERM)
         self.assertEqual(self.server.wait(20), 0)
