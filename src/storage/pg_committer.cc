@@ -143,7 +143,14 @@ void Committer::AcceptAll() {
     UniqueFd client(fd);
     if (!SameUser(fd)) continue;  // only the server's own processes
     // Read now: the length prefix says how much this request weighs.
-    Client& added = clients_[fd] = Client{std::move(client), {}};
+    // A buffer of an earlier request: each connection carries one request,
+    // so its frame is read into recycled memory.
+    std::string buffer;
+    if (!spare_.empty()) {
+      buffer = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    Client& added = clients_[fd] = Client{std::move(client), std::move(buffer)};
     if (!ReadFrom(added)) clients_.erase(fd);
   }
 }
@@ -182,10 +189,6 @@ std::unique_ptr<std::string> Committer::TakeFrame(Client& client) {
   if (client.expected == kPgFrameHeader || client.in.size() < client.expected) return nullptr;
   auto frame = std::make_unique<std::string>(std::move(client.in));
   client.in.clear();
-  if (!spare_.empty()) {
-    client.in = std::move(spare_.back());
-    spare_.pop_back();
-  }
   client.expected = kPgFrameHeader;
   return frame;
 }
