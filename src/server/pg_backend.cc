@@ -47,6 +47,13 @@ std::string Holder() {
   return fmt::format("{} pid {}", host, ::getpid());
 }
 
+// The schema was created (held 0) or upgraded (held: its old version).
+void LogSchemaMade(const PgSession& session, int held) {
+  Log(LogLevel::kInfo, "schema", Outcome::kSuccess, "database: {} | version: {} | detail: {}",
+      session.Describe(), kPgSchemaVersion,
+      held == 0 ? std::string("created") : fmt::format("upgraded from version {}", held));
+}
+
 // Holds the lease on `session` once it is free; nullopt on an error
 // (returned in `error`) or a stop request.
 std::optional<bool> WaitForLease(PgSession& session, const ServerConfig& config, SignalFd& signals,
@@ -81,8 +88,9 @@ std::expected<PgBackend, int> PgBackend::Acquire(const ServerConfig& config, Sig
         PgSession::Connect(config.postgresql_dsn, "lottery-server-lease", kConnectTimeout);
     Error error;
     if (session) {
-      Status schema = EnsurePgSchema(*session);
+      auto schema = EnsurePgSchema(*session);
       if (!schema) error = schema.error();
+      if (schema && *schema != kPgSchemaVersion) LogSchemaMade(*session, *schema);
     } else {
       error = session.error();
     }

@@ -16,15 +16,19 @@ namespace {
 // more than the rows.
 constexpr std::size_t kCopyChunk = 256 * 1024;
 
-constexpr const char* kCopyBets =
-    "COPY bets (round, agency, position, first_name, last_name, document, birthdate, number) "
-    "FROM STDIN WITH (FORMAT binary)";
+// Straight into the round's partition: no per-row routing.
+std::string CopyBetsSql(std::uint64_t round) {
+  return fmt::format(
+      "COPY {} (round, agency, position, first_name, last_name, document, birthdate, number) "
+      "FROM STDIN WITH (FORMAT binary)",
+      PgBetsPartition(round));
+}
 
 // One COPY FROM STDIN in progress; aborted on destruction unless ended, so
 // that the transaction around it can roll back.
 class PgCopyIn {
  public:
-  explicit PgCopyIn(PgSession& session) : session_(session) {}
+  PgCopyIn(PgSession& session, std::uint64_t round) : session_(session), round_(round) {}
   PgCopyIn(const PgCopyIn&) = delete;
   PgCopyIn& operator=(const PgCopyIn&) = delete;
   ~PgCopyIn() {
@@ -34,7 +38,7 @@ class PgCopyIn {
   }
 
   Status Start() {
-    auto begun = PgExec(session_, kCopyBets, {}, true);
+    auto begun = PgExec(session_, CopyBetsSql(round_).c_str(), {}, true);
     if (!begun) return std::unexpected(begun.error());
     started_ = true;
     buffer_.reserve(kCopyChunk + 4096);
@@ -74,6 +78,7 @@ class PgCopyIn {
   }
 
   PgSession& session_;
+  std::uint64_t round_;
   std::string buffer_;
   bool started_ = false;
   bool ended_ = false;
@@ -246,7 +251,7 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::uint32_t indexed
   agencies.erase(std::unique(agencies.begin(), agencies.end()), agencies.end());
   auto progress = LockProgress(session, round, agencies);
   if (!progress) return std::unexpected(progress.error());
-  PgCopyIn copy(session);
+  PgCopyIn copy(session, round);
   Status status = Ok();
   std::uint64_t expected = 0;
   for (const PgBatchGroup& g : groups) {

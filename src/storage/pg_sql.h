@@ -90,6 +90,11 @@ std::string PgBigint(std::uint64_t value);
 // A PostgreSQL array literal of the values as bigint ("{1,-2}").
 std::string PgArray(const std::vector<std::uint64_t>& values);
 
+// The partition of `bets` that holds round `round`'s rows, by name, and its
+// creation, in the transaction that inserts the round's row (pg_schema.cc).
+std::string PgBetsPartition(std::uint64_t round);
+Status CreatePgBetsPartition(PgSession& session, std::uint64_t round);
+
 RoundState ParsePgRoundState(std::string_view text);
 // The stored result of `round` (DecodeRoundResult of results.result);
 // nullopt when it has none.

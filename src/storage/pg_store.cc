@@ -1,5 +1,5 @@
-// The schema, the lease, a round's state and its transitions other than the
-// draw (pg_rounds.cc) and the batches (pg_batches.cc).
+// The lease, a round's state and its transitions other than the draw
+// (pg_rounds.cc) and the batches (pg_batches.cc); the schema is pg_schema.cc.
 #include "storage/pg_store.h"
 
 #include <algorithm>
@@ -11,55 +11,6 @@
 namespace lottery {
 
 namespace {
-
-// docs/STORAGE.md, "PostgreSQL", describes every table; a change here is a
-// new kPgSchemaVersion.
-constexpr const char* kCreateSchema = R"sql(
-CREATE TABLE lottery_schema (version int NOT NULL);
-CREATE TABLE lottery_lease (id int PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL,
-                            holder text NOT NULL, acquired_at timestamptz);
-INSERT INTO lottery_lease VALUES (1, 0, '', NULL);
-CREATE TABLE rounds (round bigint PRIMARY KEY, state text NOT NULL
-                       CHECK (state IN ('open', 'closed', 'drawn')),
-                     opened_at timestamptz NOT NULL DEFAULT now(), closed_at timestamptz,
-                     drawn_at timestamptz, indexed_number int);
-CREATE TABLE agency_progress (round bigint NOT NULL REFERENCES rounds, agency int NOT NULL,
-                              last_seq bigint NOT NULL, bets_stored bigint NOT NULL,
-                              stored_digest bigint NOT NULL, finished bool NOT NULL,
-                              PRIMARY KEY (round, agency));
-CREATE TABLE batches (round bigint NOT NULL, agency int NOT NULL, seq bigint NOT NULL,
-                      count int NOT NULL, first_position bigint NOT NULL, digest bigint NOT NULL,
-                      PRIMARY KEY (round, agency, seq));
-CREATE TABLE bets (round bigint NOT NULL, agency int NOT NULL, position bigint NOT NULL,
-                   first_name text NOT NULL, last_name text NOT NULL, document text NOT NULL,
-                   birthdate date NOT NULL, number int NOT NULL);
-CREATE INDEX bets_round ON bets USING brin (round);
-CREATE TABLE winners (round bigint NOT NULL, agency int NOT NULL, position bigint NOT NULL,
-                      document text NOT NULL, PRIMARY KEY (round, agency, position));
-CREATE TABLE results (round bigint PRIMARY KEY REFERENCES rounds, winning_number int NOT NULL,
-                      bets bigint NOT NULL, drawn_at timestamptz NOT NULL, result bytea NOT NULL);
-)sql";
-
-// kConfig unless lottery_schema holds this release's version.
-Status CheckSchemaVersion(PgSession& session) {
-  auto version = PgExec(session, "SELECT version FROM lottery_schema");
-  if (!version) return std::unexpected(version.error());
-  const std::string held =
-      PQntuples(version->get()) == 1 ? std::string(PgText(version->get(), 0, 0)) : "none";
-  if (held != std::to_string(kPgSchemaVersion)) {
-    return Fail(ErrorKind::kConfig,
-                fmt::format("the database holds schema version {}; this release reads version {}",
-                            held, kPgSchemaVersion));
-  }
-  return Ok();
-}
-
-// A script of several statements (no parameters: PQexec).
-Status PgScript(PgSession& session, const std::string& sql) {
-  PgResult result(PQexec(Conn(session), sql.c_str()));
-  if (result && PQresultStatus(result.get()) == PGRES_COMMAND_OK) return Ok();
-  return std::unexpected(PgFailure(session, result.get(), "creating the schema"));
-}
 
 PgAgencyProgress ProgressOf(const PGresult* r, int row) {
   // Columns: agency, last_seq, bets_stored, stored_digest, finished.
@@ -81,6 +32,9 @@ Result<std::pair<std::uint64_t, RoundState>> CurrentRound(PgSession& session) {
                         "INSERT INTO rounds (round, state) SELECT 1, 'open' "
                         "WHERE NOT EXISTS (SELECT 1 FROM rounds) ON CONFLICT DO NOTHING");
   if (!created) return std::unexpected(created.error());
+  if (std::string_view(PQcmdTuples(created->get())) == "1") {
+    if (Status s = CreatePgBetsPartition(session, 1); !s) return std::unexpected(s.error());
+  }
   auto row = PgExec(session, "SELECT round, state FROM rounds ORDER BY round DESC LIMIT 1");
   if (!row) return std::unexpected(row.error());
   return std::pair{PgU64(row->get(), 0, 0), ParsePgRoundState(PgText(row->get(), 0, 1))};
@@ -102,34 +56,6 @@ Result<bool> ChangeOpenRound(PgSession& session, std::uint64_t epoch, std::uint6
 }
 
 }  // namespace
-
-Status EnsurePgSchema(PgSession& session) {
-  auto tx = PgTransaction::Begin(session);
-  if (!tx) return std::unexpected(tx.error());
-  auto locked = PgExec(session, "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgSchemaKey)});
-  if (!locked) return std::unexpected(locked.error());
-  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
-  if (!found) return std::unexpected(found.error());
-  if (!PgBool(found->get(), 0, 0)) {
-    const std::string sql =
-        kCreateSchema + fmt::format("INSERT INTO lottery_schema VALUES ({});", kPgSchemaVersion);
-    if (Status s = PgScript(session, sql); !s) return s;
-    return tx->Commit();
-  }
-  if (Status s = CheckSchemaVersion(session); !s) return s;
-  return tx->Commit();
-}
-
-Status CheckPgSchema(PgSession& session) {
-  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
-  if (!found) return std::unexpected(found.error());
-  if (!PgBool(found->get(), 0, 0)) {
-    return Fail(ErrorKind::kConfig, fmt::format("PostgreSQL {}: the database has no lottery schema "
-                                                "(no lottery-server has used it)",
-                                                session.Describe()));
-  }
-  return CheckSchemaVersion(session);
-}
 
 Result<bool> TryAcquirePgLease(PgSession& session) {
   auto got = PgExec(session, "SELECT pg_try_advisory_lock($1)", {std::to_string(kPgLeaseKey)});
@@ -224,6 +150,7 @@ Result<std::uint64_t> OpenNextPgRound(PgSession& session, std::uint64_t epoch, s
   if (std::string_view(PQcmdTuples(opened->get())) != "1") {
     return Fail(ErrorKind::kBusy, fmt::format("round {} is open already", round + 1));
   }
+  if (Status s = CreatePgBetsPartition(session, round + 1); !s) return std::unexpected(s.error());
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
   return round + 1;
 }

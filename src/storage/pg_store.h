@@ -60,13 +60,14 @@ class PgSession {
   void* conn_ = nullptr;
 };
 
-// The schema's version this release reads and writes.
-inline constexpr int kPgSchemaVersion = 1;
+// The schema's version this release reads and writes (docs/STORAGE.md).
+inline constexpr int kPgSchemaVersion = 2;
 
-// Creates the schema when the database has none (one transaction, under a
-// transaction-level advisory lock so two servers starting at once do not
-// race); kConfig when it holds another version.
-Status EnsurePgSchema(PgSession& session);
+// Creates the schema when the database has none, or upgrades version 1 to
+// this version (one transaction, under a transaction-level advisory lock so
+// two servers starting at once do not race). Returns the version the
+// database held (0: none); kConfig when it holds another version.
+Result<int> EnsurePgSchema(PgSession& session);
 // Read-only (lotteryctl): kConfig when the database has no lottery schema
 // or another version of it.
 Status CheckPgSchema(PgSession& session);

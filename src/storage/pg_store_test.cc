@@ -63,7 +63,7 @@ std::string Value(PgSession& session, const std::string& sql) {
 void DropSchema(PgSession& session) {
   Sql(session,
       "DROP TABLE IF EXISTS lottery_schema, lottery_lease, rounds, agency_progress, "
-      "batches, bets, winners, results CASCADE");
+      "batches, bets, bets_v1, winners, results CASCADE");
 }
 
 // A session on an empty database with the schema (every test starts here).
@@ -169,7 +169,7 @@ PgSession Round1(std::uint64_t& epoch) {
 
 TEST_CASE("the schema is created once; another version is refused") {
   PgSession s = Fresh();
-  CHECK(Value(s, "SELECT version FROM lottery_schema") == "1");
+  CHECK(Value(s, "SELECT version FROM lottery_schema") == std::to_string(kPgSchemaVersion));
   auto state = LoadPgRoundState(s, 5);
   REQUIRE(state.has_value());
   CHECK(state->round == 1);
@@ -177,10 +177,71 @@ TEST_CASE("the schema is created once; another version is refused") {
   CHECK(EnsurePgSchema(s).has_value());
   CHECK(Value(s, "SELECT count(*) FROM rounds") == "1");
   CHECK(Value(s, "SELECT count(*) FROM lottery_schema") == "1");
-  Sql(s, "UPDATE lottery_schema SET version = 2");
+  Sql(s, "UPDATE lottery_schema SET version = 3");
   auto other = EnsurePgSchema(s);
   REQUIRE_FALSE(other.has_value());
   CHECK(other.error().kind == ErrorKind::kConfig);
+}
+
+// Version 1's bets table as released (every round's rows in one table,
+// a BRIN index on round), made from a version-2 database's rows.
+void DowngradeToVersion1(PgSession& s) {
+  Sql(s,
+      "CREATE TABLE bets_old (round bigint NOT NULL, agency int NOT NULL, position bigint NOT "
+      "NULL, first_name text NOT NULL, last_name text NOT NULL, document text NOT NULL, "
+      "birthdate date NOT NULL, number int NOT NULL)");
+  Sql(s,
+      "INSERT INTO bets_old SELECT round, agency, position, first_name, last_name, document, "
+      "birthdate, number FROM bets");
+  Sql(s, "DROP TABLE bets");
+  Sql(s, "ALTER TABLE bets_old RENAME TO bets");
+  Sql(s, "CREATE INDEX bets_round ON bets USING brin (round)");
+  Sql(s, "UPDATE lottery_schema SET version = 1");
+}
+
+TEST_CASE("version 1 is upgraded: drawn rounds stay in its table, the open round moves") {
+  std::uint64_t epoch = 0;
+  PgSession s = Round1(epoch);
+  Feed a(1, {40, 40}), b(2, {30});
+  Group ga(a, 0, 2), gb(b, 0, 1);
+  REQUIRE(Store(s, epoch, {&ga, &gb}).has_value());
+  REQUIRE(RecordPgFinishedAll(s, epoch, 1, std::vector<std::uint32_t>{1, 2}) == true);
+  REQUIRE(DrawPgRound(s, epoch, 1, 2, kWinning, 1764892800).has_value());
+  const std::string round1 = RowsBack(s, 1);
+
+  SUBCASE("round 2 open, one batch stored") {
+    REQUIRE(OpenNextPgRound(s, epoch, 1, kWinning) == 2u);
+    Group first(a, 0, 1);
+    REQUIRE(Store(s, epoch, {&first}, 2).has_value());
+    const std::string round2 = RowsBack(s, 2);
+    DowngradeToVersion1(s);
+    auto refused = CheckPgSchema(s);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message.find("upgrades it") != std::string::npos);
+    CHECK(EnsurePgSchema(s) == 1);
+    CHECK(EnsurePgSchema(s) == kPgSchemaVersion);
+    CHECK(CheckPgSchema(s).has_value());
+    CHECK(RowsBack(s, 1) == round1);
+    CHECK(RowsBack(s, 2) == round2);
+    CHECK(Value(s, "SELECT count(*) FROM bets_v1") == "110");
+    CHECK(Value(s, "SELECT count(*) FROM bets_round_2") == "40");
+    CHECK(VerifyPgRound(s, 1)->ok());
+    Group second(a, 1, 2);
+    REQUIRE(Store(s, epoch, {&second}, 2).has_value());
+    CHECK(Value(s, "SELECT count(*) FROM bets_round_2") == "80");
+    CHECK(RowsBack(s, 2) == a.batch_rows[0] + a.batch_rows[1]);
+  }
+  SUBCASE("the newest round drawn: the next one gets its own partition") {
+    DowngradeToVersion1(s);
+    CHECK(EnsurePgSchema(s) == 1);
+    CHECK(RowsBack(s, 1) == round1);
+    CHECK(Value(s, "SELECT count(*) FROM bets_v1") == "110");
+    REQUIRE(OpenNextPgRound(s, epoch, 1, kWinning) == 2u);
+    Group first(b, 0, 1);
+    REQUIRE(Store(s, epoch, {&first}, 2).has_value());
+    CHECK(Value(s, "SELECT count(*) FROM bets_round_2") == "30");
+    CHECK(Value(s, "SELECT count(*) FROM bets_v1") == "110");
+  }
 }
 
 TEST_CASE("two servers creating the schema at once: one creates it, neither fails") {
