@@ -49,10 +49,10 @@ Result<int> HeldVersion(PgSession& session) {
 }
 
 Status RefuseVersion(int held, std::string_view hint = "") {
-  return Fail(ErrorKind::kConfig,
-              fmt::format("the database holds schema version {}; this release reads version {}{}",
-                          held == 0 ? std::string("none") : std::to_string(held),
-                          kPgSchemaVersion, hint));
+  return Fail(
+      ErrorKind::kConfig,
+      fmt::format("the database holds schema version {}; this release reads version {}{}",
+                  held == 0 ? std::string("none") : std::to_string(held), kPgSchemaVersion, hint));
 }
 
 constexpr const char* kBetsColumns =
@@ -112,31 +112,29 @@ Status UpgradeFromVersion1(PgSession& session) {
   if (!open) return std::unexpected(open.error());
   if (*open) {
     const std::string partition = PgBetsPartition(**open), round = PgBigint(**open);
-    const Status moved = PgScript(
-        session,
-        fmt::format("CREATE TABLE {0} PARTITION OF bets FOR VALUES IN ({1});"
-                    "INSERT INTO {0} ({2}) SELECT {2} FROM bets_v1 WHERE round = {1} "
-                    "ORDER BY agency, position; DELETE FROM bets_v1 WHERE round = {1};",
-                    partition, round, kBetsColumns),
-        "upgrading the schema: moving the open round's bets");
+    const Status moved =
+        PgScript(session,
+                 fmt::format("CREATE TABLE {0} PARTITION OF bets FOR VALUES IN ({1});"
+                             "INSERT INTO {0} ({2}) SELECT {2} FROM bets_v1 WHERE round = {1} "
+                             "ORDER BY agency, position; DELETE FROM bets_v1 WHERE round = {1};",
+                             partition, round, kBetsColumns),
+                 "upgrading the schema: moving the open round's bets");
     if (!moved) return moved;
   }
   auto old = OldRoundList(session, *open);
   if (!old) return std::unexpected(old.error());
   const std::string keep =
-      old->empty() ? "DROP TABLE bets_v1;"
-                   : fmt::format("ALTER TABLE bets ATTACH PARTITION bets_v1 FOR VALUES IN ({});",
-                                 *old);
-  return PgScript(session, keep + fmt::format("UPDATE lottery_schema SET version = {};",
-                                              kPgSchemaVersion),
+      old->empty()
+          ? "DROP TABLE bets_v1;"
+          : fmt::format("ALTER TABLE bets ATTACH PARTITION bets_v1 FOR VALUES IN ({});", *old);
+  return PgScript(session,
+                  keep + fmt::format("UPDATE lottery_schema SET version = {};", kPgSchemaVersion),
                   "upgrading the schema from version 1");
 }
 
 }  // namespace
 
-std::string PgBetsPartition(std::uint64_t round) {
-  return fmt::format("bets_round_{}", round);
-}
+std::string PgBetsPartition(std::uint64_t round) { return fmt::format("bets_round_{}", round); }
 
 Status CreatePgBetsPartition(PgSession& session, std::uint64_t round) {
   return PgScript(session,

@@ -119,6 +119,34 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         self.check_round(per_agency, procs)
         self.assertIn("round_number: 1", self.server.log())
 
+    def test_a_version_1_database_is_upgraded_mid_round(self):
+        # The first release kept every round in one bets table with a BRIN
+        # index (docs/STORAGE.md, "Version"): a server killed mid-round, its
+        # database put back in that form, and a server of this release
+        # started on it upgrades it and finishes the round exactly once.
+        per_agency = {a: make_bets(a, 4000, winners=2) for a in (1, 2)}
+        server = self.start_pg_server(2)
+        port = self.port
+        procs = self.start_round(per_agency, batch=20)
+        self.wait_rows(500)
+        self.kill_group(server)
+        self.sql(
+                 "CREATE TABLE bets_old (round bigint NOT NULL, agency int NOT NULL, "
+                 "position bigint NOT NULL, first_name text NOT NULL, last_name text NOT NULL, "
+                 "document text NOT NULL, birthdate date NOT NULL, number int NOT NULL); "
+                 "INSERT INTO bets_old SELECT round, agency, position, first_name, last_name, "
+                 "document, birthdate, number FROM bets; DROP TABLE bets; "
+                 "ALTER TABLE bets_old RENAME TO bets; "
+                 "CREATE INDEX bets_round ON bets USING brin (round); "
+                 "UPDATE lottery_schema SET version = 1")
+        self.assertEqual(self.sql("SELECT relkind FROM pg_class WHERE relname = 'bets'"), "r")
+        self.start_pg_server(2, name="server-2", port=port)
+        self.check_round(per_agency, procs)
+        self.assertIn("upgraded from version 1", self.server.log())
+        self.assertEqual(self.sql("SELECT version FROM lottery_schema"), "2")
+        self.assertEqual(self.sql("SELECT relkind FROM pg_class WHERE relname = 'bets'"), "p")
+        self.assertEqual(self.sql("SELECT count(*) FROM bets_round_1"), "8000")
+
     def test_the_standby_takes_over_when_the_active_server_dies(self):
         per_agency = {a: make_bets(a, 4000, winners=3) for a in (1, 2, 3)}
         active = self.start_pg_server(3)
