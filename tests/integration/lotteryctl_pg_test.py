@@ -9,6 +9,7 @@ never printing the DSN's password (docs/man/lotteryctl.8).
 One cluster per class, one database per test; loopback only."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 import unittest
@@ -24,6 +25,18 @@ EXIT_CONFIG = 78
 for name in ("RUNTIME_DIRECTORY", "SERVER_CONTROL_SOCKET", "SERVER_STORAGE_BACKEND",
              "SERVER_STORAGE_DSN", "PGPASSWORD", "PGPASSFILE"):
     os.environ.pop(name, None)
+
+
+def deploy_dump_tables():
+    """The -t arguments of docs/DEPLOY.md's pg_dump command (its backups)."""
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "docs", "DEPLOY.md")
+    with open(docs, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("pg_dump -U lottery")
+    command = text[start:text.index("> lottery-", start)].replace("\\\n", " ")
+    words = shlex.split(command)
+    return [words[i + 1] for i, w in enumerate(words) if w == "-t"]
 
 
 class LotteryctlPgTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
@@ -118,6 +131,7 @@ class LotteryctlPgTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
                          [(1, "archived", 550, 9), (2, "open", 0, 0)])
         self.assertEqual(self.ctl_ok("verify", "1"),
                          "round 1: verified, the archive matches its record\n")
+        self.check_backup_restores(text)
 
         # One winning bet's number changed in the database: verify says so, exit 1.
         doc = winners[1][0]
@@ -135,6 +149,32 @@ class LotteryctlPgTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         self.assertEqual(self.direct("verify", "1").returncode, 1)
         # The recorded result is unchanged: show still prints it.
         self.assertEqual(self.ctl_ok("show", "1", "--winners"), text)
+
+    def check_backup_restores(self, shown):
+        """docs/DEPLOY.md's pg_dump of the lottery's tables, restored into an
+        empty database, gives the same rounds and verifies: no table (nor a
+        partition of bets) is left out."""
+        tables = deploy_dump_tables()
+        cluster = self.cluster
+        dump = ["pg_dump", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", pg_cluster.SUPERUSER,
+                "-d", self.db, "-Fc", "-f", "lottery.dump"]
+        for table in tables:
+            dump += ["-t", table]
+        cluster.run([os.path.join(pg_cluster.BINDIR, dump[0]), *dump[1:]])
+        restored = f"{self.db}_restored"
+        cluster.sql(f"CREATE DATABASE {restored}", dbname="postgres")
+        cluster.run([os.path.join(pg_cluster.BINDIR, "pg_restore"), "-h", "127.0.0.1", "-p",
+                     str(cluster.port), "-U", pg_cluster.SUPERUSER, "-d", restored,
+                     "lottery.dump"])
+        dsn = cluster.dsn(dbname=restored)
+        self.assertEqual(self.direct("rounds", dsn=dsn).stdout, self.direct("rounds").stdout)
+        self.assertEqual(self.direct("show", "1", "--winners", dsn=dsn).stdout, shown)
+        verified = self.direct("verify", "1", dsn=dsn)
+        self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
+        self.assertEqual(cluster.sql("SELECT count(*) FROM bets", dbname=restored),
+                         self.sql("SELECT count(*) FROM bets"))
+        self.assertEqual(cluster.sql("SELECT count(*) FROM winners", dbname=restored),
+                         self.sql("SELECT count(*) FROM winners"))
 
     def test_a_password_is_never_printed_and_comes_from_libpq(self):
         password = "pw-never-printed-42"
