@@ -108,13 +108,18 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         self.assertGreaterEqual(most, 2)
         self.assertLessEqual(most, 3)
 
-    def test_a_server_killed_mid_round_resumes_exactly_once(self):
+    def kill_mid_round(self):
+        """Two agencies of 4,000 bets; the server's group SIGKILLed once 500
+        are committed. Returns the bets, the agencies and the server's port."""
         per_agency = {a: make_bets(a, 4000, winners=2) for a in (1, 2)}
         server = self.start_pg_server(2)
-        port = self.port
         procs = self.start_round(per_agency, batch=20)
         self.wait_rows(500)
         self.kill_group(server)
+        return per_agency, procs, self.port
+
+    def test_a_server_killed_mid_round_resumes_exactly_once(self):
+        per_agency, procs, port = self.kill_mid_round()
         self.start_pg_server(2, name="server-2", port=port)
         self.check_round(per_agency, procs)
         self.assertIn("round_number: 1", self.server.log())
@@ -124,14 +129,8 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         # index (docs/STORAGE.md, "Version"): a server killed mid-round, its
         # database put back in that form, and a server of this release
         # started on it upgrades it and finishes the round exactly once.
-        per_agency = {a: make_bets(a, 4000, winners=2) for a in (1, 2)}
-        server = self.start_pg_server(2)
-        port = self.port
-        procs = self.start_round(per_agency, batch=20)
-        self.wait_rows(500)
-        self.kill_group(server)
-        self.sql(
-                 "CREATE TABLE bets_old (round bigint NOT NULL, agency int NOT NULL, "
+        per_agency, procs, port = self.kill_mid_round()
+        self.sql("CREATE TABLE bets_old (round bigint NOT NULL, agency int NOT NULL, "
                  "position bigint NOT NULL, first_name text NOT NULL, last_name text NOT NULL, "
                  "document text NOT NULL, birthdate date NOT NULL, number int NOT NULL); "
                  "INSERT INTO bets_old SELECT round, agency, position, first_name, last_name, "
