@@ -47,7 +47,7 @@ std::string Holder() {
   return fmt::format("{} pid {}", host, ::getpid());
 }
 
-// The schema was created (held 0) or upgraded (held: its old version).
+// The schema was created (held 0) or upgraded from version `held`.
 void LogSchemaMade(const PgSession& session, int held) {
   Log(LogLevel::kInfo, "schema", Outcome::kSuccess, "database: {} | version: {} | detail: {}",
       session.Describe(), kPgSchemaVersion,
@@ -90,7 +90,7 @@ std::expected<PgBackend, int> PgBackend::Acquire(const ServerConfig& config, Sig
     if (session) {
       auto schema = EnsurePgSchema(*session);
       if (!schema) error = schema.error();
-      if (schema && *schema != kPgSchemaVersion) LogSchemaMade(*session, *schema);
+      if (schema && *schema == 0) LogSchemaMade(*session, 0);
     } else {
       error = session.error();
     }
@@ -98,8 +98,12 @@ std::expected<PgBackend, int> PgBackend::Acquire(const ServerConfig& config, Sig
     if (session && error.message.empty()) leased = WaitForLease(*session, config, signals, error);
     if (leased && *leased) {
       auto epoch = BumpPgEpoch(*session, Holder());
-      if (epoch) return PgBackend(std::move(*session), *epoch, config);
-      error = epoch.error();
+      // Upgraded only now: a server of the old release that held the lease
+      // is gone or fenced.
+      auto upgraded = epoch ? UpgradePgSchema(*session) : Result<bool>(false);
+      if (epoch && upgraded && *upgraded) LogSchemaMade(*session, 1);
+      if (epoch && upgraded) return PgBackend(std::move(*session), *epoch, config);
+      error = epoch ? upgraded.error() : epoch.error();
     }
     if (leased && !*leased) {
       Log(LogLevel::kError, "storage", Outcome::kFail,

@@ -104,7 +104,7 @@ Result<std::optional<std::uint64_t>> UndrawnNewestRound(PgSession& session) {
 Status UpgradeFromVersion1(PgSession& session) {
   const Status renamed = PgScript(session,
                                   "ALTER TABLE bets RENAME TO bets_v1;"
-                                  "ALTER INDEX bets_round RENAME TO bets_v1_round;",
+                                  "ALTER INDEX IF EXISTS bets_round RENAME TO bets_v1_round;",
                                   "upgrading the schema from version 1");
   if (!renamed) return renamed;
   if (Status s = PgScript(session, kCreateBets, "upgrading the schema"); !s) return s;
@@ -143,11 +143,19 @@ Status CreatePgBetsPartition(PgSession& session, std::uint64_t round) {
                   "creating the round's bets partition");
 }
 
-Result<int> EnsurePgSchema(PgSession& session) {
+// BEGIN and the schema's transaction-level advisory lock: two servers
+// creating or upgrading it at once take turns.
+Result<PgTransaction> BeginSchemaChange(PgSession& session) {
   auto tx = PgTransaction::Begin(session);
   if (!tx) return std::unexpected(tx.error());
   auto locked = PgExec(session, "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgSchemaKey)});
   if (!locked) return std::unexpected(locked.error());
+  return tx;
+}
+
+Result<int> EnsurePgSchema(PgSession& session) {
+  auto tx = BeginSchemaChange(session);
+  if (!tx) return std::unexpected(tx.error());
   auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
   if (!found) return std::unexpected(found.error());
   int held = 0;
@@ -157,14 +165,22 @@ Result<int> EnsurePgSchema(PgSession& session) {
     auto version = HeldVersion(session);
     if (!version) return std::unexpected(version.error());
     held = *version;
-    if (held == 1) {
-      if (Status s = UpgradeFromVersion1(session); !s) return std::unexpected(s.error());
-    } else if (held != kPgSchemaVersion) {
-      return std::unexpected(RefuseVersion(held).error());
-    }
+    if (held != 1 && held != kPgSchemaVersion) return std::unexpected(RefuseVersion(held).error());
   }
   if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
   return held;
+}
+
+Result<bool> UpgradePgSchema(PgSession& session) {
+  auto tx = BeginSchemaChange(session);
+  if (!tx) return std::unexpected(tx.error());
+  auto held = HeldVersion(session);
+  if (!held) return std::unexpected(held.error());
+  if (*held == kPgSchemaVersion) return false;
+  if (*held != 1) return std::unexpected(RefuseVersion(*held).error());
+  if (Status s = UpgradeFromVersion1(session); !s) return std::unexpected(s.error());
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return true;
 }
 
 Status CheckPgSchema(PgSession& session) {

@@ -63,11 +63,16 @@ class PgSession {
 // The schema's version this release reads and writes (docs/STORAGE.md).
 inline constexpr int kPgSchemaVersion = 2;
 
-// Creates the schema when the database has none, or upgrades version 1 to
-// this version (one transaction, under a transaction-level advisory lock so
-// two servers starting at once do not race). Returns the version the
-// database held (0: none); kConfig when it holds another version.
+// Creates the schema when the database has none (one transaction, under a
+// transaction-level advisory lock so two servers starting at once do not
+// race). Returns the version the database held (0: none, created now);
+// kConfig unless that is this release's version or version 1, which
+// UpgradePgSchema upgrades.
 Result<int> EnsurePgSchema(PgSession& session);
+// Upgrades version 1 to this version in one transaction, under the same
+// lock (docs/STORAGE.md, "Version"); returns whether it did. Only the
+// lease holder calls it, so no server of the old release stores meanwhile.
+Result<bool> UpgradePgSchema(PgSession& session);
 // Read-only (lotteryctl): kConfig when the database has no lottery schema
 // or another version of it.
 Status CheckPgSchema(PgSession& session);

@@ -9,6 +9,7 @@ is killed in tearDown."""
 import collections
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -17,6 +18,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import harness  # noqa: E402
 import pg_cluster  # noqa: E402
 from harness import make_bets  # noqa: E402
+
+
+# The lease's advisory lock key (docs/STORAGE.md, "Lease and fencing").
+LEASE_KEY = 0x6c6f7474657279
 
 
 class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
@@ -109,13 +114,15 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         self.assertLessEqual(most, 3)
 
     def kill_mid_round(self):
-        """Two agencies of 4,000 bets; the server's group SIGKILLed once 500
-        are committed. Returns the bets, the agencies and the server's port."""
-        per_agency = {a: make_bets(a, 4000, winners=2) for a in (1, 2)}
+        """Two agencies of 20,000 bets; the server's group SIGKILLed once 500
+        are committed, the round still open. Returns the bets, the agencies
+        and the server's port."""
+        per_agency = {a: make_bets(a, 20000, winners=2) for a in (1, 2)}
         server = self.start_pg_server(2)
         procs = self.start_round(per_agency, batch=20)
         self.wait_rows(500)
         self.kill_group(server)
+        self.assertLess(self.bet_count(), 40000, "the round ended before the kill")
         return per_agency, procs, self.port
 
     def test_a_server_killed_mid_round_resumes_exactly_once(self):
@@ -124,12 +131,9 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         self.check_round(per_agency, procs)
         self.assertIn("round_number: 1", self.server.log())
 
-    def test_a_version_1_database_is_upgraded_mid_round(self):
-        # The first release kept every round in one bets table with a BRIN
-        # index (docs/STORAGE.md, "Version"): a server killed mid-round, its
-        # database put back in that form, and a server of this release
-        # started on it upgrades it and finishes the round exactly once.
-        per_agency, procs, port = self.kill_mid_round()
+    def downgrade_to_version_1(self):
+        """The first release's schema (docs/STORAGE.md, "Version"): every
+        round in one bets table with a BRIN index on round."""
         self.sql("CREATE TABLE bets_old (round bigint NOT NULL, agency int NOT NULL, "
                  "position bigint NOT NULL, first_name text NOT NULL, last_name text NOT NULL, "
                  "document text NOT NULL, birthdate date NOT NULL, number int NOT NULL); "
@@ -138,13 +142,64 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
                  "ALTER TABLE bets_old RENAME TO bets; "
                  "CREATE INDEX bets_round ON bets USING brin (round); "
                  "UPDATE lottery_schema SET version = 1")
-        self.assertEqual(self.sql("SELECT relkind FROM pg_class WHERE relname = 'bets'"), "r")
-        self.start_pg_server(2, name="server-2", port=port)
+        self.assertEqual(self.schema(), ("1", "r"))
+
+    def schema(self):
+        """The schema's version and bets' relkind (r: a table, p: partitioned)."""
+        return (self.sql("SELECT version FROM lottery_schema"),
+                self.sql("SELECT relkind FROM pg_class WHERE relname = 'bets'"))
+
+    def check_upgraded(self, server, per_agency, procs):
+        self.server = server
         self.check_round(per_agency, procs)
-        self.assertIn("upgraded from version 1", self.server.log())
-        self.assertEqual(self.sql("SELECT version FROM lottery_schema"), "2")
-        self.assertEqual(self.sql("SELECT relkind FROM pg_class WHERE relname = 'bets'"), "p")
-        self.assertEqual(self.sql("SELECT count(*) FROM bets_round_1"), "8000")
+        self.assertIn("upgraded from version 1", server.log())
+        self.assertEqual(self.schema(), ("2", "p"))
+        self.assertEqual(self.sql("SELECT count(*) FROM bets_round_1"), "40000")
+
+    def test_a_version_1_database_is_upgraded_mid_round(self):
+        # A server killed mid-round, its database put back in the first
+        # release's form: the next server upgrades it and finishes the round
+        # exactly once.
+        per_agency, procs, port = self.kill_mid_round()
+        self.downgrade_to_version_1()
+        self.check_upgraded(self.start_pg_server(2, name="server-2", port=port), per_agency, procs)
+
+    def test_a_standby_upgrades_only_once_it_holds_the_lease(self):
+        # A rolling upgrade: while a server of the old release holds the
+        # lease (played by a session holding its advisory lock), a standby
+        # of this release waits and leaves the schema alone; once the lease
+        # is free it takes over, upgrades, and finishes the round.
+        per_agency, procs, port = self.kill_mid_round()
+        self.downgrade_to_version_1()
+        holder = subprocess.Popen(
+            [os.path.join(pg_cluster.BINDIR, "psql"), "-X", "-q", "-h", "127.0.0.1", "-p",
+             str(self.cluster.port), "-U", pg_cluster.SUPERUSER, "-d", self.db],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            **self.cluster.popen_args())
+        self.addCleanup(holder.wait, 10)
+        self.addCleanup(holder.kill)
+        holder.stdin.write(f"SELECT pg_advisory_lock({LEASE_KEY});\n")
+        holder.stdin.flush()
+        self.wait_lease_held()
+        standby = harness.Proc(
+            [harness.SERVER, "--address", "127.0.0.1", "--port", str(port), "--agencies", "2",
+             "--storage", self.path("standby-bets.csv"), "--control-socket",
+             self.path("standby.control"), *self.pg_flags(None, "--standby")],
+            self.dir, "standby")
+        self.procs.append(standby)
+        self.wait_log(standby, lambda es: any(e.action == "standby" for e in es), timeout=30,
+                      what="the standby waiting for the lease")
+        self.assertEqual(self.schema(), ("1", "r"))
+        holder.stdin.close()  # psql ends its session: the lease is free
+        self.assertEqual(holder.wait(10), 0)
+        self.check_upgraded(standby, per_agency, procs)
+
+    def wait_lease_held(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                       f"AND (classid::bigint << 32) + objid::bigint = {LEASE_KEY}") != "1":
+            self.assertLess(time.monotonic(), deadline, "the lease was never held")
+            time.sleep(0.05)
 
     def test_the_standby_takes_over_when_the_active_server_dies(self):
         per_agency = {a: make_bets(a, 4000, winners=3) for a in (1, 2, 3)}
