@@ -54,6 +54,18 @@ void LogSchemaMade(const PgSession& session, int held) {
       held == 0 ? std::string("created") : fmt::format("upgraded from version {}", held));
 }
 
+// With the lease held: a new epoch fences whichever server held it before,
+// and only then is a version-1 schema upgraded, so that no server of the
+// old release stores meanwhile.
+Result<std::uint64_t> TakeOver(PgSession& session) {
+  auto epoch = BumpPgEpoch(session, Holder());
+  if (!epoch) return epoch;
+  auto upgraded = UpgradePgSchema(session);
+  if (!upgraded) return std::unexpected(upgraded.error());
+  if (*upgraded) LogSchemaMade(session, 1);
+  return epoch;
+}
+
 // Holds the lease on `session` once it is free; nullopt on an error
 // (returned in `error`) or a stop request.
 std::optional<bool> WaitForLease(PgSession& session, const ServerConfig& config, SignalFd& signals,
@@ -97,13 +109,9 @@ std::expected<PgBackend, int> PgBackend::Acquire(const ServerConfig& config, Sig
     std::optional<bool> leased;
     if (session && error.message.empty()) leased = WaitForLease(*session, config, signals, error);
     if (leased && *leased) {
-      auto epoch = BumpPgEpoch(*session, Holder());
-      // Upgraded only now: a server of the old release that held the lease
-      // is gone or fenced.
-      auto upgraded = epoch ? UpgradePgSchema(*session) : Result<bool>(false);
-      if (epoch && upgraded && *upgraded) LogSchemaMade(*session, 1);
-      if (epoch && upgraded) return PgBackend(std::move(*session), *epoch, config);
-      error = epoch ? upgraded.error() : epoch.error();
+      auto epoch = TakeOver(*session);
+      if (epoch) return PgBackend(std::move(*session), *epoch, config);
+      error = epoch.error();
     }
     if (leased && !*leased) {
       Log(LogLevel::kError, "storage", Outcome::kFail,

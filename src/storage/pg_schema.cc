@@ -132,6 +132,16 @@ Status UpgradeFromVersion1(PgSession& session) {
                   "upgrading the schema from version 1");
 }
 
+// BEGIN and the schema's transaction-level advisory lock: two servers
+// creating or upgrading it at once take turns.
+Result<PgTransaction> BeginSchemaChange(PgSession& session) {
+  auto tx = PgTransaction::Begin(session);
+  if (!tx) return std::unexpected(tx.error());
+  auto locked = PgExec(session, "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgSchemaKey)});
+  if (!locked) return std::unexpected(locked.error());
+  return tx;
+}
+
 }  // namespace
 
 std::string PgBetsPartition(std::uint64_t round) { return fmt::format("bets_round_{}", round); }
@@ -141,16 +151,6 @@ Status CreatePgBetsPartition(PgSession& session, std::uint64_t round) {
                   fmt::format("CREATE TABLE {} PARTITION OF bets FOR VALUES IN ({})",
                               PgBetsPartition(round), PgBigint(round)),
                   "creating the round's bets partition");
-}
-
-// BEGIN and the schema's transaction-level advisory lock: two servers
-// creating or upgrading it at once take turns.
-Result<PgTransaction> BeginSchemaChange(PgSession& session) {
-  auto tx = PgTransaction::Begin(session);
-  if (!tx) return std::unexpected(tx.error());
-  auto locked = PgExec(session, "SELECT pg_advisory_xact_lock($1)", {std::to_string(kPgSchemaKey)});
-  if (!locked) return std::unexpected(locked.error());
-  return tx;
 }
 
 Result<int> EnsurePgSchema(PgSession& session) {
