@@ -40,6 +40,13 @@ CREATE TABLE results (round bigint PRIMARY KEY REFERENCES rounds, winning_number
                       bets bigint NOT NULL, drawn_at timestamptz NOT NULL, result bytea NOT NULL);
 )sql";
 
+// Whether the database has the lottery's schema (any version).
+Result<bool> HasSchema(PgSession& session) {
+  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
+  if (!found) return std::unexpected(found.error());
+  return PgBool(found->get(), 0, 0);
+}
+
 // The version lottery_schema holds; 0 when it has no row.
 Result<int> HeldVersion(PgSession& session) {
   auto version = PgExec(session, "SELECT version FROM lottery_schema");
@@ -156,10 +163,10 @@ Status CreatePgBetsPartition(PgSession& session, std::uint64_t round) {
 Result<int> EnsurePgSchema(PgSession& session) {
   auto tx = BeginSchemaChange(session);
   if (!tx) return std::unexpected(tx.error());
-  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
+  auto found = HasSchema(session);
   if (!found) return std::unexpected(found.error());
   int held = 0;
-  if (!PgBool(found->get(), 0, 0)) {
+  if (!*found) {
     if (Status s = CreateSchema(session); !s) return std::unexpected(s.error());
   } else {
     auto version = HeldVersion(session);
@@ -184,9 +191,9 @@ Result<bool> UpgradePgSchema(PgSession& session) {
 }
 
 Status CheckPgSchema(PgSession& session) {
-  auto found = PgExec(session, "SELECT to_regclass('lottery_schema') IS NOT NULL");
+  auto found = HasSchema(session);
   if (!found) return std::unexpected(found.error());
-  if (!PgBool(found->get(), 0, 0)) {
+  if (!*found) {
     return Fail(ErrorKind::kConfig, fmt::format("PostgreSQL {}: the database has no lottery schema "
                                                 "(no lottery-server has used it)",
                                                 session.Describe()));

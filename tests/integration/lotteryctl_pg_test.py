@@ -156,16 +156,13 @@ class LotteryctlPgTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         partition of bets) is left out."""
         tables = deploy_dump_tables()
         cluster = self.cluster
-        dump = ["pg_dump", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", pg_cluster.SUPERUSER,
-                "-d", self.db, "-Fc", "-f", "lottery.dump"]
+        dump = [*cluster.client("pg_dump", self.db), "-Fc", "-f", "lottery.dump"]
         for table in tables:
             dump += ["-t", table]
-        cluster.run([os.path.join(pg_cluster.BINDIR, dump[0]), *dump[1:]])
+        cluster.run(dump)
         restored = f"{self.db}_restored"
         cluster.sql(f"CREATE DATABASE {restored}", dbname="postgres")
-        cluster.run([os.path.join(pg_cluster.BINDIR, "pg_restore"), "-h", "127.0.0.1", "-p",
-                     str(cluster.port), "-U", pg_cluster.SUPERUSER, "-d", restored,
-                     "lottery.dump"])
+        cluster.run([*cluster.client("pg_restore", restored), "lottery.dump"])
         dsn = cluster.dsn(dbname=restored)
         self.assertEqual(self.direct("rounds", dsn=dsn).stdout, self.direct("rounds").stdout)
         self.assertEqual(self.direct("show", "1", "--winners", dsn=dsn).stdout, shown)

@@ -64,6 +64,19 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         # Every bet exactly once.
         self.assertEqual(self.stored_rows(), self.expected_rows(per_agency))
 
+    def start_standby(self, port, agencies):
+        """A --standby server on `port`, once it says it waits for the lease
+        (it does not listen before it holds it)."""
+        standby = harness.Proc(
+            [harness.SERVER, "--address", "127.0.0.1", "--port", str(port), "--agencies",
+             str(agencies), "--storage", self.path("standby-bets.csv"), "--control-socket",
+             self.path("standby.control"), *self.pg_flags(None, "--standby")],
+            self.dir, "standby")
+        self.procs.append(standby)
+        self.wait_log(standby, lambda es: any(e.action == "standby" for e in es), timeout=30,
+                      what="the standby waiting for the lease")
+        return standby
+
     def wait_rows(self, at_least, timeout=30):
         deadline = time.monotonic() + timeout
         while self.bet_count() < at_least:
@@ -172,23 +185,15 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         per_agency, procs, port = self.kill_mid_round()
         self.downgrade_to_version_1()
         holder = subprocess.Popen(
-            [os.path.join(pg_cluster.BINDIR, "psql"), "-X", "-q", "-h", "127.0.0.1", "-p",
-             str(self.cluster.port), "-U", pg_cluster.SUPERUSER, "-d", self.db],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            [*self.cluster.client("psql", self.db), "-X", "-q"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
             **self.cluster.popen_args())
         self.addCleanup(holder.wait, 10)
         self.addCleanup(holder.kill)
         holder.stdin.write(f"SELECT pg_advisory_lock({LEASE_KEY});\n")
         holder.stdin.flush()
         self.wait_lease_held()
-        standby = harness.Proc(
-            [harness.SERVER, "--address", "127.0.0.1", "--port", str(port), "--agencies", "2",
-             "--storage", self.path("standby-bets.csv"), "--control-socket",
-             self.path("standby.control"), *self.pg_flags(None, "--standby")],
-            self.dir, "standby")
-        self.procs.append(standby)
-        self.wait_log(standby, lambda es: any(e.action == "standby" for e in es), timeout=30,
-                      what="the standby waiting for the lease")
+        standby = self.start_standby(port, agencies=2)
         self.assertEqual(self.schema(), ("1", "r"))
         holder.stdin.close()  # psql ends its session: the lease is free
         self.assertEqual(holder.wait(10), 0)
@@ -206,14 +211,7 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         active = self.start_pg_server(3)
         active_port = self.port
         standby_port = harness.free_port()
-        standby = harness.Proc(
-            [harness.SERVER, "--address", "127.0.0.1", "--port", str(standby_port), "--agencies", "3",
-             "--storage", self.path("standby-bets.csv"), "--control-socket",
-             self.path("standby.control"), *self.pg_flags(None, "--standby")],
-            self.dir, "standby")
-        self.procs.append(standby)
-        self.wait_log(standby, lambda es: any(e.action == "standby" for e in es),
-                      what="the standby waiting for the lease")
+        standby = self.start_standby(standby_port, agencies=3)
         procs = self.start_round(per_agency, batch=20,
                                  addresses=f"127.0.0.1:{active_port},127.0.0.1:{standby_port}")
         self.wait_rows(1000)

@@ -75,11 +75,16 @@ class _Server:
         parts += [f"{k}={v}" for k, v in extra.items()]
         return " ".join(parts)
 
+    def client(self, tool, dbname=DATABASE):
+        """The argv of PostgreSQL client `tool` (psql, pg_dump, pg_restore)
+        connected to `dbname` as the superuser; options follow."""
+        return [os.path.join(BINDIR, tool), "-h", "127.0.0.1", "-p", str(self.port),
+                "-U", SUPERUSER, "-d", dbname]
+
     def sql(self, statement, dbname=DATABASE):
         """Runs one statement with psql; returns its unaligned, tuples-only output."""
-        return self.owner.run([os.path.join(BINDIR, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                               "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER,
-                               "-d", dbname, "-A", "-t", "-c", statement]).strip()
+        return self.owner.run([*self.client("psql", dbname), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                               "-A", "-t", "-c", statement]).strip()
 
     def stop(self, mode="fast"):
         """Shuts down: "smart", "fast" or "immediate" (no checkpoint, as a crash)."""
