@@ -38,7 +38,7 @@ struct AgencyConfig {
   int loop_amount = 5;                          // loop.amount      CLI_LOOP_AMOUNT
   Seconds loop_period{1.0};                     // loop.period      CLI_LOOP_PERIOD
   int batch_max_amount = 100;                   // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
-  int batch_window = 64;                        // batch.window     CLI_BATCH_WINDOW  --window
+  int batch_window = 256;                       // batch.window     CLI_BATCH_WINDOW  --window
   LogLevel log_level = LogLevel::kInfo;         // log.level        CLI_LOG_LEVEL     --log-level
   ProgressMode progress = ProgressMode::kAuto;  // log.progress    CLI_PROGRESS      --progress
   // tls.mode, tls.certificate, tls.private_key, tls.server_ca (in tls.ca),
