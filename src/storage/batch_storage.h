@@ -20,6 +20,12 @@ namespace lottery {
 struct AppendOutcome;
 struct BatchExtent;
 
+// The most a worker gathers for one append (and acks with one write).
+struct AppendLimits {
+  std::size_t batches = 0;
+  std::size_t row_bytes = 0;
+};
+
 class BatchStorage {
  public:
   virtual ~BatchStorage() = default;
@@ -47,6 +53,8 @@ class BatchStorage {
   // Whether acks are worth holding back while more batches are here, so
   // that one sync or commit covers them.
   virtual bool GroupsAcks() const = 0;
+  // How much one append takes at most.
+  virtual AppendLimits Limits() const = 0;
 };
 
 }  // namespace lottery

@@ -89,6 +89,10 @@ class BetStore final : public BatchStorage {
 
   SyncMode sync_mode() const { return sync_; }
   bool GroupsAcks() const override { return sync_ == SyncMode::kAlways; }
+  // 64 batches (1 MiB of rows): as many share one fdatasync as the sync
+  // needs to keep up (docs/PERFORMANCE.md), and a worker's memory stays
+  // flat however big its agency's window.
+  AppendLimits Limits() const override { return {64, 1 << 20}; }
 
   // Recover, then MakeAllDurable: what a dead writer left is settled and
   // counts as acknowledged.

@@ -32,6 +32,10 @@ class PgBatchStore final : public BatchStorage {
   Result<RoundResult> Draw(SharedSegment& shared, std::uint32_t winning_number) override;
   // A commit covers every batch gathered before it.
   bool GroupsAcks() const override { return true; }
+  // An agency's whole default window, 256 batches (4 MiB of rows): each
+  // store is a transaction, and a COMMIT per 256 batches instead of 64
+  // cut the database's CPU per round by a tenth (docs/PERFORMANCE.md).
+  AppendLimits Limits() const override { return {256, 4 << 20}; }
 
  private:
   // Sends `request`; a refusal comes back as an error (kBusy: fenced or the

@@ -148,7 +148,8 @@ bool Worker::FlushAcksIfDue() {
   // the agency's window bounds how long that can be.
   const std::size_t waiting = acks_queued_ + pending_extents_.size();
   if (waiting == 0) return true;
-  const bool due = waiting >= kMaxQueuedAcks || pending_rows_.size() >= kMaxPendingRowBytes ||
+  const AppendLimits limits = store_->Limits();
+  const bool due = waiting >= limits.batches || pending_rows_.size() >= limits.row_bytes ||
                    (!reader_.HasWholeFrame() && (!store_->GroupsAcks() || !InputWaiting()));
   return due ? FlushAcks() : true;
 }

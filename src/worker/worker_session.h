@@ -31,12 +31,6 @@
 
 namespace lottery {
 
-// Most batches stored ahead of one group commit and one ack write: an
-// agency's default window (batch.window), whose batches then share one
-// fdatasync or one PostgreSQL COMMIT (docs/PERFORMANCE.md).
-inline constexpr std::uint32_t kMaxQueuedAcks = 256;
-// Rows gathered for one append at most (about 256 full frames' worth).
-inline constexpr std::size_t kMaxPendingRowBytes = 4 << 20;
 // How much of an ECHO payload the log shows.
 inline constexpr std::size_t kEchoLogBytes = 64;
 

@@ -126,6 +126,30 @@ class PgBackendTest(pg_cluster.ClusterPerClass, harness.LotteryTest):
         self.assertGreaterEqual(most, 2)
         self.assertLessEqual(most, 3)
 
+    def test_a_store_takes_up_to_a_whole_default_window(self):
+        # On PostgreSQL a worker stores up to 256 batches, an agency's
+        # default window, with one COMMIT (PgBatchStore::Limits; the bets
+        # file's appends stop at 64). 300 one-bet batches sent at once: each
+        # batch acked once, in order, and stored by transactions (the rows'
+        # xmin) of more than 64 batches and at most 256.
+        bets = make_bets(1, 300)
+        self.start_pg_server(1)
+        c, welcome = self.reintroduce(1)
+        self.assertEqual(welcome.last_seq, 0)
+        c.send(b"".join(harness.bets_frame(i + 1, [b]) for i, b in enumerate(bets)))
+        acked = []
+        while len(acked) < len(bets):
+            kind, payload = c.read()
+            self.assertEqual(kind, harness.ACK, payload)
+            acked.append(harness.decode_ack(payload))
+        self.assertEqual(acked, [(i + 1, 1) for i in range(len(bets))])
+        sizes = [int(n) for n in self.sql(
+            "SELECT count(*) FROM batches WHERE round = 1 AND agency = 1 "
+            "GROUP BY xmin::text").split()]
+        self.assertEqual(sum(sizes), len(bets))
+        self.assertGreater(max(sizes), 64, sizes)
+        self.assertLessEqual(max(sizes), 256, sizes)
+
     def kill_mid_round(self):
         """Two agencies of 20,000 bets; the server's group SIGKILLed once 500
         are committed, the round still open. Returns the bets, the agencies
