@@ -6,6 +6,7 @@
 // returns a result that is already durable.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <span>

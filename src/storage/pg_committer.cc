@@ -35,9 +35,11 @@ constexpr int kMaxAcceptsPerWake = 16;
 constexpr std::size_t kGroupBytes = 256 * 1024;
 
 // Buffers a committer keeps for the next requests' frames, so that a
-// request of a megabyte is not a fresh allocation (and its page faults)
-// every time.
+// request of megabytes is not a fresh allocation (and its page faults)
+// every time: a few, and no more bytes than two of the largest stores
+// (PgBatchStore::Limits), whatever their number.
 constexpr std::size_t kSpareFrames = 8;
+constexpr std::size_t kSpareBytes = 8 << 20;
 
 // A worker's connection; `in` holds at most one frame, and `expected` is
 // its size once its length prefix is in (kPgFrameHeader before).
@@ -194,8 +196,12 @@ std::unique_ptr<std::string> Committer::TakeFrame(Client& client) {
 }
 
 void Committer::Recycle(std::vector<Pending>& requests) {
+  std::size_t kept = 0;
+  for (const std::string& s : spare_) kept += s.capacity();
   for (Pending& p : requests) {
     if (spare_.size() >= kSpareFrames) return;
+    if (kept + p.frame->capacity() > kSpareBytes) continue;
+    kept += p.frame->capacity();
     p.frame->clear();
     spare_.push_back(std::move(*p.frame));
   }

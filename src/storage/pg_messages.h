@@ -51,8 +51,8 @@ inline constexpr std::uint8_t kReplyBusy = 1;    // fenced, or the round is not 
 inline constexpr std::uint8_t kReplyFailed = 2;  // the database failed
 // length u32 before every frame.
 inline constexpr std::size_t kPgFrameHeader = 4;
-// The largest frame either side accepts: a worker's pending rows (1 MiB)
-// plus their batches, with room to spare.
+// The largest frame either side accepts: a worker's pending rows (4 MiB
+// at most, PgBatchStore::Limits) plus their batches, with room to spare.
 inline constexpr std::uint32_t kMaxPgFrame = 8u << 20;
 
 // A request. `rows` and `batches` are set for kStore only; `rows` views
