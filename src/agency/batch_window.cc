@@ -4,13 +4,14 @@
 
 namespace lottery {
 
-BatchWindow::BatchWindow(std::size_t capacity) : slots_(capacity == 0 ? 1 : capacity) {
-  for (Batch& b : slots_) b.frame.reserve(kMaxFrameSize);
-}
+BatchWindow::BatchWindow(std::size_t capacity) : slots_(capacity == 0 ? 1 : capacity) {}
 
 std::string& BatchWindow::NextFrame() {
   std::string& frame = slots_[(head_ + size_) % slots_.size()].frame;
   frame.clear();
+  // Sized on first use: an agency with a few batches does not pay for a
+  // window of 256 it never fills.
+  if (frame.capacity() < kMaxFrameSize) frame.reserve(kMaxFrameSize);
   return frame;
 }
 

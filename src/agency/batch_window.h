@@ -1,7 +1,8 @@
 // BatchWindow holds the BETS frames an agency has built but the server has
 // not acknowledged yet, oldest first, up to a fixed number (batch.window).
-// It owns one frame buffer per slot, sized for a whole frame once, so a round
-// of any size reuses the same memory. Acks arrive in order, so only the
+// It owns one frame buffer per slot, sized for a whole frame the first time
+// the slot is used, so a round of any size reuses the same memory and a
+// small one touches only the slots it fills. Acks arrive in order, so only the
 // oldest batch is ever retired.
 #pragma once
 

@@ -24,6 +24,15 @@ void Add(BatchWindow& w, std::uint64_t seq, std::uint16_t bets) {
   w.Push(seq, e.count());
 }
 
+TEST_CASE("a slot's buffer holds a whole frame from its first use on") {
+  BatchWindow w(256);
+  std::string& frame = w.NextFrame();
+  CHECK(frame.capacity() >= kMaxFrameSize);
+  const char* buffer = frame.data();
+  frame.assign(kMaxFrameSize, 'x');  // a whole frame: no reallocation
+  CHECK(frame.data() == buffer);
+}
+
 TEST_CASE("batches leave the window oldest first, and slots are reused") {
   BatchWindow w(3);
   CHECK(w.capacity() == 3);
