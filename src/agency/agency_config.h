@@ -15,6 +15,7 @@
 #include "common/net.h"
 #include "common/status.h"
 #include "tls/tls_settings.h"
+#include "wire/protocol.h"
 
 namespace lottery {
 
@@ -38,7 +39,7 @@ struct AgencyConfig {
   int loop_amount = 5;                          // loop.amount      CLI_LOOP_AMOUNT
   Seconds loop_period{1.0};                     // loop.period      CLI_LOOP_PERIOD
   int batch_max_amount = 100;                   // batch.max_amount CLI_BATCH_MAXAMOUNT --batch
-  int batch_window = 256;                       // batch.window     CLI_BATCH_WINDOW  --window
+  int batch_window = kDefaultBatchWindow;       // batch.window     CLI_BATCH_WINDOW  --window
   LogLevel log_level = LogLevel::kInfo;         // log.level        CLI_LOG_LEVEL     --log-level
   ProgressMode progress = ProgressMode::kAuto;  // log.progress    CLI_PROGRESS      --progress
   // tls.mode, tls.certificate, tls.private_key, tls.server_ca (in tls.ca),

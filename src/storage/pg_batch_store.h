@@ -12,6 +12,7 @@
 #include "storage/batch_storage.h"
 #include "storage/bet_store.h"
 #include "storage/pg_committer.h"
+#include "wire/protocol.h"
 
 namespace lottery {
 
@@ -35,7 +36,7 @@ class PgBatchStore final : public BatchStorage {
   // An agency's whole default window, 256 batches (4 MiB of rows): each
   // store is a transaction, and a COMMIT per 256 batches instead of 64
   // cut the database's CPU per round by a tenth (docs/PERFORMANCE.md).
-  AppendLimits Limits() const override { return {256, 4 << 20}; }
+  AppendLimits Limits() const override { return {kDefaultBatchWindow, 4 << 20}; }
 
  private:
   // Sends `request`; a refusal comes back as an error (kBusy: fenced or the

@@ -24,6 +24,9 @@ namespace lottery {
 
 inline constexpr std::size_t kFrameHeaderSize = 5;
 inline constexpr std::size_t kMaxFrameSize = 8192;  // header + payload
+// BETS frames an agency sends ahead of their ACKs unless told otherwise
+// (batch.window); a PostgreSQL store takes that many at most.
+inline constexpr int kDefaultBatchWindow = 256;
 inline constexpr std::size_t kMaxPayloadSize = kMaxFrameSize - kFrameHeaderSize;
 inline constexpr std::uint32_t kNoBetIndex = 0xffffffffu;
 

@@ -148,8 +148,8 @@ bool Worker::FlushAcksIfDue() {
   // the agency's window bounds how long that can be.
   const std::size_t waiting = acks_queued_ + pending_extents_.size();
   if (waiting == 0) return true;
-  const AppendLimits limits = store_->Limits();
-  const bool due = waiting >= limits.batches || pending_rows_.size() >= limits.row_bytes ||
+  const bool due = waiting >= append_limits_.batches ||
+                   pending_rows_.size() >= append_limits_.row_bytes ||
                    (!reader_.HasWholeFrame() && (!store_->GroupsAcks() || !InputWaiting()));
   return due ? FlushAcks() : true;
 }

@@ -48,6 +48,7 @@ class Worker {
         shared_(shared),
         signals_(std::move(signals)),
         store_(std::move(store)),
+        append_limits_(store_->Limits()),
         barrier_(shared_, *store_, winners_fd, options.winning_number),
         winning_number_(options.winning_number),
         reader_(*stream_, signals_.fd()),
@@ -174,6 +175,7 @@ class Worker {
   SharedSegment& shared_;
   SignalFd signals_;
   std::unique_ptr<BatchStorage> store_;  // the bets file or PostgreSQL
+  AppendLimits append_limits_;           // store_'s, read once
   DrawBarrier barrier_;
   std::uint32_t winning_number_;  // draw.winning_number (kRandomWinningNumber: none yet)
   FrameReader reader_;
