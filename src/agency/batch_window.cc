@@ -15,6 +15,12 @@ std::string& BatchWindow::NextFrame() {
   return frame;
 }
 
+std::size_t BatchWindow::BufferBytes() const {
+  std::size_t bytes = 0;
+  for (const Batch& b : slots_) bytes += b.frame.capacity();
+  return bytes;
+}
+
 void BatchWindow::Push(std::uint64_t seq, std::uint16_t count) {
   Batch& b = slots_[(head_ + size_) % slots_.size()];
   b.seq = seq;

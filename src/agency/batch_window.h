@@ -32,6 +32,8 @@ class BatchWindow {
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   bool full() const { return size_ == slots_.size(); }
+  // Bytes the slots' frame buffers hold (their capacities), used or not.
+  std::size_t BufferBytes() const;
 
   // The cleared buffer of the next free slot, to fill with one frame and then
   // Push(). Only while !full().

@@ -33,6 +33,28 @@ TEST_CASE("a slot's buffer holds a whole frame from its first use on") {
   CHECK(frame.data() == buffer);
 }
 
+TEST_CASE("a small agency's window holds buffers only for the slots it used") {
+  BatchWindow w(256);
+  const std::size_t empty = w.BufferBytes();  // the slots' inline storage
+  CHECK(empty < 256 * 64);
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) Add(w, seq, 10);
+  // Six frame buffers, not 256 (about 2 MiB if every slot were sized).
+  CHECK(w.BufferBytes() >= 6 * kMaxFrameSize);
+  CHECK(w.BufferBytes() <= empty + 6 * 2 * kMaxFrameSize);
+  // A long round cycles through every slot and then reuses them.
+  for (std::uint64_t seq = 7; seq <= 1000; ++seq) {
+    w.PopOldest();
+    Add(w, seq, 10);
+  }
+  const std::size_t all = w.BufferBytes();
+  CHECK(all >= 256 * kMaxFrameSize);
+  for (std::uint64_t seq = 1001; seq <= 2000; ++seq) {
+    w.PopOldest();
+    Add(w, seq, 10);
+  }
+  CHECK(w.BufferBytes() == all);
+}
+
 TEST_CASE("batches leave the window oldest first, and slots are reused") {
   BatchWindow w(3);
   CHECK(w.capacity() == 3);
