@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -160,30 +161,37 @@ Result<GroupPlan> PlanGroup(const PgBatchGroup& g, PgAgencyProgress& p) {
   return plan;
 }
 
-// Creates the missing progress rows of `agencies` and locks them all, in
-// agency order (two calls lock in the same order: no deadlock).
-Result<std::map<std::uint32_t, PgAgencyProgress>> LockProgress(
-    PgSession& session, std::uint64_t round, const std::vector<std::uint64_t>& agencies) {
+// Statements that create the missing progress rows of `agencies` and lock
+// them all, in agency order (two stores lock in the same order: no
+// deadlock); the second one's rows are the progress.
+std::vector<PgStatement> LockProgressStatements(std::uint64_t round,
+                                                const std::vector<std::uint64_t>& agencies) {
   const std::vector<std::string> params = {PgBigint(round), PgArray(agencies)};
-  auto created = PgExec(session,
-                        "INSERT INTO agency_progress SELECT $1, a, 0, 0, 0, false "
-                        "FROM unnest($2::int[]) AS a ORDER BY a ON CONFLICT DO NOTHING",
-                        params);
-  if (!created) return std::unexpected(created.error());
-  auto rows = PgExec(session,
-                     "SELECT agency, last_seq, bets_stored, stored_digest, finished "
-                     "FROM agency_progress WHERE round = $1 AND agency = ANY($2::int[]) "
-                     "ORDER BY agency FOR UPDATE",
-                     params);
-  if (!rows) return std::unexpected(rows.error());
+  return {{"INSERT INTO agency_progress SELECT $1, a, 0, 0, 0, false "
+           "FROM unnest($2::int[]) AS a ORDER BY a ON CONFLICT DO NOTHING",
+           params},
+          {"SELECT agency, last_seq, bets_stored, stored_digest, finished "
+           "FROM agency_progress WHERE round = $1 AND agency = ANY($2::int[]) "
+           "ORDER BY agency FOR UPDATE",
+           params}};
+}
+
+std::map<std::uint32_t, PgAgencyProgress> ParseProgress(const PGresult* rows) {
   std::map<std::uint32_t, PgAgencyProgress> out;
-  for (int i = 0; i < PQntuples(rows->get()); ++i) {
-    const PGresult* r = rows->get();
-    const auto agency = static_cast<std::uint32_t>(PgU64(r, i, 0));
-    out[agency] =
-        PgAgencyProgress{agency, PgU64(r, i, 1), PgU64(r, i, 2), PgU64(r, i, 3), PgBool(r, i, 4)};
+  for (int i = 0; i < PQntuples(rows); ++i) {
+    const auto agency = static_cast<std::uint32_t>(PgU64(rows, i, 0));
+    out[agency] = PgAgencyProgress{agency, PgU64(rows, i, 1), PgU64(rows, i, 2), PgU64(rows, i, 3),
+                                   PgBool(rows, i, 4)};
   }
   return out;
+}
+
+std::vector<std::uint64_t> AgenciesOf(std::span<const PgBatchGroup> groups) {
+  std::vector<std::uint64_t> agencies;
+  for (const PgBatchGroup& g : groups) agencies.push_back(g.agency);
+  std::ranges::sort(agencies);
+  agencies.erase(std::unique(agencies.begin(), agencies.end()), agencies.end());
+  return agencies;
 }
 
 // The batches rows and the progress updates, as arrays (one statement each).
@@ -215,47 +223,40 @@ void AddBatches(BatchArrays& a, const PgBatchGroup& g, const GroupPlan& plan) {
   }
 }
 
-Status WriteBatchesAndProgress(PgSession& session, std::uint64_t round, const BatchArrays& a) {
+// The statements that record the batches, the progress and the winners
+// found, which the COMMIT follows in the same round trip.
+std::vector<PgStatement> BatchesAndProgressStatements(std::uint64_t round, const BatchArrays& a) {
   const std::string r = PgBigint(round);
-  auto batches = PgExec(session,
-                        "INSERT INTO batches (round, agency, seq, count, first_position, digest) "
-                        "SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[], "
-                        "$5::bigint[], $6::bigint[])",
-                        {r, PgArray(a.agency), PgArray(a.seq), PgArray(a.count), PgArray(a.first),
-                         PgArray(a.digest)});
-  if (!batches) return std::unexpected(batches.error());
-  auto progress =
-      PgExec(session,
-             "UPDATE agency_progress p SET last_seq = v.s, bets_stored = v.b, "
-             "stored_digest = v.d FROM unnest($2::int[], $3::bigint[], $4::bigint[], "
-             "$5::bigint[]) AS v(a, s, b, d) WHERE p.round = $1 AND p.agency = v.a",
-             {r, PgArray(a.p_agency), PgArray(a.p_seq), PgArray(a.p_bets), PgArray(a.p_digest)});
-  if (!progress) return std::unexpected(progress.error());
-  if (a.winners.agency.empty()) return Ok();
-  auto winners = PgExec(session,
-                        "INSERT INTO winners (round, agency, position, document) "
-                        "SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[])",
-                        {r, PgArray(a.winners.agency), PgArray(a.winners.position),
-                         DocumentArray(a.winners.document)});
-  if (!winners) return std::unexpected(winners.error());
-  return Ok();
+  std::vector<PgStatement> out = {
+      {"INSERT INTO batches (round, agency, seq, count, first_position, digest) "
+       "SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[], $5::bigint[], "
+       "$6::bigint[])",
+       {r, PgArray(a.agency), PgArray(a.seq), PgArray(a.count), PgArray(a.first),
+        PgArray(a.digest)}},
+      {"UPDATE agency_progress p SET last_seq = v.s, bets_stored = v.b, "
+       "stored_digest = v.d FROM unnest($2::int[], $3::bigint[], $4::bigint[], "
+       "$5::bigint[]) AS v(a, s, b, d) WHERE p.round = $1 AND p.agency = v.a",
+       {r, PgArray(a.p_agency), PgArray(a.p_seq), PgArray(a.p_bets), PgArray(a.p_digest)}}};
+  if (a.winners.agency.empty()) return out;
+  out.push_back(
+      {"INSERT INTO winners (round, agency, position, document) "
+       "SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[])",
+       {r, PgArray(a.winners.agency), PgArray(a.winners.position),
+        DocumentArray(a.winners.document)}});
+  return out;
 }
 
-// Locks, plans, and COPYs every group's new rows; fills `arrays` and `out`.
+// Plans and COPYs every group's new rows against the locked `progress`;
+// fills `arrays` and `out`.
 Status CopyGroups(PgSession& session, std::uint64_t round, std::uint32_t indexed_number,
-                  std::span<const PgBatchGroup> groups, BatchArrays& arrays,
+                  std::span<const PgBatchGroup> groups,
+                  std::map<std::uint32_t, PgAgencyProgress>& progress, BatchArrays& arrays,
                   std::vector<PgGroupOutcome>& out) {
-  std::vector<std::uint64_t> agencies;
-  for (const PgBatchGroup& g : groups) agencies.push_back(g.agency);
-  std::ranges::sort(agencies);
-  agencies.erase(std::unique(agencies.begin(), agencies.end()), agencies.end());
-  auto progress = LockProgress(session, round, agencies);
-  if (!progress) return std::unexpected(progress.error());
   PgCopyIn copy(session, round);
   Status status = Ok();
   std::uint64_t expected = 0;
   for (const PgBatchGroup& g : groups) {
-    PgAgencyProgress& p = (*progress)[g.agency];
+    PgAgencyProgress& p = progress[g.agency];
     auto plan = PlanGroup(g, p);
     if (!plan) return std::unexpected(plan.error());
     out.push_back(PgGroupOutcome{plan->skipped, p});
@@ -271,7 +272,7 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::uint32_t indexed
     expected += rows;
     AddBatches(arrays, g, *plan);
   }
-  for (const auto& [agency, p] : *progress) {
+  for (const auto& [agency, p] : progress) {
     arrays.p_agency.push_back(agency);
     arrays.p_seq.push_back(p.last_seq);
     arrays.p_bets.push_back(p.bets_stored);
@@ -291,21 +292,27 @@ Status CopyGroups(PgSession& session, std::uint64_t round, std::uint32_t indexed
 Result<std::vector<PgGroupOutcome>> StorePgBatches(PgSession& session, std::uint64_t epoch,
                                                    std::uint64_t round,
                                                    std::span<const PgBatchGroup> groups) {
+  // Four round trips whatever the groups: the opening with the progress
+  // rows locked, the COPY's start and its rows, the records with the COMMIT.
   PgRoundRow row;
-  auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", row);
+  std::vector<PgResult> locked;
+  auto tx = BeginOnRound(session, epoch, round, "FOR SHARE", row,
+                         LockProgressStatements(round, AgenciesOf(groups)), &locked);
   if (!tx) return std::unexpected(tx.error());
   if (row.state != RoundState::kOpen) {
     return Fail(ErrorKind::kBusy,
                 fmt::format("round closed: round {} is {}", round, RoundStateName(row.state)));
   }
+  auto progress = ParseProgress(locked[1].get());
   BatchArrays arrays;
   std::vector<PgGroupOutcome> out;
-  if (Status s = CopyGroups(session, round, row.indexed_number, groups, arrays, out); !s) {
+  if (Status s = CopyGroups(session, round, row.indexed_number, groups, progress, arrays, out);
+      !s) {
     return std::unexpected(s.error());
   }
-  if (Status s = WriteBatchesAndProgress(session, round, arrays); !s)
+  if (Status s = tx->Commit(BatchesAndProgressStatements(round, arrays)); !s) {
     return std::unexpected(s.error());
-  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  }
   return out;
 }
 

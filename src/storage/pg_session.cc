@@ -146,6 +146,13 @@ Error PgFailure(const PgSession& session, const PGresult* result, std::string_vi
                0};
 }
 
+namespace {
+
+// The first words of a statement, to name it in an error.
+std::string_view StatementName(std::string_view sql) { return sql.substr(0, sql.find(' ', 12)); }
+
+}  // namespace
+
 Result<PgResult> PgExec(PgSession& session, const char* sql, const std::vector<std::string>& params,
                         bool copy) {
   std::vector<const char*> values;
@@ -155,8 +162,7 @@ Result<PgResult> PgExec(PgSession& session, const char* sql, const std::vector<s
   const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
   if (copy && status == PGRES_COPY_IN) return result;
-  std::string_view what(sql);
-  return std::unexpected(PgFailure(session, result.get(), what.substr(0, what.find(' ', 12))));
+  return std::unexpected(PgFailure(session, result.get(), StatementName(sql)));
 }
 
 Result<PgTransaction> PgTransaction::Begin(PgSession& session) {
@@ -169,47 +175,130 @@ PgTransaction::~PgTransaction() {
   if (session_ != nullptr && session_->alive()) PgResult(PQexec(Conn(*session_), "ROLLBACK"));
 }
 
-Status PgTransaction::Commit() {
-  auto done = PgExec(*session_, "COMMIT");
+Status PgTransaction::Commit(std::span<const PgStatement> last) {
+  std::vector<PgStatement> statements(last.begin(), last.end());
+  statements.push_back({"COMMIT", {}});
+  auto done = PgExecPipeline(*session_, statements);
   if (!done) return std::unexpected(done.error());
+  // COMMIT in a transaction that had already failed succeeds as ROLLBACK.
+  if (std::string_view(PQcmdStatus(done->back().get())) != "COMMIT") {
+    return Fail(ErrorKind::kIo, "PostgreSQL: COMMIT: the transaction had failed; rolled back");
+  }
   session_ = nullptr;
   return Ok();
 }
 
-Status CheckPgEpoch(PgSession& session, std::uint64_t epoch) {
-  auto row = PgExec(session, "SELECT epoch FROM lottery_lease WHERE id = 1 FOR SHARE");
-  if (!row) return std::unexpected(row.error());
-  if (PQntuples(row->get()) != 1) return Fail(ErrorKind::kConfig, "lottery_lease has no row");
-  const std::uint64_t held = PgU64(row->get(), 0, 0);
+namespace {
+
+// Every statement queued, then the sync point that sends them.
+Status SendPipeline(PgSession& session, std::span<const PgStatement> statements) {
+  PGconn* conn = Conn(session);
+  for (const PgStatement& st : statements) {
+    std::vector<const char*> values;
+    for (const std::string& p : st.params) values.push_back(p.c_str());
+    if (PQsendQueryParams(conn, st.sql, static_cast<int>(values.size()), nullptr, values.data(),
+                          nullptr, nullptr, 0) != 1) {
+      return std::unexpected(PgFailure(session, nullptr, StatementName(st.sql)));
+    }
+  }
+  if (PQpipelineSync(conn) != 1) return std::unexpected(PgFailure(session, nullptr, "sync"));
+  return Ok();
+}
+
+// One statement's result in a pipeline, and the null that ends it.
+PgResult NextPipelineResult(PGconn* conn) {
+  PgResult result(PQgetResult(conn));
+  if (result) {
+    while (PGresult* extra = PQgetResult(conn)) PQclear(extra);
+  }
+  return result;
+}
+
+// Reads the results of `statements`, then the sync point's, and leaves
+// pipeline mode. Every result is read even after a failure: the
+// connection is usable again only once the sync point has come back.
+Result<std::vector<PgResult>> ReadPipeline(PgSession& session,
+                                           std::span<const PgStatement> statements) {
+  PGconn* conn = Conn(session);
+  std::vector<PgResult> out;
+  std::optional<Error> failure;
+  for (const PgStatement& st : statements) {
+    PgResult result = NextPipelineResult(conn);
+    const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (!failure && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      failure = PgFailure(session, result.get(), StatementName(st.sql));
+    }
+    out.push_back(std::move(result));
+  }
+  // The sync point's own result; on a lost session there is none.
+  PgResult sync(PQgetResult(conn));
+  if (!failure && (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC)) {
+    failure = PgFailure(session, sync.get(), "sync");
+  }
+  PQexitPipelineMode(conn);
+  if (failure) return std::unexpected(*failure);
+  return out;
+}
+
+// The lease row read FOR SHARE (a takeover that bumps it waits for this
+// transaction): kBusy "fenced" unless it holds `epoch`.
+Status CheckEpoch(const PGresult* lease, std::uint64_t epoch) {
+  if (PQntuples(lease) != 1) return Fail(ErrorKind::kConfig, "lottery_lease has no row");
+  const std::uint64_t held = PgU64(lease, 0, 0);
   if (held == epoch) return Ok();
   return Fail(ErrorKind::kBusy,
               fmt::format("fenced: the lease's epoch is {}, this server's {}", held, epoch));
 }
 
-Result<PgRoundRow> LockPgRound(PgSession& session, std::uint64_t round, const char* lock) {
-  const std::string sql =
-      fmt::format("SELECT state, indexed_number FROM rounds WHERE round = $1 {}", lock);
-  auto row = PgExec(session, sql.c_str(), {PgBigint(round)});
-  if (!row) return std::unexpected(row.error());
-  if (PQntuples(row->get()) != 1) {
+Result<PgRoundRow> ParseRoundRow(const PGresult* row, std::uint64_t round) {
+  if (PQntuples(row) != 1) {
     return Fail(ErrorKind::kBusy, fmt::format("round {} does not exist", round));
   }
   PgRoundRow out;
-  out.state = ParsePgRoundState(PgText(row->get(), 0, 0));
-  if (!PQgetisnull(row->get(), 0, 1)) {
-    out.indexed_number = static_cast<std::uint32_t>(PgU64(row->get(), 0, 1));
-  }
+  out.state = ParsePgRoundState(PgText(row, 0, 0));
+  if (!PQgetisnull(row, 0, 1)) out.indexed_number = static_cast<std::uint32_t>(PgU64(row, 0, 1));
   return out;
 }
 
+}  // namespace
+
+Result<std::vector<PgResult>> PgExecPipeline(PgSession& session,
+                                             std::span<const PgStatement> statements) {
+  if (PQenterPipelineMode(Conn(session)) != 1) {
+    return std::unexpected(PgFailure(session, nullptr, "pipeline"));
+  }
+  if (Status sent = SendPipeline(session, statements); !sent) {
+    PQexitPipelineMode(Conn(session));
+    return std::unexpected(sent.error());
+  }
+  return ReadPipeline(session, statements);
+}
+
 Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
-                                   const char* lock, PgRoundRow& row) {
-  auto tx = PgTransaction::Begin(session);
-  if (!tx) return tx;
-  if (Status s = CheckPgEpoch(session, epoch); !s) return std::unexpected(s.error());
-  auto locked = LockPgRound(session, round, lock);
+                                   const char* lock, PgRoundRow& row,
+                                   std::span<const PgStatement> more,
+                                   std::vector<PgResult>* more_results) {
+  const std::string round_sql =
+      fmt::format("SELECT state, indexed_number FROM rounds WHERE round = $1 {}", lock);
+  std::vector<PgStatement> statements = {
+      {"BEGIN", {}},
+      {"SELECT epoch FROM lottery_lease WHERE id = 1 FOR SHARE", {}},
+      {round_sql.c_str(), {PgBigint(round)}},
+  };
+  statements.insert(statements.end(), more.begin(), more.end());
+  PgTransaction tx = PgTransaction::Opened(session);
+  auto results = PgExecPipeline(session, statements);
+  if (!results) return std::unexpected(results.error());
+  if (Status s = CheckEpoch((*results)[1].get(), epoch); !s) return std::unexpected(s.error());
+  auto locked = ParseRoundRow((*results)[2].get(), round);
   if (!locked) return std::unexpected(locked.error());
   row = *locked;
+  if (more_results != nullptr) {
+    more_results->clear();
+    for (std::size_t i = 3; i < results->size(); ++i) {
+      more_results->push_back(std::move((*results)[i]));
+    }
+  }
   return tx;
 }
 

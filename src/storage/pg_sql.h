@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,26 +43,41 @@ Error PgFailure(const PgSession& session, const PGresult* result, std::string_vi
 Result<PgResult> PgExec(PgSession& session, const char* sql,
                         const std::vector<std::string>& params = {}, bool copy = false);
 
+// One statement of a pipeline: SQL and its text parameters.
+struct PgStatement {
+  const char* sql;
+  std::vector<std::string> params;
+};
+
+// Runs `statements` in order in one round trip to the server (libpq's
+// pipeline mode) and returns their results, or the first failure: a
+// statement after a failed one is not run. On a session with many
+// statements per transaction, this is what keeps a transaction's latency
+// from being a multiple of the server's wake-up time (docs/PERFORMANCE.md).
+Result<std::vector<PgResult>> PgExecPipeline(PgSession& session,
+                                             std::span<const PgStatement> statements);
+
 // BEGIN on Begin(); ROLLBACK on destruction unless Commit() succeeded.
 class PgTransaction {
  public:
   static Result<PgTransaction> Begin(PgSession& session);
+  // A transaction whose BEGIN went out in a pipeline; rolled back unless
+  // committed, whether that BEGIN ran or not (ROLLBACK outside a
+  // transaction only warns).
+  static PgTransaction Opened(PgSession& session) { return PgTransaction(&session); }
   PgTransaction(PgTransaction&& other) noexcept : session_(other.session_) {
     other.session_ = nullptr;
   }
   PgTransaction& operator=(PgTransaction&&) = delete;
   ~PgTransaction();
-  Status Commit();
+  // Runs `last` and then COMMIT in one round trip; the transaction is
+  // committed only when all of them succeeded.
+  Status Commit(std::span<const PgStatement> last = {});
 
  private:
   explicit PgTransaction(PgSession* session) : session_(session) {}
   PgSession* session_;
 };
-
-// The fencing check: reads the lease row FOR SHARE (a takeover that bumps
-// it waits for this transaction) and fails kBusy "fenced" unless it holds
-// `epoch`.
-Status CheckPgEpoch(PgSession& session, std::uint64_t epoch);
 
 // A round's row, as the operations that change the round read it.
 struct PgRoundRow {
@@ -71,14 +87,16 @@ struct PgRoundRow {
   std::uint32_t indexed_number = kRandomWinningNumber;
 };
 
-// The row of `round`, read FOR SHARE or FOR UPDATE (`lock`); kBusy when
-// there is no such round.
-Result<PgRoundRow> LockPgRound(PgSession& session, std::uint64_t round, const char* lock);
-
-// A changing operation's start: BEGIN, the fencing check, then `round`
-// locked (`lock`: "FOR SHARE" or "FOR UPDATE"); sets `row` to its row.
+// A changing operation's start, in one round trip: BEGIN, the fencing
+// check (the lease row read FOR SHARE, so that a takeover that bumps it
+// waits for this transaction; kBusy "fenced" unless it holds `epoch`),
+// `round` locked (`lock`: "FOR SHARE" or "FOR UPDATE"), then `more`;
+// sets `row` to the round's row and `more_results` (when given) to the
+// results of `more`.
 Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
-                                   const char* lock, PgRoundRow& row);
+                                   const char* lock, PgRoundRow& row,
+                                   std::span<const PgStatement> more = {},
+                                   std::vector<PgResult>* more_results = nullptr);
 
 // Field accessors for row `row`, column `col`.
 std::string_view PgText(const PGresult* result, int row, int col);

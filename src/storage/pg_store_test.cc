@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -369,6 +370,88 @@ TEST_CASE("two agencies' groups in one call") {
   CHECK(stored->at(1).progress.stored_digest == b.digest);
   CHECK(RowsBack(s, 1) == b.batch_rows[0] + a.batch_rows[0] + a.batch_rows[1]);
   CHECK(Value(s, "SELECT count(*) FROM batches") == "3");
+}
+
+TEST_CASE(
+    "a pipeline: results in order; after a failure, nothing more runs and the session "
+    "goes on") {
+  PgSession s = Connect();
+  Sql(s, "DROP TABLE IF EXISTS pipeline_probe");
+  Sql(s, "CREATE TABLE pipeline_probe (n int)");
+  const PgStatement good[] = {{"SELECT $1::int + 1", {"41"}}, {"SELECT 'two'", {}}};
+  auto results = PgExecPipeline(s, good);
+  REQUIRE_MESSAGE(results.has_value(), Why(results));
+  REQUIRE(results->size() == 2);
+  CHECK(PgText((*results)[0].get(), 0, 0) == "42");
+  CHECK(PgText((*results)[1].get(), 0, 0) == "two");
+  {
+    PgTransaction tx = PgTransaction::Opened(s);
+    const PgStatement failing[] = {{"BEGIN", {}},
+                                   {"INSERT INTO pipeline_probe VALUES (1)", {}},
+                                   {"SELECT 1 / 0", {}},
+                                   {"INSERT INTO pipeline_probe VALUES (2)", {}}};
+    auto failed = PgExecPipeline(s, failing);
+    REQUIRE_FALSE(failed.has_value());
+    CHECK(failed.error().message.find("SELECT 1 / 0") != std::string::npos);
+    CHECK(failed.error().message.find("division by zero") != std::string::npos);
+  }  // rolled back
+  CHECK(Value(s, "SELECT count(*) FROM pipeline_probe") == "0");
+  {  // A COMMIT that follows a failed statement does not commit.
+    auto tx = PgTransaction::Begin(s);
+    REQUIRE(tx.has_value());
+    const PgStatement last[] = {{"INSERT INTO pipeline_probe VALUES (3)", {}},
+                                {"INSERT INTO pipeline_probe VALUES ('x')", {}}};
+    CHECK_FALSE(tx->Commit(last).has_value());
+  }  // rolled back
+  {  // A COMMIT after a failure in an earlier round trip is refused too.
+    auto tx = PgTransaction::Begin(s);
+    REQUIRE(tx.has_value());
+    REQUIRE(PgExec(s, "INSERT INTO pipeline_probe VALUES (4)").has_value());
+    REQUIRE_FALSE(PgExec(s, "SELECT 1 / 0").has_value());
+    auto committed = tx->Commit();
+    REQUIRE_FALSE(committed.has_value());
+    CHECK(committed.error().message.find("rolled back") != std::string::npos);
+  }
+  CHECK(Value(s, "SELECT count(*) FROM pipeline_probe") == "0");
+  CHECK(Value(s, "SELECT 'usable'") == "usable");
+  Sql(s, "DROP TABLE pipeline_probe");
+}
+
+// The round trips in a libpq protocol trace (PQtrace, no timestamps): each
+// run of messages from the client ("F") that the server answers ("B").
+// Lines that are neither continue a message (COPY data may hold newlines).
+int RoundTrips(const std::string& trace) {
+  int trips = 0;
+  bool sending = false;
+  for (std::size_t at = 0; at < trace.size(); at = trace.find('\n', at) + 1) {
+    if (trace.compare(at, 2, "F\t") == 0 && !sending) ++trips, sending = true;
+    if (trace.compare(at, 2, "B\t") == 0) sending = false;
+    if (trace.find('\n', at) == std::string::npos) break;
+  }
+  return trips;
+}
+
+TEST_CASE("a store is four round trips to the database, whatever its groups") {
+  std::uint64_t epoch = 0;
+  PgSession s = Round1(epoch);
+  Feed a(2, {5, 5}), b(1, {7}), c(3, {1, 1, 1});
+  Group ga(a, 0, 2), gb(b, 0, 1), gc(c, 0, 3);
+  std::FILE* trace = std::tmpfile();
+  REQUIRE(trace != nullptr);
+  PQtrace(Conn(s), trace);
+  PQsetTraceFlags(Conn(s), PQTRACE_SUPPRESS_TIMESTAMPS);
+  auto stored = Store(s, epoch, {&ga, &gb, &gc});
+  PQuntrace(Conn(s));
+  REQUIRE(stored.has_value());
+  std::string text(static_cast<std::size_t>(std::ftell(trace)), '\0');
+  std::rewind(trace);
+  REQUIRE(std::fread(text.data(), 1, text.size(), trace) == text.size());
+  std::fclose(trace);
+  // The opening (BEGIN, the fencing check, the round, the progress rows
+  // locked), the COPY's start, its rows, the records with the COMMIT.
+  CHECK_MESSAGE(RoundTrips(text) == 4, text);
+  CHECK(Count(s) == 20);
+  CHECK(ReadPgProgress(s, 1, 3)->last_seq == 3);
 }
 
 // The draw as a reference computes it from the feeds.
