@@ -51,9 +51,10 @@ struct PgStatement {
 
 // Runs `statements` in order in one round trip to the server (libpq's
 // pipeline mode) and returns their results, or the first failure: a
-// statement after a failed one is not run. On a session with many
-// statements per transaction, this is what keeps a transaction's latency
-// from being a multiple of the server's wake-up time (docs/PERFORMANCE.md).
+// statement after a failed one is not run. A transaction of many
+// statements then waits a few round trips to the database, not one per
+// statement, which counts when the database is on another host
+// (docs/STORAGE.md, "Storing batches").
 Result<std::vector<PgResult>> PgExecPipeline(PgSession& session,
                                              std::span<const PgStatement> statements);
 
