@@ -1,5 +1,7 @@
 // PgSession and the private helpers of pg_sql.h.
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <utility>
 
 #include <fmt/format.h>
@@ -151,16 +153,30 @@ namespace {
 // The first words of a statement, to name it in an error.
 std::string_view StatementName(std::string_view sql) { return sql.substr(0, sql.find(' ', 12)); }
 
+// The text parameters as libpq takes them.
+std::vector<const char*> ParamValues(const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  return values;
+}
+
+ExecStatusType StatusOf(const PgResult& result) {
+  return result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+}
+
+bool Succeeded(ExecStatusType status) {
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
 }  // namespace
 
 Result<PgResult> PgExec(PgSession& session, const char* sql, const std::vector<std::string>& params,
                         bool copy) {
-  std::vector<const char*> values;
-  for (const std::string& p : params) values.push_back(p.c_str());
+  const std::vector<const char*> values = ParamValues(params);
   PgResult result(PQexecParams(Conn(session), sql, static_cast<int>(values.size()), nullptr,
                                values.data(), nullptr, nullptr, 0));
-  const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
+  const ExecStatusType status = StatusOf(result);
+  if (Succeeded(status)) return result;
   if (copy && status == PGRES_COPY_IN) return result;
   return std::unexpected(PgFailure(session, result.get(), StatementName(sql)));
 }
@@ -175,10 +191,9 @@ PgTransaction::~PgTransaction() {
   if (session_ != nullptr && session_->alive()) PgResult(PQexec(Conn(*session_), "ROLLBACK"));
 }
 
-Status PgTransaction::Commit(std::span<const PgStatement> last) {
-  std::vector<PgStatement> statements(last.begin(), last.end());
-  statements.push_back({"COMMIT", {}});
-  auto done = PgExecPipeline(*session_, statements);
+Status PgTransaction::Commit(std::vector<PgStatement> last) {
+  last.push_back({"COMMIT", {}});
+  auto done = PgExecPipeline(*session_, last);
   if (!done) return std::unexpected(done.error());
   // COMMIT in a transaction that had already failed succeeds as ROLLBACK.
   if (std::string_view(PQcmdStatus(done->back().get())) != "COMMIT") {
@@ -194,8 +209,7 @@ namespace {
 Status SendPipeline(PgSession& session, std::span<const PgStatement> statements) {
   PGconn* conn = Conn(session);
   for (const PgStatement& st : statements) {
-    std::vector<const char*> values;
-    for (const std::string& p : st.params) values.push_back(p.c_str());
+    const std::vector<const char*> values = ParamValues(st.params);
     if (PQsendQueryParams(conn, st.sql, static_cast<int>(values.size()), nullptr, values.data(),
                           nullptr, nullptr, 0) != 1) {
       return std::unexpected(PgFailure(session, nullptr, StatementName(st.sql)));
@@ -224,15 +238,14 @@ Result<std::vector<PgResult>> ReadPipeline(PgSession& session,
   std::optional<Error> failure;
   for (const PgStatement& st : statements) {
     PgResult result = NextPipelineResult(conn);
-    const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
-    if (!failure && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    if (!failure && !Succeeded(StatusOf(result))) {
       failure = PgFailure(session, result.get(), StatementName(st.sql));
     }
     out.push_back(std::move(result));
   }
   // The sync point's own result; on a lost session there is none.
   PgResult sync(PQgetResult(conn));
-  if (!failure && (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC)) {
+  if (!failure && StatusOf(sync) != PGRES_PIPELINE_SYNC) {
     failure = PgFailure(session, sync.get(), "sync");
   }
   PQexitPipelineMode(conn);
@@ -275,8 +288,7 @@ Result<std::vector<PgResult>> PgExecPipeline(PgSession& session,
 }
 
 Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
-                                   const char* lock, PgRoundRow& row,
-                                   std::span<const PgStatement> more,
+                                   const char* lock, PgRoundRow& row, std::vector<PgStatement> more,
                                    std::vector<PgResult>* more_results) {
   const std::string round_sql =
       fmt::format("SELECT state, indexed_number FROM rounds WHERE round = $1 {}", lock);
@@ -285,7 +297,7 @@ Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std:
       {"SELECT epoch FROM lottery_lease WHERE id = 1 FOR SHARE", {}},
       {round_sql.c_str(), {PgBigint(round)}},
   };
-  statements.insert(statements.end(), more.begin(), more.end());
+  std::ranges::move(more, std::back_inserter(statements));
   PgTransaction tx = PgTransaction::Opened(session);
   auto results = PgExecPipeline(session, statements);
   if (!results) return std::unexpected(results.error());

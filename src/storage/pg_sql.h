@@ -73,7 +73,7 @@ class PgTransaction {
   ~PgTransaction();
   // Runs `last` and then COMMIT in one round trip; the transaction is
   // committed only when all of them succeeded.
-  Status Commit(std::span<const PgStatement> last = {});
+  Status Commit(std::vector<PgStatement> last = {});
 
  private:
   explicit PgTransaction(PgSession* session) : session_(session) {}
@@ -96,7 +96,7 @@ struct PgRoundRow {
 // results of `more`.
 Result<PgTransaction> BeginOnRound(PgSession& session, std::uint64_t epoch, std::uint64_t round,
                                    const char* lock, PgRoundRow& row,
-                                   std::span<const PgStatement> more = {},
+                                   std::vector<PgStatement> more = {},
                                    std::vector<PgResult>* more_results = nullptr);
 
 // Field accessors for row `row`, column `col`.

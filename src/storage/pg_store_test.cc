@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -399,9 +400,9 @@ TEST_CASE(
   {  // A COMMIT that follows a failed statement does not commit.
     auto tx = PgTransaction::Begin(s);
     REQUIRE(tx.has_value());
-    const PgStatement last[] = {{"INSERT INTO pipeline_probe VALUES (3)", {}},
-                                {"INSERT INTO pipeline_probe VALUES ('x')", {}}};
-    CHECK_FALSE(tx->Commit(last).has_value());
+    CHECK_FALSE(tx->Commit({{"INSERT INTO pipeline_probe VALUES (3)", {}},
+                            {"INSERT INTO pipeline_probe VALUES ('x')", {}}})
+                    .has_value());
   }  // rolled back
   {  // A COMMIT after a failure in an earlier round trip is refused too.
     auto tx = PgTransaction::Begin(s);
@@ -423,10 +424,11 @@ TEST_CASE(
 int RoundTrips(const std::string& trace) {
   int trips = 0;
   bool sending = false;
-  for (std::size_t at = 0; at < trace.size(); at = trace.find('\n', at) + 1) {
-    if (trace.compare(at, 2, "F\t") == 0 && !sending) ++trips, sending = true;
-    if (trace.compare(at, 2, "B\t") == 0) sending = false;
-    if (trace.find('\n', at) == std::string::npos) break;
+  std::istringstream lines(trace);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("F\t") && !sending) ++trips;
+    if (line.starts_with("F\t")) sending = true;
+    if (line.starts_with("B\t")) sending = false;
   }
   return trips;
 }
